@@ -1,0 +1,50 @@
+"""returnprog: case handling for the Dutch voluntary-return programme for displaced
+persons from Ukraine. ``create_app`` reads like the table of contents of the service."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from .config import Defaults, env_overrides
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the web application: configuration, database, policy, blueprints, commands.
+
+    No side effects beyond reading configuration: the database is not created or migrated
+    here (``flask init-db`` and ``make run`` do that).
+    """
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=str(Path(__file__).resolve().parent.parent / "forms"))
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(env_overrides())
+    app.config.update(config or {})
+    _secret_key(app)
+
+    from . import db as dbmod
+    from .policy import load_policy
+    from .web import api, errors, sessions
+
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
+    app.extensions["returnprog.policy"] = load_policy(app.config.get("POLICY"))
+    sessions.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+
+    from . import cli
+    cli.init_app(app)
+    return app
+
+
+def _secret_key(app: Flask) -> None:
+    """Use the configured key, else the one ``flask init-db`` keeps in instance/, else a
+    per-process random key (sessions then just do not survive a restart)."""
+    if app.config.get("SECRET_KEY"):
+        return
+    key_file = Path(app.instance_path) / "secret_key"
+    app.config["SECRET_KEY"] = (key_file.read_text().strip() if key_file.exists()
+                                else secrets.token_hex(32))

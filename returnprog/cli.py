@@ -1,0 +1,108 @@
+"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify."""
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from . import audit, auth, db
+from .models import User
+
+
+def _session():
+    return db.session_scope(current_app.extensions["returnprog.engine"])
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on ``app``."""
+    for command in (init_db, seed_demo, create_user, api_token, audit_verify):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+def init_db():
+    """Create or upgrade the database schema (Alembic) and the instance folder."""
+    instance = Path(current_app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    db.upgrade(current_app.config["DATABASE_URL"])
+    click.echo("database is at the newest schema")
+
+
+@click.command("seed-demo")
+@click.option("--force", is_flag=True, help="seed even when users already exist")
+def seed_demo(force):
+    """Create demo users (printing their passwords) and about twenty cases in every state."""
+    from .seed import seed
+
+    with _session() as session:
+        if not force and session.execute(select(User.id).limit(1)).first():
+            click.echo("demo data already present; not seeding again")
+            return
+        for line in seed(session, current_app.extensions["returnprog.policy"]):
+            click.echo(line)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(auth.ROLES))
+@click.option("--name", default="")
+@click.option("--team", default="Team Noord")
+def create_user(email, role, name, team):
+    """Create a staff user; the password is prompted for, or read from standard input."""
+    from marshmallow import ValidationError
+
+    from .schemas import UserCreateSchema
+
+    password = _read_password()
+    try:
+        data = UserCreateSchema().load({"email": email, "role": role, "name": name,
+                                        "team": team, "password": password})
+    except ValidationError as exc:
+        raise click.ClickException(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.normalized_messages().items()))
+    with _session() as session:
+        try:
+            auth.create_user(session, **data)
+        except ValueError as exc:
+            raise click.ClickException(str(exc))
+    click.echo(f"created {data['email']} ({role})")
+
+
+@click.command("api-token")
+@click.argument("email")
+def api_token(email):
+    """Issue an API bearer token for a user; the token is printed on the last line."""
+    with _session() as session:
+        user = session.execute(select(User).where(User.email == email.strip().lower())
+                               ).scalar_one_or_none()
+        if user is None:
+            raise click.ClickException(f"no user {email}")
+        token = auth.issue_api_token(session, user)
+    click.echo("API token (shown once; store it safely):")
+    click.echo(token)
+
+
+@click.command("audit-verify")
+def audit_verify():
+    """Check the audit chain end to end; report the first broken link."""
+    with _session() as session:
+        report = audit.verify(session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.events} events")
+        return
+    click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
+    sys.exit(1)

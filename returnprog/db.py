@@ -1,0 +1,99 @@
+"""Database engine and sessions: one session per request or job.
+
+SQLite (the embedded default) and PostgreSQL run the same code. SQLite ignores
+``SELECT … FOR UPDATE``; writers instead take the write lock at the start of their
+transaction (``BEGIN IMMEDIATE``) so a racing writer waits for ``busy_timeout`` rather
+than failing half-way with "database is locked" (DESIGN §7).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create the engine for ``url`` with the per-dialect settings the service relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                               **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer.
+
+    Anything read so far in this session (e.g. the signed-in user) was read-only, so it is
+    released first; then SQLite takes its write lock up front. PostgreSQL needs nothing:
+    compare-and-set updates and row locks do the work there.
+    """
+    if session.in_transaction():
+        session.rollback()
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_immediate": True})
+
+
+def is_sqlite(session: Session) -> bool:
+    """True when the session talks to SQLite."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
+@contextmanager
+def session_scope(engine: Engine):
+    """A session for a job or command; closed (and rolled back if uncommitted) at the end."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """The embedded default database: ``instance/returnprog.sqlite``."""
+    return f"sqlite:///{Path(instance_path) / 'returnprog.sqlite'}"
+
+
+def upgrade(url: str) -> None:
+    """Bring the schema at ``url`` to the newest Alembic migration."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+
+
+def alembic_config(url: str):
+    """Alembic configuration pointing at this package's migrations and ``url``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg

@@ -1,0 +1,295 @@
+"""The tables (SQLModel). No Flask and no behaviour beyond derived properties.
+
+SQLModel ``table=True`` classes do not validate input: marshmallow schemas do that before
+anything reaches these classes (DESIGN §7).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    """Aware UTC timestamp (SQLModel stores datetimes in UTC and refuses naive ones)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Team(SQLModel, table=True):
+    """A DTenV team; counsellors and supervisors see their own team's cases."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True)
+
+
+class User(SQLModel, table=True):
+    """A staff member: counsellor, supervisor, finance officer or admin."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+    password_hash: str = Field(default="", max_length=300)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: Optional[dt.datetime] = None
+    # Bumped at sign-out and password change so that old session cookies stop working.
+    session_epoch: int = 0
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_used_at: Optional[dt.datetime] = None
+    revoked: bool = False
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """Last number handed out per year for case references ``VRP-<year>-<6 digits>``."""
+
+    __tablename__ = "reference_counter"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    """One household's participation in the programme (*dossier*)."""
+
+    __table_args__ = (
+        Index("ix_case_state_id", "state", "id"),
+        Index("ix_case_team_state", "team_id", "state", "id"),
+        Index("ix_case_deadline", "departure_deadline"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=20, unique=True)
+    state: str = Field(max_length=20)
+    # Compare-and-set token: every transition bumps it, so a racing request fails cleanly.
+    version: int = 1
+    team_id: int = Field(foreign_key="team.id")
+    counsellor_id: int = Field(foreign_key="user.id", index=True)
+    departure_deadline: Optional[dt.date] = None
+    destination_oblast: Optional[str] = Field(default=None, max_length=5)
+    destination_place: Optional[str] = Field(default=None, max_length=200)
+    intake_notes: Optional[str] = Field(default=None, sa_column=Column(Text))
+    departed_on: Optional[dt.date] = None
+    departure_evidence: Optional[str] = Field(default=None, max_length=40)
+    closing_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Participant(SQLModel, table=True):
+    """A person on a case: the principal or a household member."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    is_principal: bool = False
+    relationship: str = Field(default="principal", max_length=20)
+    given_names_latin: str = Field(max_length=100)
+    family_name_latin: str = Field(max_length=100)
+    given_names_cyrillic: Optional[str] = Field(default=None, max_length=100)
+    family_name_cyrillic: Optional[str] = Field(default=None, max_length=100)
+    date_of_birth: dt.date
+    v_number: str = Field(max_length=10, index=True)
+    bsn: Optional[str] = Field(default=None, max_length=9)
+    travel_document_number: Optional[str] = Field(default=None, max_length=30)
+    email: Optional[str] = Field(default=None, max_length=254)
+    phone: Optional[str] = Field(default=None, max_length=30)
+    language: str = Field(default="uk", max_length=2)
+    # Every displaced person lodged an asylum application when the RTB was granted; a
+    # member without one (e.g. born here later) needs no IND confirmation.
+    asylum_application_pending: bool = True
+
+    @property
+    def full_name(self) -> str:
+        """Latin-script name as on the travel document."""
+        return f"{self.given_names_latin} {self.family_name_latin}"
+
+    def age_on(self, day: dt.date) -> int:
+        """Completed years on ``day``."""
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class OpenVNumber(SQLModel, table=True):
+    """A V-number held by an open case: the primary key makes a second open case impossible,
+    even when two counsellors register the same person at the same moment."""
+
+    __tablename__ = "open_v_number"
+    v_number: str = Field(primary_key=True, max_length=10)
+    case_id: int = Field(foreign_key="case.id", index=True)
+
+
+class Document(SQLModel, table=True):
+    """A signed, sealed PDF: one signer, one kind, one version. Never changed once stored;
+    a re-issue is a new version."""
+
+    __table_args__ = (UniqueConstraint("case_id", "kind", "participant_id", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    participant_id: Optional[int] = Field(default=None, foreign_key="participant.id")
+    kind: str = Field(max_length=30)
+    version: int = 1
+    language: str = Field(default="nl", max_length=2)
+    # The data the document was rendered from (JSON), e.g. the deadline it fixes.
+    terms: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    signer_name: str = Field(default="", max_length=220)
+    signature_method: str = Field(default="", max_length=10)  # drawn | typed
+    signing_channel: str = Field(default="", max_length=10)  # tablet | link
+    identity_document: Optional[str] = Field(default=None, max_length=60)
+    signed_at: Optional[dt.datetime] = None
+    signed_ip: Optional[str] = Field(default=None, max_length=45)
+    signed_user_agent: Optional[str] = Field(default=None, max_length=300)
+    pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+class SigningRequest(SQLModel, table=True):
+    """A personal signing link or tablet session for one participant and one document.
+    Only the SHA-256 of the random token is stored."""
+
+    __tablename__ = "signing_request"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id")
+    kind: str = Field(max_length=30)
+    terms: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    channel: str = Field(default="link", max_length=10)
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: dt.datetime
+    used_at: Optional[dt.datetime] = None
+    revoked_at: Optional[dt.datetime] = None
+    failed_attempts: int = 0
+    created_by: int = Field(foreign_key="user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    document_id: Optional[int] = Field(default=None, foreign_key="document.id")
+
+
+class IndConfirmation(SQLModel, table=True):
+    """The IND's confirmation that a participant's asylum application was withdrawn."""
+
+    __tablename__ = "ind_confirmation"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", unique=True)
+    ind_reference: str = Field(max_length=40)
+    confirmed_on: dt.date
+    recorded_by: int = Field(foreign_key="user.id")
+    recorded_at: dt.datetime = Field(default_factory=utcnow)
+
+
+LIVE_PAYMENT_STATUSES = ("proposed", "approved", "disbursed")
+
+
+class Payment(SQLModel, table=True):
+    """Travel support for one case: proposed, approved by another person, disbursed once."""
+
+    __table_args__ = (
+        # At most one live payment per case — a database rule, not only code.
+        Index("uq_payment_live_per_case", "case_id", unique=True,
+              sqlite_where=text("status IN ('proposed','approved','disbursed')"),
+              postgresql_where=text("status IN ('proposed','approved','disbursed')")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    status: str = Field(max_length=12)  # proposed|approved|rejected|cancelled|disbursed
+    version: int = 1
+    amount_cents: int
+    currency: str = Field(default="EUR", max_length=3)
+    adults: int
+    minors: int
+    tariff_effective_from: dt.date
+    breakdown: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    method: str = Field(max_length=16)  # transfer | cash | card
+    iban: Optional[str] = Field(default=None, max_length=34)
+    account_holder: Optional[str] = Field(default=None, max_length=140)
+    proposed_by: int = Field(foreign_key="user.id")
+    proposed_at: dt.datetime = Field(default_factory=utcnow)
+    approved_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    approved_at: Optional[dt.datetime] = None
+    decision_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    disbursed_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    disbursed_at: Optional[dt.datetime] = None
+    idempotency_key: Optional[str] = Field(default=None, max_length=100, unique=True)
+    request_hash: Optional[str] = Field(default=None, max_length=64)
+    export_batch_id: Optional[int] = Field(default=None, foreign_key="export_batch.id")
+    reclaim_cents: Optional[int] = None
+    reentry_on: Optional[dt.date] = None
+
+
+class ExportBatch(SQLModel, table=True):
+    """A finance export (SEPA pain.001 or CSV) of approved bank transfers."""
+
+    __tablename__ = "export_batch"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)
+    created_by: int = Field(foreign_key="user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    payment_count: int = 0
+    total_cents: int = 0
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A reminder or alert waiting to be sent. The idempotency key makes a duplicate
+    impossible: (case, kind, deadline, recipient)."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    case_id: Optional[int] = Field(default=None, foreign_key="case.id", index=True)
+    kind: str = Field(max_length=30)
+    recipient: str = Field(max_length=254)
+    language: str = Field(default="nl", max_length=2)
+    subject: str = Field(max_length=300)
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=10)  # pending|sending|sent|failed|cancelled
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    sent_at: Optional[dt.datetime] = None
+
+
+class AuditHead(SQLModel, table=True):
+    """The tip of the audit chain. Updating this single row serialises appends (a row
+    lock in PostgreSQL) and lets verification notice a deleted last event."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(default="0" * 64, max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit trail."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_case", "case_id", "seq"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: dt.datetime
+    actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    actor: str = Field(max_length=254)
+    case_id: Optional[int] = Field(default=None, foreign_key="case.id")
+    action: str = Field(max_length=40)
+    from_state: Optional[str] = Field(default=None, max_length=20)
+    to_state: Optional[str] = Field(default=None, max_length=20)
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    ip: Optional[str] = Field(default=None, max_length=45)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

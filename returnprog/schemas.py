@@ -1,0 +1,352 @@
+"""Marshmallow schemas: the contract for every input (forms and API share them) and the
+plain-data dumps that documents and responses are made from.
+
+Unknown fields are rejected (marshmallow's default RAISE), every string has a length
+limit and every number a range, so huge or odd input gets a per-field error, never a 500.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load,
+                         validate, validates_schema)
+
+from . import identifiers
+from .workflow import DEPARTURE_EVIDENCE, ROLES
+
+LANGUAGES = ("uk", "en", "nl", "ru")
+RELATIONSHIPS = ("spouse", "partner", "child", "parent", "sibling", "grandparent",
+                 "grandchild", "other")
+PAYMENT_METHODS = ("transfer", "cash", "card")
+MAX_HOUSEHOLD = 15
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _v_number(value: str) -> None:
+    if not identifiers.is_valid_v_number(value):
+        raise ValidationError("A V-number is exactly 10 digits.")
+
+
+def _bsn(value: str) -> None:
+    if not identifiers.is_valid_bsn(value):
+        raise ValidationError("Not a valid BSN: it must be 9 digits and pass the 11-check.")
+
+
+def _oblast(value: str) -> None:
+    if not identifiers.is_valid_oblast(value):
+        raise ValidationError("Not an ISO 3166-2:UA region code (UA-05 … UA-77, UA-30 for Kyiv).")
+
+
+def _birth_date(value: dt.date) -> None:
+    if value > dt.date.today():
+        raise ValidationError("A date of birth cannot be in the future.")
+    if value < dt.date(1900, 1, 1):
+        raise ValidationError("A date of birth before 1900 is not plausible.")
+
+
+def _cyrillic(value: str) -> None:
+    if value and not any("\u0400" <= ch <= "\u04ff" for ch in value):
+        raise ValidationError("Write this name in Cyrillic letters.")
+
+
+class Strict(Schema):
+    """Base: reject unknown fields and trim surrounding white space from strings."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _strip(self, data, **kwargs):
+        if isinstance(data, dict):
+            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+
+def Name(required=True, **kw):
+    """A person's name part."""
+    return fields.String(required=required, validate=[validate.Length(min=1, max=100), _not_blank]
+                         if required else validate.Length(max=100), **kw)
+
+
+class ParticipantSchema(Strict):
+    """One person of the household as entered at intake."""
+
+    given_names_latin = Name()
+    family_name_latin = Name()
+    given_names_cyrillic = fields.String(load_default=None, allow_none=True,
+                                         validate=[validate.Length(max=100), _cyrillic])
+    family_name_cyrillic = fields.String(load_default=None, allow_none=True,
+                                         validate=[validate.Length(max=100), _cyrillic])
+    date_of_birth = fields.Date(required=True, validate=_birth_date)
+    v_number = fields.String(required=True, validate=_v_number)
+    bsn = fields.String(load_default=None, allow_none=True, validate=_bsn)
+    travel_document_number = fields.String(load_default=None, allow_none=True,
+                                           validate=validate.Length(max=30))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Regexp(r"^\+?[0-9 ()-]{6,30}$",
+                                                   error="Not a phone number."))
+    language = fields.String(load_default="uk", validate=validate.OneOf(LANGUAGES))
+    asylum_application_pending = fields.Boolean(load_default=True)
+
+    @pre_load
+    def _normalise(self, data, **kwargs):
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("v_number", "bsn"):
+                if isinstance(data.get(key), str):
+                    data[key] = identifiers.normalise_v_number(data[key]) or None
+            for key in ("bsn", "email", "phone", "travel_document_number",
+                        "given_names_cyrillic", "family_name_cyrillic"):
+                if data.get(key) == "":
+                    data[key] = None
+        return data
+
+
+class MemberSchema(ParticipantSchema):
+    """A household member: a participant with their relationship to the principal."""
+
+    relationship = fields.String(required=True, validate=validate.OneOf(RELATIONSHIPS))
+
+
+class IntakeSchema(Strict):
+    """Opening a case, or editing its intake while it is in ``intake``."""
+
+    principal = fields.Nested(ParticipantSchema, required=True)
+    household = fields.List(fields.Nested(MemberSchema), load_default=list,
+                            validate=validate.Length(max=MAX_HOUSEHOLD))
+    destination_oblast = fields.String(load_default=None, allow_none=True, validate=_oblast)
+    destination_place = fields.String(load_default=None, allow_none=True,
+                                      validate=validate.Length(max=200))
+    intake_notes = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(max=5000))
+
+    @validates_schema
+    def _distinct_people(self, data, **kwargs):
+        seen = {}
+        people = [data.get("principal")] + list(data.get("household") or [])
+        for index, person in enumerate(people):
+            if not person:
+                continue
+            v = person.get("v_number")
+            if v in seen:
+                where = "principal" if index == 0 else f"household.{index - 1}"
+                raise ValidationError(
+                    {"household": {str(index - 1): {"v_number": [
+                        f"The same V-number appears twice on this case ({where})."]}}})
+            seen[v] = index
+
+
+
+class EmptyPayload(Strict):
+    """Actions that take no input."""
+
+
+class AgreeDepartureSchema(Strict):
+    """``agree_departure``: the departure deadline every adult signed for."""
+
+    departure_deadline = fields.Date(required=True)
+
+
+class ExtendDeadlineSchema(Strict):
+    """``extend_deadline``: a later deadline, with the reason for it."""
+
+    departure_deadline = fields.Date(required=True)
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank])
+
+
+class ReasonSchema(Strict):
+    """``leave_programme``, ``reject``, ``lapse``: a reason is required."""
+
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank])
+
+
+class ConfirmDepartureSchema(Strict):
+    """``confirm_departure``: when, and the evidence seen."""
+
+    departed_on = fields.Date(required=True)
+    evidence = fields.String(required=True, validate=validate.OneOf(DEPARTURE_EVIDENCE))
+    evidence_reference = fields.String(load_default=None, allow_none=True,
+                                       validate=validate.Length(max=100))
+
+
+class PaySupportSchema(Strict):
+    """``pay_support``: disburse the approved payment, once, under an idempotency key."""
+
+    idempotency_key = fields.String(required=True,
+                                    validate=validate.Regexp(r"^[A-Za-z0-9._:-]{8,100}$",
+                                                             error="8–100 letters, digits or ._:-"))
+
+
+ACTION_SCHEMAS: dict[str, type[Schema]] = {
+    "confirm_commitment": EmptyPayload,
+    "record_withdrawal": EmptyPayload,
+    "agree_departure": AgreeDepartureSchema,
+    "extend_deadline": ExtendDeadlineSchema,
+    "pay_support": PaySupportSchema,
+    "confirm_departure": ConfirmDepartureSchema,
+    "leave_programme": ReasonSchema,
+    "reject": ReasonSchema,
+    "lapse": ReasonSchema,
+}
+
+
+class IndConfirmationSchema(Strict):
+    """The IND's confirmation that one participant's asylum application was withdrawn."""
+
+    participant_id = fields.Integer(required=True, strict=True,
+                                    validate=validate.Range(min=1, max=2**31 - 1))
+    ind_reference = fields.String(required=True,
+                                  validate=[validate.Length(min=3, max=40),
+                                            validate.Regexp(r"^[A-Za-z0-9./ -]+$",
+                                                            error="Letters, digits and ./- only.")])
+    confirmed_on = fields.Date(required=True)
+
+    @validates_schema
+    def _not_future(self, data, **kwargs):
+        if data.get("confirmed_on") and data["confirmed_on"] > dt.date.today():
+            raise ValidationError({"confirmed_on": ["The IND cannot have confirmed in the future."]})
+
+
+class CaseQuerySchema(Strict):
+    """Filters and paging for the case list."""
+
+    class Meta:
+        unknown = RAISE
+
+    state = fields.String(load_default=None, validate=validate.OneOf(
+        ["intake", "committed", "asylum_withdrawn", "departure_agreed", "support_paid",
+         "departed", "left_programme", "rejected", "lapsed"]))
+    counsellor = fields.Email(load_default=None)
+    deadline_from = fields.Date(load_default=None)
+    deadline_to = fields.Date(load_default=None)
+    q = fields.String(load_default=None, validate=validate.Length(max=100))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class UserCreateSchema(Strict):
+    """A new staff user (admin pages and the ``create-user`` command)."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    team = fields.String(load_default="Team Noord", validate=validate.Length(min=1, max=120))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=12, max=200,
+                                                      error="Use 12 to 200 characters."))
+
+
+# --- dumps ----------------------------------------------------------------------------
+
+class ParticipantOut(Schema):
+    """A participant as the API shows it."""
+
+    id = fields.Integer()
+    is_principal = fields.Boolean()
+    relationship = fields.String()
+    given_names_latin = fields.String()
+    family_name_latin = fields.String()
+    given_names_cyrillic = fields.String(allow_none=True)
+    family_name_cyrillic = fields.String(allow_none=True)
+    date_of_birth = fields.Date()
+    is_adult = fields.Boolean()
+    v_number = fields.String()
+    bsn = fields.String(allow_none=True)
+    travel_document_number = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    language = fields.String()
+    asylum_application_pending = fields.Boolean()
+    ind_confirmation = fields.Dict(allow_none=True)
+
+
+class DocumentOut(Schema):
+    """A signed document's register entry (the PDF itself is a separate download)."""
+
+    id = fields.Integer()
+    kind = fields.String()
+    version = fields.Integer()
+    participant_id = fields.Integer(allow_none=True)
+    signer_name = fields.String()
+    signature_method = fields.String()
+    signed_at = fields.DateTime()
+    sha256 = fields.String()
+    terms = fields.Dict()
+
+
+class AuditOut(Schema):
+    """One audit event as shown in a case's trail."""
+
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    details = fields.Dict()
+
+
+class PaymentOut(Schema):
+    """The case's payments."""
+
+    id = fields.Integer()
+    status = fields.String()
+    amount_cents = fields.Integer()
+    currency = fields.String()
+    method = fields.String()
+    breakdown = fields.Dict()
+    proposed_by = fields.Integer()
+    approved_by = fields.Integer(allow_none=True)
+    disbursed_by = fields.Integer(allow_none=True)
+    disbursed_at = fields.DateTime(allow_none=True)
+
+
+class CaseSummaryOut(Schema):
+    """A row of the case list."""
+
+    reference = fields.String()
+    state = fields.String()
+    version = fields.Integer()
+    counsellor = fields.String()
+    principal_name = fields.String()
+    household_size = fields.Integer()
+    departure_deadline = fields.Date(allow_none=True)
+    destination_oblast = fields.String(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class CaseOut(CaseSummaryOut):
+    """A whole case: participants, documents, audit trail and the actions allowed now."""
+
+    destination_place = fields.String(allow_none=True)
+    intake_notes = fields.String(allow_none=True)
+    departed_on = fields.Date(allow_none=True)
+    departure_evidence = fields.String(allow_none=True)
+    closing_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    team = fields.String()
+    allowed_actions = fields.List(fields.String())
+    participants = fields.List(fields.Nested(ParticipantOut))
+    documents = fields.List(fields.Nested(DocumentOut))
+    payments = fields.List(fields.Nested(PaymentOut))
+    audit_trail = fields.List(fields.Nested(AuditOut))
+
+
+class CaseListOut(Schema):
+    """A page of the case list."""
+
+    items = fields.List(fields.Nested(CaseSummaryOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class ErrorOut(Schema):
+    """``{"error": {"code", "message", "details"}}`` — every API error looks like this."""
+
+    error = fields.Dict()

@@ -1,0 +1,81 @@
+"""The service layer: one function per use case, and the only place that commits.
+
+Every function takes a :class:`Context` (session, policy, acting user, client address,
+clock) and either commits a complete change with its audit event or raises a
+:class:`ServiceError` having changed nothing. Views and CLI commands only parse input,
+call a service and map its errors.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlmodel import Session
+
+from ..policy import Policy
+from ..workflow import Refusal
+
+
+class ServiceError(Exception):
+    """Base of the errors a use case reports to its caller."""
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str, details: list | dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details if details is not None else []
+
+
+class NotFound(ServiceError):
+    """No such object, or the caller may not see it (the two are not distinguished)."""
+
+    status, code = 404, "not_found"
+
+
+class Forbidden(ServiceError):
+    """The caller's role may not do this."""
+
+    status, code = 403, "forbidden"
+
+
+class Conflict(ServiceError):
+    """The case's state or a guard refuses the change; details list what is missing."""
+
+    status, code = 409, "conflict"
+
+    @classmethod
+    def from_refusals(cls, message: str, refusals: list[Refusal]) -> "Conflict":
+        """A conflict whose details are the workflow's refusals."""
+        return cls(message, [r.as_dict() for r in refusals])
+
+
+class Invalid(ServiceError):
+    """Input failed validation; details map field names to messages."""
+
+    status, code = 422, "invalid"
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Context:
+    """Who is acting, through which session, under which policy."""
+
+    session: Session
+    policy: Policy
+    actor: object  # models.User, or None for system jobs
+    ip: str | None = None
+    user_agent: str | None = None
+    # The service's document seal (documents.SealConfig); loaded lazily by the web layer.
+    seal: object | None = None
+    today: Callable[[], dt.date] = field(default=_today)
+    now: Callable[[], dt.datetime] = field(default=_now)

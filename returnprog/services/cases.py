@@ -1,0 +1,440 @@
+"""Use cases on a case: open it, edit its intake, read it, list cases, record IND
+confirmations, and perform any workflow action."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .. import audit, payments, workflow
+from ..db import begin_write
+from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
+                      Payment, ReferenceCounter, Team, User, LIVE_PAYMENT_STATUSES)
+from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, State
+from . import Conflict, Context, Forbidden, Invalid, NotFound
+
+BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
+
+
+# --- visibility -------------------------------------------------------------------------
+
+def visible_cases(actor: User):
+    """A SELECT of the cases ``actor`` may see.
+
+    Counsellors and supervisors see their team's cases; finance officers see cases with a
+    payment (the payment views); admins manage users and see no personal data.
+    """
+    query = select(Case)
+    if actor.role in ("counsellor", "supervisor"):
+        return query.where(Case.team_id == actor.team_id)
+    if actor.role == "finance":
+        return query.where(Case.id.in_(select(Payment.case_id)))
+    return query.where(False)
+
+
+def load_case(ctx: Context, reference: str) -> Case:
+    """The case ``reference`` if the actor may see it; otherwise NotFound (never 403, so
+    a reference guessed in a URL does not reveal that the case exists)."""
+    case = ctx.session.execute(
+        visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"No case {reference} that you may see.")
+    return case
+
+
+# --- facts --------------------------------------------------------------------------------
+
+def _is_adult(p: Participant, today: dt.date, policy) -> bool:
+    return p.age_on(today) >= policy.adult_age
+
+
+def gather_facts(ctx: Context, case: Case) -> CaseFacts:
+    """Snapshot of everything the workflow guards read, taken in the current transaction."""
+    session, today = ctx.session, ctx.today()
+    people = session.execute(select(Participant).where(Participant.case_id == case.id)
+                             .order_by(Participant.id)).scalars().all()
+    docs = session.execute(select(Document.participant_id, Document.kind, Document.terms)
+                           .where(Document.case_id == case.id)).all()
+    confirmed = set(session.execute(select(IndConfirmation.participant_id)
+                                    .where(IndConfirmation.case_id == case.id)).scalars())
+    signed: dict[int, set[str]] = {}
+    deadlines: dict[tuple[int, str], set[dt.date]] = {}
+    for pid, kind, terms in docs:
+        signed.setdefault(pid, set()).add(kind)
+        if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
+            deadline = json.loads(terms or "{}").get("departure_deadline")
+            if deadline:
+                deadlines.setdefault((pid, kind), set()).add(dt.date.fromisoformat(deadline))
+    facts_people = tuple(ParticipantFacts(
+        id=p.id, name=p.full_name, is_adult=_is_adult(p, today, ctx.policy),
+        asylum_application_pending=p.asylum_application_pending,
+        signed=frozenset(signed.get(p.id, ())),
+        agreement_deadlines=frozenset(deadlines.get((p.id, workflow.DEPARTURE_AGREEMENT), ())),
+        addendum_deadlines=frozenset(deadlines.get((p.id, workflow.ADDENDUM), ())),
+        ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone)) for p in people)
+    payment = live_payment(ctx, case)
+    pay_facts = None
+    if payment is not None:
+        adults = sum(1 for p in facts_people if p.is_adult)
+        q = payments.quote(ctx.policy, adults, len(facts_people) - adults,
+                           payment.proposed_at.date())
+        pay_facts = PaymentFacts(payment.status, payment.proposed_by, payment.approved_by,
+                                 payment.amount_cents, q.amount_cents if q else None)
+    return CaseFacts(state=State(case.state), today=today, participants=facts_people,
+                     departure_deadline=case.departure_deadline,
+                     destination_oblast=case.destination_oblast,
+                     destination_place=case.destination_place, payment=pay_facts)
+
+
+def live_payment(ctx: Context, case: Case) -> Payment | None:
+    """The case's payment that is proposed, approved or disbursed (at most one exists)."""
+    return ctx.session.execute(select(Payment).where(
+        Payment.case_id == case.id, Payment.status.in_(LIVE_PAYMENT_STATUSES))).scalar_one_or_none()
+
+
+def allowed_actions(ctx: Context, case: Case) -> list[str]:
+    """The actions the actor could perform on ``case`` now."""
+    return workflow.allowed_actions(gather_facts(ctx, case), ctx.actor.role, ctx.policy)
+
+
+# --- commit boundary ------------------------------------------------------------------------
+
+def commit(ctx: Context, conflict_message: str = BUSY_MESSAGE) -> None:
+    """Commit the unit of work, turning constraint races and lock time-outs into a clean
+    Conflict after rolling everything back."""
+    try:
+        ctx.session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        ctx.session.rollback()
+        raise Conflict(conflict_message) from exc
+
+
+def _flush_or_conflict(ctx: Context, message: str) -> None:
+    try:
+        ctx.session.flush()
+    except (IntegrityError, OperationalError) as exc:
+        ctx.session.rollback()
+        raise Conflict(message) from exc
+
+
+# --- open and edit ------------------------------------------------------------------------------
+
+def _next_reference(ctx: Context) -> str:
+    year = ctx.today().year
+    session = ctx.session
+    last = session.execute(update(ReferenceCounter).where(ReferenceCounter.year == year)
+                           .values(last=ReferenceCounter.last + 1)
+                           .returning(ReferenceCounter.last)).scalar_one_or_none()
+    if last is None:
+        session.add(ReferenceCounter(year=year, last=1))
+        _flush_or_conflict(ctx, BUSY_MESSAGE)
+        last = 1
+    return f"VRP-{year}-{last:06d}"
+
+
+def _participant(case_id: int, data: dict, principal: bool) -> Participant:
+    fields = {k: v for k, v in data.items() if k != "relationship"}
+    return Participant(case_id=case_id, is_principal=principal,
+                       relationship="principal" if principal else data["relationship"], **fields)
+
+
+def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> None:
+    """Record the household's V-numbers as held by this open case; a V-number already held
+    by another open case is refused (the primary key settles a race)."""
+    numbers = [p.v_number for p in people]
+    taken = ctx.session.execute(select(OpenVNumber.v_number).where(
+        OpenVNumber.v_number.in_(numbers), OpenVNumber.case_id != case.id)).scalars().all()
+    if taken:
+        ctx.session.rollback()
+        raise Conflict("A person on this case already has an open case.",
+                       [{"code": "open_case_exists", "field": "v_number",
+                         "message": f"V-number {v} already belongs to an open case."}
+                        for v in sorted(taken)])
+    for v in numbers:
+        ctx.session.add(OpenVNumber(v_number=v, case_id=case.id))
+    _flush_or_conflict(ctx, "A person on this case already has an open case.")
+
+
+def open_case(ctx: Context, data: dict) -> Case:
+    """``open_case``: create a case in ``intake`` from validated intake data
+    (:class:`~returnprog.schemas.IntakeSchema`), owned by the acting counsellor."""
+    actor = ctx.actor
+    refusals = workflow.role_refusals(workflow.ACTIONS["open_case"], actor.role)
+    if refusals:
+        raise Forbidden(refusals[0].message)
+    if actor.team_id is None:
+        raise Forbidden("You are not in a team, so you cannot hold cases.")
+    begin_write(ctx.session)
+    now = ctx.now()
+    case = Case(reference=_next_reference(ctx), state=State.INTAKE.value, team_id=actor.team_id,
+                counsellor_id=actor.id, destination_oblast=data.get("destination_oblast"),
+                destination_place=data.get("destination_place"),
+                intake_notes=data.get("intake_notes"), created_at=now, updated_at=now)
+    ctx.session.add(case)
+    _flush_or_conflict(ctx, BUSY_MESSAGE)
+    people = [_participant(case.id, data["principal"], True)]
+    people += [_participant(case.id, m, False) for m in data.get("household", [])]
+    ctx.session.add_all(people)
+    _claim_v_numbers(ctx, case, people)
+    audit.append(ctx.session, actor=actor, action="open_case", case_id=case.id,
+                 to_state=State.INTAKE.value, details={"reference": case.reference,
+                                                      "household_size": len(people)}, ip=ctx.ip)
+    commit(ctx, "A person on this case already has an open case.")
+    return case
+
+
+def update_intake(ctx: Context, reference: str, data: dict, expected_version: int | None = None) -> Case:
+    """Replace the intake data and household of a case that is still in ``intake``."""
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    if ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor may edit the intake.")
+    if case.state != State.INTAKE.value:
+        raise Conflict("The intake can only be changed while the case is in intake.",
+                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+    if expected_version is not None and expected_version != case.version:
+        raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
+                                       "message": f"The case is at version {case.version}."}])
+    version = case.version
+    changed = ctx.session.execute(
+        update(Case).where(Case.id == case.id, Case.version == version,
+                           Case.state == State.INTAKE.value)
+        .values(version=version + 1, updated_at=ctx.now(),
+                destination_oblast=data.get("destination_oblast"),
+                destination_place=data.get("destination_place"),
+                intake_notes=data.get("intake_notes"))).rowcount
+    if changed != 1:
+        ctx.session.rollback()
+        raise Conflict(BUSY_MESSAGE)
+    # Signatures were given on the old household: once any exist, the household is fixed.
+    has_docs = ctx.session.execute(select(func.count()).select_from(Document)
+                                   .where(Document.case_id == case.id)).scalar_one()
+    if has_docs:
+        ctx.session.rollback()
+        raise Conflict("Documents have already been signed for this household; the intake can "
+                       "no longer be edited.", [{"code": "documents_signed",
+                                                  "message": "Signed documents exist."}])
+    ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
+    ctx.session.execute(delete(Participant).where(Participant.case_id == case.id))
+    people = [_participant(case.id, data["principal"], True)]
+    people += [_participant(case.id, m, False) for m in data.get("household", [])]
+    ctx.session.add_all(people)
+    _claim_v_numbers(ctx, case, people)
+    audit.append(ctx.session, actor=ctx.actor, action="update_intake", case_id=case.id,
+                 details={"household_size": len(people)}, ip=ctx.ip)
+    commit(ctx)
+    ctx.session.refresh(case)
+    return case
+
+
+def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConfirmation:
+    """Record the IND's reference and date confirming one participant's withdrawal."""
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    if ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor may record an IND confirmation.")
+    if case.state != State.COMMITTED.value:
+        raise Conflict("IND confirmations are recorded while the case is committed.",
+                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+    person = ctx.session.get(Participant, data["participant_id"])
+    if person is None or person.case_id != case.id:
+        raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
+    if not person.asylum_application_pending:
+        raise Invalid("No pending application.", {"participant_id": [
+            "This participant has no pending asylum application to withdraw."]})
+    existing = ctx.session.execute(select(IndConfirmation).where(
+        IndConfirmation.participant_id == person.id)).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict("An IND confirmation is already recorded for this participant.",
+                       [{"code": "ind_confirmation_exists",
+                         "message": f"Recorded: {existing.ind_reference}."}])
+    conf = IndConfirmation(case_id=case.id, participant_id=person.id,
+                           ind_reference=data["ind_reference"], confirmed_on=data["confirmed_on"],
+                           recorded_by=ctx.actor.id, recorded_at=ctx.now())
+    ctx.session.add(conf)
+    audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
+                 details={"participant_id": person.id, "ind_reference": data["ind_reference"],
+                          "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
+    commit(ctx, "An IND confirmation is already recorded for this participant.")
+    return conf
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
+    """The whole case as plain data (participants, documents, payments, audit trail,
+    allowed actions). Looking at personal data is itself logged in the audit trail."""
+    if log_view:
+        begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    data = case_data(ctx, case)
+    if log_view:
+        audit.append(ctx.session, actor=ctx.actor, action="view_case", case_id=case.id, ip=ctx.ip)
+        commit(ctx)
+    return data
+
+
+def case_data(ctx: Context, case: Case) -> dict:
+    """Plain-data dump of one case for responses, pages and documents."""
+    session = ctx.session
+    today = ctx.today()
+    people = session.execute(select(Participant).where(Participant.case_id == case.id)
+                             .order_by(Participant.id)).scalars().all()
+    confs = {c.participant_id: c for c in session.execute(
+        select(IndConfirmation).where(IndConfirmation.case_id == case.id)).scalars()}
+    docs = session.execute(select(Document.id, Document.kind, Document.version,
+                                  Document.participant_id, Document.signer_name,
+                                  Document.signature_method, Document.signed_at,
+                                  Document.sha256, Document.terms)
+                           .where(Document.case_id == case.id).order_by(Document.id)).all()
+    pays = session.execute(select(Payment).where(Payment.case_id == case.id)
+                           .order_by(Payment.id)).scalars().all()
+    trail = session.execute(select(AuditEvent).where(AuditEvent.case_id == case.id)
+                            .order_by(AuditEvent.seq)).scalars().all()
+    counsellor = session.get(User, case.counsellor_id)
+    team = session.get(Team, case.team_id)
+    principal = next((p for p in people if p.is_principal), people[0] if people else None)
+    return {
+        "reference": case.reference, "state": case.state, "version": case.version,
+        "counsellor": counsellor.email if counsellor else None,
+        "team": team.name if team else None,
+        "principal_name": principal.full_name if principal else "",
+        "household_size": len(people),
+        "departure_deadline": case.departure_deadline,
+        "destination_oblast": case.destination_oblast,
+        "destination_place": case.destination_place, "intake_notes": case.intake_notes,
+        "departed_on": case.departed_on, "departure_evidence": case.departure_evidence,
+        "closing_reason": case.closing_reason,
+        "created_at": case.created_at, "updated_at": case.updated_at,
+        "allowed_actions": allowed_actions(ctx, case),
+        "participants": [{
+            **{k: getattr(p, k) for k in (
+                "id", "is_principal", "relationship", "given_names_latin", "family_name_latin",
+                "given_names_cyrillic", "family_name_cyrillic", "date_of_birth", "v_number",
+                "bsn", "travel_document_number", "email", "phone", "language",
+                "asylum_application_pending")},
+            "is_adult": _is_adult(p, today, ctx.policy),
+            "ind_confirmation": ({"ind_reference": confs[p.id].ind_reference,
+                                  "confirmed_on": confs[p.id].confirmed_on.isoformat()}
+                                 if p.id in confs else None)} for p in people],
+        "documents": [{**d._asdict(), "terms": json.loads(d.terms or "{}")} for d in docs],
+        "payments": [{"id": p.id, "status": p.status, "amount_cents": p.amount_cents,
+                      "currency": p.currency, "method": p.method,
+                      "breakdown": json.loads(p.breakdown or "{}"), "proposed_by": p.proposed_by,
+                      "approved_by": p.approved_by, "disbursed_by": p.disbursed_by,
+                      "disbursed_at": p.disbursed_at} for p in pays],
+        "audit_trail": [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+                         "from_state": e.from_state, "to_state": e.to_state,
+                         "details": json.loads(e.details or "{}")} for e in trail],
+    }
+
+
+def list_cases(ctx: Context, filters: dict) -> dict:
+    """One page of the cases the actor may see, filtered (state, counsellor, deadline range,
+    free-text search on reference, name or V-number) and newest first."""
+    query = visible_cases(ctx.actor)
+    if filters.get("state"):
+        query = query.where(Case.state == filters["state"])
+    if filters.get("counsellor"):
+        query = query.where(Case.counsellor_id.in_(
+            select(User.id).where(User.email == filters["counsellor"].lower())))
+    if filters.get("deadline_from"):
+        query = query.where(Case.departure_deadline >= filters["deadline_from"])
+    if filters.get("deadline_to"):
+        query = query.where(Case.departure_deadline <= filters["deadline_to"])
+    if filters.get("q"):
+        needle = filters["q"].strip()
+        like = f"%{needle.lower()}%"
+        people = select(Participant.case_id).where(or_(
+            Participant.v_number == needle.replace(" ", ""),
+            func.lower(Participant.family_name_latin).like(like),
+            func.lower(Participant.given_names_latin).like(like),
+            Participant.family_name_cyrillic.like(f"%{needle}%")))
+        query = query.where(or_(Case.reference == needle.upper(), Case.id.in_(people)))
+    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
+    total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    cases = ctx.session.execute(query.order_by(Case.id.desc()).limit(per_page)
+                                .offset((page - 1) * per_page)).scalars().all()
+    ids = [c.id for c in cases]
+    principals = {p.case_id: p for p in ctx.session.execute(select(Participant).where(
+        Participant.case_id.in_(ids), Participant.is_principal)).scalars()} if ids else {}
+    sizes = dict(ctx.session.execute(select(Participant.case_id, func.count()).where(
+        Participant.case_id.in_(ids)).group_by(Participant.case_id)).all()) if ids else {}
+    emails = dict(ctx.session.execute(select(User.id, User.email).where(
+        User.id.in_({c.counsellor_id for c in cases}))).all()) if ids else {}
+    return {"page": page, "per_page": per_page, "total": total, "items": [{
+        "reference": c.reference, "state": c.state, "version": c.version,
+        "counsellor": emails.get(c.counsellor_id),
+        "principal_name": principals[c.id].full_name if c.id in principals else "",
+        "household_size": sizes.get(c.id, 0), "departure_deadline": c.departure_deadline,
+        "destination_oblast": c.destination_oblast, "updated_at": c.updated_at} for c in cases]}
+
+
+# --- transitions ------------------------------------------------------------------------------------
+
+def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Case:
+    """Perform workflow action ``action_name`` on a case with its validated payload.
+
+    Exactly one of two racing requests wins: the state change is a compare-and-set on the
+    case's version, and the loser gets a Conflict. The change and its single audit event
+    commit together or not at all.
+    """
+    action = workflow.ACTIONS.get(action_name)
+    if action is None or not action.sources:
+        raise NotFound(f"No action called {action_name!r}.")
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    refusals = workflow.role_refusals(action, ctx.actor.role)
+    if refusals:
+        raise Forbidden(refusals[0].message, [r.as_dict() for r in refusals])
+    facts = gather_facts(ctx, case)
+    refusals = workflow.check(action_name, facts, ctx.actor.role, payload, ctx.policy)
+    if refusals:
+        ctx.session.rollback()
+        raise Conflict.from_refusals(f"'{action.label}' is not possible yet.", refusals)
+    from_state, version = case.state, case.version
+    values = {"state": action.target.value, "version": version + 1, "updated_at": ctx.now()}
+    values.update(_effects(action_name, payload))
+    changed = ctx.session.execute(update(Case).where(
+        Case.id == case.id, Case.version == version, Case.state == from_state)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        ctx.session.rollback()
+        raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
+                                       "message": "Someone else changed the case first."}])
+    details = _side_effects(ctx, case, action_name, payload)
+    if action.target in FINAL_STATES:
+        # A closed case no longer blocks a new case for the same people.
+        ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
+    audit.append(ctx.session, actor=ctx.actor, action=action_name, case_id=case.id,
+                 from_state=from_state, to_state=action.target.value,
+                 details={**_audit_payload(payload), **details}, ip=ctx.ip)
+    commit(ctx)
+    ctx.session.refresh(case)
+    return case
+
+
+def _effects(action_name: str, payload: dict) -> dict:
+    """Columns of the case that the action sets besides its state."""
+    if action_name in ("agree_departure", "extend_deadline"):
+        return {"departure_deadline": payload["departure_deadline"]}
+    if action_name == "confirm_departure":
+        return {"departed_on": payload["departed_on"], "departure_evidence": payload["evidence"]}
+    if action_name in ("leave_programme", "reject", "lapse"):
+        return {"closing_reason": payload["reason"]}
+    return {}
+
+
+def _side_effects(ctx: Context, case: Case, action_name: str, payload: dict) -> dict:
+    """Changes to other tables that belong to the same transition; returns audit details."""
+    if action_name == "pay_support":
+        from .payment import disburse_in_transition
+        return disburse_in_transition(ctx, case, payload)
+    return {}
+
+
+def _audit_payload(payload: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
+            for k, v in payload.items() if k != "idempotency_key"}

@@ -1,0 +1,1 @@
+"""The web layer: blueprints that parse input, call a service and map its errors."""

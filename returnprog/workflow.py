@@ -1,0 +1,386 @@
+"""The programme's workflow (DESIGN §3) declared as data: states, actions, guards.
+
+Pure: no Flask, no database, no clock. The service layer gathers a :class:`CaseFacts`
+snapshot and asks :func:`check` whether an action may happen; every guard returns the
+specific conditions that are unmet, in words a counsellor understands, so a refusal can
+always say what is missing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Callable, Iterable
+
+from .policy import Policy
+
+
+class State(StrEnum):
+    """Where a case stands. The order of the main line is the order of the programme."""
+
+    INTAKE = "intake"
+    COMMITTED = "committed"
+    ASYLUM_WITHDRAWN = "asylum_withdrawn"
+    DEPARTURE_AGREED = "departure_agreed"
+    SUPPORT_PAID = "support_paid"
+    DEPARTED = "departed"
+    LEFT_PROGRAMME = "left_programme"
+    REJECTED = "rejected"
+    LAPSED = "lapsed"
+
+
+FINAL_STATES = frozenset({State.DEPARTED, State.LEFT_PROGRAMME, State.REJECTED, State.LAPSED})
+# After the withdrawal the case can only go forward or lapse: these states are past it.
+WITHDRAWN_OR_LATER = frozenset({State.ASYLUM_WITHDRAWN, State.DEPARTURE_AGREED,
+                                State.SUPPORT_PAID, State.DEPARTED, State.LAPSED})
+
+ROLES = ("counsellor", "supervisor", "finance", "admin")
+
+DEPARTURE_EVIDENCE = ("border_crossing", "boarding", "brp_deregistration")
+
+# Document kinds the guards read (the documents module renders them).
+COMMITMENT = "commitment"
+WITHDRAWAL_DECLARATION = "withdrawal_declaration"
+DEPARTURE_AGREEMENT = "departure_agreement"
+ADDENDUM = "addendum"
+PAYMENT_RECEIPT = "payment_receipt"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One unmet condition: a stable code for programs, a sentence for people."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready form used by the API's error details."""
+        out = {"code": self.code, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+@dataclass(frozen=True)
+class ParticipantFacts:
+    """What the guards need to know about one participant."""
+
+    id: int
+    name: str
+    is_adult: bool
+    asylum_application_pending: bool = True
+    signed: frozenset[str] = frozenset()
+    agreement_deadlines: frozenset[dt.date] = frozenset()
+    addendum_deadlines: frozenset[dt.date] = frozenset()
+    ind_confirmed: bool = False
+    has_contact: bool = True
+
+
+@dataclass(frozen=True)
+class PaymentFacts:
+    """The case's live payment, if any."""
+
+    status: str
+    proposed_by: int
+    approved_by: int | None
+    amount_cents: int
+    expected_cents: int | None
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """A snapshot of one case, taken inside the transaction that may change it."""
+
+    state: State
+    today: dt.date
+    participants: tuple[ParticipantFacts, ...] = ()
+    departure_deadline: dt.date | None = None
+    destination_oblast: str | None = None
+    destination_place: str | None = None
+    payment: PaymentFacts | None = None
+
+    @property
+    def adults(self) -> tuple[ParticipantFacts, ...]:
+        """Participants old enough to sign for themselves."""
+        return tuple(p for p in self.participants if p.is_adult)
+
+
+Guard = Callable[[CaseFacts, dict, Policy], list[Refusal]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A row of the workflow table.
+
+    ``precondition`` depends only on the case (so ``allowed_actions`` can evaluate it
+    before anyone fills in a form); ``payload_guard`` also reads the submitted payload.
+    """
+
+    name: str
+    sources: frozenset[State]
+    target: State
+    roles: frozenset[str]
+    label: str
+    precondition: Guard = lambda facts, payload, policy: []
+    payload_guard: Guard = lambda facts, payload, policy: []
+
+
+# --- guards -------------------------------------------------------------------------
+
+def _names(people: Iterable[ParticipantFacts]) -> str:
+    return ", ".join(p.name for p in people)
+
+
+def intake_problems(facts: CaseFacts) -> list[Refusal]:
+    """What is still missing from the intake before the household can commit."""
+    problems = []
+    if not facts.participants:
+        problems.append(Refusal("intake_no_participants", "The case has no participants."))
+    if not facts.adults:
+        problems.append(Refusal("intake_no_adult", "The household has no adult who can sign."))
+    if not facts.destination_oblast:
+        problems.append(Refusal("intake_destination", "The destination oblast is not recorded.",
+                                "destination_oblast"))
+    if not facts.destination_place:
+        problems.append(Refusal("intake_place", "The destination town or village is not recorded.",
+                                "destination_place"))
+    no_contact = [p for p in facts.adults if not p.has_contact]
+    if no_contact:
+        problems.append(Refusal("intake_contact",
+                                f"No e-mail address or phone number for: {_names(no_contact)}."))
+    return problems
+
+
+def _all_adults_signed(facts: CaseFacts, kind: str, what: str) -> list[Refusal]:
+    missing = [p for p in facts.adults if kind not in p.signed]
+    if missing:
+        return [Refusal(f"{kind}_unsigned", f"{what} not signed yet by: {_names(missing)}.")]
+    return []
+
+
+def _commitment_ready(facts, payload, policy):
+    return intake_problems(facts) + _all_adults_signed(
+        facts, COMMITMENT, "The commitment (deelnameverklaring) is")
+
+
+def _withdrawal_ready(facts, payload, policy):
+    refusals = _all_adults_signed(facts, WITHDRAWAL_DECLARATION,
+                                  "The asylum withdrawal declaration is")
+    unconfirmed = [p for p in facts.participants
+                   if p.asylum_application_pending and not p.ind_confirmed]
+    if unconfirmed:
+        refusals.append(Refusal(
+            "ind_confirmation_missing",
+            f"No IND confirmation (reference and date) recorded for: {_names(unconfirmed)}."))
+    return refusals
+
+
+def deadline_problems(deadline: dt.date | None, today: dt.date, policy: Policy,
+                      field_name: str = "departure_deadline") -> list[Refusal]:
+    """Why ``deadline`` cannot be agreed today, or [] when it is within policy bounds."""
+    if deadline is None:
+        return [Refusal("deadline_missing", "A departure deadline is required.", field_name)]
+    problems = []
+    earliest = policy.earliest_deadline(today)
+    if deadline <= today:
+        problems.append(Refusal("deadline_past", "The departure deadline must be after today.",
+                                field_name))
+    elif deadline < earliest:
+        problems.append(Refusal(
+            "deadline_too_soon",
+            f"The departure deadline must be at least {policy.min_lead_days} days ahead "
+            f"(on or after {earliest.isoformat()}): DTenV needs that time to arrange travel.",
+            field_name))
+    if deadline > today + dt.timedelta(days=policy.max_term_days):
+        problems.append(Refusal(
+            "deadline_too_far",
+            f"The departure deadline may be at most {policy.max_term_days} days ahead "
+            f"(on or before {(today + dt.timedelta(days=policy.max_term_days)).isoformat()}).",
+            field_name))
+    if deadline > policy.reception_end:
+        problems.append(Refusal(
+            "deadline_after_reception_end",
+            f"The departure deadline may not be after the end of reception "
+            f"({policy.reception_end.isoformat()}).", field_name))
+    return problems
+
+
+def _agreement_signed(facts, payload, policy):
+    if not facts.adults or any(not p.agreement_deadlines for p in facts.adults):
+        missing = [p for p in facts.adults if not p.agreement_deadlines]
+        return [Refusal("departure_agreement_unsigned",
+                        f"The departure agreement is not signed yet by: {_names(missing)}.")]
+    return []
+
+
+def _agreement_payload(facts, payload, policy):
+    deadline = payload.get("departure_deadline")
+    problems = deadline_problems(deadline, facts.today, policy)
+    if deadline is not None:
+        missing = [p for p in facts.adults if deadline not in p.agreement_deadlines]
+        if missing:
+            problems.append(Refusal(
+                "departure_agreement_unsigned",
+                f"No departure agreement for {deadline.isoformat()} signed by: "
+                f"{_names(missing)}.", "departure_deadline"))
+    return problems
+
+
+def _reason_required(facts, payload, policy):
+    if not (payload.get("reason") or "").strip():
+        return [Refusal("reason_missing", "A reason is required.", "reason")]
+    return []
+
+
+def _extension_payload(facts, payload, policy):
+    problems = _reason_required(facts, payload, policy)
+    deadline = payload.get("departure_deadline")
+    problems += deadline_problems(deadline, facts.today, policy)
+    if deadline is not None:
+        if facts.departure_deadline and deadline <= facts.departure_deadline:
+            problems.append(Refusal(
+                "deadline_not_later",
+                f"The new deadline must be later than the current one "
+                f"({facts.departure_deadline.isoformat()}).", "departure_deadline"))
+        missing = [p for p in facts.adults if deadline not in p.addendum_deadlines]
+        if missing:
+            problems.append(Refusal(
+                "addendum_unsigned",
+                f"No addendum for {deadline.isoformat()} signed by: {_names(missing)}.",
+                "departure_deadline"))
+    return problems
+
+
+def _payment_ready(facts, payload, policy):
+    pay = facts.payment
+    if pay is None or pay.status in ("proposed",):
+        return [Refusal("payment_not_approved",
+                        "No travel-support payment has been proposed and approved yet."
+                        if pay is None else
+                        "The travel-support payment has not been approved yet.")]
+    if pay.status == "disbursed":
+        return [Refusal("payment_already_disbursed", "The travel support was already paid.")]
+    problems = []
+    if pay.status != "approved":
+        problems.append(Refusal("payment_not_approved",
+                                "The travel-support payment has not been approved."))
+    if pay.approved_by is None or pay.approved_by == pay.proposed_by:
+        problems.append(Refusal("payment_four_eyes",
+                                "The payment must be approved by someone other than its proposer."))
+    if pay.expected_cents is None:
+        problems.append(Refusal("tariff_missing", "No travel-support tariff is in force."))
+    elif pay.amount_cents != pay.expected_cents:
+        problems.append(Refusal(
+            "payment_amount_mismatch",
+            f"The payment amount ({pay.amount_cents} cents) differs from the household's "
+            f"tariff ({pay.expected_cents} cents)."))
+    return problems
+
+
+def _departure_payload(facts, payload, policy):
+    problems = []
+    departed_on = payload.get("departed_on")
+    if departed_on is None:
+        problems.append(Refusal("departure_date_missing", "The departure date is required.",
+                                "departed_on"))
+    elif departed_on > facts.today:
+        problems.append(Refusal("departure_date_future",
+                                "The departure date cannot be in the future.", "departed_on"))
+    if payload.get("evidence") not in DEPARTURE_EVIDENCE:
+        problems.append(Refusal(
+            "departure_evidence_missing",
+            "Evidence of departure is required: border crossing, boarding or BRP deregistration.",
+            "evidence"))
+    return problems
+
+
+def _deadline_passed(facts, payload, policy):
+    if facts.departure_deadline is None:
+        return [Refusal("no_deadline", "The case has no departure deadline to have passed.")]
+    if facts.departure_deadline >= facts.today:
+        return [Refusal("deadline_not_passed",
+                        f"The departure deadline ({facts.departure_deadline.isoformat()}) "
+                        "has not passed yet.")]
+    return []
+
+
+def _both(*guards: Guard) -> Guard:
+    return lambda facts, payload, policy: [r for g in guards for r in g(facts, payload, policy)]
+
+
+_S = State
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    Action("open_case", frozenset(), _S.INTAKE, frozenset({"counsellor"}), "Open case"),
+    Action("confirm_commitment", frozenset({_S.INTAKE}), _S.COMMITTED,
+           frozenset({"counsellor"}), "Confirm commitment", precondition=_commitment_ready),
+    Action("record_withdrawal", frozenset({_S.COMMITTED}), _S.ASYLUM_WITHDRAWN,
+           frozenset({"counsellor"}), "Record asylum withdrawal",
+           precondition=_withdrawal_ready),
+    Action("agree_departure", frozenset({_S.ASYLUM_WITHDRAWN}), _S.DEPARTURE_AGREED,
+           frozenset({"counsellor"}), "Agree departure deadline",
+           precondition=_agreement_signed, payload_guard=_agreement_payload),
+    Action("extend_deadline", frozenset({_S.DEPARTURE_AGREED}), _S.DEPARTURE_AGREED,
+           frozenset({"supervisor"}), "Extend deadline", payload_guard=_extension_payload),
+    Action("pay_support", frozenset({_S.DEPARTURE_AGREED}), _S.SUPPORT_PAID,
+           frozenset({"finance"}), "Pay travel support", precondition=_payment_ready),
+    Action("confirm_departure", frozenset({_S.SUPPORT_PAID}), _S.DEPARTED,
+           frozenset({"counsellor"}), "Confirm departure", payload_guard=_departure_payload),
+    Action("leave_programme", frozenset({_S.INTAKE, _S.COMMITTED}), _S.LEFT_PROGRAMME,
+           frozenset({"counsellor"}), "Leave programme", payload_guard=_reason_required),
+    Action("reject", frozenset({_S.INTAKE}), _S.REJECTED, frozenset({"supervisor"}),
+           "Reject", payload_guard=_reason_required),
+    Action("lapse", frozenset({_S.ASYLUM_WITHDRAWN, _S.DEPARTURE_AGREED}), _S.LAPSED,
+           frozenset({"supervisor"}), "Lapse",
+           precondition=_deadline_passed, payload_guard=_reason_required),
+)}
+
+# Actions that move an existing case (open_case creates one and has no source state).
+CASE_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.sources)
+
+
+def state_refusals(action: Action, state: State) -> list[Refusal]:
+    """Refusal when ``action`` does not start from ``state`` (including final states)."""
+    if state in action.sources:
+        return []
+    if state in FINAL_STATES:
+        return [Refusal("case_closed", f"The case is closed ({state.value}); nothing more can happen.")]
+    if action.name == "leave_programme" and state in WITHDRAWN_OR_LATER:
+        return [Refusal("withdrawal_irreversible",
+                        "The asylum application has been withdrawn: the participant can no "
+                        "longer leave the programme this way.")]
+    allowed = ", ".join(s.value for s in sorted(action.sources, key=list(State).index))
+    return [Refusal("wrong_state",
+                    f"'{action.label}' is only possible when the case is {allowed}; "
+                    f"it is {state.value}.")]
+
+
+def role_refusals(action: Action, role: str) -> list[Refusal]:
+    """Refusal when ``role`` may not perform ``action``."""
+    if role in action.roles:
+        return []
+    who = " or ".join(sorted(action.roles))
+    return [Refusal("role", f"Only a {who} may perform '{action.label}'.")]
+
+
+def check(action_name: str, facts: CaseFacts, role: str, payload: dict,
+          policy: Policy) -> list[Refusal]:
+    """Every reason why ``action_name`` cannot happen now; [] means it may."""
+    action = ACTIONS[action_name]
+    refusals = role_refusals(action, role) + state_refusals(action, facts.state)
+    if refusals:
+        return refusals
+    return action.precondition(facts, payload, policy) + action.payload_guard(facts, payload, policy)
+
+
+def allowed_actions(facts: CaseFacts, role: str, policy: Policy) -> list[str]:
+    """Actions this role could perform now, so no screen or API offers a dead button."""
+    return [name for name in CASE_ACTIONS
+            if not role_refusals(ACTIONS[name], role)
+            and not state_refusals(ACTIONS[name], facts.state)
+            and not ACTIONS[name].precondition(facts, {}, policy)]
+
+
+def target_state(action_name: str) -> State:
+    """The state a successful ``action_name`` leads to."""
+    return ACTIONS[action_name].target
