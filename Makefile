@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test setup system-deps db serve bench clean
+
+# Debian packages (PostgreSQL server, chromium, fonts, WeasyPrint libraries): installed
+# only when missing, so this is instant on a prepared machine.
+system-deps:
+	bash scripts/system-deps.sh
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+setup: system-deps $(BIN)/.installed
+
+db: setup
+	$(FLASK) init-db
+	$(FLASK) seed-demo
+
+# Set-up, demo data on first run, then the service on http://127.0.0.1:$(PORT).
+run: db
+	bash scripts/run.sh $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
