@@ -41,12 +41,15 @@ def init_db():
 def seed_demo(force):
     """Create demo users (printing their passwords) and about twenty cases in every state."""
     from .seed import seed
+    from .web.sessions import seal
 
     with _session() as session:
         if not force and session.execute(select(User.id).limit(1)).first():
             click.echo("demo data already present; not seeding again")
             return
-        for line in seed(session, current_app.extensions["returnprog.policy"]):
+        credentials = Path(current_app.instance_path) / "demo-credentials.txt"
+        for line in seed(session, current_app.extensions["returnprog.policy"], seal,
+                         credentials):
             click.echo(line)
 
 

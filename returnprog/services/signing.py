@@ -6,13 +6,14 @@ import datetime as dt
 import hashlib
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import audit, workflow
 from ..db import begin_write
-from ..models import Document, Participant
+from ..auth import hash_token, new_token
+from ..models import Case, Document, Participant, SigningRequest
 from ..workflow import State
-from . import Conflict, Context, Invalid
+from . import Conflict, Context, Forbidden, Invalid, NotFound
 from .cases import case_data, commit, load_case
 
 SIGNABLE_KINDS = (workflow.COMMITMENT, workflow.WITHDRAWAL_DECLARATION,
@@ -32,13 +33,14 @@ SIGNING_STATES = {
 def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict) -> dict:
     """The plain data a document template is rendered from (no ORM objects)."""
     full = case_data(ctx, case)
-    people = [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in p.items()
-               if k in ("given_names_latin", "family_name_latin", "given_names_cyrillic",
-                        "family_name_cyrillic", "date_of_birth", "is_adult", "relationship",
-                        "is_principal")} for p in full["participants"]]
-    signer = next(p for p in people if p is not None and
-                  p["given_names_latin"] == participant.given_names_latin and
-                  p["family_name_latin"] == participant.family_name_latin)
+    keys = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
+            "family_name_cyrillic", "date_of_birth", "is_adult", "relationship", "is_principal")
+    plain = lambda p, extra=(): {k: (p[k].isoformat() if isinstance(p[k], dt.date) else p[k])  # noqa: E731
+                                 for k in keys + extra}
+    people = [plain(p) for p in full["participants"]]
+    # The IND identifies the application by V-number, so the signer's own is printed;
+    # nobody else's is.
+    signer = next(plain(p, ("v_number",)) for p in full["participants"] if p["id"] == participant.id)
     payment = next((p for p in reversed(full["payments"])
                     if p["status"] in ("approved", "disbursed")), None)
     return {
@@ -84,33 +86,41 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
     return out
 
 
-def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, terms: dict, *,
-                  method: str, typed_name: str | None = None, image_data_uri: str | None = None,
-                  channel: str, identity_document: str | None = None,
-                  consent: bool = False, signer_label: str | None = None) -> Document:
-    """Render, sign, seal and store one document for one participant.
-
-    Called by the tablet flow (a counsellor present) and the link flow (the participant
-    alone); in both, consent must have been given and the signature is drawn or typed.
-    """
-    from .. import documents
-
+def _check_signature_input(method: str, typed_name: str | None, image_data_uri: str | None,
+                           consent: bool) -> None:
     if not consent:
         raise Invalid("Consent is required.", {"consent": ["Tick that you have read and understood."]})
-    if method == "drawn" and not (image_data_uri or "").startswith("data:image/png;base64,"):
-        raise Invalid("Draw your signature.", {"signature": ["No signature was drawn."]})
-    if method == "typed" and not (typed_name or "").strip():
-        raise Invalid("Type your full name.", {"typed_name": ["Type your full name to sign."]})
     if method not in ("drawn", "typed"):
         raise Invalid("Unknown signing method.", {"method": ["Choose drawn or typed."]})
-    begin_write(ctx.session)
-    case = load_case(ctx, reference) if ctx.actor is not None else _case_by_ref(ctx, reference)
+    if method == "drawn" and not (image_data_uri or "").startswith("data:image/png;base64,"):
+        raise Invalid("Draw your signature.", {"signature": ["No signature was drawn."]})
+    if method == "drawn" and len(image_data_uri) > MAX_SIGNATURE_IMAGE:
+        raise Invalid("The drawn signature is too large.", {"signature": ["Draw it again, smaller."]})
+    if method == "typed" and not (typed_name or "").strip():
+        raise Invalid("Type your full name.", {"typed_name": ["Type your full name to sign."]})
+    if method == "typed" and len(typed_name) > 200:
+        raise Invalid("The name is too long.", {"typed_name": ["At most 200 characters."]})
+
+
+MAX_SIGNATURE_IMAGE = 400_000
+
+
+def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     person = ctx.session.get(Participant, participant_id)
     if person is None or person.case_id != case.id:
         raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
     if kind != workflow.PAYMENT_RECEIPT and person.age_on(ctx.today()) < ctx.policy.adult_age:
         raise Invalid("Minors do not sign.", {"participant_id": ["This participant is a minor."]})
-    terms = validate_terms(ctx, case, kind, terms)
+    return person
+
+
+def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dict, *,
+                  method: str, typed_name: str | None, image_data_uri: str | None,
+                  channel: str, identity_document: str | None, actor_label: str) -> Document:
+    """Render the document with its signature, seal it and add it to the session
+    (the caller commits)."""
+    from .. import documents
+
     signed_at = ctx.now()
     data = document_data(ctx, case, person, kind, terms)
     data["signature"] = {"method": method, "typed_name": (typed_name or "").strip() or None,
@@ -119,7 +129,8 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
                          "signer_name": person.full_name, "identity_document": identity_document,
                          "channel": channel}
     pdf = documents.render_pdf(kind, data, person.language)
-    sealed = documents.seal_pdf(pdf, ctx.seal, reason=f"{kind} {case.reference}")
+    seal = ctx.seal() if callable(ctx.seal) else ctx.seal
+    sealed = documents.seal_pdf(pdf, seal, reason=f"{kind} {case.reference}")
     version = (ctx.session.execute(select(func.max(Document.version)).where(
         Document.case_id == case.id, Document.kind == kind,
         Document.participant_id == person.id)).scalar_one() or 0) + 1
@@ -132,21 +143,113 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
                    created_by=getattr(ctx.actor, "id", None))
     ctx.session.add(doc)
     ctx.session.flush()
-    audit.append(ctx.session, actor=ctx.actor or signer_label or f"participant:{person.id}",
-                 action="sign_document", case_id=case.id,
+    audit.append(ctx.session, actor=ctx.actor or actor_label, action="sign_document",
+                 case_id=case.id,
                  details={"document_id": doc.id, "kind": kind, "version": version,
                           "participant_id": person.id, "method": method, "channel": channel,
                           "user_agent": ctx.user_agent, "sha256": doc.sha256, **terms},
                  ip=ctx.ip)
+    return doc
+
+
+def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, terms: dict, *,
+                  method: str, typed_name: str | None = None, image_data_uri: str | None = None,
+                  channel: str = "tablet", identity_document: str | None = None,
+                  consent: bool = False) -> Document:
+    """A participant signs at the office, the counsellor present (``ctx.actor``) and having
+    checked ``identity_document``: render, sign, seal and store one document."""
+    _check_signature_input(method, typed_name, image_data_uri, consent)
+    if ctx.actor is None or ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor can take a signature at the office.")
+    if channel == "tablet" and not (identity_document or "").strip():
+        raise Invalid("Say which identity document was checked.",
+                      {"identity_document": ["Record the identity document you checked."]})
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    person = _signer(ctx, case, participant_id, kind)
+    terms = validate_terms(ctx, case, kind, terms)
+    doc = _store_signed(ctx, case, person, kind, terms, method=method, typed_name=typed_name,
+                        image_data_uri=image_data_uri, channel=channel,
+                        identity_document=identity_document, actor_label="")
     commit(ctx)
     return doc
 
 
-def _case_by_ref(ctx: Context, reference: str):
-    from ..models import Case
-    from . import NotFound
+# --- personal signing links ------------------------------------------------------------------
 
-    case = ctx.session.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
-    if case is None:
-        raise NotFound("No such case.")
-    return case
+def create_signing_link(ctx: Context, reference: str, participant_id: int, kind: str,
+                        terms: dict) -> tuple[SigningRequest, str]:
+    """A counsellor creates a personal signing link for one participant and one document.
+
+    The token is 256 bits from ``secrets``; only its SHA-256 is stored, so the clear token
+    exists only in the returned value (to be sent to the participant)."""
+    if ctx.actor is None or ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor can create a signing link.")
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    person = _signer(ctx, case, participant_id, kind)
+    terms = validate_terms(ctx, case, kind, terms)
+    token = new_token()
+    now = ctx.now()
+    request = SigningRequest(case_id=case.id, participant_id=person.id, kind=kind,
+                             terms=json.dumps(terms, sort_keys=True), channel="link",
+                             token_hash=hash_token(token),
+                             expires_at=now + dt.timedelta(days=ctx.policy.signing_link_days),
+                             created_by=ctx.actor.id, created_at=now)
+    ctx.session.add(request)
+    ctx.session.flush()
+    audit.append(ctx.session, actor=ctx.actor, action="create_signing_link", case_id=case.id,
+                 details={"signing_request_id": request.id, "kind": kind,
+                          "participant_id": person.id, "expires_at": request.expires_at.isoformat()},
+                 ip=ctx.ip)
+    commit(ctx)
+    return request, token
+
+
+class LinkRefused(NotFound):
+    """A signing link that cannot be used: unknown, expired, used or revoked."""
+
+    status, code = 410, "link_unusable"
+
+
+def open_signing_link(ctx: Context, token: str) -> SigningRequest:
+    """The signing request behind a link, if it can still be used; else LinkRefused saying
+    why (an unknown token gets the same answer as a wrong one)."""
+    if not token or len(token) > 100:
+        raise LinkRefused("This signing link is not valid.")
+    request = ctx.session.execute(select(SigningRequest).where(
+        SigningRequest.token_hash == hash_token(token))).scalar_one_or_none()
+    if request is None:
+        raise LinkRefused("This signing link is not valid.")
+    if request.used_at is not None:
+        raise LinkRefused("This signing link has already been used; the document is signed.")
+    if request.revoked_at is not None:
+        raise LinkRefused("This signing link was withdrawn by your counsellor.")
+    if request.expires_at <= ctx.now():
+        raise LinkRefused("This signing link has expired; ask your counsellor for a new one.")
+    return request
+
+
+def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | None = None,
+                   image_data_uri: str | None = None, consent: bool = False) -> Document:
+    """The participant signs through their personal link (no staff user: ``ctx.actor`` is
+    None). The link is spent in the same transaction as the signature: single use."""
+    _check_signature_input(method, typed_name, image_data_uri, consent)
+    begin_write(ctx.session)
+    request = open_signing_link(ctx, token)
+    case = ctx.session.get(Case, request.case_id)
+    person = _signer(ctx, case, request.participant_id, request.kind)
+    terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
+    spent = ctx.session.execute(update(SigningRequest).where(
+        SigningRequest.id == request.id, SigningRequest.used_at.is_(None))
+        .values(used_at=ctx.now())).rowcount
+    if spent != 1:
+        ctx.session.rollback()
+        raise LinkRefused("This signing link has already been used; the document is signed.")
+    doc = _store_signed(ctx, case, person, request.kind, terms, method=method,
+                        typed_name=typed_name, image_data_uri=image_data_uri, channel="link",
+                        identity_document=None, actor_label=f"participant:{person.id}")
+    ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
+                        .values(document_id=doc.id))
+    commit(ctx)
+    return doc

@@ -37,6 +37,23 @@ def _close_session(_exc=None) -> None:
         session.close()
 
 
+def seal():
+    """The service's document seal, loaded on first use (not at start-up): the configured
+    production key and certificate, or a generated development seal in instance/."""
+    from .. import documents
+
+    ext = current_app.extensions
+    if "returnprog.seal" not in ext:
+        cfg = current_app.config
+        if cfg.get("SEAL_KEY_PATH") and cfg.get("SEAL_CERT_PATH"):
+            ext["returnprog.seal"] = documents.load_seal(
+                cfg["SEAL_KEY_PATH"], cfg["SEAL_CERT_PATH"], cfg.get("SEAL_KEY_PASSPHRASE"),
+                cfg.get("SEAL_TSA_URL"))
+        else:
+            ext["returnprog.seal"] = documents.ensure_dev_seal(current_app.instance_path)
+    return ext["returnprog.seal"]
+
+
 def client_ip() -> str | None:
     """The client's address as seen by this process (a proxy in front must set it)."""
     return request.remote_addr
@@ -46,4 +63,4 @@ def service_context(actor) -> Context:
     """A service context for ``actor`` acting through this request."""
     ua = request.headers.get("User-Agent", "")[:300]
     return Context(session=db_session(), policy=policy(), actor=actor, ip=client_ip(),
-                   user_agent=ua)
+                   user_agent=ua, seal=seal)
