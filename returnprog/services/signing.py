@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import func, select, update
 
-from .. import audit, workflow
+from .. import audit, payments, workflow
 from ..db import begin_write
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, SigningRequest
@@ -37,12 +37,21 @@ def document_data(ctx: Context, case, participant: Participant, kind: str, terms
             "family_name_cyrillic", "date_of_birth", "is_adult", "relationship", "is_principal")
     plain = lambda p, extra=(): {k: (p[k].isoformat() if isinstance(p[k], dt.date) else p[k])  # noqa: E731
                                  for k in keys + extra}
-    people = [plain(p) for p in full["participants"]]
+    people = [plain(p) for p in full["participants"]
+              # A withdrawal declaration is personal: the adult and the minors they represent.
+              if kind != workflow.WITHDRAWAL_DECLARATION or p["id"] == participant.id
+              or not p["is_adult"]]
     # The IND identifies the application by V-number, so the signer's own is printed;
     # nobody else's is.
     signer = next(plain(p, ("v_number",)) for p in full["participants"] if p["id"] == participant.id)
     payment = next((p for p in reversed(full["payments"])
                     if p["status"] in ("approved", "disbursed")), None)
+    if payment is None:
+        # Before a payment exists the agreement states what the tariff gives this household.
+        adults = sum(1 for p in full["participants"] if p["is_adult"])
+        q = payments.quote(ctx.policy, adults, len(full["participants"]) - adults, ctx.today())
+        if q is not None:
+            payment = {"amount_cents": q.amount_cents, "breakdown": q.breakdown(), "method": None}
     return {
         "kind": kind, "reference": case.reference, "participants": people, "signer": signer,
         "destination_oblast": case.destination_oblast, "destination_place": case.destination_place,
@@ -51,11 +60,17 @@ def document_data(ctx: Context, case, participant: Participant, kind: str, terms
         "previous_deadline": case.departure_deadline.isoformat() if case.departure_deadline else None,
         "reason": terms.get("reason"),
         "amount_cents": payment["amount_cents"] if payment else None,
-        "breakdown": payment["breakdown"] if payment else None,
+        "breakdown": _breakdown_rows(payment["breakdown"]) if payment else None,
         "method": payment["method"] if payment else None,
         "reception_end": ctx.policy.reception_end.isoformat(),
         "issued_at": ctx.now().isoformat(timespec="seconds"),
     }
+
+
+def _breakdown_rows(breakdown: dict) -> list[dict]:
+    """The stored quote breakdown as the documents' rows (category, count, unit)."""
+    return [{"category": "adult", "count": breakdown["adults"], "unit_cents": breakdown["adult_cents"]},
+            {"category": "minor", "count": breakdown["minors"], "unit_cents": breakdown["minor_cents"]}]
 
 
 def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
