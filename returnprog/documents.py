@@ -1,0 +1,969 @@
+"""Documents: render, seal and verify the programme's signed PDFs.
+
+Flask-free and database-free. Callers dump their records to plain dicts and get
+bytes back; storing the PDF and its SHA-256 is the caller's job.
+
+Three steps, each usable on its own:
+
+* ``render_html`` / ``render_pdf`` turn a document kind, a data dict and the
+  participant's language into bilingual HTML (Dutch + that language) and then
+  into a PDF/A-3b file. WeasyPrint only gets to load the packaged stylesheet and
+  fonts (``asset:`` URLs) and ``data:`` images; every other URL is refused
+  without being fetched.
+* ``seal_pdf`` adds DTenV's organisational seal: an invisible PAdES
+  certification signature, optionally with an RFC 3161 timestamp.
+* ``verify_pdf`` answers "is this exactly a document we issued?" and says why
+  not when it is not.
+
+Document kinds (``KINDS``) and the keys their data dict takes
+--------------------------------------------------------------
+Every kind:
+
+``reference`` (str, required)
+    Case reference, e.g. ``"VRP-2026-000123"``.
+``issued_at`` (ISO date or datetime str, or ``date``/``datetime``; required)
+    When the document was drawn up; printed as dd-mm-yyyy.
+``participants`` (list of dicts, at least one; required)
+    The people the document is about, each with ``given_names_latin``,
+    ``family_name_latin`` (required), ``given_names_cyrillic``,
+    ``family_name_cyrillic`` (optional), ``date_of_birth`` (ISO date, required),
+    ``is_adult`` (bool, required) and ``v_number`` (optional; a V-number column
+    is shown on the withdrawal declaration when any participant has one).
+``signer`` (dict, required)
+    The adult who signs this copy; same keys as a participant, of which only
+    the Latin names are required. Their ``v_number``, when given, is printed
+    with their signature (and in the withdrawal declaration's heading).
+``counsellor`` (str, optional)
+    Name of the counsellor who handled the signing, printed in DTenV's box.
+``signature`` (dict, optional)
+    Present once the signer has signed: ``method`` (``"drawn"`` or
+    ``"typed"``), ``image_png_data_uri`` (``data:image/png;base64,...``;
+    required when drawn), ``typed_name`` (required when typed), ``signed_at``
+    (ISO datetime with a UTC offset), ``signer_name`` (required) and
+    ``identity_document`` (optional, e.g. ``"passport FX123456"``).
+``departure_deadline`` (ISO date)
+    Required for ``departure_agreement`` and ``addendum`` (the new deadline);
+    optional elsewhere. Without it the conditions are stated in general terms.
+``amount_cents`` (int, euro cents)
+    Travel support for the whole household. Required for
+    ``departure_agreement`` and ``payment_receipt``; optional elsewhere.
+
+Kind-specific:
+
+``withdrawal_declaration``
+    ``participants`` are the signer (the only adult) and the minors they
+    represent: one declaration per adult.
+``departure_agreement``
+    ``destination_oblast`` (ISO 3166-2:UA code such as ``"UA-46"``, required),
+    ``destination_place`` (str, optional), ``breakdown`` (required, see below).
+``addendum``
+    ``previous_deadline`` (ISO date, required), ``reason`` (str, required).
+``payment_receipt``
+    ``breakdown`` (required), ``method`` (``"cash"`` or ``"transfer"``,
+    required), ``iban`` and ``payment_reference`` (str, optional).
+
+``breakdown`` is a list of ``{"category": "adult"|"minor", "count": int,
+"unit_cents": int}``; the subtotals are computed here and their sum must equal
+``amount_cents``.
+
+Wrong or missing data raises ``DocumentDataError`` naming the key; a document is
+never rendered with a gap where a condition should be.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+from asn1crypto import pem as asn1_pem
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+from PIL import Image
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.signers import constants as signer_constants
+from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko.sign.validation import (
+    KeyUsageConstraints,
+    SignatureCoverageLevel,
+    validate_pdf_signature,
+)
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+__all__ = [
+    "KINDS",
+    "LANGUAGES",
+    "TEMPLATE_DIR",
+    "DocumentDataError",
+    "RestrictedURLFetcher",
+    "SealConfig",
+    "SealError",
+    "VerificationResult",
+    "ensure_dev_seal",
+    "format_date",
+    "format_eur",
+    "load_seal",
+    "render_html",
+    "render_pdf",
+    "seal_pdf",
+    "verify_pdf",
+    "REASON_UNREADABLE",
+    "REASON_NO_SEAL",
+    "REASON_SEVERAL_SEALS",
+    "REASON_DAMAGED",
+    "REASON_CHANGED",
+    "REASON_APPENDED",
+    "REASON_BAD_SIGNATURE",
+    "REASON_UNTRUSTED",
+    "REASON_CERT_INVALID",
+    "REASON_TIMESTAMP",
+    "REASON_NOT_REGISTERED",
+]
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "pdf_templates"
+
+KINDS = (
+    "commitment",
+    "withdrawal_declaration",
+    "departure_agreement",
+    "addendum",
+    "payment_receipt",
+)
+LANGUAGES = ("nl", "uk", "en", "ru")
+
+# Dutch is always the first language; a Dutch-speaking participant gets English
+# as the second so that every document stays bilingual.
+_SECOND_LANGUAGE = {"nl": "en", "uk": "uk", "en": "en", "ru": "ru"}
+
+_DISPLAY_ZONE = ZoneInfo("Europe/Amsterdam")
+PDF_VARIANT = "pdf/a-3b"
+SEAL_FIELD_NAME = "DTenV-seal"
+DEV_SEAL_COMMON_NAME = "returnprog DEVELOPMENT seal — not for production"
+
+
+class DocumentDataError(ValueError):
+    """The data dict for a document is missing a key or has a wrong value."""
+
+
+class SealError(RuntimeError):
+    """Seal key material is missing, unreadable or inconsistent, or sealing failed."""
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+
+def format_eur(cents: int) -> str:
+    """Format integer euro cents the Dutch way, e.g. ``123450`` -> ``"€ 1.234,50"``."""
+    if isinstance(cents, bool) or not isinstance(cents, int):
+        raise DocumentDataError(f"amount must be whole cents (int), got {cents!r}")
+    sign = "-" if cents < 0 else ""
+    euros, rest = divmod(abs(cents), 100)
+    return f"€ {sign}{euros:,}".replace(",", ".") + f",{rest:02d}"
+
+
+def format_date(value: Any) -> str:
+    """Format a date, datetime or ISO string as dd-mm-yyyy (the date part only).
+
+    Timezone-aware datetimes are first converted to Dutch time, so a moment
+    late in the evening is dated the day it was in the Netherlands.
+    """
+    return _format_date_of(value, "date")
+
+
+def _format_date_of(value: Any, key: str) -> str:
+    return _parse_date(value, key).strftime("%d-%m-%Y")
+
+
+def _parse_date(value: Any, key: str) -> dt.date:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise DocumentDataError(f"{key} must be an ISO date (yyyy-mm-dd), got {value!r}") from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            value = value.astimezone(_DISPLAY_ZONE)
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    raise DocumentDataError(f"{key} must be an ISO date (yyyy-mm-dd), got {value!r}")
+
+
+def _parse_aware_datetime(value: Any, key: str) -> dt.datetime:
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+    if not isinstance(parsed, dt.datetime):
+        raise DocumentDataError(f"{key} must be an ISO datetime, got {value!r}")
+    # A signing time without a zone is ambiguous by up to two hours, which is
+    # not acceptable for a statement of when someone signed.
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise DocumentDataError(f"{key} must include a UTC offset, got {value!r}")
+    return parsed
+
+
+def _format_datetime(value: dt.datetime) -> str:
+    local = value.astimezone(_DISPLAY_ZONE)
+    return local.strftime("%d-%m-%Y %H:%M ") + (local.tzname() or "")
+
+
+# ---------------------------------------------------------------------------
+# Restricted URL fetcher
+
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+# Path segments of packaged assets: plain names only, so "..", "%2e", "//",
+# backslashes, queries and fragments can never reach the filesystem.
+_ASSET_PATH_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*\.[a-z0-9]+")
+_ASSET_TYPES = {".css": "text/css", ".ttf": "font/ttf"}
+_DATA_IMAGE_TYPES = {"image/png", "image/jpeg"}
+_MAX_DATA_URI_BYTES = 2 * 1024 * 1024
+
+
+class _Refused(ValueError):
+    pass
+
+
+@lru_cache(maxsize=32)
+def _read_asset(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+class RestrictedURLFetcher(URLFetcher):
+    """WeasyPrint URL fetcher that loads only packaged assets and data: images.
+
+    ``asset:<relative path>`` resolves inside ``pdf_templates/`` (CSS and TTF
+    files only); ``data:image/png`` and ``data:image/jpeg`` base64 URIs are
+    decoded in-process. Everything else (``file:``, ``http:``, relative paths,
+    other schemes, traversal attempts) raises before any I/O, and WeasyPrint
+    skips the resource. Refused URLs are recorded in ``refused`` for logging and
+    tests.
+    """
+
+    def __init__(self, asset_root: Path | str = TEMPLATE_DIR):
+        # The parent builds a urllib opener; it is never used because fetch()
+        # below never calls super().fetch().
+        super().__init__(
+            timeout=1,
+            allowed_protocols=("asset", "data"),
+            allow_redirects=False,
+            fail_on_errors=False,
+        )
+        self._asset_root = Path(asset_root).resolve()
+        self.refused: list[str] = []
+
+    def fetch(self, url, headers=None):
+        """Return the resource for an allowed URL; raise ValueError for anything else."""
+        try:
+            if not isinstance(url, str):
+                raise _Refused("not a string URL")
+            match = _SCHEME_RE.match(url)
+            scheme = match[1].lower() if match else ""
+            if scheme == "data":
+                return self._fetch_data(url)
+            if scheme == "asset":
+                return self._fetch_asset(url[match.end():])
+            raise _Refused("scheme not allowed" if scheme else "relative URL")
+        except _Refused as refusal:
+            shown = url[:120] if isinstance(url, str) else repr(url)[:120]
+            self.refused.append(shown)
+            log.warning("document renderer refused URL %r: %s", shown, refusal)
+            raise ValueError(f"URL refused by the document renderer: {refusal}") from None
+
+    def _fetch_data(self, url: str) -> URLFetcherResponse:
+        header, sep, payload = url[len("data:"):].partition(",")
+        if not sep:
+            raise _Refused("malformed data: URI")
+        params = [p.strip().lower() for p in header.split(";")]
+        media_type = params[0]
+        if media_type not in _DATA_IMAGE_TYPES:
+            raise _Refused(f"data: URI of type {media_type or 'text/plain'} not allowed")
+        if "base64" not in params[1:]:
+            raise _Refused("data: URI must be base64")
+        if len(payload) > _MAX_DATA_URI_BYTES * 4 // 3 + 4:
+            raise _Refused("data: URI too large")
+        try:
+            body = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise _Refused("data: URI is not valid base64") from None
+        return URLFetcherResponse(url="data:", body=body, headers={"Content-Type": media_type})
+
+    def _fetch_asset(self, rel: str) -> URLFetcherResponse:
+        if not _ASSET_PATH_RE.fullmatch(rel):
+            raise _Refused("asset path not allowed")
+        suffix = Path(rel).suffix
+        if suffix not in _ASSET_TYPES:
+            raise _Refused(f"asset type {suffix} not allowed")
+        path = (self._asset_root / rel).resolve()
+        if not path.is_relative_to(self._asset_root) or not path.is_file():
+            raise _Refused("no such asset")
+        return URLFetcherResponse(
+            url=f"asset:{rel}",
+            body=_read_asset(path),
+            headers={"Content-Type": _ASSET_TYPES[suffix]},
+        )
+
+
+# ---------------------------------------------------------------------------
+# Templates and texts
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        # autoescape=True (not select_autoescape) so that every template, of
+        # whatever file name, escapes participant-supplied values.
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+@lru_cache(maxsize=8)
+def _texts(language: str) -> Mapping[str, str]:
+    with open(TEMPLATE_DIR / "texts" / f"{language}.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _oblasts() -> Mapping[str, Mapping[str, str]]:
+    with open(TEMPLATE_DIR / "texts" / "oblasts.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _translator(language: str) -> Callable[..., Markup]:
+    texts = _texts(language)
+
+    def translate(key: str, **values: Any) -> Markup:
+        # Markup.format escapes every value that is not already Markup, so a
+        # name or a reason can never turn into markup inside a sentence.
+        return escape(texts[key]).format(**values)
+
+    return translate
+
+
+def _strong(value: Any) -> Markup:
+    return Markup("<strong>{}</strong>").format(value)
+
+
+# ---------------------------------------------------------------------------
+# Data validation: plain dicts in, template context out
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PNG_DATA_PREFIX = "data:image/png;base64,"
+_MAX_SIGNATURE_PNG_BYTES = 1024 * 1024
+
+
+def _text(data: Mapping[str, Any], key: str, *, required: bool = True,
+          max_len: int = 200, where: str = "") -> str | None:
+    value = data.get(key)
+    label = f"{where}{key}"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise DocumentDataError(f"{label} is required")
+        return None
+    if not isinstance(value, str):
+        raise DocumentDataError(f"{label} must be text, got {type(value).__name__}")
+    value = value.strip()
+    if len(value) > max_len:
+        raise DocumentDataError(f"{label} is longer than {max_len} characters")
+    if _CONTROL_RE.search(value):
+        raise DocumentDataError(f"{label} contains control characters")
+    return value
+
+
+def _person(raw: Any, where: str, *, signer: bool = False) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise DocumentDataError(f"{where} must be a dict")
+    prefix = f"{where}."
+    given = _text(raw, "given_names_latin", where=prefix)
+    family = _text(raw, "family_name_latin", where=prefix)
+    given_cyr = _text(raw, "given_names_cyrillic", required=False, where=prefix)
+    family_cyr = _text(raw, "family_name_cyrillic", required=False, where=prefix)
+    dob = raw.get("date_of_birth")
+    if dob is None and not signer:
+        raise DocumentDataError(f"{prefix}date_of_birth is required")
+    # The signer's own adult flag is never printed, so it may be left out.
+    is_adult = raw.get("is_adult", True) if signer else raw.get("is_adult")
+    if not isinstance(is_adult, bool):
+        raise DocumentDataError(f"{prefix}is_adult must be true or false")
+    return {
+        "name_latin": f"{family.upper()}, {given}",
+        "name_cyrillic": " ".join(p for p in (family_cyr, given_cyr) if p),
+        "date_of_birth": _format_date_of(dob, f"{prefix}date_of_birth") if dob is not None else "",
+        "is_adult": is_adult,
+        "v_number": _text(raw, "v_number", required=False, max_len=20, where=prefix) or "",
+    }
+
+
+def _signature(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise DocumentDataError("signature must be a dict")
+    method = raw.get("method")
+    if method not in ("drawn", "typed"):
+        raise DocumentDataError("signature.method must be 'drawn' or 'typed'")
+    result = {
+        "method": method,
+        "signer_name": _text(raw, "signer_name", where="signature."),
+        "signed_at": _format_datetime(_parse_aware_datetime(raw.get("signed_at"), "signature.signed_at")),
+        "identity_document": _text(raw, "identity_document", required=False, where="signature."),
+        "image_png_data_uri": None,
+        "typed_name": None,
+    }
+    if method == "drawn":
+        result["image_png_data_uri"] = _signature_png(raw.get("image_png_data_uri"))
+    else:
+        result["typed_name"] = _text(raw, "typed_name", where="signature.")
+    return result
+
+
+def _signature_png(uri: Any) -> str:
+    # The drawing arrives from a browser canvas; accept exactly one well-formed
+    # PNG and rebuild the data URI from its bytes, so nothing else reaches the
+    # renderer.
+    if not isinstance(uri, str) or not uri.startswith(_PNG_DATA_PREFIX):
+        raise DocumentDataError("signature.image_png_data_uri must be a data:image/png;base64 URI")
+    try:
+        png = base64.b64decode(uri[len(_PNG_DATA_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise DocumentDataError("signature.image_png_data_uri is not valid base64") from None
+    if len(png) > _MAX_SIGNATURE_PNG_BYTES:
+        raise DocumentDataError("signature image is larger than 1 MB")
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            if image.format != "PNG":
+                raise ValueError("not a PNG")
+            image.verify()
+    except Exception:
+        raise DocumentDataError("signature.image_png_data_uri is not a readable PNG image") from None
+    return _PNG_DATA_PREFIX + base64.b64encode(png).decode("ascii")
+
+
+def _amount(data: Mapping[str, Any], *, required: bool) -> int | None:
+    cents = data.get("amount_cents")
+    if cents is None:
+        if required:
+            raise DocumentDataError("amount_cents is required")
+        return None
+    if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
+        raise DocumentDataError("amount_cents must be a non-negative whole number of cents")
+    return cents
+
+
+def _breakdown(raw: Any, total_cents: int) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise DocumentDataError("breakdown is required (a list of category rows)")
+    rows, total = [], 0
+    for i, row in enumerate(raw):
+        where = f"breakdown[{i}]"
+        if not isinstance(row, Mapping):
+            raise DocumentDataError(f"{where} must be a dict")
+        category = row.get("category")
+        if category not in ("adult", "minor"):
+            raise DocumentDataError(f"{where}.category must be 'adult' or 'minor'")
+        count, unit = row.get("count"), row.get("unit_cents")
+        for name, value in (("count", count), ("unit_cents", unit)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DocumentDataError(f"{where}.{name} must be a non-negative whole number")
+        total += count * unit
+        rows.append({
+            "category": category,
+            "count": count,
+            "unit": format_eur(unit),
+            "subtotal": format_eur(count * unit),
+        })
+    if total != total_cents:
+        raise DocumentDataError(
+            f"breakdown adds up to {format_eur(total)} but amount_cents is {format_eur(total_cents)}"
+        )
+    return rows
+
+
+def _destination(data: Mapping[str, Any], lang2: str) -> str:
+    code = data.get("destination_oblast")
+    names = _oblasts().get(code) if isinstance(code, str) else None
+    if names is None:
+        raise DocumentDataError(f"destination_oblast must be an ISO 3166-2:UA code, got {code!r}")
+    place = _text(data, "destination_place", required=False)
+    region = names["nl"] if names["nl"] == names[lang2] else f"{names['nl']} / {names[lang2]}"
+    return f"{place + ', ' if place else ''}{region} ({code})"
+
+
+def _check_withdrawal_covers_one_adult(participants: list[dict], signer: dict) -> None:
+    # Each adult withdraws their own application; the declaration's wording
+    # ("I withdraw mine and that of the minors I represent") is only true when
+    # the signer is the one adult listed.
+    adults = [p for p in participants if p["is_adult"]]
+    if len(adults) != 1 or adults[0]["name_latin"].casefold() != signer["name_latin"].casefold():
+        raise DocumentDataError(
+            "withdrawal_declaration: participants must be the signer (the only adult) "
+            "and the minors they represent; make one declaration per adult"
+        )
+
+
+def _context(kind: str, data: Mapping[str, Any], language: str) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise DocumentDataError(f"unknown document kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if language not in LANGUAGES:
+        raise DocumentDataError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
+    if not isinstance(data, Mapping):
+        raise DocumentDataError("data must be a dict")
+    lang2 = _SECOND_LANGUAGE[language]
+
+    people = data.get("participants")
+    if not isinstance(people, list) or not people:
+        raise DocumentDataError("participants is required (a non-empty list)")
+    if "issued_at" not in data:
+        raise DocumentDataError("issued_at is required")
+
+    deadline_required = kind in ("departure_agreement", "addendum")
+    deadline = data.get("departure_deadline")
+    if deadline is None and deadline_required:
+        raise DocumentDataError("departure_deadline is required")
+    amount = _amount(data, required=kind in ("departure_agreement", "payment_receipt"))
+
+    participants = [_person(p, f"participants[{i}]") for i, p in enumerate(people)]
+    ctx: dict[str, Any] = {
+        "kind": kind,
+        "lang2": lang2,
+        "t1": _translator("nl"),
+        "t2": _translator(lang2),
+        "strong": _strong,
+        "reference": _text(data, "reference", max_len=64),
+        "issued_at": _format_date_of(data["issued_at"], "issued_at"),
+        "participants": participants,
+        "show_v_number": any(p["v_number"] for p in participants),
+        "signer": _person(data.get("signer"), "signer", signer=True),
+        "counsellor": _text(data, "counsellor", required=False),
+        "signature": _signature(data.get("signature")),
+        "departure_deadline": _format_date_of(deadline, "departure_deadline") if deadline is not None else None,
+        "amount": format_eur(amount) if amount is not None else None,
+    }
+
+    if kind == "withdrawal_declaration":
+        _check_withdrawal_covers_one_adult(participants, ctx["signer"])
+    elif kind == "departure_agreement":
+        ctx["destination"] = _destination(data, lang2)
+        ctx["breakdown"] = _breakdown(data.get("breakdown"), amount)
+    elif kind == "addendum":
+        if data.get("previous_deadline") is None:
+            raise DocumentDataError("previous_deadline is required")
+        ctx["previous_deadline"] = _format_date_of(data["previous_deadline"], "previous_deadline")
+        ctx["reason"] = _text(data, "reason", max_len=2000)
+    elif kind == "payment_receipt":
+        method = data.get("method")
+        if method not in ("cash", "transfer"):
+            raise DocumentDataError("method must be 'cash' or 'transfer'")
+        ctx["method"] = method
+        ctx["breakdown"] = _breakdown(data.get("breakdown"), amount)
+        ctx["iban"] = _text(data, "iban", required=False, max_len=42)
+        ctx["payment_reference"] = _text(data, "payment_reference", required=False, max_len=64)
+    return ctx
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def render_html(kind: str, data: Mapping[str, Any], language: str) -> str:
+    """Render one document to bilingual HTML (Dutch + the participant's language).
+
+    ``kind`` is one of ``KINDS``; ``language`` is the participant's language
+    (``nl`` gives Dutch + English). ``data`` follows the key list in this
+    module's docstring. Raises ``DocumentDataError`` when data is missing or
+    wrong. The result references ``asset:`` URLs and is meant for
+    ``render_pdf``, not for a browser.
+    """
+    context = _context(kind, data, language)
+    return _environment().get_template(f"{kind}.html").render(**context)
+
+
+_font_configs = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    # Building a FontConfiguration scans the system fonts and re-registers the
+    # packaged @font-face files; keeping one per thread saves most of that on
+    # every render after the first. Fontconfig objects are not shared across
+    # threads.
+    config = getattr(_font_configs, "config", None)
+    if config is None:
+        config = _font_configs.config = FontConfiguration()
+    return config
+
+
+def _drop_producer(document, pdf) -> None:
+    # pyHanko's seal rewrites the XMP producer to "pyHanko x.y" and would append
+    # itself to an existing /Info producer, leaving the two disagreeing, which
+    # PDF/A forbids. Without an /Info producer both end up identical.
+    pdf.info.pop("Producer", None)
+
+
+def _html_to_pdf(html: str, fetcher: RestrictedURLFetcher | None = None) -> bytes:
+    fetcher = fetcher or RestrictedURLFetcher()
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(
+        pdf_variant=PDF_VARIANT,
+        font_config=_font_config(),
+        finisher=_drop_producer,
+    )
+
+
+def render_pdf(kind: str, data: Mapping[str, Any], language: str) -> bytes:
+    """Render one document to an unsealed PDF/A-3b file with embedded fonts.
+
+    Same arguments as ``render_html``. Only the packaged stylesheet and fonts
+    and ``data:`` images are loaded; nothing is fetched from the filesystem or
+    the network. Seal the result with ``seal_pdf`` before storing it.
+    """
+    return _html_to_pdf(render_html(kind, data, language))
+
+
+# ---------------------------------------------------------------------------
+# Sealing
+
+
+@dataclass(frozen=True)
+class SealConfig:
+    """DTenV's seal: the signer (private key + certificate) and an optional TSA."""
+
+    signer: signers.SimpleSigner = field(repr=False)
+    cert_pem: bytes = field(repr=False)
+    tsa_url: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """The seal certificate's subject, for logs and admin pages."""
+        return self.signer.signing_cert.subject.human_friendly
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        """Hex SHA-256 of the seal certificate (DER), to pin it in configuration."""
+        return self.signer.signing_cert.sha256.hex()
+
+
+def load_seal(key_path: str | os.PathLike, cert_path: str | os.PathLike,
+              passphrase: str | bytes | None = None, tsa_url: str | None = None) -> SealConfig:
+    """Load the production seal from a PEM/DER key and certificate.
+
+    ``passphrase`` decrypts an encrypted key; ``tsa_url`` enables an RFC 3161
+    timestamp on every seal. Raises ``SealError`` when the files cannot be read
+    or the key does not belong to the certificate.
+    """
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    try:
+        key = load_private_key_from_pemder(str(key_path), passphrase=passphrase)
+        cert = load_cert_from_pemder(str(cert_path))
+        cert_pem = Path(cert_path).read_bytes()
+    except (OSError, ValueError, TypeError) as exc:
+        raise SealError(f"cannot load the seal key or certificate: {exc}") from exc
+    if not asn1_pem.detect(cert_pem):
+        cert_pem = asn1_pem.armor("CERTIFICATE", cert.dump())
+    key_public = serialization.load_der_private_key(key.dump(), password=None).public_key()
+    key_spki = key_public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if key_spki != cert.public_key.dump():
+        raise SealError("the seal key does not belong to the seal certificate")
+    signer = signers.SimpleSigner(
+        signing_cert=cert, signing_key=key, cert_registry=SimpleCertificateStore()
+    )
+    return SealConfig(signer=signer, cert_pem=cert_pem, tsa_url=tsa_url or None)
+
+
+def ensure_dev_seal(instance_dir: str | os.PathLike) -> SealConfig:
+    """Return the development seal in ``instance_dir``, creating it on first use.
+
+    Generates a P-256 key (``seal-key.pem``, mode 0600) and a self-signed
+    certificate (``seal-cert.pem``) whose subject says it is a development seal
+    and not for production. Safe to call from several processes at once.
+    Refuses to overwrite when only one of the two files exists.
+    """
+    directory = Path(instance_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = directory / "seal-key.pem", directory / "seal-cert.pem"
+    with open(directory / ".seal.lock", "a+") as lock:
+        # Two workers starting together must not each generate a different key.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if key_path.exists() != cert_path.exists():
+                present = key_path if key_path.exists() else cert_path
+                raise SealError(
+                    f"only {present.name} exists in {directory}; refusing to generate a new "
+                    "seal over it. Restore the missing file or remove both."
+                )
+            if not key_path.exists():
+                _generate_dev_seal(key_path, cert_path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return load_seal(key_path, cert_path)
+
+
+def _generate_dev_seal(key_path: Path, cert_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, DEV_SEAL_COMMON_NAME),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "returnprog development"),
+    ])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=True, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key_pem)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+class _PdfA3Signer(signers.PdfSigner):
+    # pyHanko declares the ISO/TS 32002 extension for ECDSA P-256 and with it
+    # bumps the catalog to PDF 2.0, which contradicts PDF/A-3 (a PDF 1.7
+    # profile). The ESIC extension alone announces a PAdES signature on 1.7.
+    def register_extensions(self, pdf_out, *, md_algorithm: str) -> None:
+        pdf_out.ensure_output_version(version=(1, 7))
+        pdf_out.register_extension(signer_constants.ESIC_EXTENSION_1)
+
+
+def seal_pdf(pdf_bytes: bytes, seal: SealConfig, *, reason: str, location: str = "DTenV") -> bytes:
+    """Seal a rendered PDF with DTenV's organisational seal and return the sealed bytes.
+
+    Adds one invisible PAdES certification signature (no later changes
+    permitted) in an incremental update, so the PDF/A-3b content is kept
+    byte-for-byte. With ``seal.tsa_url`` set the seal carries an RFC 3161
+    timestamp. ``reason`` is recorded in the signature, e.g.
+    ``"Deelnameverklaring VRP-2026-000123"``. Raises ``SealError`` on failure.
+    """
+    metadata = signers.PdfSignatureMetadata(
+        field_name=SEAL_FIELD_NAME,
+        reason=reason,
+        location=location,
+        subfilter=SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        certify=True,
+        docmdp_permissions=MDPPerm.NO_CHANGES,
+    )
+    timestamper = HTTPTimeStamper(seal.tsa_url, timeout=15) if seal.tsa_url else None
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
+        signer = _PdfA3Signer(
+            metadata, seal.signer, timestamper=timestamper,
+            new_field_spec=SigFieldSpec(sig_field_name=SEAL_FIELD_NAME),
+        )
+        return signer.sign_pdf(writer).getvalue()
+    except Exception as exc:
+        raise SealError(f"sealing failed: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Verification
+
+REASON_UNREADABLE = "the file is not a readable PDF"
+REASON_NO_SEAL = "the file has no seal"
+REASON_SEVERAL_SEALS = "the file carries more than one seal; the service seals each document once"
+REASON_DAMAGED = "the seal is damaged and cannot be checked"
+REASON_CHANGED = "the file was changed after it was sealed"
+REASON_APPENDED = "the file was changed after it was sealed: content was added after the seal"
+REASON_BAD_SIGNATURE = "the seal's signature value is not valid: the seal was damaged or forged"
+REASON_UNTRUSTED = "the seal was made with a key the service does not trust"
+REASON_CERT_INVALID = "the seal certificate is not valid at this time (expired, not yet valid or not usable for sealing)"
+REASON_TIMESTAMP = "the seal's timestamp cannot be verified"
+REASON_NOT_REGISTERED = "the document is not in the register"
+
+
+@dataclass
+class VerificationResult:
+    """Outcome of ``verify_pdf``: valid or not, why not, and the registered document.
+
+    ``reasons`` holds the ``REASON_*`` sentences, empty exactly when ``valid``.
+    ``document`` is what ``register_lookup`` returned for ``sha256`` (the hash
+    of the whole file). ``sealed_by`` and ``sealed_at`` are what the seal
+    claims (subject of its certificate; timestamp time, else the signer's
+    clock) and mean something only when ``valid``.
+    """
+
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    document: dict | None = None
+    sha256: str | None = None
+    sealed_by: str | None = None
+    sealed_at: dt.datetime | None = None
+
+
+def _certs_from_pem_list(pem_list: Iterable[bytes | str]) -> list[asn1_x509.Certificate]:
+    certs = []
+    for item in pem_list or ():
+        data = item.encode("ascii") if isinstance(item, str) else bytes(item)
+        if asn1_pem.detect(data):
+            for _, _, der in asn1_pem.unarmor(data, multiple=True):
+                certs.append(asn1_x509.Certificate.load(der))
+        else:
+            certs.append(asn1_x509.Certificate.load(data))
+    return certs
+
+
+def verify_pdf(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str],
+               register_lookup: Callable[[str], dict | None], *,
+               tsa_cert_pem_list: Iterable[bytes | str] = ()) -> VerificationResult:
+    """Check that a PDF is exactly a document DTenV sealed and registered.
+
+    Valid only when the file holds exactly one seal, the seal is intact and
+    cryptographically valid, it was made with one of the trusted seal
+    certificates (``seal_cert_pem_list``; these are the trust anchors), it
+    covers the whole file (nothing appended after sealing), any timestamp
+    verifies against ``tsa_cert_pem_list``, and the SHA-256 of the whole file is
+    known to ``register_lookup`` (which returns the registered document as a
+    dict, or None). Never raises on bad input: unreadable or tampered files give
+    ``valid=False`` with the reasons. Exceptions from ``register_lookup`` and
+    unreadable trust configuration are not swallowed. Keep retired seal
+    certificates in ``seal_cert_pem_list`` so documents sealed before a key
+    rotation keep verifying.
+    """
+    trusted = _certs_from_pem_list(seal_cert_pem_list)
+    tsa_roots = _certs_from_pem_list(tsa_cert_pem_list)
+    if not trusted:
+        raise ValueError("verify_pdf needs at least one trusted seal certificate")
+
+    if isinstance(pdf_bytes, (bytearray, memoryview)):
+        pdf_bytes = bytes(pdf_bytes)
+    if not isinstance(pdf_bytes, bytes) or not pdf_bytes.startswith(b"%PDF-"):
+        return VerificationResult(valid=False, reasons=[REASON_UNREADABLE])
+
+    result = VerificationResult(valid=False, sha256=hashlib.sha256(pdf_bytes).hexdigest())
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf_bytes), strict=True)
+        # Touch the document structure here so a broken file is reported as
+        # unreadable rather than as a damaged seal.
+        reader.root.get("/Pages")
+    except Exception:
+        result.reasons.append(REASON_UNREADABLE)
+        return result
+
+    try:
+        seals = reader.embedded_signatures
+    except Exception:
+        # The signature dictionary or its CMS blob does not parse.
+        log.info("reading the embedded seal raised", exc_info=True)
+        seals = None
+        result.reasons.append(REASON_DAMAGED)
+
+    if seals is None:
+        pass
+    elif not seals:
+        result.reasons.append(REASON_NO_SEAL)
+    elif len(seals) > 1:
+        result.reasons.append(REASON_SEVERAL_SEALS)
+    else:
+        result.reasons.extend(_check_seal(seals[0], trusted, tsa_roots, result))
+
+    document = register_lookup(result.sha256)
+    if document is None:
+        result.reasons.append(REASON_NOT_REGISTERED)
+    else:
+        result.document = document
+    result.valid = not result.reasons
+    return result
+
+
+def _check_seal(seal, trusted: list[asn1_x509.Certificate], tsa_roots: list[asn1_x509.Certificate],
+                result: VerificationResult) -> list[str]:
+    if seal.sig_object_type != "/Sig":
+        return [REASON_DAMAGED]
+    trusted_fingerprints = {cert.sha256 for cert in trusted}
+    # The configured seal certificates are the only trust anchors: no system
+    # roots and no fetching of revocation data or missing certificates.
+    signer_context = ValidationContext(trust_roots=trusted, allow_fetching=False)
+    ts_context = ValidationContext(trust_roots=tsa_roots or trusted, allow_fetching=False)
+    try:
+        status = validate_pdf_signature(
+            seal,
+            signer_validation_context=signer_context,
+            ts_validation_context=ts_context,
+            key_usage_settings=KeyUsageConstraints(
+                key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
+            ),
+            # Anything after the signed revision already makes the file
+            # invalid (coverage check below), so the diff analysis adds nothing.
+            skip_diff=True,
+        )
+    except Exception:
+        log.info("seal validation raised", exc_info=True)
+        return [REASON_DAMAGED]
+
+    reasons = []
+    result.sealed_by = status.signing_cert.subject.human_friendly
+    result.sealed_at = getattr(status, "signer_reported_dt", None)
+    if not status.intact:
+        reasons.append(REASON_CHANGED)
+    elif not status.valid:
+        reasons.append(REASON_BAD_SIGNATURE)
+    if status.signing_cert.sha256 not in trusted_fingerprints:
+        reasons.append(REASON_UNTRUSTED)
+    elif status.intact and status.valid and not status.trusted:
+        # pyHanko's "trusted" also folds in intact/valid; only a sound
+        # signature by our own certificate can fail here for certificate reasons.
+        reasons.append(REASON_CERT_INVALID)
+    if status.intact and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        reasons.append(REASON_APPENDED)
+    ts = status.timestamp_validity
+    if ts is not None:
+        if not (ts.intact and ts.valid and ts.trusted):
+            reasons.append(REASON_TIMESTAMP)
+        else:
+            result.sealed_at = ts.timestamp
+    return reasons
