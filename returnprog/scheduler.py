@@ -1,0 +1,382 @@
+"""The scheduler process: ``flask --app wsgi scheduler``.
+
+APScheduler 3 (``BlockingScheduler``) in its own process — never inside web workers, where
+every worker would run every job (DESIGN §7). Two jobs:
+
+- **sweep** (every ``SCHEDULER_SWEEP_SECONDS``): write due reminders and alerts to the outbox
+  (:func:`returnprog.services.reminders.sweep`). The first sweep after start looks back
+  over the longest reminder offset, so after an outage the most recent due reminder of each
+  series is sent — not a stale series.
+- **delivery** (every ``SCHEDULER_DELIVERY_SECONDS``): send what is due from the outbox over
+  SMTP with retries and back-off (:func:`returnprog.services.reminders.deliver_due`).
+
+Only one scheduler is active at a time. On PostgreSQL it holds a session-level advisory
+lock on a dedicated connection; on SQLite an exclusive ``fcntl.flock`` on a lock file next
+to the database (``instance/returnprog.sqlite.scheduler-lock`` for the embedded default).
+A second scheduler logs that it is waiting and takes over when the first one stops or dies
+(the operating system releases the lock of a killed process; PostgreSQL that of a dropped
+connection). A scheduler that loses its PostgreSQL connection stops its jobs and waits
+for the lock again. SIGTERM or SIGINT lets the running job finish its current message,
+hands unsent claims back, releases the lock and exits 0.
+
+Settings (``instance/config.py`` or ``RETURNPROG_*`` environment variables):
+
+================================  =======  =================================================
+key                               default  meaning
+================================  =======  =================================================
+SCHEDULER_SWEEP_SECONDS           300      how often the reminder sweep runs
+SCHEDULER_DELIVERY_SECONDS        30       how often the outbox is delivered
+SCHEDULER_LOCK_POLL_SECONDS       5        how often a waiting scheduler retries the lock
+SCHEDULER_BATCH_SIZE              50       messages claimed per batch
+SCHEDULER_LEASE_SECONDS           600      how long a claim lasts before a crash is assumed
+SCHEDULER_EARLIEST_HOUR           0        no new reminders are written before this hour
+SCHEDULER_TIMEZONE                Europe/Amsterdam   calendar of deadlines and hours
+SMTP_TIMEOUT                      30       seconds before an SMTP server counts as unreachable
+SMTP_MAX_ATTEMPTS                 10       attempts before a message is marked failed
+SMTP_RETRY_BASE_SECONDS           60       first back-off; doubles per attempt …
+SMTP_RETRY_MAX_SECONDS            3600     … up to this
+================================  =======  =================================================
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import click
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from . import reminders as plan
+from .db import session_scope
+from .services import reminders as service
+
+log = logging.getLogger("returnprog.scheduler")
+
+DEFAULTS = {
+    "SCHEDULER_SWEEP_SECONDS": 300,
+    "SCHEDULER_DELIVERY_SECONDS": 30,
+    "SCHEDULER_LOCK_POLL_SECONDS": 5,
+    "SCHEDULER_BATCH_SIZE": 50,
+    "SCHEDULER_EARLIEST_HOUR": 0,
+    "SCHEDULER_TIMEZONE": plan.DEFAULT_TIMEZONE,
+}
+
+# pg_advisory_lock key: a fixed 32-bit number derived from the name (per database).
+ADVISORY_LOCK_KEY = zlib.crc32(b"returnprog.scheduler")
+
+
+def setting(config, key: str):
+    """A scheduler setting from the app config, else its default."""
+    value = config.get(key)
+    return DEFAULTS.get(key) if value is None else value
+
+
+# --- the single-scheduler lock ------------------------------------------------------------------
+
+class FileLock:
+    """An exclusive ``flock`` on a file: released by the kernel when the process dies."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def describe(self) -> str:
+        return f"lock file {self.path}"
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def alive(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+
+class PostgresLock:
+    """A session-level advisory lock held on a dedicated connection: released by the
+    server when the connection (or the process) dies."""
+
+    def __init__(self, engine: Engine, key: int = ADVISORY_LOCK_KEY):
+        self.engine = engine
+        self.key = key
+        self._conn = None
+
+    def describe(self) -> str:
+        return f"PostgreSQL advisory lock {self.key}"
+
+    def try_acquire(self) -> bool:
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def holder(self) -> str:
+        try:
+            with self.engine.connect() as conn:
+                pid = conn.execute(text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+                    "AND objid::bigint = :k AND granted AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"), {"k": self.key}).scalar()
+            return f"server pid {pid}" if pid else "?"
+        except Exception:
+            return "?"
+
+    def alive(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except Exception:
+            pass
+        finally:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+def make_lock(engine: Engine, database_url: str, instance_path: str):
+    """The lock that keeps a second scheduler on the same database waiting."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        return PostgresLock(engine)
+    if url.database and url.database != ":memory:":
+        return FileLock(Path(f"{url.database}.scheduler-lock"))
+    return FileLock(Path(instance_path) / "scheduler.lock")
+
+
+# --- the process ------------------------------------------------------------------------------------
+
+class ReminderScheduler:
+    """The jobs and their lifecycle; one instance per process."""
+
+    def __init__(self, app):
+        cfg = app.config
+        self.engine: Engine = app.extensions["returnprog.engine"]
+        self.policy = app.extensions["returnprog.policy"]
+        self.smtp = service.SmtpSettings.from_config(cfg)
+        self.retry = service.RetryPolicy.from_config(cfg)
+        self.sweep_seconds = float(setting(cfg, "SCHEDULER_SWEEP_SECONDS"))
+        self.delivery_seconds = float(setting(cfg, "SCHEDULER_DELIVERY_SECONDS"))
+        self.poll_seconds = float(setting(cfg, "SCHEDULER_LOCK_POLL_SECONDS"))
+        self.batch_size = int(setting(cfg, "SCHEDULER_BATCH_SIZE"))
+        self.earliest_hour = int(setting(cfg, "SCHEDULER_EARLIEST_HOUR"))
+        self.tz = str(setting(cfg, "SCHEDULER_TIMEZONE"))
+        self.lock = make_lock(self.engine, cfg["DATABASE_URL"], app.instance_path)
+        self.stop = threading.Event()
+        self.lock_lost = threading.Event()
+        self.last_swept: dt.date | None = None
+        self._scheduler = None
+
+    # jobs ----------------------------------------------------------------------------
+    def sweep_job(self) -> service.SweepReport | None:
+        """Write due reminders to the outbox."""
+        if self.stop.is_set() or not self._holding():
+            return None
+        now = service._utcnow()
+        local = plan._localise(now, self.tz)
+        if local.hour < self.earliest_hour:
+            return None
+        try:
+            with session_scope(self.engine) as session:
+                report = service.sweep(session, self.policy, local.date(), now=now,
+                                       last_swept=self.last_swept, tz=self.tz)
+        except Exception:
+            log.exception("sweep failed; it runs again at the next interval")
+            return None
+        self.last_swept = local.date()
+        log.info("%s", report)
+        return report
+
+    def delivery_job(self) -> service.DeliveryReport | None:
+        """Send what is due from the outbox."""
+        if self.stop.is_set() or not self._holding():
+            return None
+        try:
+            with session_scope(self.engine) as session:
+                report = service.deliver_due(
+                    session, service.SmtpMailer(self.smtp), self.smtp, self.retry,
+                    batch_size=self.batch_size, stop=self.stop,
+                    today=plan._localise(service._utcnow(), self.tz).date())
+        except Exception:
+            log.exception("delivery failed; it runs again at the next interval")
+            return None
+        if report.claimed or report.cancelled:
+            log.info("%s", report)
+        for error in dict.fromkeys(report.errors):
+            log.warning("delivery problem: %s", error)
+        return report
+
+    def _watch(self) -> None:
+        """Periodic check: a stop request that raced the start, or a lost lock."""
+        if self.stop.is_set():
+            self._shutdown_async()
+        else:
+            self._holding()
+
+    def _holding(self) -> bool:
+        if self.lock.alive():
+            return True
+        if not self.lock_lost.is_set():
+            log.error("lost the scheduler lock (database connection gone); stopping jobs")
+            self.lock_lost.set()
+            self._shutdown_async()
+        return False
+
+    # lifecycle ------------------------------------------------------------------------
+    def request_stop(self, signum=None, _frame=None) -> None:
+        """Signal handler: finish the current message, then stop."""
+        if not self.stop.is_set():
+            log.info("received %s; stopping after the current message",
+                     signal.Signals(signum).name if signum else "stop request")
+        self.stop.set()
+        self._shutdown_async()
+
+    def _shutdown_async(self) -> None:
+        sched = self._scheduler
+        if sched is not None:
+            threading.Thread(target=self._shutdown, args=(sched,), daemon=True).start()
+
+    @staticmethod
+    def _shutdown(sched) -> None:
+        try:
+            sched.shutdown(wait=True)
+        except Exception:  # already stopped
+            pass
+
+    def wait_for_lock(self) -> bool:
+        """Block until this process holds the lock (True) or is asked to stop (False)."""
+        announced = False
+        while not self.stop.is_set():
+            try:
+                if self.lock.try_acquire():
+                    log.info("scheduler lock acquired (%s); pid %d is the active scheduler",
+                             self.lock.describe(), os.getpid())
+                    return True
+            except Exception as exc:  # e.g. the database is not reachable yet
+                log.warning("cannot take the scheduler lock yet: %s", exc)
+                self.stop.wait(self.poll_seconds)
+                continue
+            if not announced:
+                log.info("another scheduler is active (%s, holder %s); waiting for it to "
+                         "stop — checking every %ss", self.lock.describe(), self.lock.holder(),
+                         self.poll_seconds)
+                announced = True
+            self.stop.wait(self.poll_seconds)
+        return False
+
+    def run_once(self) -> int:
+        """Take the lock, sweep once, deliver until nothing is due, release; exit code."""
+        if not self.wait_for_lock():
+            return 0
+        try:
+            self.sweep_job()
+            self.delivery_job()
+        finally:
+            self.lock.release()
+        return 0
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT: wait for the lock, then the jobs at their intervals."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        while not self.stop.is_set():
+            if not self.wait_for_lock():
+                break
+            self.lock_lost.clear()
+            self.last_swept = None  # after any gap, the first sweep catches up
+            sched = BlockingScheduler(
+                executors={"default": ThreadPoolExecutor(2)},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+                timezone=_zone(self.tz))
+            start = dt.datetime.now(dt.timezone.utc)
+            sched.add_job(self.sweep_job, "interval", seconds=self.sweep_seconds, id="sweep",
+                          next_run_time=start)
+            sched.add_job(self.delivery_job, "interval", seconds=self.delivery_seconds,
+                          id="delivery", next_run_time=start + dt.timedelta(milliseconds=50))
+            sched.add_job(self._watch, "interval", seconds=self.poll_seconds, id="watch")
+            self._scheduler = sched
+            log.info("scheduler running: sweep every %ss, delivery every %ss, SMTP %s:%s",
+                     self.sweep_seconds, self.delivery_seconds, self.smtp.host, self.smtp.port)
+            try:
+                if not self.stop.is_set():
+                    sched.start()
+            finally:
+                self._scheduler = None
+                self.lock.release()
+            if self.lock_lost.is_set() and not self.stop.is_set():
+                time.sleep(self.poll_seconds)
+        log.info("scheduler stopped")
+        return 0
+
+
+def _zone(name: str):
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:
+        return dt.timezone.utc
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True,
+              help="sweep once, deliver what is due, and exit (for cron or checks)")
+def scheduler_command(once):
+    """Run the reminder scheduler (sweep and SMTP delivery); one active per database."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s scheduler[%(process)d] %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    runner = ReminderScheduler(current_app)
+    signal.signal(signal.SIGTERM, runner.request_stop)
+    signal.signal(signal.SIGINT, runner.request_stop)
+    code = runner.run_once() if once else runner.run()
+    raise SystemExit(code)
