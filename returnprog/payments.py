@@ -1,13 +1,42 @@
-"""Travel support: the household's amount from the tariff in force.
+"""Travel support: the household's amount from the tariff in force, the payment's life
+cycle, the four-eyes rule and the checks on bank details.
 
-Amounts are whole euro cents (int), never floats.
+Pure: no Flask and no database. Amounts are whole euro cents (int), never floats.
+
+Life cycle of a payment (DESIGN §3, §5)::
+
+    proposed ──approve──▶ approved ──disburse (pay_support)──▶ disbursed
+        │                    │
+        ├──reject──▶ rejected└──cancel──▶ cancelled
+        └──cancel──▶ cancelled
+
+``proposed``, ``approved`` and ``disbursed`` are *live*: a case has at most one live
+payment (a partial unique index in the database). A rejected or cancelled proposal is kept
+for the record and a new one may be made.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
+from .identifiers import normalise_iban
+from .models import LIVE_PAYMENT_STATUSES
 from .policy import Policy
+
+METHODS = ("transfer", "cash", "card")
+METHOD_LABELS = {"transfer": "bank transfer", "cash": "cash at the departure point",
+                 "card": "prepaid card"}
+STATUSES = ("proposed", "approved", "rejected", "cancelled", "disbursed")
+LIVE_STATUSES = LIVE_PAYMENT_STATUSES
+# A payment can be cancelled until the money has gone out (disbursed, or handed to the
+# bank in an export file).
+CANCELLABLE_STATUSES = ("proposed", "approved")
+# Bank transfers that finance may put in an export file.
+EXPORTABLE_STATUSES = ("approved", "disbursed")
+ACCOUNT_HOLDER_MAX = 140
+# An upper bound on any amount the service handles (EUR 10 million): keeps sums within a
+# 64-bit integer and catches a mistyped reclaim.
+MAX_CENTS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -29,15 +58,132 @@ class Quote:
     def breakdown(self) -> dict:
         """JSON-ready breakdown, stored with the payment and printed on the receipt."""
         return {"adults": self.adults, "adult_cents": self.adult_cents,
+                "adults_cents": self.adults * self.adult_cents,
                 "minors": self.minors, "minor_cents": self.minor_cents,
+                "minors_cents": self.minors * self.minor_cents,
                 "tariff_effective_from": self.tariff_effective_from.isoformat(),
                 "tariff_label": self.tariff_label, "amount_cents": self.amount_cents}
 
 
 def quote(policy: Policy, adults: int, minors: int, on: dt.date) -> Quote | None:
     """The household's amount under the tariff in force on ``on``; None if there is none."""
+    if adults < 0 or minors < 0:
+        raise ValueError("a household cannot have a negative number of people")
     tariff = policy.tariff_on(on)
     if tariff is None:
         return None
     return Quote(adults, minors, tariff.adult_cents, tariff.minor_cents,
                  tariff.effective_from, tariff.label)
+
+
+def format_cents(cents: int) -> str:
+    """``150000`` → ``"1500.00"``: decimal text by integer arithmetic, never by division."""
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        raise TypeError("amounts are whole cents (int)")
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+# --- bank details -------------------------------------------------------------------------
+
+def iban_check(value: str | None) -> tuple[str, str | None]:
+    """The IBAN in its compact form (spaces removed, upper case) and why it is not valid,
+    or None when it is (country, length, structure and checksum, via schwifty)."""
+    from schwifty import IBAN
+    from schwifty import exceptions as exc
+
+    iban = normalise_iban(value or "")
+    if not iban:
+        return iban, "An IBAN is required for a bank transfer."
+    try:
+        IBAN(iban, validate_bban=True)
+    except exc.InvalidChecksumDigits:
+        return iban, ("The IBAN's check digits do not match: a character was probably "
+                      "mistyped. Check it against the bank card or statement.")
+    except exc.InvalidLength:
+        return iban, (f"The IBAN has {len(iban)} characters, which is the wrong length for "
+                      f"an account in {iban[:2]}.")
+    except exc.InvalidCountryCode:
+        return iban, f"The IBAN starts with {iban[:2]!r}, which is not a known country code."
+    except exc.SchwiftyException:
+        return iban, ("This is not a valid IBAN: it may contain only letters and digits "
+                      "(spaces are fine) in the layout of the account's country.")
+    return iban, None
+
+
+def is_sepa_iban(iban: str) -> bool:
+    """True when the account is in the SEPA zone, so a SEPA credit transfer can reach it
+    (Ukrainian accounts, for example, are not)."""
+    from schwifty import IBAN
+
+    return bool(IBAN(iban).in_sepa_zone)
+
+
+def mask_iban(iban: str | None) -> str | None:
+    """Show only the country and the last four characters, e.g. ``NL** **** 4300``."""
+    if not iban:
+        return iban
+    return f"{iban[:2]}** **** {iban[-4:]}"
+
+
+def method_problems(method: str, iban: str | None, account_holder: str | None) -> dict:
+    """Per-field problems with the payment details for ``method`` ({} when complete).
+
+    A bank transfer needs a valid IBAN and the account holder; cash and card take neither
+    (so nobody believes bank details were stored when they were not)."""
+    problems: dict[str, list[str]] = {}
+    if method not in METHODS:
+        return {"method": [f"Choose one of: {', '.join(METHODS)}."]}
+    holder = (account_holder or "").strip()
+    if method == "transfer":
+        _, problem = iban_check(iban)
+        if problem:
+            problems["iban"] = [problem]
+        if not holder:
+            problems["account_holder"] = ["The account holder is required for a bank transfer."]
+        elif len(holder) > ACCOUNT_HOLDER_MAX:
+            problems["account_holder"] = [f"At most {ACCOUNT_HOLDER_MAX} characters."]
+    else:
+        if (iban or "").strip():
+            problems["iban"] = [f"No IBAN is used for {METHOD_LABELS[method]}."]
+        if holder:
+            problems["account_holder"] = [f"No account holder is used for {METHOD_LABELS[method]}."]
+    return problems
+
+
+# --- four eyes ----------------------------------------------------------------------------
+
+def decision_problem(role: str, actor_id: int, proposed_by: int) -> str | None:
+    """Why ``actor`` may not approve or reject a proposal made by ``proposed_by``: only a
+    supervisor decides, and never on their own proposal (whatever their role is now)."""
+    if actor_id == proposed_by:
+        return "You proposed this payment; someone else must decide on it (four eyes)."
+    if role != "supervisor":
+        return "Only a supervisor may approve or reject a payment."
+    return None
+
+
+def disbursement_problem(actor_id: int, proposed_by: int, approved_by: int | None) -> str | None:
+    """Why ``actor`` may not pay out: the one who pays is neither proposer nor approver."""
+    if actor_id in (proposed_by, approved_by):
+        return "You proposed or approved this payment; another finance officer must pay it out."
+    return None
+
+
+def reclaim_problems(reclaim_cents: int, amount_cents: int, reentry_on: dt.date,
+                     departed_on: dt.date | None, today: dt.date) -> dict:
+    """Per-field problems with a re-entry record ({} when it may be recorded)."""
+    problems: dict[str, list[str]] = {}
+    if reclaim_cents < 0:
+        problems["reclaim_cents"] = ["The amount to reclaim cannot be negative."]
+    elif reclaim_cents > amount_cents:
+        problems["reclaim_cents"] = [
+            f"The amount to reclaim ({format_cents(reclaim_cents)}) is more than was paid "
+            f"({format_cents(amount_cents)})."]
+    if reentry_on > today:
+        problems["reentry_on"] = ["The re-entry date cannot be in the future."]
+    elif departed_on is not None and reentry_on < departed_on:
+        problems["reentry_on"] = [f"The re-entry date is before the departure "
+                                  f"({departed_on.isoformat()})."]
+    return problems

@@ -1,146 +1,532 @@
-"""Use cases of travel-support payments: propose, approve (four eyes), reject, cancel,
-and disburse exactly once as part of the ``pay_support`` transition."""
+"""Use cases of travel-support payments: propose, approve or reject (four eyes), cancel,
+disburse exactly once (the ``pay_support`` transition), record a re-entry with a reclaim,
+list payments, and the finance export (SEPA pain.001 or CSV) with its download.
+
+Every use case takes the write lock first (``begin_write``), checks who may act and what
+the case may see, changes the payment by compare-and-set on its status and version, writes
+one audit event and commits — or rolls back completely and raises a ServiceError.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .. import audit, payments, workflow
+from .. import audit, export, payments
 from ..db import begin_write
-from ..identifiers import iban_problem, normalise_iban
-from ..models import Payment
-from ..workflow import State
-from . import Conflict, Context, Forbidden, Invalid
-from .cases import commit, gather_facts, live_payment, load_case, perform
+from ..models import Case, Document, ExportBatch, Payment
+from ..workflow import PAYMENT_RECEIPT, State
+from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
+from .cases import commit, gather_facts, live_payment, load_case, perform, visible_cases
+
+STALE_MESSAGE = "The payment was changed by someone else; reload it and try again."
 
 
-def propose(ctx: Context, reference: str, data: dict) -> Payment:
-    """A counsellor proposes the household's travel support (amount from the tariff)."""
-    if ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor may propose a payment.")
-    begin_write(ctx.session)
-    case = load_case(ctx, reference)
-    if case.state != State.DEPARTURE_AGREED.value:
-        raise Conflict("Travel support can be proposed once the departure agreement is signed "
-                       "and agreed.", [{"code": "wrong_state", "message": f"The case is {case.state}."}])
-    if live_payment(ctx, case) is not None:
-        raise Conflict("This case already has a live payment.",
-                       [{"code": "payment_exists", "message": "Cancel or reject it first."}])
-    method = data["method"]
-    iban = holder = None
-    if method == "transfer":
-        errors = {}
-        iban = normalise_iban(data.get("iban") or "")
-        holder = (data.get("account_holder") or "").strip()
-        if not iban:
-            errors["iban"] = ["An IBAN is required for a bank transfer."]
-        elif (problem := iban_problem(iban)):
-            errors["iban"] = [f"Not a valid IBAN: {problem}."]
-        if not holder:
-            errors["account_holder"] = ["The account holder is required for a bank transfer."]
-        if errors:
-            raise Invalid("The payment details are incomplete.", errors)
-    facts = gather_facts(ctx, case)
-    adults = len(facts.adults)
-    q = payments.quote(ctx.policy, adults, len(facts.participants) - adults, ctx.today())
-    if q is None:
-        raise Conflict("No travel-support tariff is in force today.",
-                       [{"code": "tariff_missing", "message": "Configure a tariff."}])
-    payment = Payment(case_id=case.id, status="proposed", amount_cents=q.amount_cents,
-                      currency=ctx.policy.currency, adults=q.adults, minors=q.minors,
-                      tariff_effective_from=q.tariff_effective_from,
-                      breakdown=json.dumps(q.breakdown()), method=method, iban=iban,
-                      account_holder=holder, proposed_by=ctx.actor.id, proposed_at=ctx.now())
-    ctx.session.add(payment)
-    audit.append(ctx.session, actor=ctx.actor, action="propose_payment", case_id=case.id,
-                 details={"amount_cents": q.amount_cents, "method": method}, ip=ctx.ip)
-    commit(ctx, "This case already has a live payment.")
+def _atomic(fn):
+    """Roll the session back when a use case refuses, so a refusal never leaves a write
+    lock (SQLite) or a half-done change behind."""
+
+    @functools.wraps(fn)
+    def run(ctx: Context, *args, **kwargs):
+        try:
+            return fn(ctx, *args, **kwargs)
+        except BaseException:
+            ctx.session.rollback()
+            raise
+    return run
+
+
+def _lock_case_state(ctx: Context, case: Case) -> str:
+    """The case's current state, read with a row lock (PostgreSQL) so that a payment change
+    and a workflow transition on the same case cannot interleave. SQLite is already
+    serialised by ``begin_write``."""
+    return ctx.session.execute(select(Case.state).where(Case.id == case.id)
+                               .with_for_update()).scalar_one()
+
+
+def _require_state(ctx: Context, case: Case, state: State, what: str) -> None:
+    current = _lock_case_state(ctx, case)
+    if current != state.value:
+        raise Conflict(f"{what} is only possible while the case is {state.value}.",
+                       [{"code": "wrong_state", "message": f"The case is {current}."}])
+
+
+def _the_payment(ctx: Context, case: Case, statuses: tuple[str, ...], payment_id: int | None,
+                 expected_version: int | None, what: str) -> Payment:
+    """The case's live payment in one of ``statuses``; when the caller names the payment
+    (and version) they looked at, it must still be that one — so nobody approves a
+    proposal they have not seen."""
+    payment = live_payment(ctx, case)
+    if payment is None or payment.status not in statuses:
+        state = payment.status if payment is not None else "none"
+        raise Conflict(f"There is no payment to {what}.",
+                       [{"code": "no_payment", "message":
+                         f"The case's current payment is {state}; "
+                         f"only a {' or '.join(statuses)} payment can be {what}d."}])
+    if payment_id is not None and payment.id != payment_id:
+        raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
+                                        "message": f"The current payment is {payment.id}, "
+                                                   f"not {payment_id}."}])
+    if expected_version is not None and payment.version != expected_version:
+        raise Conflict(STALE_MESSAGE, [{"code": "stale_version", "field": "version",
+                                        "message": f"The payment is at version {payment.version}."}])
     return payment
 
 
-def _decide(ctx: Context, reference: str, new_status: str, reason: str | None) -> Payment:
-    begin_write(ctx.session)
-    case = load_case(ctx, reference)
-    payment = live_payment(ctx, case)
-    if payment is None or payment.status != "proposed":
-        raise Conflict("There is no proposed payment to decide on.",
-                       [{"code": "no_proposed_payment", "message": "Nothing awaits a decision."}])
-    if payment.proposed_by == ctx.actor.id:
-        raise Forbidden("You proposed this payment; someone else must decide on it (four eyes).",
-                        [{"code": "payment_four_eyes",
-                          "message": "The proposer can never approve their own proposal."}])
-    changed = ctx.session.execute(update(Payment).where(
-        Payment.id == payment.id, Payment.version == payment.version, Payment.status == "proposed")
-        .values(status=new_status, version=payment.version + 1, approved_by=ctx.actor.id,
-                approved_at=ctx.now(), decision_reason=reason)).rowcount
+def _compare_and_set(ctx: Context, payment: Payment, statuses: tuple[str, ...],
+                     *extra_conditions, **values) -> None:
+    """Change ``payment`` only if nobody else changed it since we read it."""
+    changed = ctx.session.execute(
+        update(Payment).where(Payment.id == payment.id, Payment.version == payment.version,
+                              Payment.status.in_(statuses), *extra_conditions)
+        .values(version=payment.version + 1, **values)
+        .execution_options(synchronize_session=False)).rowcount
     if changed != 1:
-        ctx.session.rollback()
-        raise Conflict("The payment was changed by someone else; reload and try again.")
-    audit.append(ctx.session, actor=ctx.actor, action=f"{new_status}_payment", case_id=case.id,
-                 details={"payment_id": payment.id, "reason": reason}, ip=ctx.ip)
+        raise Conflict(STALE_MESSAGE, [{"code": "stale_version",
+                                        "message": "Someone else changed the payment first."}])
+
+
+def _finish(ctx: Context, payment: Payment) -> Payment:
     commit(ctx)
     ctx.session.refresh(payment)
     return payment
 
 
-def approve(ctx: Context, reference: str) -> Payment:
-    """A supervisor other than the proposer approves the proposed payment."""
+# --- propose, decide, cancel -----------------------------------------------------------------
+
+@_atomic
+def propose(ctx: Context, reference: str, data: dict) -> Payment:
+    """A counsellor proposes the household's travel support: the amount comes from the
+    tariff in force (per adult, per minor) and is stored with its breakdown."""
+    begin_write(ctx.session)
+    if ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor may propose a payment.",
+                        [{"code": "role", "message": "Only a counsellor may propose a payment."}])
+    case = load_case(ctx, reference)
+    current = _lock_case_state(ctx, case)
+    if current != State.DEPARTURE_AGREED.value:
+        raise Conflict("Travel support can be proposed once the departure agreement is signed "
+                       "and agreed.", [{"code": "wrong_state", "message": f"The case is {current}."}])
+    existing = live_payment(ctx, case)
+    if existing is not None:
+        raise Conflict("This case already has a live payment.",
+                       [{"code": "payment_exists",
+                         "message": f"Payment {existing.id} is {existing.status}; "
+                                    "cancel or reject it first."}])
+    method = data.get("method")
+    problems = payments.method_problems(method, data.get("iban"), data.get("account_holder"))
+    if problems:
+        raise Invalid("The payment details are incomplete or wrong.", problems)
+    iban = holder = None
+    if method == "transfer":
+        iban, _ = payments.iban_check(data.get("iban"))
+        holder = data["account_holder"].strip()
+    facts = gather_facts(ctx, case)
+    adults = len(facts.adults)
+    q = payments.quote(ctx.policy, adults, len(facts.participants) - adults, ctx.today())
+    if q is None:
+        raise Conflict("No travel-support tariff is in force today.",
+                       [{"code": "tariff_missing", "message": "Configure a tariff in the policy."}])
+    payment = Payment(case_id=case.id, status="proposed", amount_cents=q.amount_cents,
+                      currency=ctx.policy.currency, adults=q.adults, minors=q.minors,
+                      tariff_effective_from=q.tariff_effective_from,
+                      breakdown=json.dumps(q.breakdown(), sort_keys=True), method=method,
+                      iban=iban, account_holder=holder, proposed_by=ctx.actor.id,
+                      proposed_at=ctx.now())
+    ctx.session.add(payment)
+    try:
+        ctx.session.flush()
+    except (IntegrityError, OperationalError) as exc:
+        raise Conflict("This case already has a live payment.") from exc
+    audit.append(ctx.session, actor=ctx.actor, action="propose_payment", case_id=case.id,
+                 details={"payment_id": payment.id, "amount_cents": q.amount_cents,
+                          "method": method, "iban": payments.mask_iban(iban),
+                          "breakdown": q.breakdown()}, ip=ctx.ip)
+    commit(ctx, "This case already has a live payment.")
+    return payment
+
+
+def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
+            payment_id: int | None, expected_version: int | None) -> Payment:
+    begin_write(ctx.session)
+    verb = "approve" if new_status == "approved" else "reject"
     if ctx.actor.role != "supervisor":
-        raise Forbidden("Only a supervisor may approve a payment.")
-    return _decide(ctx, reference, "approved", None)
+        raise Forbidden(f"Only a supervisor may {verb} a payment.",
+                        [{"code": "role", "message": f"Only a supervisor may {verb} a payment."}])
+    case = load_case(ctx, reference)
+    if new_status == "approved":
+        _require_state(ctx, case, State.DEPARTURE_AGREED, "Approving travel support")
+    else:
+        _lock_case_state(ctx, case)
+    payment = _the_payment(ctx, case, ("proposed",), payment_id, expected_version, verb)
+    problem = payments.decision_problem(ctx.actor.role, ctx.actor.id, payment.proposed_by)
+    if problem:
+        raise Forbidden(problem, [{"code": "payment_four_eyes",
+                                   "message": "The proposer can never decide on their own proposal."}])
+    if new_status == "rejected" and not (reason or "").strip():
+        raise Invalid("A reason is required.", {"reason": ["Say why the payment is rejected."]})
+    _compare_and_set(ctx, payment, ("proposed",), status=new_status, approved_by=ctx.actor.id,
+                     approved_at=ctx.now(), decision_reason=reason)
+    audit.append(ctx.session, actor=ctx.actor, action=f"{verb}_payment", case_id=case.id,
+                 details={"payment_id": payment.id, "amount_cents": payment.amount_cents,
+                          "method": payment.method, "proposed_by": payment.proposed_by,
+                          **({"reason": reason} if reason else {})}, ip=ctx.ip)
+    return _finish(ctx, payment)
 
 
-def reject(ctx: Context, reference: str, reason: str) -> Payment:
-    """A supervisor other than the proposer rejects the proposed payment with a reason."""
-    if ctx.actor.role != "supervisor":
-        raise Forbidden("Only a supervisor may reject a payment.")
-    return _decide(ctx, reference, "rejected", reason)
+@_atomic
+def approve(ctx: Context, reference: str, payment_id: int | None = None,
+            expected_version: int | None = None) -> Payment:
+    """A supervisor other than the proposer approves the proposed payment (four eyes)."""
+    return _decide(ctx, reference, "approved", None, payment_id, expected_version)
 
+
+@_atomic
+def reject(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
+           expected_version: int | None = None) -> Payment:
+    """A supervisor other than the proposer rejects the proposed payment with a reason;
+    a new proposal may then be made."""
+    return _decide(ctx, reference, "rejected", reason, payment_id, expected_version)
+
+
+@_atomic
+def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
+           expected_version: int | None = None) -> Payment:
+    """A counsellor or supervisor cancels a proposed or approved payment with a reason —
+    only before the money has gone out (not disbursed, not in a bank export file)."""
+    begin_write(ctx.session)
+    if ctx.actor.role not in ("counsellor", "supervisor"):
+        raise Forbidden("Only a counsellor or supervisor may cancel a payment.",
+                        [{"code": "role", "message": "Only a counsellor or supervisor may cancel."}])
+    if not (reason or "").strip():
+        raise Invalid("A reason is required.", {"reason": ["Say why the payment is cancelled."]})
+    case = load_case(ctx, reference)
+    _lock_case_state(ctx, case)
+    live = live_payment(ctx, case)
+    if live is not None and live.status == "disbursed":
+        raise Conflict("The travel support has already been paid out; it can no longer be "
+                       "cancelled.", [{"code": "payment_already_disbursed",
+                                       "message": "Record a re-entry with a reclaim instead."}])
+    payment = _the_payment(ctx, case, payments.CANCELLABLE_STATUSES, payment_id,
+                           expected_version, "cancel")
+    if payment.export_batch_id is not None:
+        raise Conflict("This transfer was already handed to the bank in a finance export; "
+                       "ask finance to stop it there.",
+                       [{"code": "payment_exported",
+                         "message": f"Exported in batch {payment.export_batch_id}."}])
+    _compare_and_set(ctx, payment, payments.CANCELLABLE_STATUSES,
+                     Payment.export_batch_id.is_(None), status="cancelled",
+                     decision_reason=reason.strip())
+    audit.append(ctx.session, actor=ctx.actor, action="cancel_payment", case_id=case.id,
+                 details={"payment_id": payment.id, "from_status": payment.status,
+                          "reason": reason.strip()}, ip=ctx.ip)
+    return _finish(ctx, payment)
+
+
+# --- disbursement (pay_support) ----------------------------------------------------------------
 
 def request_hash(payload: dict) -> str:
     """Fingerprint of a disbursement request, to tell a replay from a different request."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def disburse(ctx: Context, reference: str, payload: dict):
-    """``pay_support`` with an idempotency key: a replay of the same request returns the
-    first result; the same key with a different request is refused."""
-    key = payload["idempotency_key"]
-    existing = ctx.session.execute(select(Payment).where(Payment.idempotency_key == key)
-                                   ).scalar_one_or_none()
-    if existing is not None:
-        case = load_case(ctx, reference)
-        if existing.case_id != case.id or existing.request_hash != request_hash(
-                {"reference": reference, **payload}):
-            raise Conflict("This idempotency key was already used for a different request.",
-                           [{"code": "idempotency_key_reused", "field": "idempotency_key",
-                             "message": "Use a new key for a new request."}])
+def _fingerprint(ctx: Context, reference: str, payload: dict) -> str:
+    # The same key is "the same request" only for the same case, body and finance officer.
+    return request_hash({"reference": reference, "actor_id": getattr(ctx.actor, "id", None),
+                         **payload})
+
+
+def _replayed(ctx: Context, reference: str, payload: dict) -> Case | None:
+    """The case if this exact request was already carried out (a replay); raises when the
+    key was used for a different request; None when the key is new."""
+    existing = ctx.session.execute(select(Payment).where(
+        Payment.idempotency_key == payload["idempotency_key"])
+        # Read the row as it is now: an object this session loaded earlier may be stale.
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if existing is None:
+        return None
+    case = load_case(ctx, reference)
+    if existing.case_id != case.id or existing.request_hash != _fingerprint(ctx, reference, payload):
+        raise Conflict("This idempotency key was already used for a different request.",
+                       [{"code": "idempotency_key_reused", "field": "idempotency_key",
+                         "message": "Use a new key for a new request."}])
+    return case
+
+
+@_atomic
+def disburse(ctx: Context, reference: str, payload: dict) -> Case:
+    """``pay_support`` under an idempotency key: a finance officer pays out the approved
+    payment and the case moves to ``support_paid``. A replay of the same request returns
+    the first result without paying again; the same key with a different request is
+    refused; of racing requests exactly one pays."""
+    if ctx.actor.role != "finance":
+        # perform() would refuse too; refusing first keeps the key lookup to finance.
+        return perform(ctx, reference, "pay_support", payload)
+    case = _replayed(ctx, reference, payload)
+    if case is not None:
         return case
     try:
         return perform(ctx, reference, "pay_support", payload)
     except Conflict:
-        # A racing request with the same key may have won while we waited: replay it.
+        # A racing request with the same key may have won while we waited: answer as it did.
         ctx.session.rollback()
-        existing = ctx.session.execute(select(Payment).where(Payment.idempotency_key == key)
-                                       ).scalar_one_or_none()
-        if existing is not None and existing.request_hash == request_hash(
-                {"reference": reference, **payload}):
-            return load_case(ctx, reference)
+        case = _replayed(ctx, reference, payload)
+        if case is not None:
+            return case
         raise
 
 
-def disburse_in_transition(ctx: Context, case, payload: dict) -> dict:
+def disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
     """Mark the approved payment disbursed inside the ``pay_support`` transition
-    (compare-and-set on the payment's status, so it can happen only once)."""
+    (compare-and-set on the payment's status, so it can happen only once). Returns the
+    details for the transition's audit event."""
     payment = live_payment(ctx, case)
-    changed = ctx.session.execute(update(Payment).where(
-        Payment.id == payment.id, Payment.status == "approved", Payment.version == payment.version)
-        .values(status="disbursed", version=payment.version + 1, disbursed_by=ctx.actor.id,
-                disbursed_at=ctx.now(), idempotency_key=payload["idempotency_key"],
-                request_hash=request_hash({"reference": case.reference, **payload}))).rowcount
-    if changed != 1:
+    try:
+        if payment is None or payment.status != "approved":
+            raise Conflict("There is no approved payment to pay out.")
+        problem = payments.disbursement_problem(ctx.actor.id, payment.proposed_by,
+                                                payment.approved_by)
+        if problem:
+            raise Forbidden(problem, [{"code": "payment_four_eyes", "message": problem}])
+        _compare_and_set(ctx, payment, ("approved",), status="disbursed",
+                         disbursed_by=ctx.actor.id, disbursed_at=ctx.now(),
+                         idempotency_key=payload["idempotency_key"],
+                         request_hash=_fingerprint(ctx, case.reference, payload))
+    except ServiceError:
+        # The case's state was already changed in this transaction: undo all of it.
         ctx.session.rollback()
-        raise Conflict("The payment was already disbursed.")
-    return {"payment_id": payment.id, "amount_cents": payment.amount_cents}
+        raise
+    details = {"payment_id": payment.id, "amount_cents": payment.amount_cents,
+               "method": payment.method}
+    if payment.method == "cash":
+        # The participant signs a payment receipt for the cash (documents flow,
+        # kind "payment_receipt", signable while the case is support_paid).
+        details["receipt_required"] = True
+    return details
+
+
+# --- after departure ------------------------------------------------------------------------------
+
+@_atomic
+def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
+    """After departure, record that the person came back to the Netherlands and how much
+    of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry)."""
+    begin_write(ctx.session)
+    if ctx.actor.role not in ("counsellor", "supervisor"):
+        raise Forbidden("Only a counsellor or supervisor may record a re-entry.",
+                        [{"code": "role", "message": "Only a counsellor or supervisor may."}])
+    case = load_case(ctx, reference)
+    _require_state(ctx, case, State.DEPARTED, "Recording a re-entry")
+    payment = ctx.session.execute(select(Payment).where(
+        Payment.case_id == case.id, Payment.status == "disbursed")).scalar_one_or_none()
+    if payment is None:
+        raise Conflict("No travel support was paid out on this case.",
+                       [{"code": "no_payment", "message": "Nothing to reclaim."}])
+    if payment.reentry_on is not None:
+        raise Conflict("A re-entry is already recorded for this case.",
+                       [{"code": "reentry_exists",
+                         "message": f"Re-entry on {payment.reentry_on.isoformat()}."}])
+    if data.get("payment_id") is not None and data["payment_id"] != payment.id:
+        raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
+                                        "message": f"The paid-out payment is {payment.id}."}])
+    reclaim = data["reclaim_cents"]
+    if not isinstance(reclaim, int) or isinstance(reclaim, bool):
+        raise Invalid("Amounts are whole cents.", {"reclaim_cents": ["Whole cents, e.g. 150000."]})
+    problems = payments.reclaim_problems(reclaim, payment.amount_cents, data["reentry_on"],
+                                         case.departed_on, ctx.today())
+    if problems:
+        raise Invalid("The re-entry cannot be recorded like this.", problems)
+    _compare_and_set(ctx, payment, ("disbursed",), Payment.reentry_on.is_(None),
+                     reentry_on=data["reentry_on"], reclaim_cents=reclaim)
+    audit.append(ctx.session, actor=ctx.actor, action="record_reentry", case_id=case.id,
+                 details={"payment_id": payment.id, "reentry_on": data["reentry_on"].isoformat(),
+                          "reclaim_cents": reclaim,
+                          **({"note": data["note"]} if data.get("note") else {})}, ip=ctx.ip)
+    return _finish(ctx, payment)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
+                 receipt_signed: bool | None = None) -> dict:
+    """Plain-data dump of one payment for responses and pages."""
+    decided = payment.approved_by
+    return {
+        "id": payment.id, "case_reference": reference, "status": payment.status,
+        "version": payment.version, "amount_cents": payment.amount_cents,
+        "amount": payments.format_cents(payment.amount_cents), "currency": payment.currency,
+        "adults": payment.adults, "minors": payment.minors,
+        "tariff_effective_from": payment.tariff_effective_from,
+        "breakdown": json.loads(payment.breakdown or "{}"), "method": payment.method,
+        "iban": payment.iban if full_iban else payments.mask_iban(payment.iban),
+        "account_holder": payment.account_holder,
+        "proposed_by": payment.proposed_by, "proposed_at": payment.proposed_at,
+        "decided_by": decided, "decided_at": payment.approved_at,
+        "approved_by": decided if payment.status != "rejected" else None,
+        "decision_reason": payment.decision_reason,
+        "disbursed_by": payment.disbursed_by, "disbursed_at": payment.disbursed_at,
+        "export_batch_id": payment.export_batch_id,
+        "receipt_required": payment.method == "cash" and payment.status == "disbursed",
+        "receipt_signed": receipt_signed,
+        "reentry_on": payment.reentry_on, "reclaim_cents": payment.reclaim_cents,
+    }
+
+
+def _receipt_signed(ctx: Context, case_id: int) -> bool:
+    return bool(ctx.session.execute(select(func.count()).select_from(Document).where(
+        Document.case_id == case_id, Document.kind == PAYMENT_RECEIPT)).scalar_one())
+
+
+@_atomic
+def read_payment(ctx: Context, reference: str) -> dict:
+    """The case's current payment (the live one, else the latest) with its bank details.
+    Looking at bank details is logged in the audit trail."""
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    payment = ctx.session.execute(select(Payment).where(Payment.case_id == case.id).order_by(
+        Payment.status.in_(payments.LIVE_STATUSES).desc(), Payment.id.desc())
+        .limit(1)).scalar_one_or_none()
+    if payment is None:
+        raise NotFound(f"Case {reference} has no payment.")
+    data = payment_data(payment, case.reference,
+                        receipt_signed=_receipt_signed(ctx, case.id)
+                        if payment.method == "cash" else None)
+    audit.append(ctx.session, actor=ctx.actor, action="view_payment", case_id=case.id,
+                 details={"payment_id": payment.id}, ip=ctx.ip)
+    commit(ctx)
+    return data
+
+
+def list_payments(ctx: Context, filters: dict) -> dict:
+    """One page of the payments on cases the actor may see, newest first; IBANs masked."""
+    cases = visible_cases(ctx.actor).subquery()
+    query = (select(Payment, cases.c.reference).join(cases, cases.c.id == Payment.case_id))
+    if filters.get("status"):
+        query = query.where(Payment.status == filters["status"])
+    if filters.get("method"):
+        query = query.where(Payment.method == filters["method"])
+    if filters.get("case"):
+        query = query.where(cases.c.reference == filters["case"])
+    if filters.get("exported") is not None:
+        query = query.where(Payment.export_batch_id.is_not(None) if filters["exported"]
+                            else Payment.export_batch_id.is_(None))
+    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
+    total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = ctx.session.execute(query.order_by(Payment.id.desc()).limit(per_page)
+                               .offset((page - 1) * per_page)).all()
+    return {"page": page, "per_page": per_page, "total": total,
+            "items": [payment_data(p, ref, full_iban=False) for p, ref in rows]}
+
+
+# --- finance export -------------------------------------------------------------------------------
+
+def _require_finance(ctx: Context, what: str) -> None:
+    if ctx.actor.role != "finance":
+        raise Forbidden(f"Only a finance officer may {what}.",
+                        [{"code": "role", "message": f"Only a finance officer may {what}."}])
+
+
+@_atomic
+def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) -> ExportBatch:
+    """A finance officer exports the approved or disbursed bank transfers that are not in
+    any export yet: ``sepa`` (pain.001 for the bank; accounts in the SEPA zone only) or
+    ``csv``. Each payment goes into exactly one export."""
+    begin_write(ctx.session)
+    _require_finance(ctx, "export payments")
+    if kind not in export.KINDS:
+        raise Invalid("Unknown export kind.", {"kind": [f"One of: {', '.join(export.KINDS)}."]})
+    debtor = debtor or export.EXAMPLE_DEBTOR
+    # Lock the candidates in id order (PostgreSQL): a racing export waits, then finds them
+    # taken. populate_existing: read the rows as they are now, not as an earlier read saw them.
+    rows = ctx.session.execute(
+        select(Payment, Case.reference).join(Case, Case.id == Payment.case_id).where(
+            Payment.method == "transfer", Payment.status.in_(payments.EXPORTABLE_STATUSES),
+            Payment.export_batch_id.is_(None),
+            # An approved payment goes to the bank only while its case still waits for it
+            # (not once the case lapsed); a disbursed one always.
+            or_(Payment.status == "disbursed",
+                Case.state == State.DEPARTURE_AGREED.value)).order_by(Payment.id)
+        .with_for_update(of=Payment).execution_options(populate_existing=True)).all()
+    lines = [export.Line.of(p, ref) for p, ref in rows]
+    skipped = []
+    if kind == "sepa":
+        skipped = [line for line in lines if not payments.is_sepa_iban(line.iban)]
+        lines = [line for line in lines if payments.is_sepa_iban(line.iban)]
+    if not lines:
+        details = ([{"code": "outside_sepa", "message":
+                     f"{len(skipped)} transfer(s) to accounts outside the SEPA zone wait for "
+                     "a CSV export."}] if skipped else [])
+        raise Conflict("No approved bank transfers are waiting for export.",
+                       [{"code": "nothing_to_export",
+                         "message": "Every approved transfer is already in an export."}]
+                       + details)
+    batch = ExportBatch(kind=kind, created_by=ctx.actor.id, created_at=ctx.now(),
+                        payment_count=len(lines), total_cents=sum(line.amount_cents for line in lines),
+                        content=b"", sha256="")
+    ctx.session.add(batch)
+    ctx.session.flush()
+    try:
+        if kind == "sepa":
+            content = export.sepa_pain001(lines, debtor, msg_id=f"RETURNPROG-{batch.id}",
+                                          execution_date=ctx.today(), created_at=ctx.now())
+        else:
+            content = export.csv_export(lines)
+    except export.ExportError as exc:
+        raise Conflict("The export file could not be made.", exc.problems) from exc
+    batch.content = content
+    batch.sha256 = hashlib.sha256(content).hexdigest()
+    ids = [line.payment_id for line in lines]
+    taken = ctx.session.execute(
+        update(Payment).where(Payment.id.in_(ids), Payment.export_batch_id.is_(None),
+                              Payment.status.in_(payments.EXPORTABLE_STATUSES))
+        .values(export_batch_id=batch.id, version=Payment.version + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != len(ids):
+        raise Conflict("Another export took some of these payments at the same moment; "
+                       "try again.", [{"code": "export_race",
+                                       "message": "Nothing was exported."}])
+    audit.append(ctx.session, actor=ctx.actor, action="export_payments",
+                 details={"batch_id": batch.id, "kind": kind, "payment_count": len(ids),
+                          "total_cents": batch.total_cents, "sha256": batch.sha256,
+                          "payment_ids": ids,
+                          "case_references": [line.case_reference for line in lines],
+                          "left_for_csv": [line.payment_id for line in skipped]}, ip=ctx.ip)
+    commit(ctx)
+    return batch
+
+
+def list_exports(ctx: Context, filters: dict) -> dict:
+    """One page of the finance exports, newest first (without their contents)."""
+    _require_finance(ctx, "see finance exports")
+    cols = (ExportBatch.id, ExportBatch.kind, ExportBatch.created_by, ExportBatch.created_at,
+            ExportBatch.payment_count, ExportBatch.total_cents, ExportBatch.sha256)
+    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
+    total = ctx.session.execute(select(func.count()).select_from(ExportBatch)).scalar_one()
+    rows = ctx.session.execute(select(*cols).order_by(ExportBatch.id.desc()).limit(per_page)
+                               .offset((page - 1) * per_page)).all()
+    return {"page": page, "per_page": per_page, "total": total,
+            "items": [dict(r._asdict()) for r in rows]}
+
+
+@_atomic
+def download_export(ctx: Context, batch_id: int) -> ExportBatch:
+    """The export file for a finance officer; the download is logged (it holds names and
+    bank details)."""
+    begin_write(ctx.session)
+    _require_finance(ctx, "download finance exports")
+    batch = ctx.session.get(ExportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"No export {batch_id}.")
+    audit.append(ctx.session, actor=ctx.actor, action="download_export",
+                 details={"batch_id": batch.id, "kind": batch.kind, "sha256": batch.sha256},
+                 ip=ctx.ip)
+    commit(ctx)
+    return batch
+
+
+__all__ = ["propose", "approve", "reject", "cancel", "disburse", "disburse_in_transition",
+           "record_reentry", "read_payment", "list_payments", "create_export", "list_exports",
+           "download_export", "payment_data", "request_hash"]

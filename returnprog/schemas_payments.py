@@ -1,0 +1,159 @@
+"""Marshmallow schemas of the payment API: the contract for proposing, deciding,
+cancelling, re-entry, listing and exporting travel-support payments.
+
+Unknown fields are rejected, every string has a length limit and every amount is whole
+cents (a strict integer: 12.5 or "1250" is refused, never rounded).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from . import payments
+from .export import KINDS
+from .schemas import Strict, _not_blank
+
+ID = dict(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+def _reason(required=True):
+    return fields.String(required=required, validate=[validate.Length(min=1, max=2000), _not_blank])
+
+
+class ProposePaymentSchema(Strict):
+    """A counsellor's proposal: how the travel support is paid. The amount is not input:
+    it follows from the tariff and the household."""
+
+    method = fields.String(required=True, validate=validate.OneOf(payments.METHODS))
+    iban = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    account_holder = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.Length(max=payments.ACCOUNT_HOLDER_MAX))
+
+    @validates_schema
+    def _details_fit_method(self, data, **kwargs):
+        method = data.get("method")
+        if method in payments.METHODS:
+            problems = payments.method_problems(method, data.get("iban"),
+                                                data.get("account_holder"))
+            if problems:
+                raise ValidationError(problems)
+
+
+class ApprovePaymentSchema(Strict):
+    """Approve the proposal you looked at: its id (and optionally its version)."""
+
+    payment_id = fields.Integer(required=True, **ID)
+    version = fields.Integer(load_default=None, allow_none=True, **ID)
+
+
+class ReasonedDecisionSchema(Strict):
+    """Reject or cancel, with a reason; naming the payment is optional."""
+
+    reason = _reason()
+    payment_id = fields.Integer(load_default=None, allow_none=True, **ID)
+    version = fields.Integer(load_default=None, allow_none=True, **ID)
+
+
+class ReentrySchema(Strict):
+    """The person came back: when, and how many cents of the support are reclaimed."""
+
+    reentry_on = fields.Date(required=True)
+    reclaim_cents = fields.Integer(required=True, strict=True,
+                                   validate=validate.Range(min=0, max=payments.MAX_CENTS))
+    payment_id = fields.Integer(load_default=None, allow_none=True, **ID)
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _not_future(self, data, **kwargs):
+        if data.get("reentry_on") and data["reentry_on"] > dt.date.today():
+            raise ValidationError({"reentry_on": ["The re-entry date cannot be in the future."]})
+
+
+class PaymentQuerySchema(Strict):
+    """Filters and paging for the payment list."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(payments.STATUSES))
+    method = fields.String(load_default=None, validate=validate.OneOf(payments.METHODS))
+    case = fields.String(load_default=None, validate=validate.Length(max=20))
+    exported = fields.Boolean(load_default=None, allow_none=True)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class ExportQuerySchema(Strict):
+    """Paging for the export list."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class CreateExportSchema(Strict):
+    """Which file to make of the transfers not exported yet."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+
+
+# --- dumps ----------------------------------------------------------------------------------
+
+class PaymentDetailOut(Schema):
+    """One payment as the payment API shows it (the list masks the IBAN)."""
+
+    id = fields.Integer()
+    case_reference = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    amount_cents = fields.Integer()
+    amount = fields.String(metadata={"description": "decimal text of amount_cents, e.g. 1500.00"})
+    currency = fields.String()
+    adults = fields.Integer()
+    minors = fields.Integer()
+    tariff_effective_from = fields.Date()
+    breakdown = fields.Dict()
+    method = fields.String()
+    iban = fields.String(allow_none=True)
+    account_holder = fields.String(allow_none=True)
+    proposed_by = fields.Integer()
+    proposed_at = fields.DateTime()
+    decided_by = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    approved_by = fields.Integer(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    disbursed_by = fields.Integer(allow_none=True)
+    disbursed_at = fields.DateTime(allow_none=True)
+    export_batch_id = fields.Integer(allow_none=True)
+    receipt_required = fields.Boolean()
+    receipt_signed = fields.Boolean(allow_none=True)
+    reentry_on = fields.Date(allow_none=True)
+    reclaim_cents = fields.Integer(allow_none=True)
+
+
+class PaymentListOut(Schema):
+    """A page of payments."""
+
+    items = fields.List(fields.Nested(PaymentDetailOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class ExportBatchOut(Schema):
+    """A finance export's register entry (the file is downloaded separately)."""
+
+    id = fields.Integer()
+    kind = fields.String()
+    created_by = fields.Integer()
+    created_at = fields.DateTime()
+    payment_count = fields.Integer()
+    total_cents = fields.Integer()
+    sha256 = fields.String()
+    download = fields.String()
+
+
+class ExportListOut(Schema):
+    """A page of finance exports."""
+
+    items = fields.List(fields.Nested(ExportBatchOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
