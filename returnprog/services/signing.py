@@ -11,10 +11,10 @@ from sqlalchemy import func, select, update
 from .. import audit, payments, workflow
 from ..db import begin_write
 from ..auth import hash_token, new_token
-from ..models import Case, Document, Participant, SigningRequest
+from ..models import Case, Document, Participant, Payment, SigningRequest
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, NotFound
-from .cases import case_data, commit, load_case
+from .cases import commit, load_case
 
 SIGNABLE_KINDS = (workflow.COMMITMENT, workflow.WITHDRAWAL_DECLARATION,
                   workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM, workflow.PAYMENT_RECEIPT)
@@ -30,9 +30,28 @@ SIGNING_STATES = {
 }
 
 
+def _household(ctx: Context, case) -> dict:
+    """The participants and payments of ``case`` in ``case_data``'s shapes, read without
+    an actor (``case_data`` also works out the actor's allowed actions, and a participant
+    signing through a link is no staff user)."""
+    people = ctx.session.execute(select(Participant).where(Participant.case_id == case.id)
+                                 .order_by(Participant.id)).scalars().all()
+    pays = ctx.session.execute(select(Payment).where(Payment.case_id == case.id)
+                               .order_by(Payment.id)).scalars().all()
+    adult_from = ctx.today()
+    return {
+        "participants": [{**{k: getattr(p, k) for k in (
+            "id", "is_principal", "relationship", "given_names_latin", "family_name_latin",
+            "given_names_cyrillic", "family_name_cyrillic", "date_of_birth", "v_number")},
+            "is_adult": p.age_on(adult_from) >= ctx.policy.adult_age} for p in people],
+        "payments": [{"status": p.status, "amount_cents": p.amount_cents, "method": p.method,
+                      "breakdown": json.loads(p.breakdown or "{}")} for p in pays],
+    }
+
+
 def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict) -> dict:
     """The plain data a document template is rendered from (no ORM objects)."""
-    full = case_data(ctx, case)
+    full = _household(ctx, case)
     keys = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
             "family_name_cyrillic", "date_of_birth", "is_adult", "relationship", "is_principal")
     plain = lambda p, extra=(): {k: (p[k].isoformat() if isinstance(p[k], dt.date) else p[k])  # noqa: E731
@@ -143,7 +162,14 @@ def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dic
                          "signed_at": signed_at.isoformat(timespec="seconds"),
                          "signer_name": person.full_name, "identity_document": identity_document,
                          "channel": channel}
-    pdf = documents.render_pdf(kind, data, person.language)
+    try:
+        pdf = documents.render_pdf(kind, data, person.language)
+    except documents.DocumentDataError as exc:
+        # Participant-typed text the document cannot carry (e.g. control characters).
+        ctx.session.rollback()
+        field = "typed_name" if "typed_name" in str(exc) else "document"
+        raise Invalid("The document could not be prepared from this input.",
+                      {field: [str(exc)]}) from exc
     seal = ctx.seal() if callable(ctx.seal) else ctx.seal
     sealed = documents.seal_pdf(pdf, seal, reason=f"{kind} {case.reference}")
     version = (ctx.session.execute(select(func.max(Document.version)).where(
@@ -226,6 +252,12 @@ class LinkRefused(NotFound):
 
     status, code = 410, "link_unusable"
 
+    def __init__(self, message: str, reason: str = "invalid"):
+        # ``reason`` (invalid | used | revoked | expired) lets a page say why in the
+        # signer's language.
+        super().__init__(message, [{"code": reason, "message": message}])
+        self.reason = reason
+
 
 def open_signing_link(ctx: Context, token: str) -> SigningRequest:
     """The signing request behind a link, if it can still be used; else LinkRefused saying
@@ -237,11 +269,13 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
     if request is None:
         raise LinkRefused("This signing link is not valid.")
     if request.used_at is not None:
-        raise LinkRefused("This signing link has already been used; the document is signed.")
+        raise LinkRefused("This signing link has already been used; the document is signed.",
+                          "used")
     if request.revoked_at is not None:
-        raise LinkRefused("This signing link was withdrawn by your counsellor.")
+        raise LinkRefused("This signing link was withdrawn by your counsellor.", "revoked")
     if request.expires_at <= ctx.now():
-        raise LinkRefused("This signing link has expired; ask your counsellor for a new one.")
+        raise LinkRefused("This signing link has expired; ask your counsellor for a new one.",
+                          "expired")
     return request
 
 
@@ -260,7 +294,8 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
         .values(used_at=ctx.now())).rowcount
     if spent != 1:
         ctx.session.rollback()
-        raise LinkRefused("This signing link has already been used; the document is signed.")
+        raise LinkRefused("This signing link has already been used; the document is signed.",
+                          "used")
     doc = _store_signed(ctx, case, person, request.kind, terms, method=method,
                         typed_name=typed_name, image_data_uri=image_data_uri, channel="link",
                         identity_document=None, actor_label=f"participant:{person.id}")
@@ -268,3 +303,49 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
                         .values(document_id=doc.id))
     commit(ctx)
     return doc
+
+
+def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRequest:
+    """A counsellor withdraws a signing link that has not been used yet; from then on the
+    link is refused."""
+    if ctx.actor is None or ctx.actor.role != "counsellor":
+        raise Forbidden("Only a counsellor can withdraw a signing link.")
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    link = ctx.session.execute(select(SigningRequest).where(
+        SigningRequest.id == link_id, SigningRequest.case_id == case.id)).scalar_one_or_none()
+    if link is None:
+        ctx.session.rollback()
+        raise NotFound(f"No signing link {link_id} on case {reference}.")
+    done = ctx.session.execute(update(SigningRequest).where(
+        SigningRequest.id == link.id, SigningRequest.used_at.is_(None),
+        SigningRequest.revoked_at.is_(None)).values(revoked_at=ctx.now())).rowcount
+    if done != 1:
+        ctx.session.rollback()
+        raise Conflict("This signing link was already used or withdrawn.")
+    audit.append(ctx.session, actor=ctx.actor, action="revoke_signing_link", case_id=case.id,
+                 details={"signing_request_id": link.id, "kind": link.kind,
+                          "participant_id": link.participant_id}, ip=ctx.ip)
+    commit(ctx)
+    return link
+
+
+def signing_links(ctx: Context, reference: str) -> list[dict]:
+    """The signing links of a case, newest first, with their status (open, used, revoked,
+    expired). The tokens themselves are not stored and so never shown again."""
+    case = load_case(ctx, reference)
+    now = ctx.now()
+    rows = ctx.session.execute(select(SigningRequest).where(
+        SigningRequest.case_id == case.id).order_by(SigningRequest.id.desc())).scalars().all()
+
+    def status(r: SigningRequest) -> str:
+        if r.used_at is not None:
+            return "used"
+        if r.revoked_at is not None:
+            return "revoked"
+        return "expired" if r.expires_at <= now else "open"
+
+    return [{"id": r.id, "participant_id": r.participant_id, "kind": r.kind,
+             "terms": json.loads(r.terms or "{}"), "created_at": r.created_at,
+             "expires_at": r.expires_at, "used_at": r.used_at, "revoked_at": r.revoked_at,
+             "document_id": r.document_id, "status": status(r)} for r in rows]

@@ -1,0 +1,121 @@
+"""Use case: is this PDF exactly a document the service sealed and registered?
+
+Anyone may ask (the public verification page, ``flask verify-pdf``). The answer is valid
+only when ``documents.verify_pdf`` finds one intact seal by a trusted seal certificate
+covering the whole file *and* the file's SHA-256 is in the register (the ``document``
+table). Every verification is written to the audit trail, without personal data: no
+names, no file name, no client address — only the verdict, the reasons, the hash and the
+registered document's id.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from .. import audit, documents
+from ..db import begin_write
+from ..models import Case, Document
+
+
+@dataclass
+class Verification:
+    """The answer: ``valid``, the reasons why not (``documents.REASON_*`` sentences, empty
+    exactly when valid), and what the register says about the file."""
+
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    sha256: str | None = None
+    # From the register (when the hash is known): reference, kind, version, language,
+    # signer_name, signed_at, signature_method, signing_channel, document_id.
+    document: dict | None = None
+    sealed_by: str | None = None
+    sealed_at: dt.datetime | None = None
+
+
+def register_lookup(session: Session) -> Callable[[str], dict | None]:
+    """A lookup of the register by SHA-256 (hex) for ``documents.verify_pdf``."""
+
+    def lookup(sha256: str) -> dict | None:
+        if not isinstance(sha256, str) or len(sha256) != 64:
+            return None
+        row = session.execute(
+            select(Document.id, Document.kind, Document.version, Document.language,
+                   Document.signer_name, Document.signed_at, Document.signature_method,
+                   Document.signing_channel, Document.case_id, Case.reference)
+            .join(Case, Case.id == Document.case_id)
+            .where(Document.sha256 == sha256.lower())).one_or_none()
+        if row is None:
+            return None
+        return {"document_id": row.id, "case_id": row.case_id, "reference": row.reference,
+                "kind": row.kind, "version": row.version, "language": row.language,
+                "signer_name": row.signer_name, "signed_at": row.signed_at,
+                "signature_method": row.signature_method,
+                "signing_channel": row.signing_channel}
+
+    return lookup
+
+
+def trusted_cert_pems(seal=None, extra_paths: Iterable[str] = ()) -> list[bytes]:
+    """The seal certificates the service trusts: the current seal's (a
+    ``documents.SealConfig``) and any retired ones kept so that documents sealed before a
+    key rotation keep verifying (``SEAL_TRUSTED_CERT_PATHS`` in the configuration)."""
+    pems = [seal.cert_pem] if seal is not None else []
+    if isinstance(extra_paths, (str, Path)):
+        extra_paths = [extra_paths]
+    for path in extra_paths or ():
+        pems.append(Path(path).read_bytes())
+    if not pems:
+        raise ValueError("no trusted seal certificate is configured")
+    return pems
+
+
+def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes | str], *,
+           channel: str = "web", tsa_cert_pems: Iterable[bytes | str] = ()) -> Verification:
+    """Verify ``pdf_bytes`` against the trusted seal certificates and the register, and
+    record that a verification took place (channel ``web`` or ``cli``) in the audit trail.
+
+    Never raises on bad input: garbage, truncated or tampered files are answered
+    ``valid=False`` with the reasons.
+    """
+    lookup = register_lookup(session)
+    result = documents.verify_pdf(pdf_bytes, list(trusted_cert_pems), lookup,
+                                  tsa_cert_pem_list=list(tsa_cert_pems))
+    answer = Verification(valid=result.valid, reasons=list(result.reasons),
+                          sha256=result.sha256, document=result.document,
+                          sealed_by=result.sealed_by if result.valid else None,
+                          sealed_at=result.sealed_at if result.valid else None)
+    doc = answer.document or {}
+    begin_write(session)
+    audit.append(session, actor=f"verification:{channel}", action="verify_document",
+                 case_id=doc.get("case_id"),
+                 details={"channel": channel, "valid": answer.valid, "reasons": answer.reasons,
+                          "sha256": answer.sha256, "document_id": doc.get("document_id"),
+                          "size": len(pdf_bytes) if isinstance(pdf_bytes, bytes) else None})
+    session.commit()
+    return answer
+
+
+def describe(answer: Verification) -> list[str]:
+    """The answer as plain lines of text (for the command line and logs of the operator)."""
+    if answer.valid:
+        doc = answer.document or {}
+        signed_at = doc.get("signed_at")
+        if isinstance(signed_at, dt.datetime):
+            if signed_at.tzinfo is None:
+                signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+            signed_at = signed_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        how = ", ".join(v for v in (doc.get("signature_method"), doc.get("signing_channel")) if v)
+        return [f"VALID: case {doc.get('reference')}, {doc.get('kind')} version {doc.get('version')}",
+                f"  signed by {doc.get('signer_name')} at {signed_at}" + (f" ({how})" if how else ""),
+                f"  sealed by {answer.sealed_by}",
+                f"  sha256 {answer.sha256}"]
+    lines = ["INVALID: " + "; ".join(answer.reasons)]
+    lines += [f"  - {reason}" for reason in answer.reasons]
+    if answer.sha256:
+        lines.append(f"  sha256 {answer.sha256}")
+    return lines
