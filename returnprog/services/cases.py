@@ -3,6 +3,7 @@ confirmations, and perform any workflow action."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 from sqlalchemy import delete, func, or_, select, update
@@ -16,6 +17,20 @@ from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, 
 from . import Conflict, Context, Forbidden, Invalid, NotFound
 
 BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
+
+
+def _atomic(fn):
+    """Roll the session back when a use case raises, so a refusal never leaves a write lock
+    (SQLite's BEGIN IMMEDIATE, held until the session ends) or a half-done change behind."""
+
+    @functools.wraps(fn)
+    def run(ctx: Context, *args, **kwargs):
+        try:
+            return fn(ctx, *args, **kwargs)
+        except BaseException:
+            ctx.session.rollback()
+            raise
+    return run
 
 
 # --- visibility -------------------------------------------------------------------------
@@ -37,7 +52,8 @@ def visible_cases(actor: User):
 def load_case(ctx: Context, reference: str) -> Case:
     """The case ``reference`` if the actor may see it; otherwise NotFound (never 403, so
     a reference guessed in a URL does not reveal that the case exists)."""
-    case = ctx.session.execute(
+    # A NUL cannot be in a reference, and PostgreSQL refuses it in a query parameter.
+    case = None if "\x00" in reference else ctx.session.execute(
         visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
     if case is None:
         raise NotFound(f"No case {reference} that you may see.")
@@ -124,13 +140,21 @@ def _flush_or_conflict(ctx: Context, message: str) -> None:
 def _next_reference(ctx: Context) -> str:
     year = ctx.today().year
     session = ctx.session
-    last = session.execute(update(ReferenceCounter).where(ReferenceCounter.year == year)
-                           .values(last=ReferenceCounter.last + 1)
-                           .returning(ReferenceCounter.last)).scalar_one_or_none()
+    bump = (update(ReferenceCounter).where(ReferenceCounter.year == year)
+            .values(last=ReferenceCounter.last + 1).returning(ReferenceCounter.last))
+    last = session.execute(bump).scalar_one_or_none()
     if last is None:
-        session.add(ReferenceCounter(year=year, last=1))
-        _flush_or_conflict(ctx, BUSY_MESSAGE)
-        last = 1
+        # The year's first case. Several may race to create the counter (PostgreSQL):
+        # INSERT … ON CONFLICT DO NOTHING waits for the winner instead of failing, and the
+        # UPDATE then counts on from the committed row.
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        session.execute(upsert(ReferenceCounter).values(year=year, last=0)
+                        .on_conflict_do_nothing(index_elements=["year"]))
+        last = session.execute(bump).scalar_one()
     return f"VRP-{year}-{last:06d}"
 
 
@@ -157,6 +181,7 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
     _flush_or_conflict(ctx, "A person on this case already has an open case.")
 
 
+@_atomic
 def open_case(ctx: Context, data: dict) -> Case:
     """``open_case``: create a case in ``intake`` from validated intake data
     (:class:`~returnprog.schemas.IntakeSchema`), owned by the acting counsellor."""
@@ -185,6 +210,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     return case
 
 
+@_atomic
 def update_intake(ctx: Context, reference: str, data: dict, expected_version: int | None = None) -> Case:
     """Replace the intake data and household of a case that is still in ``intake``."""
     begin_write(ctx.session)
@@ -229,6 +255,7 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     return case
 
 
+@_atomic
 def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConfirmation:
     """Record the IND's reference and date confirming one participant's withdrawal."""
     begin_write(ctx.session)
@@ -254,6 +281,9 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
                            ind_reference=data["ind_reference"], confirmed_on=data["confirmed_on"],
                            recorded_by=ctx.actor.id, recorded_at=ctx.now())
     ctx.session.add(conf)
+    # A racing request for the same participant fails here (unique participant_id), as a
+    # Conflict rather than an IntegrityError escaping from the audit append's autoflush.
+    _flush_or_conflict(ctx, "An IND confirmation is already recorded for this participant.")
     audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
                  details={"participant_id": person.id, "ind_reference": data["ind_reference"],
                           "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
@@ -263,6 +293,7 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
 
 # --- reading -------------------------------------------------------------------------------------
 
+@_atomic
 def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
     """The whole case as plain data (participants, documents, payments, audit trail,
     allowed actions). Looking at personal data is itself logged in the audit trail."""
@@ -346,12 +377,12 @@ def list_cases(ctx: Context, filters: dict) -> dict:
         query = query.where(Case.departure_deadline <= filters["deadline_to"])
     if filters.get("q"):
         needle = filters["q"].strip()
-        like = f"%{needle.lower()}%"
+        # autoescape: a % or _ typed in the search box is a character, not a wildcard.
         people = select(Participant.case_id).where(or_(
             Participant.v_number == needle.replace(" ", ""),
-            func.lower(Participant.family_name_latin).like(like),
-            func.lower(Participant.given_names_latin).like(like),
-            Participant.family_name_cyrillic.like(f"%{needle}%")))
+            func.lower(Participant.family_name_latin).contains(needle.lower(), autoescape=True),
+            func.lower(Participant.given_names_latin).contains(needle.lower(), autoescape=True),
+            Participant.family_name_cyrillic.contains(needle, autoescape=True)))
         query = query.where(or_(Case.reference == needle.upper(), Case.id.in_(people)))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
@@ -374,6 +405,7 @@ def list_cases(ctx: Context, filters: dict) -> dict:
 
 # --- transitions ------------------------------------------------------------------------------------
 
+@_atomic
 def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Case:
     """Perform workflow action ``action_name`` on a case with its validated payload.
 
@@ -408,6 +440,8 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Ca
     if action.target in FINAL_STATES:
         # A closed case no longer blocks a new case for the same people.
         ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
+    from .reminders import on_transition as reminders_on_transition  # cancel/re-plan reminders
+    reminders_on_transition(ctx, case, from_state, action.target.value)
     audit.append(ctx.session, actor=ctx.actor, action=action_name, case_id=case.id,
                  from_state=from_state, to_state=action.target.value,
                  details={**_audit_payload(payload), **details}, ip=ctx.ip)

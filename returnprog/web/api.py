@@ -6,6 +6,7 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import BadRequest
 
 from .. import schemas
 from ..auth import user_for_token
@@ -39,10 +40,11 @@ def _json_body() -> dict:
     """The request's JSON object, or a specific 400/415/422 error."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json).")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "malformed_json", "The request body is not valid JSON.")
-    if not isinstance(data, dict):
+    try:
+        data = request.get_json()
+    except (BadRequest, RecursionError):  # RecursionError: nested too deeply to parse
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):  # including a JSON null
         raise ApiError(422, "invalid", "The request body must be a JSON object.",
                        {"_schema": ["Expected a JSON object."]})
     return data
@@ -105,7 +107,8 @@ def update_case(reference: str):
     body = _json_body()
     expected = request.headers.get("If-Match")
     data = _load(schemas.IntakeSchema, body)
-    version = int(expected) if expected and expected.isdigit() and len(expected) < 10 else None
+    version = (int(expected) if expected and expected.isascii() and expected.isdigit()
+               and len(expected) < 10 else None)
     case = case_service.update_intake(_ctx(), reference, data, version)
     return _case_response(case.reference)
 

@@ -1,0 +1,115 @@
+"""Read-only use cases behind the staff pages: the dashboard and the programme figures for
+management. Nothing here writes."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, extract, func, select
+from sqlalchemy import case as when
+
+from ..models import Case, Participant, Payment, Team
+from ..workflow import State
+from . import Context, Forbidden
+from .cases import visible_cases
+
+# States in which a case has a departure deadline that is still running.
+DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
+UPCOMING_DAYS = 14
+FIGURE_ROLES = ("supervisor", "finance", "admin")
+ROW_LIMIT = 50
+
+
+def _principal_names(ctx: Context, case_ids: list[int]) -> dict[int, str]:
+    if not case_ids:
+        return {}
+    rows = ctx.session.execute(select(Participant.case_id, Participant.given_names_latin,
+                                      Participant.family_name_latin).where(
+        Participant.case_id.in_(case_ids), Participant.is_principal)).all()
+    return {r.case_id: f"{r.given_names_latin} {r.family_name_latin}" for r in rows}
+
+
+def _case_rows(ctx: Context, query) -> list[dict]:
+    cases = ctx.session.execute(query.limit(ROW_LIMIT)).scalars().all()
+    names = _principal_names(ctx, [c.id for c in cases])
+    return [{"reference": c.reference, "state": c.state, "principal_name": names.get(c.id, ""),
+             "departure_deadline": c.departure_deadline,
+             "days_left": (c.departure_deadline - ctx.today()).days
+             if c.departure_deadline else None} for c in cases]
+
+
+def dashboard(ctx: Context) -> dict:
+    """What a signed-in person sees first.
+
+    Counsellors: their own cases; supervisors: their team's; finance: the cases with a
+    payment. Cases per state, deadlines in the next 14 days, overdue cases.
+    """
+    actor, today = ctx.actor, ctx.today()
+    query = visible_cases(actor)
+    scope = "team" if actor.role == "supervisor" else "payments" if actor.role == "finance" else "mine"
+    if actor.role == "counsellor":
+        query = query.where(Case.counsellor_id == actor.id)
+    ids = query.with_only_columns(Case.id).subquery()
+    counts = dict(ctx.session.execute(select(Case.state, func.count()).where(
+        Case.id.in_(select(ids.c.id))).group_by(Case.state)).all())
+    by_state = [{"state": s.value, "count": counts.get(s.value, 0)} for s in State]
+    running = query.where(Case.state.in_(DEADLINE_STATES))
+    upcoming = _case_rows(ctx, running.where(and_(
+        Case.departure_deadline >= today,
+        Case.departure_deadline <= today + dt.timedelta(days=UPCOMING_DAYS)))
+        .order_by(Case.departure_deadline, Case.id))
+    overdue = _case_rows(ctx, running.where(Case.departure_deadline < today)
+                         .order_by(Case.departure_deadline, Case.id))
+    return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
+            "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS}
+
+
+def _month_keys(today: dt.date, months: int) -> list[str]:
+    keys, year, month = [], today.year, today.month
+    for _ in range(months):
+        keys.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return list(reversed(keys))
+
+
+def programme_figures(ctx: Context, months: int = 12) -> dict:
+    """Programme-wide figures for management (no personal data): cases per state,
+    departures and support paid per month, destinations by oblast."""
+    if ctx.actor.role not in FIGURE_ROLES:
+        raise Forbidden("Programme figures are for supervisors, finance officers and "
+                        "administrators.")
+    session, today = ctx.session, ctx.today()
+    counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+    keys = _month_keys(today, months)
+    first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
+    departed = {f"{int(y):04d}-{int(m):02d}": n for y, m, n in session.execute(
+        select(extract("year", Case.departed_on), extract("month", Case.departed_on), func.count())
+        .where(Case.departed_on >= first).group_by(extract("year", Case.departed_on),
+                                                   extract("month", Case.departed_on))).all()}
+    first_at = dt.datetime.combine(first, dt.time(), dt.timezone.utc)
+    paid = {f"{int(y):04d}-{int(m):02d}": (n, int(total or 0)) for y, m, n, total in session.execute(
+        select(extract("year", Payment.disbursed_at), extract("month", Payment.disbursed_at),
+               func.count(), func.sum(Payment.amount_cents))
+        .where(Payment.status == "disbursed", Payment.disbursed_at >= first_at)
+        .group_by(extract("year", Payment.disbursed_at),
+                  extract("month", Payment.disbursed_at))).all()}
+    total_paid = session.execute(select(func.count(), func.sum(Payment.amount_cents)).where(
+        Payment.status == "disbursed")).one()
+    oblasts = session.execute(
+        select(Case.destination_oblast, func.count(),
+               func.sum(when((Case.state == State.DEPARTED.value, 1), else_=0)))
+        .where(Case.destination_oblast.is_not(None)).group_by(Case.destination_oblast)
+        .order_by(func.count().desc(), Case.destination_oblast)).all()
+    return {
+        "cases_per_state": [{"state": s.value, "count": counts.get(s.value, 0)} for s in State],
+        "total_cases": sum(counts.values()),
+        "departures_per_month": [{"month": k, "count": departed.get(k, 0)} for k in keys],
+        "support_per_month": [{"month": k, "count": paid.get(k, (0, 0))[0],
+                               "amount_cents": paid.get(k, (0, 0))[1]} for k in keys],
+        "support_paid": {"count": total_paid[0] or 0, "amount_cents": int(total_paid[1] or 0)},
+        "destinations": [{"oblast": o, "cases": n, "departed": int(d or 0)} for o, n, d in oblasts],
+    }
+
+
+def teams(ctx: Context) -> list[str]:
+    """Names of the teams (for the user administration form)."""
+    return list(ctx.session.execute(select(Team.name).order_by(Team.name)).scalars())

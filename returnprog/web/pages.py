@@ -1,0 +1,349 @@
+"""Counsellor pages: dashboard, case list, intake, the case page, one form per workflow
+action, IND confirmations and document downloads.
+
+Every view parses with the same marshmallow schema as the API, calls the same service,
+shows refusals and validation errors beside their fields, and redirects after a change
+(POST-redirect-GET). A case the reader may not see is 404; an action their role may not
+take is 403.
+"""
+from __future__ import annotations
+
+import math
+import re
+import secrets
+
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from .. import schemas, workflow
+from ..i18n import ACTION_LABELS, label, translate_message
+from ..identifiers import OBLASTS
+from ..services import Conflict, NotFound, ServiceError
+from ..services import case_views
+from ..services import cases as case_service
+from ..services import figures as figure_service
+from ..services import payment as payment_service
+from .ui import (ALL_ROLES, CASE_ROLES, FormErrors, actor, ctx, errors_from, form_data, load,
+                 plausible_reference, render_page, roles)
+
+bp = Blueprint("pages", __name__)
+bp.url_value_preprocessor(plausible_reference)
+
+# URL slug of each workflow action's form.
+ACTION_SLUGS = {
+    "confirm_commitment": "commitment",
+    "record_withdrawal": "withdrawal",
+    "agree_departure": "departure-agreement",
+    "extend_deadline": "extension",
+    "pay_support": "disbursement",
+    "confirm_departure": "departure",
+    "leave_programme": "leave",
+    "reject": "rejection",
+    "lapse": "lapse",
+}
+MEMBER_ROWS = 6
+MORE_ROWS = 4
+# Audit events that record a look rather than a change; folded away on the timeline.
+VIEW_EVENTS = ("view_case", "download_document", "view_payment")
+
+
+def action_url(reference: str, action: str) -> str:
+    """The form page of ``action`` on case ``reference``."""
+    return url_for(f"pages.action_{action}", reference=reference)
+
+
+@bp.app_context_processor
+def _helpers():
+    return {"action_url": action_url, "oblasts": OBLASTS, "action_slugs": ACTION_SLUGS,
+            "states": [s.value for s in workflow.State],
+            "oblast_choices": [(code, f"{code} – {name}") for code, name in sorted(OBLASTS.items())]}
+
+
+# --- dashboard and list ---------------------------------------------------------------------------
+
+@bp.get("/")
+@roles(*ALL_ROLES)
+def dashboard():
+    """My cases by state, deadlines in the next two weeks, overdue cases."""
+    if actor().role == "admin":
+        return render_page("dashboard.html", data=None)
+    return render_page("dashboard.html", data=figure_service.dashboard(ctx()))
+
+
+LIST_FIELDS = ("q", "state", "deadline_from", "deadline_to", "page")
+
+
+@bp.get("/cases")
+@roles(*CASE_ROLES)
+def case_list():
+    """Search (reference, name, V-number), filter and page through the cases I may see."""
+    raw = form_data(schemas.CaseQuerySchema, source=request.args)
+    raw.pop("counsellor", None)
+    raw.pop("per_page", None)
+    mine = request.args.get("mine") == "1"
+    if mine:
+        raw["counsellor"] = actor().email
+    errors, status = FormErrors(), 200
+    try:
+        filters = load(schemas.CaseQuerySchema, raw)
+        result = case_service.list_cases(ctx(), filters)
+    except ValidationError as exc:
+        errors, status = errors_from(exc)
+        result = {"items": [], "total": 0, "page": 1, "per_page": 25}
+    pages = max(1, math.ceil(result["total"] / result["per_page"]))
+    query = {k: request.args.get(k) for k in LIST_FIELDS + ("mine",) if request.args.get(k)}
+    return render_page("cases/list.html", status, result=result, pages=pages, query=query,
+                       errors=errors, mine=mine)
+
+
+# --- intake ----------------------------------------------------------------------------------------
+
+_TEXT_FIELDS = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
+                "family_name_cyrillic", "date_of_birth", "v_number", "bsn",
+                "travel_document_number", "email", "phone", "relationship")
+
+
+def _row_count() -> int:
+    try:
+        rows = int(request.form.get("rows", MEMBER_ROWS))
+    except ValueError:
+        rows = MEMBER_ROWS
+    return max(MEMBER_ROWS, min(rows, schemas.MAX_HOUSEHOLD))
+
+
+def _intake_data() -> tuple[dict, list[int]]:
+    """The intake form as IntakeSchema input; blank member rows are left out. Returns the
+    data and, for each household entry, the form row it came from."""
+    data = {k: request.form[k].strip() for k in ("destination_oblast", "destination_place",
+                                                 "intake_notes") if request.form.get(k, "").strip()}
+    data["principal"] = form_data(schemas.ParticipantSchema, "principal-")
+    household, rows = [], []
+    for row in range(_row_count()):
+        member = form_data(schemas.MemberSchema, f"household-{row}-")
+        if not any(member.get(k) for k in _TEXT_FIELDS):
+            continue
+        household.append(member)
+        rows.append(row)
+    data["household"] = household
+    return data, rows
+
+
+def _intake_errors(exc: Exception, data: dict, rows: list[int]) -> tuple[FormErrors, int]:
+    """Errors of the intake form; household indexes are mapped back to form rows, and a
+    V-number held by another open case is shown beside that person's V-number."""
+    if isinstance(exc, ServiceError) and isinstance(exc.details, list):
+        where = {data["principal"].get("v_number"): "principal"}
+        where.update({m.get("v_number"): f"household-{row}"
+                      for m, row in zip(data.get("household", []), rows)})
+        errors = FormErrors(translate_message(exc.message))
+        for item in exc.details:
+            item = item if isinstance(item, dict) else {"message": str(item)}
+            number = re.search(r"\d{10}", item.get("message", ""))
+            target = (f"{where[number.group(0)]}-v_number"
+                      if item.get("field") == "v_number" and number and number.group(0) in where
+                      else None)
+            errors.add(target, item.get("message", ""))
+        return errors, exc.status
+
+    def rename(key: str) -> str:
+        match = re.match(r"^household-(\d+)(-.*)?$", key)
+        if match and int(match.group(1)) < len(rows):
+            return f"household-{rows[int(match.group(1))]}{match.group(2) or ''}"
+        return key
+
+    return errors_from(exc, rename=rename)
+
+
+def _intake_page(template_args: dict, values, errors: FormErrors, status: int, rows: int):
+    return render_page("cases/intake.html", status, values=values, errors=errors, rows=rows,
+                       relationships=schemas.RELATIONSHIPS, languages=schemas.LANGUAGES,
+                       max_rows=schemas.MAX_HOUSEHOLD, **template_args)
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@roles("counsellor")
+def new_case():
+    """Open a case: the principal, the household on the same form, the destination."""
+    if request.method == "GET":
+        return _intake_page({"case": None}, {}, FormErrors(), 200, MEMBER_ROWS)
+    rows = _row_count()
+    if "more_rows" in request.form:
+        return _intake_page({"case": None}, request.form, FormErrors(), 200,
+                            min(rows + MORE_ROWS, schemas.MAX_HOUSEHOLD))
+    data, used = _intake_data()
+    try:
+        case = case_service.open_case(ctx(), load(schemas.IntakeSchema, data))
+    except (ValidationError, ServiceError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        errors, status = _intake_errors(exc, data, used)
+        return _intake_page({"case": None}, request.form, errors, status, rows)
+    flash(_("Case %(reference)s opened.", reference=case.reference), "success")
+    return redirect(url_for("pages.case_page", reference=case.reference), 303)
+
+
+def _intake_values(case: dict) -> dict:
+    values = {k: case.get(k) or "" for k in ("destination_oblast", "destination_place",
+                                             "intake_notes")}
+    members = [p for p in case["participants"] if not p["is_principal"]]
+    principal = next((p for p in case["participants"] if p["is_principal"]), None)
+    for prefix, person in [("principal", principal)] + [
+            (f"household-{i}", m) for i, m in enumerate(members)]:
+        if person is None:
+            continue
+        for key, value in person.items():
+            if key == "asylum_application_pending":
+                value = "yes" if value else "no"
+            values[f"{prefix}-{key}"] = "" if value is None else (
+                value.isoformat() if hasattr(value, "isoformat") else value)
+    return values
+
+
+@bp.route("/cases/<reference>/intake", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def edit_intake(reference: str):
+    """Change the intake and household while the case is in intake and nothing is signed."""
+    c = ctx()
+    case = case_service.read_case(c, reference)
+    if actor().role != "counsellor":
+        abort(403)
+    if case["state"] != workflow.State.INTAKE.value:
+        raise Conflict("The intake can only be changed while the case is in intake.")
+    members = sum(1 for p in case["participants"] if not p["is_principal"])
+    base_rows = min(max(MEMBER_ROWS, members + 2), schemas.MAX_HOUSEHOLD)
+    if request.method == "GET":
+        return _intake_page({"case": case}, _intake_values(case), FormErrors(), 200, base_rows)
+    rows = max(_row_count(), base_rows)
+    if "more_rows" in request.form:
+        return _intake_page({"case": case}, request.form, FormErrors(), 200,
+                            min(rows + MORE_ROWS, schemas.MAX_HOUSEHOLD))
+    data, used = _intake_data()
+    version = request.form.get("version", "")
+    version = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else None
+    try:
+        case_service.update_intake(c, reference, load(schemas.IntakeSchema, data), version)
+    except (ValidationError, ServiceError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        errors, status = _intake_errors(exc, data, used)
+        return _intake_page({"case": case}, request.form, errors, status, rows)
+    flash(_("The intake of %(reference)s was saved.", reference=reference), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+# --- the case page -----------------------------------------------------------------------------
+
+def _case_context(reference: str, log_view: bool = True) -> dict:
+    """The case as plain data (the look is logged) and what the reader may do next."""
+    c = ctx()
+    case = case_service.read_case(c, reference, log_view=log_view)
+    info = case_views.outlook(c, reference)
+    return {"case": case, "info": info}
+
+
+@bp.get("/cases/<reference>")
+@roles(*CASE_ROLES)
+def case_page(reference: str):
+    """Participants, documents, the timeline, and the steps open now with their forms."""
+    context = _case_context(reference)
+    show_views = request.args.get("views") == "1"
+    trail = context["case"]["audit_trail"]
+    timeline = trail if show_views else [e for e in trail if e["action"] not in VIEW_EVENTS]
+    return render_page("cases/show.html", timeline=list(reversed(timeline)),
+                       hidden_views=len(trail) - len(timeline), show_views=show_views,
+                       new_key=secrets.token_urlsafe(18), errors=FormErrors(), values={},
+                       **context)
+
+
+@bp.get("/cases/<reference>/documents/<int:document_id>.pdf")
+@roles(*CASE_ROLES)
+def download_document(reference: str, document_id: int):
+    """A signed PDF of the case, as an attachment, never cached."""
+    doc = case_views.document_for_download(ctx(), reference, document_id)
+    response = Response(doc.pdf, mimetype="application/pdf")
+    name = f"{reference}-{doc.kind}-p{doc.participant_id or 0}-v{doc.version}.pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- workflow actions ------------------------------------------------------------------------------
+
+def _action_page(reference: str, action: str, status: int = 200, errors: FormErrors | None = None,
+                 values=None):
+    context = _case_context(reference)
+    step = next((s for s in context["info"]["steps"] if s["action"] == action), None)
+    refusals = step["refusals"] if step else [
+        r.as_dict() for r in workflow.state_refusals(
+            workflow.ACTIONS[action], workflow.State(context["case"]["state"]))]
+    return render_page("cases/action.html", status, action=action, step=step,
+                       refusals=refusals, errors=errors or FormErrors(), values=values or {},
+                       new_key=secrets.token_urlsafe(18), **context)
+
+
+def _perform(reference: str, action: str):
+    """GET: the action's form (or what is missing). POST: validate, perform, redirect."""
+    c = ctx()
+    case_service.load_case(c, reference)  # 404 before 403: do not reveal other teams' cases
+    if workflow.role_refusals(workflow.ACTIONS[action], actor().role):
+        abort(403)
+    if request.method == "GET":
+        return _action_page(reference, action)
+    schema = schemas.ACTION_SCHEMAS[action]
+    prefix = f"{action}-"  # several actions' forms share a page, so names carry the action
+    try:
+        payload = load(schema, form_data(schema, prefix))
+        if action == "pay_support":
+            payment_service.disburse(c, reference, payload)
+        else:
+            case_service.perform(c, reference, action, payload)
+    except (ValidationError, ServiceError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        c.session.rollback()
+        errors, status = errors_from(exc, rename=lambda k: f"{prefix}{k}",
+                                     fields_known=tuple(f"{prefix}{k}" for k in schema().fields))
+        return _action_page(reference, action, status, errors, request.form)
+    flash(_("Done: %(action)s.", action=label(ACTION_LABELS, action)), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+def _register_actions() -> None:
+    for action, slug in ACTION_SLUGS.items():
+        def view(reference: str, _action=action):
+            return _perform(reference, _action)
+        view.__name__ = f"action_{action}"
+        view.__doc__ = f"The form of '{workflow.ACTIONS[action].label}'."
+        bp.add_url_rule(f"/cases/<reference>/{slug}", endpoint=f"action_{action}",
+                        view_func=roles(*CASE_ROLES)(view), methods=["GET", "POST"])
+
+
+_register_actions()
+
+
+@bp.post("/cases/<reference>/ind-confirmations")
+@roles(*CASE_ROLES)
+def record_ind_confirmation(reference: str):
+    """Record the IND's reference and date for one participant (part of the withdrawal)."""
+    c = ctx()
+    case_service.load_case(c, reference)
+    if actor().role != "counsellor":
+        abort(403)
+    pid = request.form.get("participant_id", "")
+    prefix = f"ind-{pid}-" if pid.isdigit() else "ind-x-"
+    data = form_data(schemas.IndConfirmationSchema, prefix)
+    data["participant_id"] = int(pid) if pid.isascii() and pid.isdigit() and len(pid) < 10 else pid
+    try:
+        case_service.record_ind_confirmation(c, reference,
+                                             load(schemas.IndConfirmationSchema, data))
+    except (ValidationError, ServiceError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        c.session.rollback()
+        errors, status = errors_from(exc, rename=lambda k: f"{prefix}{k}",
+                                     fields_known=tuple(f"{prefix}{k}" for k in (
+                                         "ind_reference", "confirmed_on")))
+        return _action_page(reference, "record_withdrawal", status, errors, request.form)
+    flash(_("IND confirmation recorded."), "success")
+    return redirect(action_url(reference, "record_withdrawal") + f"#ind-{pid}", 303)

@@ -1,0 +1,257 @@
+"""Payment pages: the payment list (supervisors decide, finance disburses), a case's payment
+with its decisions (propose, approve, reject, cancel, re-entry), and the finance exports.
+
+Same schemas (``schemas_payments``) and services (``services.payment``) as the payment API.
+Disbursement is the workflow action ``pay_support`` (its form lives with the other
+actions in :mod:`returnprog.web.pages`).
+"""
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from .. import export, payments
+from .. import schemas_payments as pay_schemas
+from ..i18n import language
+from ..services import NotFound, ServiceError
+from ..services import cases as case_service
+from ..services import payment as payment_service
+from .ui import (CASE_ROLES, FormErrors, actor, ctx, errors_from, form_data, load,
+                 plausible_reference, render_page, roles)
+
+bp = Blueprint("payments_ui", __name__)
+bp.url_value_preprocessor(plausible_reference)
+
+LIST_FIELDS = ("status", "method", "case", "exported", "page")
+
+
+@bp.get("/payments")
+@roles("supervisor", "finance")
+def payment_list():
+    """Payments on the cases I may see: proposals to decide on, approved ones to pay out."""
+    raw = form_data(pay_schemas.PaymentQuerySchema, source=request.args)
+    raw.pop("per_page", None)
+    if "status" not in request.args:
+        raw["status"] = "approved" if actor().role == "finance" else "proposed"
+    errors, status = FormErrors(), 200
+    try:
+        result = payment_service.list_payments(ctx(), load(pay_schemas.PaymentQuerySchema, raw))
+    except ValidationError as exc:
+        errors, status = errors_from(exc)
+        result = {"items": [], "total": 0, "page": 1, "per_page": 25}
+    pages = max(1, math.ceil(result["total"] / result["per_page"]))
+    query = {k: request.args.get(k) for k in LIST_FIELDS if request.args.get(k) is not None}
+    return render_page("payments/list.html", status, result=result, pages=pages, query=query,
+                       chosen_status=raw.get("status", ""), errors=errors,
+                       statuses=payments.STATUSES, methods=payments.METHODS)
+
+
+# --- one case's payment ---------------------------------------------------------------------------
+
+def _payment_page(reference: str, status: int = 200, errors: FormErrors | None = None,
+                  values=None, form: str | None = None):
+    c = ctx()
+    payment = payment_service.read_payment(c, reference)
+    case = case_service.read_case(c, reference, log_view=False)
+    role = actor().role
+    live = payment["status"] in payments.LIVE_STATUSES
+    can = {
+        "decide": role == "supervisor" and payment["status"] == "proposed",
+        "own_proposal": payment["proposed_by"] == actor().id,
+        "cancel": role in ("counsellor", "supervisor") and live
+        and payment["status"] in payments.CANCELLABLE_STATUSES
+        and payment["export_batch_id"] is None,
+        "disburse": role == "finance" and payment["status"] == "approved"
+        and "pay_support" in case["allowed_actions"],
+        "reentry": role in ("counsellor", "supervisor") and case["state"] == "departed"
+        and payment["status"] == "disbursed" and payment["reentry_on"] is None,
+        "propose": role == "counsellor" and not live and case["state"] == "departure_agreed",
+    }
+    return render_page("payments/case.html", status, case=case, payment=payment, can=can,
+                       errors=errors or FormErrors(), values=values or {}, form=form)
+
+
+@bp.get("/cases/<reference>/payment")
+@roles(*CASE_ROLES)
+def case_payment(reference: str):
+    """The case's current payment (live, else the latest) and the decisions open to me."""
+    return _payment_page(reference)
+
+
+def _guard(reference: str, *allowed: str):
+    """404 for a case I may not see, then 403 for a role that may not do this."""
+    c = ctx()
+    case_service.load_case(c, reference)
+    if actor().role not in allowed:
+        abort(403)
+    return c
+
+
+def _fail(reference: str, exc: Exception, form: str, prefix: str):
+    """Show the payment page again with the errors beside the fields of ``form``."""
+    if isinstance(exc, NotFound):
+        raise exc
+    ctx().session.rollback()
+    visible = {"approve": (), "reject": ("reason",), "cancel": ("reason",),
+               "reentry": ("reentry_on", "reclaim_cents", "note")}[form]
+    errors, status = errors_from(exc, rename=lambda k: f"{prefix}{k}",
+                                 fields_known=tuple(f"{prefix}{k}" for k in visible) or ("-",))
+    return _payment_page(reference, status, errors, request.form, form)
+
+
+@bp.route("/cases/<reference>/payment/proposal", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def propose(reference: str):
+    """A counsellor proposes the travel support: bank transfer, cash or prepaid card."""
+    c = _guard(reference, "counsellor")
+
+    def page(errors=None, status=200, values=None):
+        from ..services import case_views
+        case = case_service.read_case(c, reference, log_view=False)
+        info = case_views.outlook(c, reference)
+        return render_page("payments/propose.html", status, case=case, info=info,
+                           errors=errors or FormErrors(), values=values or {},
+                           methods=payments.METHODS)
+
+    if request.method == "GET":
+        return page()
+    try:
+        payment_service.propose(c, reference, load(pay_schemas.ProposePaymentSchema,
+                                                   form_data(pay_schemas.ProposePaymentSchema)))
+    except (ValidationError, ServiceError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        c.session.rollback()
+        errors, status = errors_from(exc)
+        return page(errors, status, request.form)
+    flash(_("Travel support proposed; a supervisor must approve it."), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+@bp.post("/cases/<reference>/payment/approval")
+@roles(*CASE_ROLES)
+def approve(reference: str):
+    """A supervisor who did not propose it approves the proposal shown to them."""
+    c = _guard(reference, "supervisor")
+    try:
+        data = load(pay_schemas.ApprovePaymentSchema,
+                    form_data(pay_schemas.ApprovePaymentSchema))
+        payment_service.approve(c, reference, data["payment_id"], data["version"])
+    except (ValidationError, ServiceError) as exc:
+        return _fail(reference, exc, "approve", "approve-")
+    flash(_("Payment approved."), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+@bp.post("/cases/<reference>/payment/rejection")
+@roles(*CASE_ROLES)
+def reject(reference: str):
+    """A supervisor who did not propose it rejects the proposal, with a reason."""
+    c = _guard(reference, "supervisor")
+    try:
+        data = load(pay_schemas.ReasonedDecisionSchema,
+                    form_data(pay_schemas.ReasonedDecisionSchema, "reject-"))
+        payment_service.reject(c, reference, data["reason"], data["payment_id"], data["version"])
+    except (ValidationError, ServiceError) as exc:
+        return _fail(reference, exc, "reject", "reject-")
+    flash(_("Payment rejected."), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+@bp.post("/cases/<reference>/payment/cancellation")
+@roles(*CASE_ROLES)
+def cancel(reference: str):
+    """Cancel a proposed or approved payment, with a reason, before the money goes out."""
+    c = _guard(reference, "counsellor", "supervisor")
+    try:
+        data = load(pay_schemas.ReasonedDecisionSchema,
+                    form_data(pay_schemas.ReasonedDecisionSchema, "cancel-"))
+        payment_service.cancel(c, reference, data["reason"], data["payment_id"], data["version"])
+    except (ValidationError, ServiceError) as exc:
+        return _fail(reference, exc, "cancel", "cancel-")
+    flash(_("Payment cancelled."), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+_AMOUNT = re.compile(r"^\d{1,3}([.,\s]?\d{3})*([.,]\d{1,2})?$|^\d+([.,]\d{1,2})?$")
+
+
+def euros_to_cents(text: str):
+    """``1.234,50`` (Dutch) or ``1,234.50`` (English) or ``1234`` → whole cents; the text
+    unchanged when it is not an amount (the schema then refuses it)."""
+    raw = (text or "").strip().replace("€", "").replace(" ", "")
+    if not raw or not _AMOUNT.match(raw):
+        return text
+    decimal_mark = "," if language() == "nl" else "."
+    thousands = "." if decimal_mark == "," else ","
+    raw = raw.replace(thousands, "").replace(decimal_mark, ".")
+    try:
+        return int((Decimal(raw) * 100).to_integral_exact())
+    except (InvalidOperation, ValueError):
+        return text
+
+
+@bp.post("/cases/<reference>/payment/reentry")
+@roles(*CASE_ROLES)
+def reentry(reference: str):
+    """After departure: the person came back; record when, and the amount reclaimed."""
+    c = _guard(reference, "counsellor", "supervisor")
+    data = form_data(pay_schemas.ReentrySchema, "reentry-")
+    data.pop("reclaim_cents", None)
+    amount = request.form.get("reentry-reclaim_cents", "").strip()
+    if amount:
+        data["reclaim_cents"] = euros_to_cents(amount)
+    try:
+        payment_service.record_reentry(c, reference, load(pay_schemas.ReentrySchema,
+                                                          data))
+    except (ValidationError, ServiceError) as exc:
+        return _fail(reference, exc, "reentry", "reentry-")
+    flash(_("Re-entry recorded."), "success")
+    return redirect(url_for("pages.case_page", reference=reference), 303)
+
+
+# --- finance exports --------------------------------------------------------------------------
+
+@bp.route("/payments/exports", methods=["GET", "POST"])
+@roles("finance")
+def exports():
+    """Batch files of approved bank transfers for the bank (SEPA pain.001) or as CSV."""
+    c = ctx()
+    errors, status = FormErrors(), 200
+    if request.method == "POST":
+        try:
+            data = load(pay_schemas.CreateExportSchema, form_data(pay_schemas.CreateExportSchema))
+            debtor = export.debtor_from_config(current_app.config.get("SEPA_DEBTOR"))
+            batch = payment_service.create_export(c, data["kind"], debtor)
+        except (ValidationError, ServiceError) as exc:
+            c.session.rollback()
+            errors, status = errors_from(exc)
+        else:
+            flash(_("Export %(id)s made with %(count)s payment(s).", id=batch.id,
+                    count=batch.payment_count), "success")
+            return redirect(url_for("payments_ui.exports"), 303)
+    page = request.args.get("page", "1")
+    result = payment_service.list_exports(c, load(pay_schemas.ExportQuerySchema, {
+        "page": int(page) if page.isascii() and page.isdigit() and len(page) < 7 else 1}))
+    pages = max(1, math.ceil(result["total"] / result["per_page"]))
+    return render_page("payments/exports.html", status, result=result, pages=pages,
+                       errors=errors, kinds=export.KINDS)
+
+
+@bp.get("/payments/exports/<int:batch_id>")
+@roles("finance")
+def download_export(batch_id: int):
+    """Download an export file (logged; never cached)."""
+    if batch_id > 2**31 - 1:
+        abort(404)
+    batch = payment_service.download_export(ctx(), batch_id)
+    response = current_app.response_class(batch.content, mimetype=export.MEDIA_TYPES[batch.kind])
+    name = export.filename(batch.id, batch.kind, batch.created_at)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,161 @@
+"""Who may open what: the expected answer of every route × role × own/other team's case.
+
+Data only; ``tests/test_web_permissions.py`` walks ``app.url_map`` and fails for any route
+(endpoint + method) without an entry here, and for any entry whose route is gone.
+
+An entry maps a role to an expectation, or to ``{"own": …, "other": …}`` for routes about a
+case (``own``: a case of the role's team — or, for finance, a case with a payment;
+``other``: another team's case without a payment). Expectations:
+
+- ``OK`` (200) — the page is shown;
+- ``PASS`` — the view ran for this person: 200, 303, 409 or 422 (the matrix POSTs only a
+  CSRF token, so a form answers "field missing", "not possible now" or does its thing);
+- ``FORBIDDEN`` (403) — signed in, but the role may not;
+- ``HIDDEN`` (404) — a case (or document) the person may not see: indistinguishable
+  from one that does not exist;
+- ``LOGIN`` — not signed in: redirected to the sign-in page;
+- ``REDIRECT`` — sent elsewhere (302/303), e.g. the sign-in page when already signed in;
+- an int — exactly that status.
+
+Routes answered elsewhere: ``API`` (bearer tokens only; the test checks that a session
+cookie alone gets 401), ``STATIC`` (public files), and ``covered_by("tests/…")`` for
+routes whose rules are tested by their own suite (e.g. token-based participant pages).
+Route parameters are filled by ``PARAMS`` (add a filler for a new parameter name).
+"""
+from __future__ import annotations
+
+OK = 200
+FORBIDDEN = 403
+HIDDEN = 404
+PASS = "pass"
+LOGIN = "login"
+REDIRECT = "redirect"
+API = "api: bearer only"
+STATIC = "static"
+
+ROLES = ("anonymous", "counsellor", "supervisor", "finance", "admin")
+STAFF = ROLES[1:]
+CASE_ROLES = ("counsellor", "supervisor", "finance")
+
+
+class covered_by(str):
+    """A route whose permissions are tested by another suite (named in the string)."""
+
+
+def everyone(expect, anonymous=LOGIN) -> dict:
+    """Every signed-in role gets ``expect``."""
+    return {"anonymous": anonymous, **{r: expect for r in STAFF}}
+
+
+def only(*roles: str, expect=OK, anonymous=LOGIN) -> dict:
+    """``roles`` get ``expect``; other signed-in roles 403."""
+    return {"anonymous": anonymous, **{r: expect if r in roles else FORBIDDEN for r in STAFF}}
+
+
+def on_case(*roles: str, expect=OK, own_for_others=FORBIDDEN, anonymous=LOGIN) -> dict:
+    """A route about one case: ``roles`` get ``expect`` on their own case; the other case-
+    seeing roles ``own_for_others`` on it; everybody 404 on the other team's case; admins,
+    who see no case files, 403."""
+    out = {"anonymous": anonymous, "admin": FORBIDDEN}
+    for role in CASE_ROLES:
+        out[role] = {"own": expect if role in roles else own_for_others, "other": HIDDEN}
+    return out
+
+
+ACTION_ROLES = {
+    "confirm_commitment": ("counsellor",), "record_withdrawal": ("counsellor",),
+    "agree_departure": ("counsellor",), "extend_deadline": ("supervisor",),
+    "pay_support": ("finance",), "confirm_departure": ("counsellor",),
+    "leave_programme": ("counsellor",), "reject": ("supervisor",), "lapse": ("supervisor",),
+}
+
+MATRIX: dict[tuple[str, str], object] = {
+    # sign-in, sign-out, session, language
+    ("auth.login", "GET"): {"anonymous": OK, **{r: REDIRECT for r in STAFF}},
+    ("auth.login", "POST"): {"anonymous": PASS, **{r: REDIRECT for r in STAFF}},
+    ("auth.logout", "POST"): everyone(PASS),
+    ("auth.keepalive", "POST"): everyone(PASS),
+    ("auth.language", "POST"): everyone(REDIRECT, anonymous=REDIRECT),
+    # dashboard, cases
+    ("pages.dashboard", "GET"): everyone(OK),
+    ("pages.case_list", "GET"): only(*CASE_ROLES),
+    ("pages.new_case", "GET"): only("counsellor"),
+    ("pages.new_case", "POST"): only("counsellor", expect=PASS),
+    ("pages.case_page", "GET"): on_case(*CASE_ROLES),
+    # the own case is past intake: its intake can no longer be edited (409)
+    ("pages.edit_intake", "GET"): on_case("counsellor", expect=409),
+    ("pages.edit_intake", "POST"): on_case("counsellor", expect=PASS),
+    ("pages.download_document", "GET"): on_case(*CASE_ROLES),
+    ("pages.record_ind_confirmation", "POST"): on_case("counsellor", expect=PASS),
+    **{(f"pages.action_{a}", "GET"): on_case(*r) for a, r in ACTION_ROLES.items()},
+    **{(f"pages.action_{a}", "POST"): on_case(*r, expect=PASS) for a, r in ACTION_ROLES.items()},
+    # payments
+    ("payments_ui.payment_list", "GET"): only("supervisor", "finance"),
+    ("payments_ui.case_payment", "GET"): on_case(*CASE_ROLES),
+    ("payments_ui.propose", "GET"): on_case("counsellor"),
+    ("payments_ui.propose", "POST"): on_case("counsellor", expect=PASS),
+    ("payments_ui.approve", "POST"): on_case("supervisor", expect=PASS),
+    ("payments_ui.reject", "POST"): on_case("supervisor", expect=PASS),
+    ("payments_ui.cancel", "POST"): on_case("counsellor", "supervisor", expect=PASS),
+    ("payments_ui.reentry", "POST"): on_case("counsellor", "supervisor", expect=PASS),
+    ("payments_ui.exports", "GET"): only("finance"),
+    ("payments_ui.exports", "POST"): only("finance", expect=PASS),
+    ("payments_ui.download_export", "GET"): only("finance"),
+    # programme figures
+    ("figures.programme", "GET"): only("supervisor", "finance", "admin"),
+    ("figures.programme_csv", "GET"): only("supervisor", "finance", "admin"),
+    # user administration
+    ("admin.users", "GET"): only("admin"),
+    ("admin.new_user", "GET"): only("admin"),
+    ("admin.new_user", "POST"): only("admin", expect=PASS),
+    ("admin.deactivate", "POST"): only("admin", expect=PASS),
+    ("admin.activate", "POST"): only("admin", expect=PASS),
+    ("admin.reset_password", "GET"): only("admin"),
+    ("admin.reset_password", "POST"): only("admin", expect=PASS),
+    # signatures: counsellors take them on the tablet or send personal links; the link pages
+    # themselves are public and token-based; anyone may verify a signed PDF
+    ("signing.choose", "GET"): on_case("counsellor"),
+    ("signing.tablet", "POST"): on_case("counsellor", expect=PASS),
+    ("signing.tablet_sign", "POST"): on_case("counsellor", expect=PASS),
+    ("signing.create_link", "POST"): on_case("counsellor", expect=PASS),
+    ("signing.revoke_link", "POST"): on_case("counsellor", expect=PASS),
+    ("sign_link.page", "GET"): covered_by("tests/test_signing_links.py"),
+    ("sign_link.sign", "POST"): covered_by("tests/test_signing_links.py"),
+    ("sign_link.done", "GET"): covered_by("tests/test_signing_links.py"),
+    ("verify.verify_form", "GET"): everyone(OK, anonymous=OK),
+    ("verify.verify_check", "POST"): everyone(PASS, anonymous=PASS),
+    ("signing.static", "GET"): STATIC,
+    # files
+    ("static", "GET"): STATIC,
+    # the JSON API: bearer tokens only (tests/test_api*.py test who may do what there)
+    ("api.list_cases", "GET"): API,
+    ("api.create_case", "POST"): API,
+    ("api.get_case", "GET"): API,
+    ("api.update_case", "PUT"): API,
+    ("api.add_ind_confirmation", "POST"): API,
+    ("api.perform_action", "POST"): API,
+    ("api.openapi", "GET"): API,
+    ("api_payments.get_payment", "GET"): API,
+    ("api_payments.propose_payment", "POST"): API,
+    ("api_payments.approve_payment", "POST"): API,
+    ("api_payments.reject_payment", "POST"): API,
+    ("api_payments.cancel_payment", "POST"): API,
+    ("api_payments.record_reentry", "POST"): API,
+    ("api_payments.list_payments", "GET"): API,
+    ("api_payments.create_export", "POST"): API,
+    ("api_payments.list_exports", "GET"): API,
+    ("api_payments.download_export", "GET"): API,
+}
+
+# Route parameter → value, given the test world and whether the own or other case is meant.
+PARAMS = {
+    "reference": lambda world, which: world.own if which == "own" else world.other,
+    "document_id": lambda world, which: world.own_doc if which == "own" else world.other_doc,
+    "user_id": lambda world, which: world.victim_id,
+    "batch_id": lambda world, which: world.batch_id,
+    "action": lambda world, which: "confirm_commitment",
+    # a signing-link token nobody was given (the link pages answer 410), the pad's script
+    "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
+    "filename": lambda world, which: "signature.js",
+}
+

@@ -1,0 +1,119 @@
+"""Helpers for the web-page tests: a signed-in test client that sends CSRF tokens, and a
+small world of cases (own team, other team) built through the real services."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import functools
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+from werkzeug.security import generate_password_hash
+
+from returnprog import workflow
+from returnprog.models import AuditEvent, Case, Document
+from returnprog.services import cases as case_service
+from returnprog.services import payment as payment_service
+
+from .conftest import drive_to, fake_sign, intake
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Cheap password hashes for the test users (the production default, scrypt, costs a
+    quarter of a second per hash). Hashes name their method, so checking stays correct.
+    Imported into a test module, this autouse fixture applies to that module."""
+    monkeypatch.setattr("returnprog.auth.generate_password_hash",
+                        functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
+
+
+def csrf_token(page_html: str) -> str:
+    match = CSRF.search(page_html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def text(page_html: str) -> str:
+    """The page as plain text (tags dropped, entities decoded, white space folded)."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page_html))).strip()
+
+
+class Web:
+    """A test client that signs in and adds the CSRF token to every POST."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def refresh_token(self, path: str = "/login") -> str:
+        page = self.client.get(path)
+        self.token = csrf_token(page.get_data(as_text=True))
+        return self.token
+
+    def sign_in(self, email: str, password: str = PASSWORD, expect: int = 303):
+        self.refresh_token("/login")
+        resp = self.client.post("/login", data={"csrf_token": self.token, "email": email,
+                                                "password": password})
+        assert resp.status_code == expect, resp.get_data(as_text=True)[:2000]
+        if expect == 303:
+            self.refresh_token("/")
+        return resp
+
+    def get(self, path: str, **kw):
+        return self.client.get(path, **kw)
+
+    def post(self, path: str, data: dict | None = None, token: bool = True, **kw):
+        data = dict(data or {})
+        if token:
+            data.setdefault("csrf_token", self.token)
+        return self.client.post(path, data=data, **kw)
+
+
+def web_for(app, user=None) -> Web:
+    web = Web(app.test_client())
+    if user is not None:
+        web.sign_in(user.email)
+    else:
+        web.refresh_token("/login")
+    return web
+
+
+@dataclass
+class World:
+    """Two cases: ``own`` (team Noord, departure agreed, an approved bank transfer that is
+    in a finance export) and ``other`` (team Zuid, intake, a signed commitment)."""
+
+    own: str
+    other: str
+    own_doc: int
+    other_doc: int
+    victim_id: int
+    batch_id: int
+
+
+def build_world(staff, ctx_for, session) -> World:
+    own = drive_to(ctx_for, staff, session, "departure_agreed", adults=2, minors=1)
+    payment_service.propose(ctx_for(staff.counsellor), own.reference, {
+        "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. Kovalenko"})
+    payment_service.approve(ctx_for(staff.supervisor), own.reference)
+    batch = payment_service.create_export(ctx_for(staff.finance), "csv")
+    other = case_service.open_case(ctx_for(staff.other_counsellor), intake(1, 0))
+    fake_sign(session, other, workflow.COMMITMENT)
+    doc = lambda ref: session.execute(  # noqa: E731
+        select(Document.id).join_from(Document, Case,
+                                      Document.case_id == Case.id)
+        .where(Case.reference == ref).limit(1)).scalar_one()
+    return World(own=own.reference, other=other.reference, own_doc=doc(own.reference),
+                 other_doc=doc(other.reference), victim_id=staff.counsellor2.id,
+                 batch_id=batch.id)
+
+
+def audit_count(engine) -> int:
+    with Session(engine) as s:
+        return s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
