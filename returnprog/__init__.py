@@ -27,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import db as dbmod
     from .policy import load_policy
     from .web import api, errors, sessions
+    from .web import api_payments
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
@@ -34,6 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
     sessions.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_payments.bp)
+    from .web import staff
+    staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
+    from .web import signing as signing_pages
+    signing_pages.init_app(app)  # tablet, personal signing links, public verification
 
     from . import cli
     cli.init_app(app)

@@ -1,4 +1,4 @@
-"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify."""
+"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify, verify-pdf."""
 from __future__ import annotations
 
 import secrets
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from . import audit, auth, db
@@ -19,11 +20,16 @@ def _session():
 
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
-    for command in (init_db, seed_demo, create_user, api_token, audit_verify):
+    from .mailsink import mail_sink_command
+    from .scheduler import scheduler_command
+
+    for command in (init_db, seed_demo, create_user, api_token, audit_verify,
+                    scheduler_command, mail_sink_command, verify_pdf):
         app.cli.add_command(command)
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db():
     """Create or upgrade the database schema (Alembic) and the instance folder."""
     instance = Path(current_app.instance_path)
@@ -37,6 +43,7 @@ def init_db():
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--force", is_flag=True, help="seed even when users already exist")
 def seed_demo(force):
     """Create demo users (printing their passwords) and about twenty cases in every state."""
@@ -60,6 +67,7 @@ def _read_password() -> str:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(auth.ROLES))
 @click.option("--name", default="")
@@ -86,6 +94,7 @@ def create_user(email, role, name, team):
 
 
 @click.command("api-token")
+@with_appcontext
 @click.argument("email")
 def api_token(email):
     """Issue an API bearer token for a user; the token is printed on the last line."""
@@ -100,6 +109,7 @@ def api_token(email):
 
 
 @click.command("audit-verify")
+@with_appcontext
 def audit_verify():
     """Check the audit chain end to end; report the first broken link."""
     with _session() as session:
@@ -109,3 +119,20 @@ def audit_verify():
         return
     click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
     sys.exit(1)
+
+
+@click.command("verify-pdf")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@with_appcontext
+def verify_pdf(file):
+    """Check a signed PDF: valid only when the service's seal is intact, trusted and covers
+    the whole file and its SHA-256 is in the register. Exit code 0 valid, 1 not valid."""
+    from .services import verification
+    from .web.signing import trusted_certs
+
+    data = Path(file).read_bytes()
+    with _session() as session:
+        answer = verification.verify(session, data, trusted_certs(), channel="cli")
+    for line in verification.describe(answer):
+        click.echo(line)
+    sys.exit(0 if answer.valid else 1)

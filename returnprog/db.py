@@ -58,6 +58,9 @@ def begin_write(session: Session) -> None:
     """
     if session.in_transaction():
         session.rollback()
+    # Objects loaded before (even in an earlier, committed transaction) may be stale: the
+    # services change rows by compare-and-set UPDATEs that do not touch loaded objects.
+    session.expire_all()
     if session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={"sqlite_immediate": True})
 

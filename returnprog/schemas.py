@@ -7,6 +7,7 @@ limit and every number a range, so huge or odd input gets a per-field error, nev
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load,
                          validate, validates_schema)
@@ -53,6 +54,11 @@ def _cyrillic(value: str) -> None:
         raise ValidationError("Write this name in Cyrillic letters.")
 
 
+# No database column can hold these: NUL (PostgreSQL text) and lone UTF-16 surrogates
+# (not encodable as UTF-8). Refused per field instead of failing at the INSERT.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class Strict(Schema):
     """Base: reject unknown fields and trim surrounding white space from strings."""
 
@@ -62,6 +68,11 @@ class Strict(Schema):
     @pre_load
     def _strip(self, data, **kwargs):
         if isinstance(data, dict):
+            unstorable = {k: ["Contains a character that cannot be stored (NUL or a lone "
+                              "surrogate)."]
+                          for k, v in data.items() if isinstance(v, str) and _UNSTORABLE.search(v)}
+            if unstorable:
+                raise ValidationError(unstorable)
             return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
         return data
 

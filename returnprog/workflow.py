@@ -218,7 +218,9 @@ def _agreement_payload(facts, payload, policy):
     deadline = payload.get("departure_deadline")
     problems = deadline_problems(deadline, facts.today, policy)
     if deadline is not None:
-        missing = [p for p in facts.adults if deadline not in p.agreement_deadlines]
+        # Adults with no agreement at all are already named by the precondition.
+        missing = [p for p in facts.adults
+                   if p.agreement_deadlines and deadline not in p.agreement_deadlines]
         if missing:
             problems.append(Refusal(
                 "departure_agreement_unsigned",

@@ -27,6 +27,16 @@ from .pgserver import PostgresServer
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch):
+    """Staff passwords are hashed with scrypt in production (~0.3 s each, by design);
+    tests create many users, so they use a cheap hash. Sign-in still checks it for real."""
+    from werkzeug.security import generate_password_hash
+
+    monkeypatch.setattr(auth, "generate_password_hash",
+                        lambda pw, *a, **k: generate_password_hash(pw, "pbkdf2:sha256:1"))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory):
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
