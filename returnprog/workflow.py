@@ -298,17 +298,14 @@ def _departure_payload(facts, payload, policy):
 
 
 def _deadline_passed(facts, payload, policy):
-    if facts.departure_deadline is None:
-        return [Refusal("no_deadline", "The case has no departure deadline to have passed.")]
-    if facts.departure_deadline >= facts.today:
+    # Without an agreed deadline the last possible day is the end of reception: a household
+    # that withdrew but never agreed a departure lapses once reception can no longer be given.
+    deadline = facts.departure_deadline or policy.reception_end
+    if deadline >= facts.today:
+        what = "departure deadline" if facts.departure_deadline else "end of reception"
         return [Refusal("deadline_not_passed",
-                        f"The departure deadline ({facts.departure_deadline.isoformat()}) "
-                        "has not passed yet.")]
+                        f"The {what} ({deadline.isoformat()}) has not passed yet.")]
     return []
-
-
-def _both(*guards: Guard) -> Guard:
-    return lambda facts, payload, policy: [r for g in guards for r in g(facts, payload, policy)]
 
 
 _S = State

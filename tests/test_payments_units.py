@@ -231,12 +231,10 @@ def test_the_csv_export_escapes_every_text_cell_and_keeps_amounts_exact():
 
 
 @pytest.mark.filterwarnings("ignore:.*has already been added to the spec")
-def test_the_payment_routes_can_join_the_openapi_document():
-    from returnprog.web import api, api_payments
+def test_the_openapi_document_lists_the_payment_routes():
+    from returnprog.web import api
 
-    spec = api.build_spec()
-    api_payments.describe(spec)
-    doc = spec.to_dict()
+    doc = api.build_spec().to_dict()
     for path in ("/api/v1/cases/{reference}/payment", "/api/v1/cases/{reference}/payment/approve",
                  "/api/v1/cases/{reference}/payment/reject", "/api/v1/cases/{reference}/payment/cancel",
                  "/api/v1/cases/{reference}/payment/reentry", "/api/v1/payments", "/api/v1/exports",

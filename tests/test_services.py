@@ -183,6 +183,24 @@ def test_the_intake_cannot_be_changed_once_documents_are_signed(ctx_for, staff, 
     assert world(session) == before
 
 
+def test_the_intake_can_be_replaced_after_a_signing_link_was_sent(ctx_for, staff, session):
+    from returnprog.models import SigningRequest
+    from returnprog.services import signing
+
+    case = case_service.open_case(ctx_for(staff.counsellor), intake())
+    pid = session.execute(select(Participant.id).where(Participant.case_id == case.id)).scalar_one()
+    _, token = signing.create_signing_link(ctx_for(staff.counsellor), case.reference, pid,
+                                           workflow.COMMITMENT, {})
+    updated = case_service.update_intake(ctx_for(staff.counsellor), case.reference, intake(2))
+    assert updated.version == 2
+    # The link was for someone no longer on the case: it is gone, and says so in the trail.
+    assert session.execute(select(func.count()).select_from(SigningRequest)
+                           .where(SigningRequest.case_id == case.id)).scalar_one() == 0
+    assert '"signing_links_cancelled": 1' in last_event(session, case.id).details
+    with pytest.raises(NotFound):
+        signing.open_signing_link(ctx_for(staff.counsellor), token)
+
+
 def test_a_stale_intake_edit_is_refused(ctx_for, staff, session):
     case = case_service.open_case(ctx_for(staff.counsellor), intake())
     case_service.update_intake(ctx_for(staff.counsellor), case.reference, intake(), 1)

@@ -617,8 +617,13 @@ def test_a_case_lapses_only_after_its_deadline_has_passed():
                                 departure_deadline=TODAY - dt.timedelta(days=1))) == []
 
 
-def test_a_case_without_a_deadline_cannot_lapse():
-    assert codes("lapse", happy("asylum_withdrawn", departure_deadline=None)) == ["no_deadline"]
+def test_a_withdrawn_case_without_a_deadline_lapses_only_after_reception_ends():
+    no_deadline = happy("asylum_withdrawn", departure_deadline=None)
+    (r,) = refusals("lapse", no_deadline)
+    assert r.code == "deadline_not_passed" and "end of reception" in r.message
+    assert POLICY.reception_end.isoformat() in r.message
+    ended = Policy(reception_end=TODAY - dt.timedelta(days=1))
+    assert workflow.check("lapse", no_deadline, "supervisor", {"reason": "gone"}, ended) == []
 
 
 # --- properties over arbitrary facts -----------------------------------------------------------------------

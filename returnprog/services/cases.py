@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from .. import audit, payments, workflow
 from ..db import begin_write
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
-                      Payment, ReferenceCounter, Team, User, LIVE_PAYMENT_STATUSES)
+                      Payment, ReferenceCounter, SigningRequest, Team, User,
+                      LIVE_PAYMENT_STATUSES)
 from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, State
 from . import Conflict, Context, Forbidden, Invalid, NotFound
 
@@ -243,13 +244,20 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
                        "no longer be edited.", [{"code": "documents_signed",
                                                   "message": "Signed documents exist."}])
     ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
+    # Signing links sent to the old household (none used: no document exists) point at
+    # participants that are about to be replaced; they lapse with them.
+    links = ctx.session.execute(delete(SigningRequest).where(
+        SigningRequest.case_id == case.id, SigningRequest.document_id.is_(None))).rowcount
     ctx.session.execute(delete(Participant).where(Participant.case_id == case.id))
     people = [_participant(case.id, data["principal"], True)]
     people += [_participant(case.id, m, False) for m in data.get("household", [])]
     ctx.session.add_all(people)
     _claim_v_numbers(ctx, case, people)
+    details = {"household_size": len(people)}
+    if links:
+        details["signing_links_cancelled"] = links
     audit.append(ctx.session, actor=ctx.actor, action="update_intake", case_id=case.id,
-                 details={"household_size": len(people)}, ip=ctx.ip)
+                 details=details, ip=ctx.ip)
     commit(ctx)
     ctx.session.refresh(case)
     return case

@@ -185,4 +185,7 @@ def build_spec() -> APISpec:
                      "oneOf": [{"$ref": f"#/components/schemas/Action_{a}"}
                                for a in schemas.ACTION_SCHEMAS]}}}},
                  "responses": {"200": case_ok, **errors}}})
+    from . import api_payments  # its own blueprint; imported here to avoid a cycle
+
+    api_payments.describe(spec)
     return spec
