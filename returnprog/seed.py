@@ -95,8 +95,10 @@ def _sign_all(ctx: Context, case, kind: str, terms: dict) -> None:
 def _context(session, policy, seal, actor, today: dt.date) -> Context:
     ctx = Context(session=session, policy=policy, actor=actor, ip="127.0.0.1",
                   user_agent="seed-demo", seal=seal)
+    # The real clock, set back by whole days: the case's history happened "back then".
+    shift = dt.date.today() - today
     ctx.today = lambda: today
-    ctx.now = lambda: dt.datetime.combine(today, dt.time(10), dt.timezone.utc)
+    ctx.now = lambda: dt.datetime.now(dt.timezone.utc) - shift
     return ctx
 
 

@@ -8,6 +8,7 @@ call a service and map its errors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -79,3 +80,18 @@ class Context:
     seal: object | None = None
     today: Callable[[], dt.date] = field(default=_today)
     now: Callable[[], dt.datetime] = field(default=_now)
+
+
+def atomic(fn):
+    """Wrap a use case so that any error rolls the session back: a refusal never leaves a
+    write lock (SQLite's BEGIN IMMEDIATE lasts until the transaction ends) or a half-done
+    change behind."""
+
+    @functools.wraps(fn)
+    def run(ctx: Context, *args, **kwargs):
+        try:
+            return fn(ctx, *args, **kwargs)
+        except BaseException:
+            ctx.session.rollback()
+            raise
+    return run

@@ -12,6 +12,7 @@ from ..db import begin_write
 from ..models import Document
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
+from .reminders import failed_messages
 from .cases import commit, gather_facts, live_payment, load_case
 
 # Which documents are signed in which state (the signing service's table when present).
@@ -40,6 +41,7 @@ def outlook(ctx: Context, reference: str) -> dict:
     ``ind_pending``: participants still needing an IND confirmation (while committed).
     ``signing``: per adult, the documents of this stage and whether each is signed.
     ``bounds``: earliest and latest departure deadline that may be agreed today.
+    ``failed_messages``: reminders that could not be delivered after the last retry.
     """
     case = load_case(ctx, reference)
     facts = gather_facts(ctx, case)
@@ -92,6 +94,7 @@ def outlook(ctx: Context, reference: str) -> dict:
             "agree_departure": max(common_agreement) if common_agreement else None,
             "extend_deadline": max(common_addendum) if common_addendum else None},
         "today": ctx.today(),
+        "failed_messages": failed_messages(ctx.session, case_id=case.id),
     }
 
 

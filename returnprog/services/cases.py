@@ -3,7 +3,6 @@ confirmations, and perform any workflow action."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 
 from sqlalchemy import delete, func, or_, select, update
@@ -15,23 +14,9 @@ from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, 
                       Payment, ReferenceCounter, SigningRequest, Team, User,
                       LIVE_PAYMENT_STATUSES)
 from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, State
-from . import Conflict, Context, Forbidden, Invalid, NotFound
+from . import Conflict, Context, Forbidden, Invalid, NotFound, atomic
 
 BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
-
-
-def _atomic(fn):
-    """Roll the session back when a use case raises, so a refusal never leaves a write lock
-    (SQLite's BEGIN IMMEDIATE, held until the session ends) or a half-done change behind."""
-
-    @functools.wraps(fn)
-    def run(ctx: Context, *args, **kwargs):
-        try:
-            return fn(ctx, *args, **kwargs)
-        except BaseException:
-            ctx.session.rollback()
-            raise
-    return run
 
 
 # --- visibility -------------------------------------------------------------------------
@@ -182,7 +167,7 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
     _flush_or_conflict(ctx, "A person on this case already has an open case.")
 
 
-@_atomic
+@atomic
 def open_case(ctx: Context, data: dict) -> Case:
     """``open_case``: create a case in ``intake`` from validated intake data
     (:class:`~returnprog.schemas.IntakeSchema`), owned by the acting counsellor."""
@@ -211,7 +196,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     return case
 
 
-@_atomic
+@atomic
 def update_intake(ctx: Context, reference: str, data: dict, expected_version: int | None = None) -> Case:
     """Replace the intake data and household of a case that is still in ``intake``."""
     begin_write(ctx.session)
@@ -263,7 +248,7 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     return case
 
 
-@_atomic
+@atomic
 def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConfirmation:
     """Record the IND's reference and date confirming one participant's withdrawal."""
     begin_write(ctx.session)
@@ -301,7 +286,7 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
 
 # --- reading -------------------------------------------------------------------------------------
 
-@_atomic
+@atomic
 def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
     """The whole case as plain data (participants, documents, payments, audit trail,
     allowed actions). Looking at personal data is itself logged in the audit trail."""
@@ -413,7 +398,7 @@ def list_cases(ctx: Context, filters: dict) -> dict:
 
 # --- transitions ------------------------------------------------------------------------------------
 
-@_atomic
+@atomic
 def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Case:
     """Perform workflow action ``action_name`` on a case with its validated payload.
 

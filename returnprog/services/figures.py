@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import and_, extract, func, select
 from sqlalchemy import case as when
 
-from ..models import Case, Participant, Payment, Team
+from ..models import Case, OutboxMessage, Participant, Payment, Team
 from ..workflow import State
 from . import Context, Forbidden
 from .cases import visible_cases
@@ -59,8 +59,16 @@ def dashboard(ctx: Context) -> dict:
         .order_by(Case.departure_deadline, Case.id))
     overdue = _case_rows(ctx, running.where(Case.departure_deadline < today)
                          .order_by(Case.departure_deadline, Case.id))
+    # Reminders that could not be delivered after the last retry need a person to act.
+    failed = ctx.session.execute(
+        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.attempts,
+               OutboxMessage.last_error, Case.reference)
+        .join(Case, Case.id == OutboxMessage.case_id)
+        .where(OutboxMessage.status == "failed", Case.id.in_(select(ids.c.id)))
+        .order_by(OutboxMessage.id.desc()).limit(50)).mappings().all()
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
-            "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS}
+            "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,
+            "failed_messages": [dict(m) for m in failed]}
 
 
 def _month_keys(today: dt.date, months: int) -> list[str]:

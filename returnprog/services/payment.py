@@ -8,7 +8,6 @@ one audit event and commits — or rolls back completely and raises a ServiceErr
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 
@@ -19,24 +18,10 @@ from .. import audit, export, payments
 from ..db import begin_write
 from ..models import Case, Document, ExportBatch, Payment
 from ..workflow import PAYMENT_RECEIPT, State
-from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
+from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, atomic
 from .cases import commit, gather_facts, live_payment, load_case, perform, visible_cases
 
 STALE_MESSAGE = "The payment was changed by someone else; reload it and try again."
-
-
-def _atomic(fn):
-    """Roll the session back when a use case refuses, so a refusal never leaves a write
-    lock (SQLite) or a half-done change behind."""
-
-    @functools.wraps(fn)
-    def run(ctx: Context, *args, **kwargs):
-        try:
-            return fn(ctx, *args, **kwargs)
-        except BaseException:
-            ctx.session.rollback()
-            raise
-    return run
 
 
 def _lock_case_state(ctx: Context, case: Case) -> str:
@@ -97,7 +82,7 @@ def _finish(ctx: Context, payment: Payment) -> Payment:
 
 # --- propose, decide, cancel -----------------------------------------------------------------
 
-@_atomic
+@atomic
 def propose(ctx: Context, reference: str, data: dict) -> Payment:
     """A counsellor proposes the household's travel support: the amount comes from the
     tariff in force (per adult, per minor) and is stored with its breakdown."""
@@ -177,14 +162,14 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
     return _finish(ctx, payment)
 
 
-@_atomic
+@atomic
 def approve(ctx: Context, reference: str, payment_id: int | None = None,
             expected_version: int | None = None) -> Payment:
     """A supervisor other than the proposer approves the proposed payment (four eyes)."""
     return _decide(ctx, reference, "approved", None, payment_id, expected_version)
 
 
-@_atomic
+@atomic
 def reject(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
            expected_version: int | None = None) -> Payment:
     """A supervisor other than the proposer rejects the proposed payment with a reason;
@@ -192,7 +177,7 @@ def reject(ctx: Context, reference: str, reason: str, payment_id: int | None = N
     return _decide(ctx, reference, "rejected", reason, payment_id, expected_version)
 
 
-@_atomic
+@atomic
 def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
            expected_version: int | None = None) -> Payment:
     """A counsellor or supervisor cancels a proposed or approved payment with a reason —
@@ -256,7 +241,7 @@ def _replayed(ctx: Context, reference: str, payload: dict) -> Case | None:
     return case
 
 
-@_atomic
+@atomic
 def disburse(ctx: Context, reference: str, payload: dict) -> Case:
     """``pay_support`` under an idempotency key: a finance officer pays out the approved
     payment and the case moves to ``support_paid``. A replay of the same request returns
@@ -310,7 +295,7 @@ def disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
 
 # --- after departure ------------------------------------------------------------------------------
 
-@_atomic
+@atomic
 def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
     """After departure, record that the person came back to the Netherlands and how much
     of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry)."""
@@ -380,7 +365,7 @@ def _receipt_signed(ctx: Context, case_id: int) -> bool:
         Document.case_id == case_id, Document.kind == PAYMENT_RECEIPT)).scalar_one())
 
 
-@_atomic
+@atomic
 def read_payment(ctx: Context, reference: str) -> dict:
     """The case's current payment (the live one, else the latest) with its bank details.
     Looking at bank details is logged in the audit trail."""
@@ -429,7 +414,7 @@ def _require_finance(ctx: Context, what: str) -> None:
                         [{"code": "role", "message": f"Only a finance officer may {what}."}])
 
 
-@_atomic
+@atomic
 def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) -> ExportBatch:
     """A finance officer exports the approved or disbursed bank transfers that are not in
     any export yet: ``sepa`` (pain.001 for the bank; accounts in the SEPA zone only) or
@@ -511,7 +496,7 @@ def list_exports(ctx: Context, filters: dict) -> dict:
             "items": [dict(r._asdict()) for r in rows]}
 
 
-@_atomic
+@atomic
 def download_export(ctx: Context, batch_id: int) -> ExportBatch:
     """The export file for a finance officer; the download is logged (it holds names and
     bank details)."""
