@@ -29,7 +29,7 @@ run: db
 	bash scripts/run.sh $(PORT)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: setup
 	$(BIN)/python bench/bench_core.py

@@ -27,14 +27,31 @@ from .pgserver import PostgresServer
 _counter = itertools.count()
 
 
+def CHEAP_HASH(pw, *a, **k):  # noqa: N802 - used like a constant: a drop-in for the real hash
+    """A cheap stand-in for ``auth.generate_password_hash``. Hashes name their method, so
+    sign-in still checks them for real. Patch it in yourself only where the autouse fixture
+    below does not reach (a server started by a module- or session-scoped fixture)."""
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(pw, "pbkdf2:sha256:1")
+
+
 @pytest.fixture(autouse=True)
 def _cheap_password_hashes(monkeypatch):
     """Staff passwords are hashed with scrypt in production (~0.3 s each, by design);
     tests create many users, so they use a cheap hash. Sign-in still checks it for real."""
-    from werkzeug.security import generate_password_hash
+    monkeypatch.setattr(auth, "generate_password_hash", CHEAP_HASH)
 
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw, *a, **k: generate_password_hash(pw, "pbkdf2:sha256:1"))
+
+def jsonable(value):
+    """Dates as ISO strings (Flask's JSON provider would write HTTP dates)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
 
 
 @pytest.fixture(scope="session")
@@ -216,6 +233,25 @@ def app(db_url, tmp_path):
     application.instance_path = str(tmp_path / "instance")
     yield application
     application.extensions["returnprog.engine"].dispose()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (for the browser tests)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from returnprog import audit, auth, schemas, workflow
+from returnprog import audit, schemas, workflow
 from returnprog.models import ApiToken, AuditEvent, Case, User
 from returnprog.services import Context
 from returnprog.services import payment as payment_service
 
-from .conftest import fake_sign, intake, person
+from .conftest import fake_sign, intake, jsonable, person
 
 API = "/api/v1"
 TODAY = dt.date.today()  # "future" values below are 2 days ahead: safe across midnight
@@ -26,16 +26,6 @@ INVALID_BSN = "111222334"
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashes(monkeypatch):
-    """The staff fixture hashes eight passwords per test; these tests are about the API,
-    not about password storage, so a cheap hash keeps the suite fast."""
-    from werkzeug.security import generate_password_hash
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))
-
 
 def each(cases, check):
     """Run ``check(*case)`` for every case and report every failure, not just the first."""
@@ -46,17 +36,6 @@ def each(cases, check):
         except AssertionError as exc:
             failures.append(f"{case[0]!r}: {exc}")
     assert not failures, "\n".join(failures)
-
-
-def jsonable(value):
-    """Dates as ISO strings (Flask's JSON provider would write HTTP dates)."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
 
 
 def body(data=None, **over):

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select, text
-from werkzeug.security import generate_password_hash
 
-from returnprog import audit, auth
+from returnprog import audit
 from returnprog.models import AuditEvent, AuditHead
 from returnprog.services import cases as case_service
 
-from .conftest import Staff, drive_to, intake
-
-
-@pytest.fixture
-def staff(session, monkeypatch):
-    """The conftest cast, with a cheap password hash: these tests never sign in."""
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, "pbkdf2:sha256:1"))
-    return Staff(session)
+from .conftest import drive_to, intake
 
 
 @pytest.fixture

@@ -28,16 +28,10 @@ from returnprog.services import cases as case_service
 from returnprog.services import verification
 from returnprog.web.signing import trusted_certs
 
-from .conftest import Staff, intake
-from .test_signing_support import CHEAP_HASH
+from .conftest import CHEAP_HASH, Staff, intake
 from .web_client import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @dataclass
@@ -103,18 +97,6 @@ def live(tmp_path_factory):
         server.shutdown()
         thread.join(10)
         app.extensions["returnprog.engine"].dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _watch(page) -> list[str]:

@@ -9,42 +9,17 @@ import threading
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
-from werkzeug.security import generate_password_hash
 
-from returnprog import audit, auth, workflow
+from returnprog import audit, workflow
 from returnprog.models import AuditEvent, Case, Payment, User
 from returnprog.services import Conflict, Context
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 
-from .conftest import Staff, drive_to, fake_sign, intake, person
+from .conftest import drive_to, fake_sign, intake, person
 
 N = 20
 TODAY = dt.date.today()
-
-
-def _cheap_hash(monkeypatch):
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, "pbkdf2:sha256:1"))
-
-
-@pytest.fixture
-def staff(session, monkeypatch):
-    """The conftest cast, with a cheap password hash: these tests never sign in."""
-    _cheap_hash(monkeypatch)
-    return Staff(session)
-
-
-@pytest.fixture
-def api_staff(app, monkeypatch):
-    """conftest's api_staff (users plus bearer headers), with a cheap password hash."""
-    _cheap_hash(monkeypatch)
-    engine = app.extensions["returnprog.engine"]
-    with Session(engine, expire_on_commit=False) as s:
-        cast = Staff(s)
-        cast.headers = {name: {"Authorization": f"Bearer {auth.issue_api_token(s, getattr(cast, name))}"}
-                        for name in vars(cast)}
-    return cast
 
 
 def run_together(n, work, timeout=120):

@@ -16,35 +16,13 @@ from returnprog import audit, export, workflow
 from returnprog.models import AuditEvent, Case
 from returnprog.policy import DEFAULT_POLICY
 
-from .conftest import fake_sign, intake
+from .conftest import fake_sign, intake, jsonable
 
 API = "/api/v1"
 TODAY = dt.date.today()
 NL = "NL91ABNA0417164300"
 UA = "UA213223130000026007233566001"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashes(monkeypatch):
-    """Staff passwords are not under test here, and the default scrypt hash costs about
-    0.3 s for each of conftest's eight staff users: hash them cheaply in this module."""
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1"))
-
-
-def jsonable(value):
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
 
 
 class Http:

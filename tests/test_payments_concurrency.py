@@ -24,18 +24,6 @@ N = 50
 MODES = ("same_key", "mixed_keys")
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashes(monkeypatch):
-    """Staff passwords are not under test here, and the default scrypt hash costs about
-    0.3 s for each of conftest's eight staff users: hash them cheaply in this module."""
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1"))
-
-
 def race(n, attempt):
     """Run ``attempt(i)`` in ``n`` threads released at the same moment; collect what each
     returned or raised (an unexpected exception is recorded, never swallowed)."""

@@ -28,18 +28,6 @@ USERS = ("counsellor", "counsellor2", "supervisor", "supervisor2", "finance", "a
          "other_counsellor", "other_supervisor")
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashes(monkeypatch):
-    """Staff passwords are not under test here, and the default scrypt hash costs about
-    0.3 s for each of conftest's eight staff users: hash them cheaply in this module."""
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1"))
-
-
 def expected_cents(adults, minors):
     tariff = DEFAULT_POLICY.tariff_on(TODAY)
     return adults * tariff.adult_cents + minors * tariff.minor_cents

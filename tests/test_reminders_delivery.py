@@ -103,16 +103,6 @@ def smtp():
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))
-
-
 def settings(port: int, **over) -> service.SmtpSettings:
     return service.SmtpSettings(host="127.0.0.1", port=port, timeout=over.pop("timeout", 5.0),
                                 mail_from="returnprog@dtenv.example", **over)

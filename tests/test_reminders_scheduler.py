@@ -35,16 +35,6 @@ FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))
-
-
 class Proc:
     """A child process whose output is collected line by line."""
 

@@ -58,18 +58,6 @@ class Clock:
         return [m for m in outbox(self.session) if m.idempotency_key not in before]
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """The staff fixture hashes eight passwords with scrypt (~0.4 s each); these tests do
-    not sign in, so a cheap hash keeps them fast."""
-    from werkzeug.security import generate_password_hash
-
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, method="pbkdf2:sha256:1000"))
-
-
 @pytest.fixture
 def travel():
     with time_machine.travel(at(START), tick=False) as traveller:

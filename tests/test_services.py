@@ -8,26 +8,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from werkzeug.security import generate_password_hash
-
-from returnprog import audit, auth, workflow
+from returnprog import audit, workflow
 from returnprog.models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber,
                                Participant, Payment, User)
 from returnprog.services import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 
-from .conftest import Staff, confirm_ind, drive_to, fake_sign, intake, person
+from .conftest import confirm_ind, drive_to, fake_sign, intake, person
 
 TODAY = dt.date.today()
-
-
-@pytest.fixture
-def staff(session, monkeypatch):
-    """The conftest cast, with a cheap password hash: these tests never sign in."""
-    monkeypatch.setattr(auth, "generate_password_hash",
-                        lambda pw: generate_password_hash(pw, "pbkdf2:sha256:1"))
-    return Staff(session)
 
 
 def codes(exc: ServiceError) -> list[str]:

@@ -28,7 +28,6 @@ from returnprog import workflow
 from returnprog.services import cases as case_service
 
 from .conftest import confirm_ind, drive_to, fake_sign, intake
-from .test_signing_support import cheap_password_hashing  # noqa: F401 (autouse)
 from .test_signing_support import (adults_of, assert_verifies_everywhere, blank_png,
                                    create_link, drawn_png, last_document, public_form,
                                    set_language, snapshot)

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import html
 import io
 import re
 from dataclasses import dataclass
 
-import pytest
 from PIL import Image, ImageDraw
-from werkzeug.security import generate_password_hash
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -24,18 +21,6 @@ from returnprog.services import verification
 from .web_client import csrf_token
 
 ADDRESS = re.compile(r'id="signing-address"[^>]*value="([^"]+)"')
-
-# Staff passwords hashed with a cheap work factor (scrypt costs 0.4 s per user and per
-# sign-in): these tests are about signing, not about password storage.
-CHEAP_HASH = functools.partial(generate_password_hash, method="pbkdf2:sha256:1000")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Import into a test module to make its staff users cheap to create and sign in."""
-    from returnprog import auth
-
-    monkeypatch.setattr(auth, "generate_password_hash", CHEAP_HASH)
 
 
 def drawn_png(width: int = 900, height: int = 300) -> str:

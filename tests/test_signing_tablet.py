@@ -14,7 +14,6 @@ from sqlmodel import Session
 from returnprog.models import AuditEvent, Participant
 
 from .conftest import drive_to, intake
-from .test_signing_support import cheap_password_hashing  # noqa: F401 (autouse)
 from .test_signing_support import (adults_of, assert_verifies_everywhere, drawn_png,
                                    last_document, set_language, snapshot, verify_service)
 from .web_client import text, web_for

@@ -21,7 +21,6 @@ from returnprog.services import signing as signing_service
 from returnprog.services import verification
 
 from .conftest import intake
-from .test_signing_support import cheap_password_hashing  # noqa: F401 (autouse)
 from .test_signing_support import (snapshot, trusted, verify_cli, verify_page,
                                    verify_service)
 from .web_client import csrf_token, text

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from returnprog import create_app
 from returnprog.models import AuditEvent, User
 
-from .web_client import fast_password_hashing, PASSWORD, Web, text, web_for  # noqa: F401 (autouse)
+from .web_client import PASSWORD, Web, text, web_for
 
 
 def _user(app, email) -> User:

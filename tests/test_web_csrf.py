@@ -13,7 +13,7 @@ from returnprog import audit
 from returnprog.models import AuditEvent
 
 from . import permission_matrix as pm
-from .web_client import fast_password_hashing, build_world, web_for  # noqa: F401 (autouse)
+from .web_client import build_world, web_for
 
 # Audit events that record a look at personal data (DESIGN §5: views are logged too).
 VIEW_EVENTS = {"view_case", "download_document", "view_payment", "download_export"}

@@ -13,7 +13,7 @@ from returnprog import workflow
 from returnprog.models import Case, Participant, Payment
 
 from .conftest import drive_to, fake_sign, person
-from .web_client import fast_password_hashing, text, web_for  # noqa: F401 (autouse)
+from .web_client import text, web_for
 
 TODAY = dt.date.today()
 

@@ -15,7 +15,7 @@ from returnprog import workflow
 from returnprog.models import Case, Payment, User
 
 from .conftest import drive_to, fake_sign, intake, person
-from .web_client import fast_password_hashing, build_world, text, web_for  # noqa: F401 (autouse)
+from .web_client import build_world, text, web_for
 
 TODAY = dt.date.today()
 

@@ -6,12 +6,8 @@ import html
 import re
 from dataclasses import dataclass
 
-import functools
-
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
-from werkzeug.security import generate_password_hash
 
 from returnprog import workflow
 from returnprog.models import AuditEvent, Case, Document
@@ -22,15 +18,6 @@ from .conftest import drive_to, fake_sign, intake
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap password hashes for the test users (the production default, scrypt, costs a
-    quarter of a second per hash). Hashes name their method, so checking stays correct.
-    Imported into a test module, this autouse fixture applies to that module."""
-    monkeypatch.setattr("returnprog.auth.generate_password_hash",
-                        functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
 
 
 def csrf_token(page_html: str) -> str:
