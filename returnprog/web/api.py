@@ -151,7 +151,9 @@ def build_spec() -> APISpec:
     for name in ("IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut", "IndConfirmationSchema"):
         spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas, name))
     for action, schema in schemas.ACTION_SCHEMAS.items():
-        spec.components.schema(f"Action_{action}", schema=schema)
+        # Several actions share a payload schema; a named subclass per action gives each
+        # its own component without registering one class twice.
+        spec.components.schema(f"Action_{action}", schema=type(f"Action_{action}", (schema,), {}))
     err = {"content": {"application/json": {"schema": "ErrorOut"}}}
     errors = {str(s): {"description": d, **err} for s, d in (
         (401, "missing or bad token"), (403, "role may not"), (404, "no such case you may see"),
