@@ -160,6 +160,12 @@ class SigningRequest(SQLModel, table=True):
     Only the SHA-256 of the random token is stored."""
 
     __tablename__ = "signing_request"
+    __table_args__ = (
+        # The reminder sweep looks only at links still open; keep that lookup small.
+        Index("ix_signing_request_open", "expires_at",
+              sqlite_where=text("used_at IS NULL AND revoked_at IS NULL"),
+              postgresql_where=text("used_at IS NULL AND revoked_at IS NULL")),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     participant_id: int = Field(foreign_key="participant.id")
