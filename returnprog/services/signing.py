@@ -13,7 +13,7 @@ from ..db import begin_write
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
 from ..workflow import State
-from . import Conflict, Context, Forbidden, Invalid, NotFound
+from . import Conflict, Context, Forbidden, Invalid, NotFound, atomic
 from .cases import commit, load_case
 
 SIGNABLE_KINDS = (workflow.COMMITMENT, workflow.WITHDRAWAL_DECLARATION,
@@ -148,15 +148,16 @@ def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     return person
 
 
-def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dict, *,
-                  method: str, typed_name: str | None, image_data_uri: str | None,
-                  channel: str, identity_document: str | None, actor_label: str) -> Document:
-    """Render the document with its signature, seal it and add it to the session
-    (the caller commits)."""
+def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: dict, *,
+                    method: str, typed_name: str | None, image_data_uri: str | None,
+                    channel: str, identity_document: str | None) -> dict:
+    """Render the document with its signature and seal it; nothing is written. Returns the
+    sealed PDF, the signing time and the data it was made from (to re-check under lock)."""
     from .. import documents
 
     signed_at = ctx.now()
     data = document_data(ctx, case, person, kind, terms)
+    content = {k: v for k, v in data.items() if k != "issued_at"}
     data["signature"] = {"method": method, "typed_name": (typed_name or "").strip() or None,
                          "image_png_data_uri": image_data_uri if method == "drawn" else None,
                          "signed_at": signed_at.isoformat(timespec="seconds"),
@@ -172,6 +173,26 @@ def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dic
                       {field: [str(exc)]}) from exc
     seal = ctx.seal() if callable(ctx.seal) else ctx.seal
     sealed = documents.seal_pdf(pdf, seal, reason=f"{kind} {case.reference}")
+    return {"pdf": sealed, "signed_at": signed_at, "content": content}
+
+
+def _still_current(ctx: Context, case, person: Participant, kind: str, terms: dict,
+                   prepared: dict) -> None:
+    """Under the write lock: refuse when what the document says changed while it was being
+    rendered (another change to the case, household or payment came first)."""
+    now = {k: v for k, v in document_data(ctx, case, person, kind, terms).items()
+           if k != "issued_at"}
+    if now != prepared["content"]:
+        raise Conflict("The case changed while the document was being prepared; "
+                       "please sign again.", [{"code": "document_outdated",
+                                               "message": "The document no longer matches the case."}])
+
+
+def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
+                   prepared: dict, *, method: str, channel: str, identity_document: str | None,
+                   actor_label: str) -> Document:
+    """Store a prepared, sealed document with its audit event (the caller commits)."""
+    sealed = prepared["pdf"]
     version = (ctx.session.execute(select(func.max(Document.version)).where(
         Document.case_id == case.id, Document.kind == kind,
         Document.participant_id == person.id)).scalar_one() or 0) + 1
@@ -179,8 +200,9 @@ def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dic
                    language=person.language, terms=json.dumps(terms, sort_keys=True),
                    signer_name=person.full_name, signature_method=method,
                    signing_channel=channel, identity_document=identity_document,
-                   signed_at=signed_at, signed_ip=ctx.ip, signed_user_agent=ctx.user_agent,
-                   pdf=sealed, sha256=hashlib.sha256(sealed).hexdigest(),
+                   signed_at=prepared["signed_at"], signed_ip=ctx.ip,
+                   signed_user_agent=ctx.user_agent, pdf=sealed,
+                   sha256=hashlib.sha256(sealed).hexdigest(),
                    created_by=getattr(ctx.actor, "id", None))
     ctx.session.add(doc)
     ctx.session.flush()
@@ -193,6 +215,7 @@ def _store_signed(ctx: Context, case, person: Participant, kind: str, terms: dic
     return doc
 
 
+@atomic
 def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, terms: dict, *,
                   method: str, typed_name: str | None = None, image_data_uri: str | None = None,
                   channel: str = "tablet", identity_document: str | None = None,
@@ -205,13 +228,21 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     if channel == "tablet" and not (identity_document or "").strip():
         raise Invalid("Say which identity document was checked.",
                       {"identity_document": ["Record the identity document you checked."]})
+    # Render and seal (about a second) before taking the write lock, which SQLite would
+    # otherwise hold against every other writer meanwhile; re-check under the lock.
+    case = load_case(ctx, reference)
+    person = _signer(ctx, case, participant_id, kind)
+    terms = validate_terms(ctx, case, kind, terms)
+    prepared = _prepare_signed(ctx, case, person, kind, terms, method=method,
+                               typed_name=typed_name, image_data_uri=image_data_uri,
+                               channel=channel, identity_document=identity_document)
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
     terms = validate_terms(ctx, case, kind, terms)
-    doc = _store_signed(ctx, case, person, kind, terms, method=method, typed_name=typed_name,
-                        image_data_uri=image_data_uri, channel=channel,
-                        identity_document=identity_document, actor_label="")
+    _still_current(ctx, case, person, kind, terms, prepared)
+    doc = _record_signed(ctx, case, person, kind, terms, prepared, method=method,
+                         channel=channel, identity_document=identity_document, actor_label="")
     commit(ctx)
     return doc
 
@@ -279,26 +310,35 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
     return request
 
 
+@atomic
 def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | None = None,
                    image_data_uri: str | None = None, consent: bool = False) -> Document:
     """The participant signs through their personal link (no staff user: ``ctx.actor`` is
     None). The link is spent in the same transaction as the signature: single use."""
     _check_signature_input(method, typed_name, image_data_uri, consent)
+    request = open_signing_link(ctx, token)
+    case = ctx.session.get(Case, request.case_id)
+    person = _signer(ctx, case, request.participant_id, request.kind)
+    terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
+    # Render and seal outside the write lock (see sign_document), then re-check under it.
+    prepared = _prepare_signed(ctx, case, person, request.kind, terms, method=method,
+                               typed_name=typed_name, image_data_uri=image_data_uri,
+                               channel="link", identity_document=None)
     begin_write(ctx.session)
     request = open_signing_link(ctx, token)
     case = ctx.session.get(Case, request.case_id)
     person = _signer(ctx, case, request.participant_id, request.kind)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
+    _still_current(ctx, case, person, request.kind, terms, prepared)
     spent = ctx.session.execute(update(SigningRequest).where(
         SigningRequest.id == request.id, SigningRequest.used_at.is_(None))
         .values(used_at=ctx.now())).rowcount
     if spent != 1:
-        ctx.session.rollback()
         raise LinkRefused("This signing link has already been used; the document is signed.",
                           "used")
-    doc = _store_signed(ctx, case, person, request.kind, terms, method=method,
-                        typed_name=typed_name, image_data_uri=image_data_uri, channel="link",
-                        identity_document=None, actor_label=f"participant:{person.id}")
+    doc = _record_signed(ctx, case, person, request.kind, terms, prepared, method=method,
+                         channel="link", identity_document=None,
+                         actor_label=f"participant:{person.id}")
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
                         .values(document_id=doc.id))
     commit(ctx)
