@@ -236,14 +236,24 @@ _TOKEN_IN_PATH = re.compile(r"(/s/)([A-Za-z0-9_-]{6,})")
 _NOT_TOKENS = {"done"}
 
 
+# Case searches carry names and V-numbers in the query string (``q=``): personal data
+# that must not reach the access logs either.
+_SEARCH_IN_QUERY = re.compile(r"([?&]q=)[^&\s\"]*")
+
+
+def _needs_redaction(text: str) -> bool:
+    return "/s/" in text or "q=" in text
+
+
 def redact_tokens(text: str) -> str:
-    """``/s/<token>`` becomes ``/s/[h:<first 12 hex of its SHA-256>]``."""
+    """``/s/<token>`` becomes ``/s/[h:<first 12 hex of its SHA-256>]``, and a search term
+    ``q=…`` becomes ``q=[redacted]``."""
     def hide(match: re.Match) -> str:
         token = match.group(2)
         if token in _NOT_TOKENS:
             return match.group(0)
         return f"{match.group(1)}[h:{hashlib.sha256(token.encode()).hexdigest()[:12]}]"
-    return _TOKEN_IN_PATH.sub(hide, text)
+    return _SEARCH_IN_QUERY.sub(r"\1[redacted]", _TOKEN_IN_PATH.sub(hide, text))
 
 
 class TokenRedactingFilter(logging.Filter):
@@ -252,15 +262,15 @@ class TokenRedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            if isinstance(record.msg, str) and "/s/" in record.msg:
+            if isinstance(record.msg, str) and _needs_redaction(record.msg):
                 record.msg = redact_tokens(record.msg)
             args = record.args
             if isinstance(args, tuple):
-                record.args = tuple(redact_tokens(a) if isinstance(a, str) and "/s/" in a
+                record.args = tuple(redact_tokens(a) if isinstance(a, str) and _needs_redaction(a)
                                     else a for a in args)
             elif isinstance(args, dict):  # gunicorn's access-log atoms
                 for key, value in list(args.items()):
-                    if isinstance(value, str) and "/s/" in value:
+                    if isinstance(value, str) and _needs_redaction(value):
                         args[key] = redact_tokens(value)
         except Exception:  # a log line must never break a request
             pass
