@@ -256,17 +256,15 @@ def _extension_payload(facts, payload, policy):
 
 def _payment_ready(facts, payload, policy):
     pay = facts.payment
-    if pay is None or pay.status in ("proposed",):
+    if pay is None:
         return [Refusal("payment_not_approved",
-                        "No travel-support payment has been proposed and approved yet."
-                        if pay is None else
-                        "The travel-support payment has not been approved yet.")]
+                        "No travel-support payment has been proposed and approved yet.")]
     if pay.status == "disbursed":
         return [Refusal("payment_already_disbursed", "The travel support was already paid.")]
-    problems = []
     if pay.status != "approved":
-        problems.append(Refusal("payment_not_approved",
-                                "The travel-support payment has not been approved."))
+        return [Refusal("payment_not_approved",
+                        "The travel-support payment has not been approved yet.")]
+    problems = []
     if pay.approved_by is None or pay.approved_by == pay.proposed_by:
         problems.append(Refusal("payment_four_eyes",
                                 "The payment must be approved by someone other than its proposer."))
