@@ -11,6 +11,8 @@ from typing import Optional
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from .policy import age_on
+
 
 def utcnow() -> dt.datetime:
     """Aware UTC timestamp (SQLModel stores datetimes in UTC and refuses naive ones)."""
@@ -115,9 +117,8 @@ class Participant(SQLModel, table=True):
         return f"{self.given_names_latin} {self.family_name_latin}"
 
     def age_on(self, day: dt.date) -> int:
-        """Completed years on ``day``."""
-        dob = self.date_of_birth
-        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+        """Completed years on ``day`` (adulthood itself is ``Policy.is_adult_on``)."""
+        return age_on(self.date_of_birth, day)
 
 
 class OpenVNumber(SQLModel, table=True):

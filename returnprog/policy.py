@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+# The programme's calendar: deadlines are days in the Netherlands, and every date or time
+# shown to people is Amsterdam time (DTenV works there; DESIGN §1).
+TIMEZONE_NAME = "Europe/Amsterdam"
+TIMEZONE = ZoneInfo(TIMEZONE_NAME)
+
+
+def age_on(date_of_birth: dt.date, day: dt.date) -> int:
+    """Completed years of someone born on ``date_of_birth`` on ``day``."""
+    return day.year - date_of_birth.year - (
+        (day.month, day.day) < (date_of_birth.month, date_of_birth.day))
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,11 @@ class Policy:
     signing_link_reminder_days: int = 2
     tariffs: tuple[Tariff, ...] = EXAMPLE_TARIFFS
     currency: str = "EUR"
+
+    def is_adult_on(self, date_of_birth: dt.date, day: dt.date) -> bool:
+        """Whether someone born on ``date_of_birth`` signs for themselves on ``day``: the one
+        place adulthood is decided (guards, signing, reminders, seed)."""
+        return age_on(date_of_birth, day) >= self.adult_age
 
     def tariff_on(self, day: dt.date) -> Tariff | None:
         """The tariff in force on ``day``: the latest one whose effective date has come."""

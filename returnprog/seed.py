@@ -86,7 +86,7 @@ def _household(index: int, adults: int, minors: int, today: dt.date) -> dict:
 def _sign_all(ctx: Context, case, kind: str, terms: dict) -> None:
     people = ctx.session.execute(select(Participant).where(Participant.case_id == case.id)).scalars()
     for p in list(people):
-        if p.age_on(ctx.today()) >= ctx.policy.adult_age:
+        if ctx.policy.is_adult_on(p.date_of_birth, ctx.today()):
             signing.sign_document(ctx, case.reference, p.id, kind, terms, method="typed",
                                   typed_name=p.full_name, channel="tablet",
                                   identity_document="passport", consent=True)

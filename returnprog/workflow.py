@@ -8,7 +8,7 @@ always say what is missing.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Callable, Iterable
 
@@ -124,6 +124,18 @@ class Action:
     label: str
     precondition: Guard = lambda facts, payload, policy: []
     payload_guard: Guard = lambda facts, payload, policy: []
+    # The form page's URL segment (``/cases/<ref>/<slug>``); None for open_case.
+    slug: str | None = None
+    # Case columns the action sets besides the state: (column, payload key) pairs.
+    sets: tuple[tuple[str, str], ...] = ()
+    # The document each adult signs for this step, and the states in which it may be
+    # signed: ahead of the step is fine, after the case has moved past it is not.
+    document: str | None = None
+    signable_in: frozenset[State] = frozenset()
+
+    def effects(self, payload: dict) -> dict:
+        """The case columns this action writes from its validated payload."""
+        return {column: payload[key] for column, key in self.sets}
 
 
 # --- guards -------------------------------------------------------------------------
@@ -307,33 +319,59 @@ def _deadline_passed(facts, payload, policy):
 
 
 _S = State
+_REASON = (("closing_reason", "reason"),)
+_DEADLINE = (("departure_deadline", "departure_deadline"),)
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("open_case", frozenset(), _S.INTAKE, frozenset({"counsellor"}), "Open case"),
     Action("confirm_commitment", frozenset({_S.INTAKE}), _S.COMMITTED,
-           frozenset({"counsellor"}), "Confirm commitment", precondition=_commitment_ready),
+           frozenset({"counsellor"}), "Confirm commitment", precondition=_commitment_ready,
+           slug="commitment", document=COMMITMENT, signable_in=frozenset({_S.INTAKE})),
     Action("record_withdrawal", frozenset({_S.COMMITTED}), _S.ASYLUM_WITHDRAWN,
            frozenset({"counsellor"}), "Record asylum withdrawal",
-           precondition=_withdrawal_ready),
+           precondition=_withdrawal_ready, slug="withdrawal",
+           document=WITHDRAWAL_DECLARATION, signable_in=frozenset({_S.INTAKE, _S.COMMITTED})),
     Action("agree_departure", frozenset({_S.ASYLUM_WITHDRAWN}), _S.DEPARTURE_AGREED,
            frozenset({"counsellor"}), "Agree departure deadline",
-           precondition=_agreement_signed, payload_guard=_agreement_payload),
+           precondition=_agreement_signed, payload_guard=_agreement_payload,
+           slug="departure-agreement", sets=_DEADLINE, document=DEPARTURE_AGREEMENT,
+           signable_in=frozenset({_S.COMMITTED, _S.ASYLUM_WITHDRAWN})),
     Action("extend_deadline", frozenset({_S.DEPARTURE_AGREED}), _S.DEPARTURE_AGREED,
-           frozenset({"supervisor"}), "Extend deadline", payload_guard=_extension_payload),
+           frozenset({"supervisor"}), "Extend deadline", payload_guard=_extension_payload,
+           slug="extension", sets=_DEADLINE, document=ADDENDUM,
+           signable_in=frozenset({_S.DEPARTURE_AGREED})),
     Action("pay_support", frozenset({_S.DEPARTURE_AGREED}), _S.SUPPORT_PAID,
-           frozenset({"finance"}), "Pay travel support", precondition=_payment_ready),
+           frozenset({"finance"}), "Pay travel support", precondition=_payment_ready,
+           slug="disbursement", document=PAYMENT_RECEIPT,
+           signable_in=frozenset({_S.DEPARTURE_AGREED, _S.SUPPORT_PAID})),
     Action("confirm_departure", frozenset({_S.SUPPORT_PAID}), _S.DEPARTED,
-           frozenset({"counsellor"}), "Confirm departure", payload_guard=_departure_payload),
+           frozenset({"counsellor"}), "Confirm departure", payload_guard=_departure_payload,
+           slug="departure",
+           sets=(("departed_on", "departed_on"), ("departure_evidence", "evidence"))),
     Action("leave_programme", frozenset({_S.INTAKE, _S.COMMITTED}), _S.LEFT_PROGRAMME,
-           frozenset({"counsellor"}), "Leave programme", payload_guard=_reason_required),
+           frozenset({"counsellor"}), "Leave programme", payload_guard=_reason_required,
+           slug="leave", sets=_REASON),
     Action("reject", frozenset({_S.INTAKE}), _S.REJECTED, frozenset({"supervisor"}),
-           "Reject", payload_guard=_reason_required),
+           "Reject", payload_guard=_reason_required, slug="rejection", sets=_REASON),
     Action("lapse", frozenset({_S.ASYLUM_WITHDRAWN, _S.DEPARTURE_AGREED}), _S.LAPSED,
            frozenset({"supervisor"}), "Lapse",
-           precondition=_deadline_passed, payload_guard=_reason_required),
+           precondition=_deadline_passed, payload_guard=_reason_required, slug="lapse",
+           sets=_REASON),
 )}
 
 # Actions that move an existing case (open_case creates one and has no source state).
 CASE_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.sources)
+
+# Which documents may be signed in which state, read off the action each one is for.
+SIGNING_STATES: dict[str, frozenset[State]] = {
+    a.document: a.signable_in for a in ACTIONS.values() if a.document}
+SIGNABLE_KINDS = tuple(SIGNING_STATES)
+
+# The payment steps around ``pay_support`` (DESIGN §3, four eyes): who proposes, who
+# decides (approves or rejects; never their own proposal), who may cancel before payout.
+# Paying out is the ``pay_support`` row's own ``roles``.
+PAYMENT_PROPOSERS = frozenset({"counsellor"})
+PAYMENT_DECIDERS = frozenset({"supervisor"})
+PAYMENT_CANCELLERS = frozenset({"counsellor", "supervisor"})
 
 
 def state_refusals(action: Action, state: State) -> list[Refusal]:

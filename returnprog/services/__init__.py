@@ -2,13 +2,13 @@
 
 Every function takes a :class:`Context` (session, policy, acting user, client address,
 clock) and either commits a complete change with its audit event or raises a
-:class:`ServiceError` having changed nothing. Views and CLI commands only parse input,
+:class:`ServiceError` having changed nothing. The commit boundary is ``uow``; the shared
+lookups are ``lookups``; every workflow transition runs through ``transitions``. Views and CLI commands only parse input,
 call a service and map its errors.
 """
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -80,18 +80,3 @@ class Context:
     seal: object | None = None
     today: Callable[[], dt.date] = field(default=_today)
     now: Callable[[], dt.datetime] = field(default=_now)
-
-
-def atomic(fn):
-    """Wrap a use case so that any error rolls the session back: a refusal never leaves a
-    write lock (SQLite's BEGIN IMMEDIATE lasts until the transaction ends) or a half-done
-    change behind."""
-
-    @functools.wraps(fn)
-    def run(ctx: Context, *args, **kwargs):
-        try:
-            return fn(ctx, *args, **kwargs)
-        except BaseException:
-            ctx.session.rollback()
-            raise
-    return run

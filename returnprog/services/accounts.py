@@ -14,7 +14,7 @@ from .. import audit, auth
 from ..db import begin_write
 from ..models import Team, User
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
-from .cases import commit
+from .uow import commit
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15

@@ -8,29 +8,12 @@ import datetime as dt
 from sqlalchemy import select
 
 from .. import audit, payments, workflow
-from ..db import begin_write
 from ..models import Document
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
 from .reminders import failed_messages
-from .cases import commit, gather_facts, live_payment, load_case
-
-# Which documents are signed in which state (the signing service's table when present).
-_FALLBACK_SIGNING_STATES = {
-    workflow.COMMITMENT: {State.INTAKE},
-    workflow.WITHDRAWAL_DECLARATION: {State.INTAKE, State.COMMITTED},
-    workflow.DEPARTURE_AGREEMENT: {State.COMMITTED, State.ASYLUM_WITHDRAWN},
-    workflow.ADDENDUM: {State.DEPARTURE_AGREED},
-}
-
-
-def _signing_states() -> dict:
-    try:
-        from .signing import SIGNING_STATES
-    except ImportError:  # pragma: no cover - the signing service is built alongside
-        return _FALLBACK_SIGNING_STATES
-    return SIGNING_STATES
-
+from .lookups import gather_facts, live_payment, load_case
+from .uow import atomic, begin_write, commit
 
 def outlook(ctx: Context, reference: str) -> dict:
     """The next steps on a case as the reader sees them.
@@ -66,10 +49,10 @@ def outlook(ctx: Context, reference: str) -> dict:
     ind_pending = [{"id": p.id, "name": p.name} for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed] \
         if facts.state == State.COMMITTED and role == "counsellor" else []
-    kinds = [k for k, states in _signing_states().items()
+    kinds = [k for k, states in workflow.SIGNING_STATES.items()
              if facts.state in states and k != workflow.PAYMENT_RECEIPT]
     if payment is not None and payment.method == "cash" and payment.status == "disbursed" \
-            and facts.state in _signing_states().get(workflow.PAYMENT_RECEIPT, ()):
+            and facts.state in workflow.SIGNING_STATES.get(workflow.PAYMENT_RECEIPT, ()):
         kinds.append(workflow.PAYMENT_RECEIPT)  # cash handed over: the receipt is signed
     signing = [{"participant_id": p.id, "name": p.name,
                 "documents": [{"kind": k, "signed": k in p.signed} for k in kinds]}
@@ -108,6 +91,7 @@ def _common(sets) -> set[dt.date]:
     return out
 
 
+@atomic
 def document_for_download(ctx: Context, reference: str, document_id: int) -> Document:
     """A signed document of a case the reader may see; the download is logged in the
     audit trail (it is a look at personal data)."""

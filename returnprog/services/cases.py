@@ -2,123 +2,17 @@
 confirmations, and perform any workflow action."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .. import audit, payments, workflow
-from ..db import begin_write
+from .. import audit, workflow
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
-                      Payment, ReferenceCounter, SigningRequest, Team, User,
-                      LIVE_PAYMENT_STATUSES)
-from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, State
-from . import Conflict, Context, Forbidden, Invalid, NotFound, atomic
-
-BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
-
-
-# --- visibility -------------------------------------------------------------------------
-
-def visible_cases(actor: User):
-    """A SELECT of the cases ``actor`` may see.
-
-    Counsellors and supervisors see their team's cases; finance officers see cases with a
-    payment (the payment views); admins manage users and see no personal data.
-    """
-    query = select(Case)
-    if actor.role in ("counsellor", "supervisor"):
-        return query.where(Case.team_id == actor.team_id)
-    if actor.role == "finance":
-        return query.where(Case.id.in_(select(Payment.case_id)))
-    return query.where(False)
-
-
-def load_case(ctx: Context, reference: str) -> Case:
-    """The case ``reference`` if the actor may see it; otherwise NotFound (never 403, so
-    a reference guessed in a URL does not reveal that the case exists)."""
-    # A NUL cannot be in a reference, and PostgreSQL refuses it in a query parameter.
-    case = None if "\x00" in reference else ctx.session.execute(
-        visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
-    if case is None:
-        raise NotFound(f"No case {reference} that you may see.")
-    return case
-
-
-# --- facts --------------------------------------------------------------------------------
-
-def _is_adult(p: Participant, today: dt.date, policy) -> bool:
-    return p.age_on(today) >= policy.adult_age
-
-
-def gather_facts(ctx: Context, case: Case) -> CaseFacts:
-    """Snapshot of everything the workflow guards read, taken in the current transaction."""
-    session, today = ctx.session, ctx.today()
-    people = session.execute(select(Participant).where(Participant.case_id == case.id)
-                             .order_by(Participant.id)).scalars().all()
-    docs = session.execute(select(Document.participant_id, Document.kind, Document.terms)
-                           .where(Document.case_id == case.id)).all()
-    confirmed = set(session.execute(select(IndConfirmation.participant_id)
-                                    .where(IndConfirmation.case_id == case.id)).scalars())
-    signed: dict[int, set[str]] = {}
-    deadlines: dict[tuple[int, str], set[dt.date]] = {}
-    for pid, kind, terms in docs:
-        signed.setdefault(pid, set()).add(kind)
-        if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
-            deadline = json.loads(terms or "{}").get("departure_deadline")
-            if deadline:
-                deadlines.setdefault((pid, kind), set()).add(dt.date.fromisoformat(deadline))
-    facts_people = tuple(ParticipantFacts(
-        id=p.id, name=p.full_name, is_adult=_is_adult(p, today, ctx.policy),
-        asylum_application_pending=p.asylum_application_pending,
-        signed=frozenset(signed.get(p.id, ())),
-        agreement_deadlines=frozenset(deadlines.get((p.id, workflow.DEPARTURE_AGREEMENT), ())),
-        addendum_deadlines=frozenset(deadlines.get((p.id, workflow.ADDENDUM), ())),
-        ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone)) for p in people)
-    payment = live_payment(ctx, case)
-    pay_facts = None
-    if payment is not None:
-        adults = sum(1 for p in facts_people if p.is_adult)
-        q = payments.quote(ctx.policy, adults, len(facts_people) - adults,
-                           payment.proposed_at.date())
-        pay_facts = PaymentFacts(payment.status, payment.proposed_by, payment.approved_by,
-                                 payment.amount_cents, q.amount_cents if q else None)
-    return CaseFacts(state=State(case.state), today=today, participants=facts_people,
-                     departure_deadline=case.departure_deadline,
-                     destination_oblast=case.destination_oblast,
-                     destination_place=case.destination_place, payment=pay_facts)
-
-
-def live_payment(ctx: Context, case: Case) -> Payment | None:
-    """The case's payment that is proposed, approved or disbursed (at most one exists)."""
-    return ctx.session.execute(select(Payment).where(
-        Payment.case_id == case.id, Payment.status.in_(LIVE_PAYMENT_STATUSES))).scalar_one_or_none()
-
-
-def allowed_actions(ctx: Context, case: Case) -> list[str]:
-    """The actions the actor could perform on ``case`` now."""
-    return workflow.allowed_actions(gather_facts(ctx, case), ctx.actor.role, ctx.policy)
-
-
-# --- commit boundary ------------------------------------------------------------------------
-
-def commit(ctx: Context, conflict_message: str = BUSY_MESSAGE) -> None:
-    """Commit the unit of work, turning constraint races and lock time-outs into a clean
-    Conflict after rolling everything back."""
-    try:
-        ctx.session.commit()
-    except (IntegrityError, OperationalError) as exc:
-        ctx.session.rollback()
-        raise Conflict(conflict_message) from exc
-
-
-def _flush_or_conflict(ctx: Context, message: str) -> None:
-    try:
-        ctx.session.flush()
-    except (IntegrityError, OperationalError) as exc:
-        ctx.session.rollback()
-        raise Conflict(message) from exc
+                      Payment, ReferenceCounter, SigningRequest, Team, User)
+from ..workflow import State
+from . import Conflict, Context, Forbidden, Invalid, payment, transitions
+from .lookups import allowed_actions, is_adult, load_case, visible_cases
+from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 
 
 # --- open and edit ------------------------------------------------------------------------------
@@ -164,7 +58,7 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
                         for v in sorted(taken)])
     for v in numbers:
         ctx.session.add(OpenVNumber(v_number=v, case_id=case.id))
-    _flush_or_conflict(ctx, "A person on this case already has an open case.")
+    flush_or_conflict(ctx, "A person on this case already has an open case.")
 
 
 @atomic
@@ -184,7 +78,7 @@ def open_case(ctx: Context, data: dict) -> Case:
                 destination_place=data.get("destination_place"),
                 intake_notes=data.get("intake_notes"), created_at=now, updated_at=now)
     ctx.session.add(case)
-    _flush_or_conflict(ctx, BUSY_MESSAGE)
+    flush_or_conflict(ctx, BUSY_MESSAGE)
     people = [_participant(case.id, data["principal"], True)]
     people += [_participant(case.id, m, False) for m in data.get("household", [])]
     ctx.session.add_all(people)
@@ -276,7 +170,7 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
     ctx.session.add(conf)
     # A racing request for the same participant fails here (unique participant_id), as a
     # Conflict rather than an IntegrityError escaping from the audit append's autoflush.
-    _flush_or_conflict(ctx, "An IND confirmation is already recorded for this participant.")
+    flush_or_conflict(ctx, "An IND confirmation is already recorded for this participant.")
     audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
                  details={"participant_id": person.id, "ind_reference": data["ind_reference"],
                           "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
@@ -339,7 +233,7 @@ def case_data(ctx: Context, case: Case) -> dict:
                 "given_names_cyrillic", "family_name_cyrillic", "date_of_birth", "v_number",
                 "bsn", "travel_document_number", "email", "phone", "language",
                 "asylum_application_pending")},
-            "is_adult": _is_adult(p, today, ctx.policy),
+            "is_adult": is_adult(p, today, ctx.policy),
             "ind_confirmation": ({"ind_reference": confs[p.id].ind_reference,
                                   "confirmed_on": confs[p.id].confirmed_on.isoformat()}
                                  if p.id in confs else None)} for p in people],
@@ -404,64 +298,9 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Ca
 
     Exactly one of two racing requests wins: the state change is a compare-and-set on the
     case's version, and the loser gets a Conflict. The change and its single audit event
-    commit together or not at all.
+    commit together or not at all. ``pay_support`` goes through the payment service, which
+    pays out exactly once under the request's idempotency key.
     """
-    action = workflow.ACTIONS.get(action_name)
-    if action is None or not action.sources:
-        raise NotFound(f"No action called {action_name!r}.")
-    begin_write(ctx.session)
-    case = load_case(ctx, reference)
-    refusals = workflow.role_refusals(action, ctx.actor.role)
-    if refusals:
-        raise Forbidden(refusals[0].message, [r.as_dict() for r in refusals])
-    facts = gather_facts(ctx, case)
-    refusals = workflow.check(action_name, facts, ctx.actor.role, payload, ctx.policy)
-    if refusals:
-        ctx.session.rollback()
-        raise Conflict.from_refusals(f"'{action.label}' is not possible yet.", refusals)
-    from_state, version = case.state, case.version
-    values = {"state": action.target.value, "version": version + 1, "updated_at": ctx.now()}
-    values.update(_effects(action_name, payload))
-    changed = ctx.session.execute(update(Case).where(
-        Case.id == case.id, Case.version == version, Case.state == from_state)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
-        ctx.session.rollback()
-        raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
-                                       "message": "Someone else changed the case first."}])
-    details = _side_effects(ctx, case, action_name, payload)
-    if action.target in FINAL_STATES:
-        # A closed case no longer blocks a new case for the same people.
-        ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
-    from .reminders import on_transition as reminders_on_transition  # cancel/re-plan reminders
-    reminders_on_transition(ctx, case, from_state, action.target.value)
-    audit.append(ctx.session, actor=ctx.actor, action=action_name, case_id=case.id,
-                 from_state=from_state, to_state=action.target.value,
-                 details={**_audit_payload(payload), **details}, ip=ctx.ip)
-    commit(ctx)
-    ctx.session.refresh(case)
-    return case
-
-
-def _effects(action_name: str, payload: dict) -> dict:
-    """Columns of the case that the action sets besides its state."""
-    if action_name in ("agree_departure", "extend_deadline"):
-        return {"departure_deadline": payload["departure_deadline"]}
-    if action_name == "confirm_departure":
-        return {"departed_on": payload["departed_on"], "departure_evidence": payload["evidence"]}
-    if action_name in ("leave_programme", "reject", "lapse"):
-        return {"closing_reason": payload["reason"]}
-    return {}
-
-
-def _side_effects(ctx: Context, case: Case, action_name: str, payload: dict) -> dict:
-    """Changes to other tables that belong to the same transition; returns audit details."""
     if action_name == "pay_support":
-        from .payment import disburse_in_transition
-        return disburse_in_transition(ctx, case, payload)
-    return {}
-
-
-def _audit_payload(payload: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
-            for k, v in payload.items() if k != "idempotency_key"}
+        return payment.disburse(ctx, reference, payload)
+    return transitions.run(ctx, reference, action_name, payload)

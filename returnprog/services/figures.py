@@ -10,7 +10,7 @@ from sqlalchemy import case as when
 from ..models import Case, OutboxMessage, Participant, Payment, Team
 from ..workflow import State
 from . import Context, Forbidden
-from .cases import visible_cases
+from .lookups import visible_cases
 
 # States in which a case has a departure deadline that is still running.
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)

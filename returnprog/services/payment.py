@@ -15,11 +15,12 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import audit, export, payments
-from ..db import begin_write
 from ..models import Case, Document, ExportBatch, Payment
-from ..workflow import PAYMENT_RECEIPT, State
-from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, atomic
-from .cases import commit, gather_facts, live_payment, load_case, perform, visible_cases
+from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
+                        PAYMENT_RECEIPT, State)
+from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
+from .lookups import gather_facts, live_payment, load_case, visible_cases
+from .uow import atomic, begin_write, commit
 
 STALE_MESSAGE = "The payment was changed by someone else; reload it and try again."
 
@@ -87,7 +88,7 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
     """A counsellor proposes the household's travel support: the amount comes from the
     tariff in force (per adult, per minor) and is stored with its breakdown."""
     begin_write(ctx.session)
-    if ctx.actor.role != "counsellor":
+    if ctx.actor.role not in PAYMENT_PROPOSERS:
         raise Forbidden("Only a counsellor may propose a payment.",
                         [{"code": "role", "message": "Only a counsellor may propose a payment."}])
     case = load_case(ctx, reference)
@@ -138,7 +139,7 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
             payment_id: int | None, expected_version: int | None) -> Payment:
     begin_write(ctx.session)
     verb = "approve" if new_status == "approved" else "reject"
-    if ctx.actor.role != "supervisor":
+    if ctx.actor.role not in PAYMENT_DECIDERS:
         raise Forbidden(f"Only a supervisor may {verb} a payment.",
                         [{"code": "role", "message": f"Only a supervisor may {verb} a payment."}])
     case = load_case(ctx, reference)
@@ -183,7 +184,7 @@ def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = N
     """A counsellor or supervisor cancels a proposed or approved payment with a reason —
     only before the money has gone out (not disbursed, not in a bank export file)."""
     begin_write(ctx.session)
-    if ctx.actor.role not in ("counsellor", "supervisor"):
+    if ctx.actor.role not in PAYMENT_CANCELLERS:
         raise Forbidden("Only a counsellor or supervisor may cancel a payment.",
                         [{"code": "role", "message": "Only a counsellor or supervisor may cancel."}])
     if not (reason or "").strip():
@@ -247,14 +248,15 @@ def disburse(ctx: Context, reference: str, payload: dict) -> Case:
     payment and the case moves to ``support_paid``. A replay of the same request returns
     the first result without paying again; the same key with a different request is
     refused; of racing requests exactly one pays."""
-    if ctx.actor.role != "finance":
-        # perform() would refuse too; refusing first keeps the key lookup to finance.
-        return perform(ctx, reference, "pay_support", payload)
+    if ctx.actor.role not in ACTIONS["pay_support"].roles or not payload.get("idempotency_key"):
+        # The transition refuses these (a payout without a key fails in its side effect);
+        # refusing there keeps the key lookup to finance's well-formed requests.
+        return _pay_out(ctx, reference, payload)
     case = _replayed(ctx, reference, payload)
     if case is not None:
         return case
     try:
-        return perform(ctx, reference, "pay_support", payload)
+        return _pay_out(ctx, reference, payload)
     except Conflict:
         # A racing request with the same key may have won while we waited: answer as it did.
         ctx.session.rollback()
@@ -264,7 +266,12 @@ def disburse(ctx: Context, reference: str, payload: dict) -> Case:
         raise
 
 
-def disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
+def _pay_out(ctx: Context, reference: str, payload: dict) -> Case:
+    return transitions.run(ctx, reference, "pay_support", payload,
+                           side_effect=_disburse_in_transition)
+
+
+def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
     """Mark the approved payment disbursed inside the ``pay_support`` transition
     (compare-and-set on the payment's status, so it can happen only once). Returns the
     details for the transition's audit event."""
@@ -272,6 +279,9 @@ def disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
     try:
         if payment is None or payment.status != "approved":
             raise Conflict("There is no approved payment to pay out.")
+        if not payload.get("idempotency_key"):
+            raise Invalid("Some fields are not valid.",
+                          {"idempotency_key": ["Missing data for required field."]})
         problem = payments.disbursement_problem(ctx.actor.id, payment.proposed_by,
                                                 payment.approved_by)
         if problem:
@@ -512,6 +522,6 @@ def download_export(ctx: Context, batch_id: int) -> ExportBatch:
     return batch
 
 
-__all__ = ["propose", "approve", "reject", "cancel", "disburse", "disburse_in_transition",
+__all__ = ["propose", "approve", "reject", "cancel", "disburse",
            "record_reentry", "read_payment", "list_payments", "create_export", "list_exports",
            "download_export", "payment_data", "request_hash"]

@@ -43,7 +43,9 @@ from .. import reminders as plan
 from ..db import begin_write
 from ..models import Case, OutboxMessage, Participant, SigningRequest, User
 from ..policy import Policy
+from ..workflow import SIGNING_STATES, State
 from . import Context
+from .lookups import load_case
 
 log = logging.getLogger("returnprog.reminders")
 
@@ -239,8 +241,6 @@ def _signing_link_messages(session: Session, policy: Policy, now: dt.datetime,
                            since: dt.date, tz: str) -> tuple[list[plan.Planned], int]:
     """Reminders for unused links at least ``signing_link_reminder_days`` old, and notices
     to counsellors of links that expired unused since the last sweep window."""
-    from ..workflow import State
-    from .signing import SIGNING_STATES  # lazy: signing imports the cases service
 
     remind_before = now - dt.timedelta(days=policy.signing_link_reminder_days)
     lookback = now - dt.timedelta(days=(now.date() - since).days + 1)
@@ -787,8 +787,6 @@ def outbox_counts(session: Session) -> dict[str, int]:
 def case_reminders(ctx: Context, reference: str) -> dict:
     """For a case the actor may see: its messages, the failed ones, and whether it is
     overdue — what the case page shows."""
-    from .cases import load_case  # lazy: the cases service imports this module's hook
-
     case = load_case(ctx, reference)
     messages = case_messages(ctx.session, case.id)
     return {"reference": case.reference, "overdue": is_case_overdue(case, ctx.today()),

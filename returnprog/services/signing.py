@@ -9,25 +9,16 @@ import json
 from sqlalchemy import func, select, update
 
 from .. import audit, payments, workflow
-from ..db import begin_write
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
 from ..workflow import State
-from . import Conflict, Context, Forbidden, Invalid, NotFound, atomic
-from .cases import commit, load_case
+from . import Conflict, Context, Forbidden, Invalid, NotFound
+from .lookups import load_case
+from .uow import atomic, begin_write, commit
 
-SIGNABLE_KINDS = (workflow.COMMITMENT, workflow.WITHDRAWAL_DECLARATION,
-                  workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM, workflow.PAYMENT_RECEIPT)
-
-# Which documents can be signed in which state: signing ahead of the step is fine,
-# signing after the case has moved past it is not.
-SIGNING_STATES = {
-    workflow.COMMITMENT: {State.INTAKE},
-    workflow.WITHDRAWAL_DECLARATION: {State.INTAKE, State.COMMITTED},
-    workflow.DEPARTURE_AGREEMENT: {State.COMMITTED, State.ASYLUM_WITHDRAWN},
-    workflow.ADDENDUM: {State.DEPARTURE_AGREED},
-    workflow.PAYMENT_RECEIPT: {State.DEPARTURE_AGREED, State.SUPPORT_PAID},
-}
+# Which documents can be signed in which state: read off the workflow table.
+SIGNABLE_KINDS = workflow.SIGNABLE_KINDS
+SIGNING_STATES = workflow.SIGNING_STATES
 
 
 def _household(ctx: Context, case) -> dict:
@@ -43,7 +34,7 @@ def _household(ctx: Context, case) -> dict:
         "participants": [{**{k: getattr(p, k) for k in (
             "id", "is_principal", "relationship", "given_names_latin", "family_name_latin",
             "given_names_cyrillic", "family_name_cyrillic", "date_of_birth", "v_number")},
-            "is_adult": p.age_on(adult_from) >= ctx.policy.adult_age} for p in people],
+            "is_adult": ctx.policy.is_adult_on(p.date_of_birth, adult_from)} for p in people],
         "payments": [{"status": p.status, "amount_cents": p.amount_cents, "method": p.method,
                       "breakdown": json.loads(p.breakdown or "{}")} for p in pays],
     }
@@ -143,7 +134,7 @@ def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     person = ctx.session.get(Participant, participant_id)
     if person is None or person.case_id != case.id:
         raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
-    if kind != workflow.PAYMENT_RECEIPT and person.age_on(ctx.today()) < ctx.policy.adult_age:
+    if kind != workflow.PAYMENT_RECEIPT and not ctx.policy.is_adult_on(person.date_of_birth, ctx.today()):
         raise Invalid("Minors do not sign.", {"participant_id": ["This participant is a minor."]})
     return person
 

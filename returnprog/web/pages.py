@@ -23,25 +23,14 @@ from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
 from ..services import figures as figure_service
-from ..services import payment as payment_service
 from .ui import (ALL_ROLES, CASE_ROLES, FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
 
 bp = Blueprint("pages", __name__)
 bp.url_value_preprocessor(plausible_reference)
 
-# URL slug of each workflow action's form.
-ACTION_SLUGS = {
-    "confirm_commitment": "commitment",
-    "record_withdrawal": "withdrawal",
-    "agree_departure": "departure-agreement",
-    "extend_deadline": "extension",
-    "pay_support": "disbursement",
-    "confirm_departure": "departure",
-    "leave_programme": "leave",
-    "reject": "rejection",
-    "lapse": "lapse",
-}
+# URL slug of each workflow action's form, from the workflow table.
+ACTION_SLUGS = {name: workflow.ACTIONS[name].slug for name in workflow.CASE_ACTIONS}
 MEMBER_ROWS = 6
 MORE_ROWS = 4
 # Audit events that record a look rather than a change; folded away on the timeline.
@@ -294,10 +283,7 @@ def _perform(reference: str, action: str):
     prefix = f"{action}-"  # several actions' forms share a page, so names carry the action
     try:
         payload = load(schema, form_data(schema, prefix))
-        if action == "pay_support":
-            payment_service.disburse(c, reference, payload)
-        else:
-            case_service.perform(c, reference, action, payload)
+        case_service.perform(c, reference, action, payload)
     except (ValidationError, ServiceError) as exc:
         if isinstance(exc, NotFound):
             raise
