@@ -19,9 +19,10 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from ..i18n import LANGUAGES, format_time
+from ..roles import ROLES
 from ..services import accounts
 from .sessions import service_context
-from .ui import ALL_ROLES, FormErrors, public, render_page, roles
+from .ui import FormErrors, public, render_page, roles
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -166,7 +167,7 @@ def login():
 
 
 @bp.post("/logout")
-@roles(*ALL_ROLES)
+@roles(*ROLES)
 def logout():
     """Sign out: this and every earlier cookie of this user stops working."""
     accounts.sign_out(service_context(current_user.user), current_user.user.id)
@@ -177,7 +178,7 @@ def logout():
 
 
 @bp.post("/session/keepalive")
-@roles(*ALL_ROLES)
+@roles(*ROLES)
 def keepalive():
     """'Stay signed in': the request itself counts as activity."""
     if request.accept_mimetypes.best == "application/json":
