@@ -10,6 +10,7 @@ the account for fifteen minutes.
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 from urllib.parse import urlsplit
 
@@ -119,8 +120,6 @@ def _session_info():
     expires = g.get("session_expires_at")
     if not expires or not current_user.is_authenticated:
         return {}
-    import datetime as dt
-
     at = dt.datetime.fromtimestamp(expires, dt.timezone.utc)
     return {"session_expires_at": at, "session_expires_hhmm": format_time(at),
             "session_timeout_seconds": idle_timeout(),

@@ -21,6 +21,7 @@ from ..i18n import language
 from ..roles import (CASE_ROLES, COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES,
                      PAYMENT_OVERVIEW_ROLES, SUPERVISOR)
 from ..services import NotFound, ServiceError
+from ..services import case_views
 from ..services import cases as case_service
 from ..services import payment as payment_service
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
@@ -113,7 +114,6 @@ def propose(reference: str):
     c = _guard(reference, COUNSELLOR)
 
     def page(errors=None, status=200, values=None):
-        from ..services import case_views
         case = case_service.read_case(c, reference, log_view=False)
         info = case_views.outlook(c, reference)
         return render_page("payments/propose.html", status, case=case, info=info,
