@@ -27,15 +27,13 @@ def create_app(config: dict | None = None) -> Flask:
     from . import db as dbmod
     from .policy import load_policy
     from .web import api, errors, sessions
-    from .web import api_payments
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
     app.extensions["returnprog.policy"] = load_policy(app.config.get("POLICY"))
     sessions.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(api_payments.bp)
+    api.init_app(app)  # JSON API: cases, payments, OpenAPI document
     from .web import staff
     staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
     from .web import signing as signing_pages

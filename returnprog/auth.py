@@ -10,8 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
 from .models import ApiToken, Team, User, utcnow
-
-ROLES = ("counsellor", "supervisor", "finance", "admin")
+from .roles import ROLES
 
 
 def hash_token(token: str) -> str:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Callable, Iterable
 
 from .policy import Policy
+from .roles import ROLES  # noqa: F401  (named in roles.py; schemas and tests read it here)
 
 
 class State(StrEnum):
@@ -33,8 +34,6 @@ FINAL_STATES = frozenset({State.DEPARTED, State.LEFT_PROGRAMME, State.REJECTED, 
 # After the withdrawal the case can only go forward or lapse: these states are past it.
 WITHDRAWN_OR_LATER = frozenset({State.ASYLUM_WITHDRAWN, State.DEPARTURE_AGREED,
                                 State.SUPPORT_PAID, State.DEPARTED, State.LAPSED})
-
-ROLES = ("counsellor", "supervisor", "finance", "admin")
 
 DEPARTURE_EVIDENCE = ("border_crossing", "boarding", "brp_deregistration")
 

@@ -75,7 +75,7 @@ def test_permission_matrix(app, staff, ctx_for, session):
 def test_api_routes_take_bearer_tokens_not_session_cookies(app, staff, ctx_for, session):
     world = build_world(staff, ctx_for, session)
     web = web_for(app, staff.counsellor)
-    from returnprog.web.api import PUBLIC_ENDPOINTS
+    from returnprog.web.api.common import PUBLIC_ENDPOINTS
     for rule, method in _routes(app):
         if pm.MATRIX.get((rule.endpoint, method)) != pm.API:
             continue

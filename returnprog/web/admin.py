@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from .. import schemas
+from ..roles import ADMIN
 from ..services import NotFound, ServiceError
 from ..services import accounts
 from ..services import figures as figure_service
@@ -21,14 +22,14 @@ def password_schema():
 
 
 @bp.get("/users")
-@roles("admin")
+@roles(ADMIN)
 def users():
     """Every staff user with role, team, status and lock."""
     return render_page("admin/users.html", users=accounts.list_users(ctx()))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@roles("admin")
+@roles(ADMIN)
 def new_user():
     """Create a staff user (the same schema as ``flask create-user``)."""
     c = ctx()
@@ -64,21 +65,21 @@ def _set_active(user_id: int, active: bool):
 
 
 @bp.post("/users/<int:user_id>/deactivate")
-@roles("admin")
+@roles(ADMIN)
 def deactivate(user_id: int):
     """Deactivate a user: they are signed out at once and cannot sign in."""
     return _set_active(user_id, False)
 
 
 @bp.post("/users/<int:user_id>/activate")
-@roles("admin")
+@roles(ADMIN)
 def activate(user_id: int):
     """Let a deactivated user sign in again."""
     return _set_active(user_id, True)
 
 
 @bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
-@roles("admin")
+@roles(ADMIN)
 def reset_password(user_id: int):
     """Set a new password for a user (tell it to them in person or by phone)."""
     c = ctx()

@@ -10,6 +10,7 @@ the account for fifteen minutes.
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 from urllib.parse import urlsplit
 
@@ -19,9 +20,10 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from ..i18n import LANGUAGES, format_time
+from ..roles import ROLES
 from ..services import accounts
 from .sessions import service_context
-from .ui import ALL_ROLES, FormErrors, public, render_page, roles
+from .ui import FormErrors, public, render_page, roles
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -118,8 +120,6 @@ def _session_info():
     expires = g.get("session_expires_at")
     if not expires or not current_user.is_authenticated:
         return {}
-    import datetime as dt
-
     at = dt.datetime.fromtimestamp(expires, dt.timezone.utc)
     return {"session_expires_at": at, "session_expires_hhmm": format_time(at),
             "session_timeout_seconds": idle_timeout(),
@@ -166,7 +166,7 @@ def login():
 
 
 @bp.post("/logout")
-@roles(*ALL_ROLES)
+@roles(*ROLES)
 def logout():
     """Sign out: this and every earlier cookie of this user stops working."""
     accounts.sign_out(service_context(current_user.user), current_user.user.id)
@@ -177,7 +177,7 @@ def logout():
 
 
 @bp.post("/session/keepalive")
-@roles(*ALL_ROLES)
+@roles(*ROLES)
 def keepalive():
     """'Stay signed in': the request itself counts as activity."""
     if request.accept_mimetypes.best == "application/json":

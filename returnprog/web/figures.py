@@ -8,15 +8,15 @@ import io
 from flask import Blueprint, Response
 
 from ..identifiers import OBLASTS
+from ..roles import FIGURE_ROLES
 from ..services import figures as figure_service
 from .ui import ctx, render_page, roles
 
 bp = Blueprint("figures", __name__)
-ROLES = figure_service.FIGURE_ROLES
 
 
 @bp.get("/figures")
-@roles(*ROLES)
+@roles(*FIGURE_ROLES)
 def programme():
     """The figures page."""
     return render_page("figures.html", figures=figure_service.programme_figures(ctx()),
@@ -30,7 +30,7 @@ def _cell(value) -> str:
 
 
 @bp.get("/figures.csv")
-@roles(*ROLES)
+@roles(*FIGURE_ROLES)
 def programme_csv():
     """The figures as one CSV table: figure, key, value, note (amounts in whole cents)."""
     data = figure_service.programme_figures(ctx())

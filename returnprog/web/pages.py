@@ -19,11 +19,12 @@ from marshmallow import ValidationError
 from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, translate_message
 from ..identifiers import OBLASTS
+from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
 from ..services import figures as figure_service
-from .ui import (ALL_ROLES, CASE_ROLES, FormErrors, actor, ctx, errors_from, form_data, load,
+from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
 
 bp = Blueprint("pages", __name__)
@@ -52,10 +53,10 @@ def _helpers():
 # --- dashboard and list ---------------------------------------------------------------------------
 
 @bp.get("/")
-@roles(*ALL_ROLES)
+@roles(*ROLES)
 def dashboard():
     """My cases by state, deadlines in the next two weeks, overdue cases."""
-    if actor().role == "admin":
+    if actor().role == ADMIN:
         return render_page("dashboard.html", data=None)
     return render_page("dashboard.html", data=figure_service.dashboard(ctx()))
 
@@ -151,7 +152,7 @@ def _intake_page(template_args: dict, values, errors: FormErrors, status: int, r
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
-@roles("counsellor")
+@roles(COUNSELLOR)
 def new_case():
     """Open a case: the principal, the household on the same form, the destination."""
     if request.method == "GET":
@@ -195,7 +196,7 @@ def edit_intake(reference: str):
     """Change the intake and household while the case is in intake and nothing is signed."""
     c = ctx()
     case = case_service.read_case(c, reference)
-    if actor().role != "counsellor":
+    if actor().role != COUNSELLOR:
         abort(403)
     if case["state"] != workflow.State.INTAKE.value:
         raise Conflict("The intake can only be changed while the case is in intake.")
@@ -314,7 +315,7 @@ def record_ind_confirmation(reference: str):
     """Record the IND's reference and date for one participant (part of the withdrawal)."""
     c = ctx()
     case_service.load_case(c, reference)
-    if actor().role != "counsellor":
+    if actor().role != COUNSELLOR:
         abort(403)
     pid = request.form.get("participant_id", "")
     prefix = f"ind-{pid}-" if pid.isdigit() else "ind-x-"

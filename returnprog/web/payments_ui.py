@@ -18,10 +18,13 @@ from marshmallow import ValidationError
 from .. import export, payments
 from .. import schemas_payments as pay_schemas
 from ..i18n import language
+from ..roles import (CASE_ROLES, COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES,
+                     PAYMENT_OVERVIEW_ROLES, SUPERVISOR)
 from ..services import NotFound, ServiceError
+from ..services import case_views
 from ..services import cases as case_service
 from ..services import payment as payment_service
-from .ui import (CASE_ROLES, FormErrors, actor, ctx, errors_from, form_data, load,
+from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
 
 bp = Blueprint("payments_ui", __name__)
@@ -31,13 +34,13 @@ LIST_FIELDS = ("status", "method", "case", "exported", "page")
 
 
 @bp.get("/payments")
-@roles("supervisor", "finance")
+@roles(*PAYMENT_OVERVIEW_ROLES)
 def payment_list():
     """Payments on the cases I may see: proposals to decide on, approved ones to pay out."""
     raw = form_data(pay_schemas.PaymentQuerySchema, source=request.args)
     raw.pop("per_page", None)
     if "status" not in request.args:
-        raw["status"] = "approved" if actor().role == "finance" else "proposed"
+        raw["status"] = "approved" if actor().role == FINANCE else "proposed"
     errors, status = FormErrors(), 200
     try:
         result = payment_service.list_payments(ctx(), load(pay_schemas.PaymentQuerySchema, raw))
@@ -61,16 +64,16 @@ def _payment_page(reference: str, status: int = 200, errors: FormErrors | None =
     role = actor().role
     live = payment["status"] in payments.LIVE_STATUSES
     can = {
-        "decide": role == "supervisor" and payment["status"] == "proposed",
+        "decide": role == SUPERVISOR and payment["status"] == "proposed",
         "own_proposal": payment["proposed_by"] == actor().id,
-        "cancel": role in ("counsellor", "supervisor") and live
+        "cancel": role in PAYMENT_FOLLOW_UP_ROLES and live
         and payment["status"] in payments.CANCELLABLE_STATUSES
         and payment["export_batch_id"] is None,
-        "disburse": role == "finance" and payment["status"] == "approved"
+        "disburse": role == FINANCE and payment["status"] == "approved"
         and "pay_support" in case["allowed_actions"],
-        "reentry": role in ("counsellor", "supervisor") and case["state"] == "departed"
+        "reentry": role in PAYMENT_FOLLOW_UP_ROLES and case["state"] == "departed"
         and payment["status"] == "disbursed" and payment["reentry_on"] is None,
-        "propose": role == "counsellor" and not live and case["state"] == "departure_agreed",
+        "propose": role == COUNSELLOR and not live and case["state"] == "departure_agreed",
     }
     return render_page("payments/case.html", status, case=case, payment=payment, can=can,
                        errors=errors or FormErrors(), values=values or {}, form=form)
@@ -108,10 +111,9 @@ def _fail(reference: str, exc: Exception, form: str, prefix: str):
 @roles(*CASE_ROLES)
 def propose(reference: str):
     """A counsellor proposes the travel support: bank transfer, cash or prepaid card."""
-    c = _guard(reference, "counsellor")
+    c = _guard(reference, COUNSELLOR)
 
     def page(errors=None, status=200, values=None):
-        from ..services import case_views
         case = case_service.read_case(c, reference, log_view=False)
         info = case_views.outlook(c, reference)
         return render_page("payments/propose.html", status, case=case, info=info,
@@ -137,7 +139,7 @@ def propose(reference: str):
 @roles(*CASE_ROLES)
 def approve(reference: str):
     """A supervisor who did not propose it approves the proposal shown to them."""
-    c = _guard(reference, "supervisor")
+    c = _guard(reference, SUPERVISOR)
     try:
         data = load(pay_schemas.ApprovePaymentSchema,
                     form_data(pay_schemas.ApprovePaymentSchema))
@@ -152,7 +154,7 @@ def approve(reference: str):
 @roles(*CASE_ROLES)
 def reject(reference: str):
     """A supervisor who did not propose it rejects the proposal, with a reason."""
-    c = _guard(reference, "supervisor")
+    c = _guard(reference, SUPERVISOR)
     try:
         data = load(pay_schemas.ReasonedDecisionSchema,
                     form_data(pay_schemas.ReasonedDecisionSchema, "reject-"))
@@ -167,7 +169,7 @@ def reject(reference: str):
 @roles(*CASE_ROLES)
 def cancel(reference: str):
     """Cancel a proposed or approved payment, with a reason, before the money goes out."""
-    c = _guard(reference, "counsellor", "supervisor")
+    c = _guard(reference, *PAYMENT_FOLLOW_UP_ROLES)
     try:
         data = load(pay_schemas.ReasonedDecisionSchema,
                     form_data(pay_schemas.ReasonedDecisionSchema, "cancel-"))
@@ -200,7 +202,7 @@ def euros_to_cents(text: str):
 @roles(*CASE_ROLES)
 def reentry(reference: str):
     """After departure: the person came back; record when, and the amount reclaimed."""
-    c = _guard(reference, "counsellor", "supervisor")
+    c = _guard(reference, *PAYMENT_FOLLOW_UP_ROLES)
     data = form_data(pay_schemas.ReentrySchema, "reentry-")
     data.pop("reclaim_cents", None)
     amount = request.form.get("reentry-reclaim_cents", "").strip()
@@ -218,7 +220,7 @@ def reentry(reference: str):
 # --- finance exports --------------------------------------------------------------------------
 
 @bp.route("/payments/exports", methods=["GET", "POST"])
-@roles("finance")
+@roles(FINANCE)
 def exports():
     """Batch files of approved bank transfers for the bank (SEPA pain.001) or as CSV."""
     c = ctx()
@@ -244,7 +246,7 @@ def exports():
 
 
 @bp.get("/payments/exports/<int:batch_id>")
-@roles("finance")
+@roles(FINANCE)
 def download_export(batch_id: int):
     """Download an export file (logged; never cached)."""
     if batch_id > 2**31 - 1:

@@ -10,11 +10,14 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
+from . import admin, api, auth_views, figures, pages, payments_ui
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
-API_BLUEPRINTS = ("api", "api_payments")
+API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
+# The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp)
 # Blueprints of this UI: they get the strict content-security policy.
 UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin")
 
@@ -55,11 +58,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["errs_ids"] = lambda name, errs: [
         f"{name}-error-{i}" for i in range(1, len(errs) + 1)]
 
-    from . import admin, auth_views, figures, pages, payments_ui
-
     auth_views.init_app(app)
-    for module in (pages, payments_ui, figures, admin):
-        app.register_blueprint(module.bp)
+    for blueprint in PAGE_BLUEPRINTS:
+        app.register_blueprint(blueprint)
 
     @app.after_request
     def _security_headers(response):

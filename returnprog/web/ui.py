@@ -9,17 +9,15 @@ from __future__ import annotations
 import functools
 import re
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields
 
 from ..i18n import translate_message
+from ..roles import CASE_ROLES  # re-exported: the signing pages import it from here
 from ..services import ServiceError
 from .sessions import service_context
-
-CASE_ROLES = ("counsellor", "supervisor", "finance")
-ALL_ROLES = ("counsellor", "supervisor", "finance", "admin")
 
 
 # --- who -------------------------------------------------------------------------------------
@@ -42,8 +40,9 @@ def roles(*allowed: str):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                from .auth_views import login_manager
-                return login_manager.unauthorized()
+                # Flask-Login's manager (set up by auth_views) on the app, so this leaf
+                # module needs no import of the sign-in views.
+                return current_app.login_manager.unauthorized()
             if current_user.role not in allowed:
                 abort(403)
             return view(*args, **kwargs)
@@ -250,4 +249,4 @@ def render_page(template: str, status: int = 200, **context):
 
 
 __all__ = ["actor", "ctx", "roles", "public", "form_data", "load", "FormErrors", "errors_from",
-           "render_page", "CASE_ROLES", "ALL_ROLES", "normalise_date"]
+           "render_page", "CASE_ROLES", "normalise_date"]

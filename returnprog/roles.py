@@ -1,0 +1,22 @@
+"""The staff roles and the groups of them that rules refer to, named once (Flask-free).
+
+Who may do a workflow action is in :mod:`returnprog.workflow` (``Action.roles``); this
+module only names the roles and the groups that pages and services share.
+"""
+from __future__ import annotations
+
+COUNSELLOR = "counsellor"
+SUPERVISOR = "supervisor"
+FINANCE = "finance"
+ADMIN = "admin"
+
+# Every role a staff account can have, in the order forms offer them.
+ROLES = (COUNSELLOR, SUPERVISOR, FINANCE, ADMIN)
+# Roles that work on cases (an administrator manages accounts, not cases).
+CASE_ROLES = (COUNSELLOR, SUPERVISOR, FINANCE)
+# Roles that see the programme figures.
+FIGURE_ROLES = (SUPERVISOR, FINANCE, ADMIN)
+# Roles that see the payments overview across cases.
+PAYMENT_OVERVIEW_ROLES = (SUPERVISOR, FINANCE)
+# Roles that may cancel a payment or record a re-entry on a case they work on.
+PAYMENT_FOLLOW_UP_ROLES = (COUNSELLOR, SUPERVISOR)

@@ -1,0 +1,29 @@
+"""The JSON API under /api/v1, answering bearer tokens with JSON only.
+
+- :mod:`.common` — what every API view shares: bearer-token sign-in, reading the JSON
+  body, loading it with a marshmallow schema, request-level errors;
+- :mod:`.cases` — cases, IND confirmations, workflow actions (blueprint ``api``, which also
+  serves the public ``/openapi.json``);
+- :mod:`.payments` — travel-support payments and finance exports (blueprint
+  ``api_payments``);
+- :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import cases, payments
+from .common import PUBLIC_ENDPOINTS
+from .openapi import build_spec
+
+# Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
+BLUEPRINTS = (cases.bp, payments.bp)
+
+
+def init_app(app: Flask) -> None:
+    """Register the API's blueprints on ``app``."""
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+__all__ = ["BLUEPRINTS", "PUBLIC_ENDPOINTS", "build_spec", "init_app"]

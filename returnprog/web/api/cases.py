@@ -1,0 +1,88 @@
+"""JSON API for cases under /api/v1: open, read, list and edit cases, record IND
+confirmations, perform workflow actions. Views parse, call one service and map errors —
+nothing else. Marshmallow schemas are the contract: the OpenAPI document
+(:mod:`.openapi`) is generated from them."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from ... import schemas
+from ...services import cases as case_service
+from ...services import payment as payment_service
+from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
+from .openapi import build_spec
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)
+
+
+def _case_response(reference: str, status: int = 200):
+    data = case_service.read_case(api_ctx(), reference, log_view=False)
+    resp = jsonify(schemas.CaseOut().dump(data))
+    resp.status_code = status
+    return resp
+
+
+@bp.get("/cases")
+def list_cases():
+    """List the cases you may see, filtered and paginated."""
+    filters = load(schemas.CaseQuerySchema, request.args.to_dict())
+    return jsonify(schemas.CaseListOut().dump(case_service.list_cases(api_ctx(), filters)))
+
+
+@bp.post("/cases")
+def create_case():
+    """Open a case (intake) with its principal and household."""
+    data = load(schemas.IntakeSchema, json_body())
+    case = case_service.open_case(api_ctx(), data)
+    resp = _case_response(case.reference, 201)
+    resp.headers["Location"] = f"/api/v1/cases/{case.reference}"
+    return resp
+
+
+@bp.get("/cases/<reference>")
+def get_case(reference: str):
+    """Read a case: participants, state, allowed actions, documents, audit trail."""
+    return jsonify(schemas.CaseOut().dump(case_service.read_case(api_ctx(), reference)))
+
+
+@bp.put("/cases/<reference>")
+def update_case(reference: str):
+    """Replace intake data and household (only while the case is in intake)."""
+    body = json_body()
+    expected = request.headers.get("If-Match")
+    data = load(schemas.IntakeSchema, body)
+    version = (int(expected) if expected and expected.isascii() and expected.isdigit()
+               and len(expected) < 10 else None)
+    case = case_service.update_intake(api_ctx(), reference, data, version)
+    return _case_response(case.reference)
+
+
+@bp.post("/cases/<reference>/ind-confirmations")
+def add_ind_confirmation(reference: str):
+    """Record the IND's confirmation of one participant's withdrawal."""
+    data = load(schemas.IndConfirmationSchema, json_body())
+    case_service.record_ind_confirmation(api_ctx(), reference, data)
+    return _case_response(reference, 201)
+
+
+@bp.post("/cases/<reference>/actions/<action>")
+def perform_action(reference: str, action: str):
+    """Perform a workflow action with its payload; 409 lists what is missing."""
+    schema = schemas.ACTION_SCHEMAS.get(action)
+    if schema is None:
+        raise ApiError(404, "not_found", f"No action called {action!r}.",
+                       [{"allowed": sorted(schemas.ACTION_SCHEMAS)}])
+    body = optional_body()
+    payload = load(schema, body)
+    if action == "pay_support":
+        payment_service.disburse(api_ctx(), reference, payload)
+    else:
+        case_service.perform(api_ctx(), reference, action, payload)
+    return _case_response(reference)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document of this API, generated from the marshmallow schemas."""
+    return jsonify(build_spec().to_dict())

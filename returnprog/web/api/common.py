@@ -1,0 +1,74 @@
+"""What every API view shares: who is calling (bearer token), the JSON body, loading it
+with a marshmallow schema, and the request-level errors (wrong media type, bad JSON).
+
+Service errors are mapped to the JSON error shape by :mod:`returnprog.web.errors`.
+"""
+from __future__ import annotations
+
+from flask import g, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import BadRequest
+
+from ...auth import user_for_token
+from ...services import Invalid, ServiceError
+from ..errors import error_response
+from ..sessions import db_session, service_context
+
+# Endpoints anyone may call without a token.
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+class ApiError(ServiceError):
+    """A request-level error with its own status (malformed JSON, wrong media type)."""
+
+    def __init__(self, status: int, code: str, message: str, details=None):
+        super().__init__(message, details)
+        self.status, self.code = status, code
+
+
+def authenticate():
+    """``before_request`` of every API blueprint: admit a valid bearer token (its user is
+    ``g.api_user``), else answer 401."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(db_session(), token.strip()) if scheme.lower() == "bearer" else None
+    # The lookup's read transaction must not pin an old snapshot for the write that follows.
+    db_session().rollback()
+    if user is None:
+        return error_response(401, "unauthorized", "Sign in first: send a valid bearer token.")
+    g.api_user = user
+    return None
+
+
+def api_ctx():
+    """A service context for the API caller of this request."""
+    return service_context(g.api_user)
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a specific 400/415/422 error."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json).")
+    try:
+        data = request.get_json()
+    except (BadRequest, RecursionError):  # RecursionError: nested too deeply to parse
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):  # including a JSON null
+        raise ApiError(422, "invalid", "The request body must be a JSON object.",
+                       {"_schema": ["Expected a JSON object."]})
+    return data
+
+
+def optional_body() -> dict:
+    """The JSON body if one was sent, else an empty payload (actions without fields)."""
+    return json_body() if request.content_length or request.is_json else {}
+
+
+def load(schema_cls, data: dict) -> dict:
+    """``data`` loaded with the schema; per-field errors become a 422 ``Invalid``."""
+    try:
+        return schema_cls().load(data)
+    except ValidationError as exc:
+        raise Invalid("Some fields are not valid.", exc.normalized_messages()) from exc

@@ -1,0 +1,111 @@
+"""The OpenAPI 3 document of the JSON API, generated from the marshmallow schemas that
+validate its requests and shape its answers (served at ``/api/v1/openapi.json``).
+
+Kept apart from the views: it needs only the schemas, so the views import it and not the
+other way round.
+"""
+from __future__ import annotations
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from ... import schemas, schemas_payments
+
+
+def build_spec() -> APISpec:
+    """Describe the API's paths with the schemas that validate them."""
+    spec = APISpec(title="returnprog API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name in ("IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut", "IndConfirmationSchema"):
+        spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas, name))
+    for action, schema in schemas.ACTION_SCHEMAS.items():
+        # Several actions share a payload schema; a named subclass per action gives each
+        # its own component without registering one class twice.
+        spec.components.schema(f"Action_{action}", schema=type(f"Action_{action}", (schema,), {}))
+    err = {"content": {"application/json": {"schema": "ErrorOut"}}}
+    errors = {str(s): {"description": d, **err} for s, d in (
+        (401, "missing or bad token"), (403, "role may not"), (404, "no such case you may see"),
+        (409, "state or guard conflict; details list what is missing"),
+        (422, "per-field validation errors"))}
+    case_ok = {"description": "the case", "content": {"application/json": {"schema": "CaseOut"}}}
+    ref = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+    spec.path(path="/api/v1/cases", operations={
+        "get": {"summary": "List cases", "parameters": [{"in": "query", "schema": schemas.CaseQuerySchema}],
+                "responses": {"200": {"description": "a page",
+                                      "content": {"application/json": {"schema": "CaseListOut"}}},
+                              **errors}},
+        "post": {"summary": "Open a case", "requestBody": {
+            "content": {"application/json": {"schema": "Intake"}}},
+            "responses": {"201": case_ok, **errors}}})
+    spec.path(path="/api/v1/cases/{reference}", operations={
+        "get": {"summary": "Read a case", "parameters": [ref], "responses": {"200": case_ok, **errors}},
+        "put": {"summary": "Edit intake (only in intake)", "parameters": [ref],
+                "requestBody": {"content": {"application/json": {"schema": "Intake"}}},
+                "responses": {"200": case_ok, **errors}}})
+    spec.path(path="/api/v1/cases/{reference}/ind-confirmations", operations={
+        "post": {"summary": "Record an IND confirmation", "parameters": [ref],
+                 "requestBody": {"content": {"application/json": {"schema": "IndConfirmation"}}},
+                 "responses": {"201": case_ok, **errors}}})
+    spec.path(path="/api/v1/cases/{reference}/actions/{action}", operations={
+        "post": {"summary": "Perform a workflow action",
+                 "parameters": [ref, {"name": "action", "in": "path", "required": True,
+                                      "schema": {"type": "string",
+                                                 "enum": sorted(schemas.ACTION_SCHEMAS)}}],
+                 "requestBody": {"content": {"application/json": {"schema": {
+                     "oneOf": [{"$ref": f"#/components/schemas/Action_{a}"}
+                               for a in schemas.ACTION_SCHEMAS]}}}},
+                 "responses": {"200": case_ok, **errors}}})
+    _payment_paths(spec)
+    return spec
+
+
+def _payment_paths(spec: APISpec) -> None:
+    """Add the payment and export paths and their schemas (:mod:`.payments`)."""
+    for name in ("ProposePaymentSchema", "ApprovePaymentSchema", "ReasonedDecisionSchema",
+                 "ReentrySchema", "CreateExportSchema", "PaymentDetailOut", "PaymentListOut",
+                 "ExportBatchOut", "ExportListOut"):
+        spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas_payments, name))
+    err = {"content": {"application/json": {"schema": "ErrorOut"}}}
+    errors = {str(s): {"description": d, **err} for s, d in (
+        (401, "missing or bad token"), (403, "role may not, or four eyes"),
+        (404, "no such case you may see"), (409, "state or payment conflict"),
+        (422, "per-field validation errors"))}
+    ref = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def body(schema):
+        return {"content": {"application/json": {"schema": schema}}}
+
+    ok = {"description": "the payment", **body("PaymentDetailOut")}
+    spec.path(path="/api/v1/cases/{reference}/payment", operations={
+        "get": {"summary": "Read the case's payment", "parameters": [ref],
+                "responses": {"200": ok, **errors}},
+        "post": {"summary": "Propose travel support", "parameters": [ref],
+                 "requestBody": body("ProposePayment"), "responses": {"201": ok, **errors}}})
+    for action, schema, summary in (
+            ("approve", "ApprovePayment", "Approve (supervisor, not the proposer)"),
+            ("reject", "ReasonedDecision", "Reject with a reason (supervisor, not the proposer)"),
+            ("cancel", "ReasonedDecision", "Cancel before disbursement"),
+            ("reentry", "Reentry", "Record a re-entry and reclaim after departure")):
+        spec.path(path=f"/api/v1/cases/{{reference}}/payment/{action}", operations={
+            "post": {"summary": summary, "parameters": [ref], "requestBody": body(schema),
+                     "responses": {"200": ok, **errors}}})
+    spec.path(path="/api/v1/payments", operations={
+        "get": {"summary": "List payments",
+                "parameters": [{"in": "query", "schema": schemas_payments.PaymentQuerySchema}],
+                "responses": {"200": {"description": "a page", **body("PaymentListOut")},
+                              **errors}}})
+    spec.path(path="/api/v1/exports", operations={
+        "get": {"summary": "List finance exports",
+                "parameters": [{"in": "query", "schema": schemas_payments.ExportQuerySchema}],
+                "responses": {"200": {"description": "a page", **body("ExportListOut")}, **errors}},
+        "post": {"summary": "Export approved transfers (sepa | csv)",
+                 "requestBody": body("CreateExport"),
+                 "responses": {"201": {"description": "the batch", **body("ExportBatchOut")},
+                               **errors}}})
+    spec.path(path="/api/v1/exports/{batch_id}", operations={
+        "get": {"summary": "Download an export file",
+                "parameters": [{"name": "batch_id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "the file", "content": {
+                    "application/xml": {}, "text/csv": {}}}, **errors}}})
