@@ -8,7 +8,6 @@ from flask import Blueprint, jsonify, request
 
 from ... import schemas
 from ...services import cases as case_service
-from ...services import payment as payment_service
 from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
 from .openapi import build_spec
 
@@ -75,10 +74,7 @@ def perform_action(reference: str, action: str):
                        [{"allowed": sorted(schemas.ACTION_SCHEMAS)}])
     body = optional_body()
     payload = load(schema, body)
-    if action == "pay_support":
-        payment_service.disburse(api_ctx(), reference, payload)
-    else:
-        case_service.perform(api_ctx(), reference, action, payload)
+    case_service.perform(api_ctx(), reference, action, payload)
     return _case_response(reference)
 
 
