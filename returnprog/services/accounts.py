@@ -14,7 +14,7 @@ from .. import audit, auth
 from ..db import begin_write
 from ..models import Team, User
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
-from .uow import commit
+from .uow import atomic, commit
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
@@ -47,6 +47,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+@atomic
 def authenticate(ctx: Context, email: str, password: str, *, max_failures: int = MAX_FAILURES,
                  lock_minutes: int = LOCK_MINUTES) -> User:
     """The user signing in with ``email`` and ``password``.
@@ -87,6 +88,7 @@ def authenticate(ctx: Context, email: str, password: str, *, max_failures: int =
     return user
 
 
+@atomic
 def sign_out(ctx: Context, user_id: int) -> int:
     """End the user's sessions: the session epoch moves on, so any cookie issued before —
     including a copy of the one just used — is refused from now on. Returns the new epoch."""
@@ -140,6 +142,7 @@ def get_user(ctx: Context, user_id: int) -> User:
     return user
 
 
+@atomic
 def create_user(ctx: Context, data: dict) -> User:
     """Create a staff user from validated data (:class:`~returnprog.schemas.UserCreateSchema`)."""
     _admin(ctx)
@@ -152,6 +155,7 @@ def create_user(ctx: Context, data: dict) -> User:
             "A user with this e-mail address already exists."]}) from exc
 
 
+@atomic
 def set_active(ctx: Context, user_id: int, active: bool) -> User:
     """Deactivate (or reactivate) a user; deactivating ends their sessions at once."""
     _admin(ctx)
@@ -173,6 +177,7 @@ def set_active(ctx: Context, user_id: int, active: bool) -> User:
     return user
 
 
+@atomic
 def reset_password(ctx: Context, user_id: int, password: str) -> User:
     """Give a user a new password (validated by the caller's schema); ends their sessions
     and lifts a lock."""

@@ -240,6 +240,7 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
 
 # --- personal signing links ------------------------------------------------------------------
 
+@atomic
 def create_signing_link(ctx: Context, reference: str, participant_id: int, kind: str,
                         terms: dict) -> tuple[SigningRequest, str]:
     """A counsellor creates a personal signing link for one participant and one document.
@@ -336,6 +337,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
     return doc
 
 
+@atomic
 def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRequest:
     """A counsellor withdraws a signing link that has not been used yet; from then on the
     link is refused."""

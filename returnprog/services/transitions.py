@@ -20,7 +20,7 @@ from ..workflow import FINAL_STATES
 from . import Conflict, Context, Forbidden, NotFound
 from . import reminders
 from .lookups import gather_facts, load_case
-from .uow import BUSY_MESSAGE, begin_write, commit
+from .uow import BUSY_MESSAGE, atomic, begin_write, commit
 
 # A side effect runs after the case row has moved, inside the transaction; it returns the
 # details it adds to the transition's audit event, or raises a ServiceError (all rolled back).
@@ -29,10 +29,11 @@ SideEffect = Callable[[Context, Case, dict], dict]
 __all__ = ["SideEffect", "run"]
 
 
+@atomic
 def run(ctx: Context, reference: str, action_name: str, payload: dict,
         side_effect: SideEffect | None = None) -> Case:
     """Perform ``action_name`` on case ``reference`` with its validated payload, or raise
-    having changed nothing. The caller wraps this in ``@atomic``."""
+    having changed nothing."""
     action = workflow.ACTIONS.get(action_name)
     if action is None or not action.sources:
         raise NotFound(f"No action called {action_name!r}.")

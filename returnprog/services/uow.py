@@ -21,16 +21,17 @@ BUSY_MESSAGE = "The case is being changed by someone else right now; reload it a
 
 
 def atomic(fn):
-    """Wrap a use case so that any error rolls the session back: a refusal never leaves a
+    """Wrap a use case (first argument a Context or a Session) so that any error rolls the session back: a refusal never leaves a
     write lock (SQLite's BEGIN IMMEDIATE lasts until the transaction ends) or a half-done
     change behind."""
 
     @functools.wraps(fn)
-    def run(ctx: Context, *args, **kwargs):
+    def run(ctx_or_session, *args, **kwargs):
         try:
-            return fn(ctx, *args, **kwargs)
+            return fn(ctx_or_session, *args, **kwargs)
         except BaseException:
-            ctx.session.rollback()
+            # System jobs (the scheduler, verification) take a bare session, not a Context.
+            getattr(ctx_or_session, "session", ctx_or_session).rollback()
             raise
     return run
 

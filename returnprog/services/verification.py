@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from .. import audit, documents
-from ..db import begin_write
 from ..models import Case, Document
+from .uow import atomic, begin_write
 
 
 @dataclass
@@ -74,6 +74,7 @@ def trusted_cert_pems(seal=None, extra_paths: Iterable[str] = ()) -> list[bytes]
     return pems
 
 
+@atomic
 def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes | str], *,
            channel: str = "web", tsa_cert_pems: Iterable[bytes | str] = ()) -> Verification:
     """Verify ``pdf_bytes`` against the trusted seal certificates and the register, and
