@@ -1,8 +1,11 @@
 """Shared fixtures: a real SQLite file and a real PostgreSQL server, migrated by Alembic.
 
-Every test that asks for ``db_url`` (directly or through ``engine``/``session``/``app``)
-runs twice: once on SQLite, once on PostgreSQL. PostgreSQL is started by the suite itself;
-if it cannot start, those tests fail — never skip.
+Layout (DESIGN §6): ``unit/`` is pure (no database), ``integration/`` runs every test that
+asks for ``db_url`` (directly or through ``engine``/``session``/``app``) twice, once on
+SQLite and once on PostgreSQL; ``web/`` and ``browser/`` check pages and the API, which do
+not depend on the engine, on SQLite only — except tests marked ``engines_differ`` (search,
+characters a database may refuse), which stay on both. PostgreSQL is started by the suite
+itself; if it cannot start, those tests fail — never skip.
 """
 from __future__ import annotations
 
@@ -70,6 +73,26 @@ def pg_server():
     dbmod.upgrade(server.url("returnprog_template"))
     yield server
     server.stop()
+
+
+SQLITE_ONLY_DIRS = ("web", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the PostgreSQL twin of web and browser checks that do not depend on the
+    engine (see the module docstring); they ran on both before, at twice the cost."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        folder = item.path.parent.name
+        if on_pg and folder in SQLITE_ONLY_DIRS and not item.get_closest_marker("engines_differ"):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
