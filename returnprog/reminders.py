@@ -174,7 +174,9 @@ class KeyParts:
 
 
 def parse_key(key: str) -> KeyParts:
-    """Take an idempotency key apart (inverse of :func:`idempotency_key`)."""
+    """Take an idempotency key apart (inverse of :func:`idempotency_key`). Queries use the
+    outbox's ``deadline`` and ``signing_request_id`` columns instead; this stays for
+    tests and for reading old keys."""
     case, kind, ref, recipient = key.split("|", 3)
     return KeyParts(None if case == "-" else int(case), kind, ref, recipient)
 
@@ -237,6 +239,8 @@ class Message:
     subject: str
     body_text: str
     body_html: str
+    deadline: dt.date | None = None        # the case deadline a deadline message is about
+    signing_request_id: int | None = None  # the link a signing-link message is about
 
 
 _MONTHS = {
@@ -528,11 +532,13 @@ def render(parts: dict) -> tuple[str, str, str]:
     return subject[:300], text, body_html
 
 
-def _message(key: str, case_id: int | None, kind: str, r: Recipient, parts: dict) -> Message:
+def _message(key: str, case_id: int | None, kind: str, r: Recipient, parts: dict, *,
+             deadline: dt.date | None = None, link_id: int | None = None) -> Message:
     subject, text, body_html = render(parts)
     return Message(key=key, case_id=case_id, kind=kind, recipient=r.email.strip(),
                    language=_pair(r)[1] if r.role == "participant" else "nl",
-                   subject=subject, body_text=text, body_html=body_html)
+                   subject=subject, body_text=text, body_html=body_html,
+                   deadline=deadline, signing_request_id=link_id)
 
 
 def deadline_reminder(case: CaseInfo, offset: int, today: dt.date, r: Recipient) -> Message:
@@ -540,14 +546,15 @@ def deadline_reminder(case: CaseInfo, offset: int, today: dt.date, r: Recipient)
     kind = deadline_kind(offset)
     compose = _participant_deadline if r.role == "participant" else _counsellor_deadline
     return _message(idempotency_key(case.case_id, kind, case.deadline.isoformat(), r.email),
-                    case.case_id, kind, r, compose(case, r, today))
+                    case.case_id, kind, r, compose(case, r, today), deadline=case.deadline)
 
 
 def overdue_alert(case: CaseInfo, today: dt.date, r: Recipient) -> Message:
     """The alert to a supervisor that a case's deadline passed without departure."""
     return _message(idempotency_key(case.case_id, OVERDUE_ALERT, case.deadline.isoformat(),
                                     r.email),
-                    case.case_id, OVERDUE_ALERT, r, _supervisor_overdue(case, r, today))
+                    case.case_id, OVERDUE_ALERT, r, _supervisor_overdue(case, r, today),
+                    deadline=case.deadline)
 
 
 def _link_ref(link: LinkInfo) -> str:
@@ -558,14 +565,16 @@ def signing_link_reminder(case: CaseInfo, link: LinkInfo, r: Recipient) -> Messa
     """The signer's reminder of an unused personal signing link."""
     return _message(idempotency_key(case.case_id, SIGNING_LINK_REMINDER, _link_ref(link),
                                     r.email),
-                    case.case_id, SIGNING_LINK_REMINDER, r, _participant_link(case, link, r))
+                    case.case_id, SIGNING_LINK_REMINDER, r, _participant_link(case, link, r),
+                    link_id=link.id)
 
 
 def signing_link_expired(case: CaseInfo, link: LinkInfo, r: Recipient) -> Message:
     """The counsellor's notice that a personal signing link expired unused."""
     return _message(idempotency_key(case.case_id, SIGNING_LINK_EXPIRED, _link_ref(link),
                                     r.email),
-                    case.case_id, SIGNING_LINK_EXPIRED, r, _counsellor_link_expired(case, link, r))
+                    case.case_id, SIGNING_LINK_EXPIRED, r, _counsellor_link_expired(case, link, r),
+                    link_id=link.id)
 
 
 @dataclass(frozen=True)

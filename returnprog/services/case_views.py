@@ -12,7 +12,7 @@ from ..db import begin_write
 from ..models import Document
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
-from .reminders import failed_messages
+from .outbox import failed_messages
 from .cases import commit, gather_facts, live_payment, load_case
 
 # Which documents are signed in which state (the signing service's table when present).
