@@ -138,7 +138,7 @@ def test_signing_link_messages():
     msg = plan.signing_link_reminder(CASE, link, r)
     assert msg.key == "7|signing_link_reminder|2026-05-08~link5|p@example.org"
     assert plan.parse_key(msg.key).link_id == 5
-    assert "соглашение о выезде" in msg.body_text and "8 mei 2026, 11:00" in msg.body_text
+    assert "«Соглашение о выезде»" in msg.body_text and "8 mei 2026, 11:00" in msg.body_text
     expired = plan.signing_link_expired(CASE, link, plan.Recipient("anna@dtenv.example"))
     assert "verlopen zonder handtekening" in expired.body_text
     assert plan.link_reminder_due(link, dt.datetime(2026, 5, 3, 9, tzinfo=dt.timezone.utc), 2)
