@@ -150,42 +150,6 @@ def idempotency_key(case_id: int | None, kind: str, ref: str, recipient: str) ->
     return key
 
 
-@dataclass(frozen=True)
-class KeyParts:
-    """An idempotency key taken apart."""
-
-    case_id: int | None
-    kind: str
-    ref: str
-    recipient: str
-
-    @property
-    def deadline(self) -> dt.date | None:
-        """The deadline (deadline reminders, overdue alerts) or link expiry date."""
-        try:
-            return dt.date.fromisoformat(self.ref[:10])
-        except ValueError:
-            return None
-
-    @property
-    def link_id(self) -> int | None:
-        """The signing request's id, for signing-link messages."""
-        if "~link" in self.ref:
-            try:
-                return int(self.ref.split("~link", 1)[1])
-            except ValueError:
-                return None
-        return None
-
-
-def parse_key(key: str) -> KeyParts:
-    """Take an idempotency key apart (inverse of :func:`idempotency_key`). Queries use the
-    outbox's ``deadline`` and ``signing_request_id`` columns instead; this stays for
-    tests and for reading old keys."""
-    case, kind, ref, recipient = key.split("|", 3)
-    return KeyParts(None if case == "-" else int(case), kind, ref, recipient)
-
-
 def message_id(key: str, domain: str) -> str:
     """A Message-ID derived from the idempotency key: a message re-sent after a crash
     carries the same Message-ID, so the receiving side can recognise the duplicate."""
