@@ -142,7 +142,9 @@ def overdue_deadlines(today: dt.date, escalation_days: int,
 def idempotency_key(case_id: int | None, kind: str, ref: str, recipient: str) -> str:
     """``<case>|<kind>|<ref>|<recipient>``; ``ref`` is the deadline (ISO date), for links
     the link's expiry date and id. A recipient address too long for the column is replaced
-    by its SHA-256 (the key stays unique and deterministic)."""
+    by its SHA-256 (the key stays unique and deterministic). The key is only compared,
+    never parsed: what it names is also in :class:`Message` (``deadline``,
+    ``signing_request_id``), which the outbox stores as columns."""
     who = recipient.strip().lower()
     key = f"{case_id if case_id is not None else '-'}|{kind}|{ref}|{who}"
     if len(key) > KEY_MAX:
