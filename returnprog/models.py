@@ -251,7 +251,10 @@ class ExportBatch(SQLModel, table=True):
 
 class OutboxMessage(SQLModel, table=True):
     """A reminder or alert waiting to be sent. The idempotency key makes a duplicate
-    impossible: (case, kind, deadline, recipient)."""
+    impossible: (case, kind, deadline, recipient). What the key is about is also kept in
+    columns, for queries: ``deadline`` (the case's departure deadline a deadline reminder
+    or overdue alert is for; NULL for other messages), ``signing_request_id`` (the link a
+    signing-link message is about) and ``recipient``."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -260,6 +263,8 @@ class OutboxMessage(SQLModel, table=True):
     case_id: Optional[int] = Field(default=None, foreign_key="case.id", index=True)
     kind: str = Field(max_length=30)
     recipient: str = Field(max_length=254)
+    deadline: Optional[dt.date] = None
+    signing_request_id: Optional[int] = Field(default=None, foreign_key="signing_request.id")
     language: str = Field(default="nl", max_length=2)
     subject: str = Field(max_length=300)
     body_text: str = Field(sa_column=Column(Text, nullable=False))

@@ -22,6 +22,9 @@ outbox holds unique, so the same reminder can never be stored — and so never b
 twice. Messages are bilingual (Dutch plus the recipient's language: Ukrainian, Russian or
 English; English for Dutch speakers and staff), plain text with an HTML alternative, and
 are composed only from the data below: no V-number, no BSN, nothing from the IND file.
+Their wording is in the Jinja templates ``forms/mail/*.txt``, translated through the
+gettext catalogue (:mod:`returnprog.mailtext`), with the glossary's names for the service
+and the documents.
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ import hashlib
 import html
 from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from . import mailtext
 
 DEADLINE_REMINDER_PREFIX = "deadline_reminder_"
 OVERDUE_ALERT = "overdue_alert"
@@ -137,46 +142,14 @@ def overdue_deadlines(today: dt.date, escalation_days: int,
 def idempotency_key(case_id: int | None, kind: str, ref: str, recipient: str) -> str:
     """``<case>|<kind>|<ref>|<recipient>``; ``ref`` is the deadline (ISO date), for links
     the link's expiry date and id. A recipient address too long for the column is replaced
-    by its SHA-256 (the key stays unique and deterministic)."""
+    by its SHA-256 (the key stays unique and deterministic). The key is only compared,
+    never parsed: what it names is also in :class:`Message` (``deadline``,
+    ``signing_request_id``), which the outbox stores as columns."""
     who = recipient.strip().lower()
     key = f"{case_id if case_id is not None else '-'}|{kind}|{ref}|{who}"
     if len(key) > KEY_MAX:
         key = f"{case_id}|{kind}|{ref}|sha256:{hashlib.sha256(who.encode()).hexdigest()}"
     return key
-
-
-@dataclass(frozen=True)
-class KeyParts:
-    """An idempotency key taken apart."""
-
-    case_id: int | None
-    kind: str
-    ref: str
-    recipient: str
-
-    @property
-    def deadline(self) -> dt.date | None:
-        """The deadline (deadline reminders, overdue alerts) or link expiry date."""
-        try:
-            return dt.date.fromisoformat(self.ref[:10])
-        except ValueError:
-            return None
-
-    @property
-    def link_id(self) -> int | None:
-        """The signing request's id, for signing-link messages."""
-        if "~link" in self.ref:
-            try:
-                return int(self.ref.split("~link", 1)[1])
-            except ValueError:
-                return None
-        return None
-
-
-def parse_key(key: str) -> KeyParts:
-    """Take an idempotency key apart (inverse of :func:`idempotency_key`)."""
-    case, kind, ref, recipient = key.split("|", 3)
-    return KeyParts(None if case == "-" else int(case), kind, ref, recipient)
 
 
 def message_id(key: str, domain: str) -> str:
@@ -237,36 +210,13 @@ class Message:
     subject: str
     body_text: str
     body_html: str
-
-
-_MONTHS = {
-    "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
-           "september", "oktober", "november", "december"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
-    "uk": ("січня", "лютого", "березня", "квітня", "травня", "червня", "липня", "серпня",
-           "вересня", "жовтня", "листопада", "грудня"),
-    "ru": ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
-           "сентября", "октября", "ноября", "декабря"),
-}
-_WEEKDAYS = {
-    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "uk": ("понеділок", "вівторок", "середа", "четвер", "пʼятниця", "субота", "неділя"),
-    "ru": ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота",
-           "воскресенье"),
-}
+    deadline: dt.date | None = None        # the case deadline a deadline message is about
+    signing_request_id: int | None = None  # the link a signing-link message is about
 
 
 def format_date(day: dt.date, lang: str, weekday: bool = True) -> str:
-    """``dinsdag 12 mei 2026`` / ``Tuesday 12 May 2026`` / ``12 травня 2026 р. (вівторок)``."""
-    lang = lang if lang in _MONTHS else "en"
-    text = f"{day.day} {_MONTHS[lang][day.month - 1]} {day.year}"
-    if lang in ("uk", "ru"):
-        text += " р." if lang == "uk" else " г."
-        # The date stays in the genitive after "не пізніше"; the weekday goes in brackets.
-        return f"{text} ({_WEEKDAYS[lang][day.weekday()]})" if weekday else text
-    return f"{_WEEKDAYS[lang][day.weekday()]} {text}" if weekday else text
+    """``woensdag 12 mei 2026`` / ``Tuesday 12 May 2026`` / ``12 травня 2026 р. (вівторок)``."""
+    return mailtext.format_date(day, lang, weekday)
 
 
 def format_moment(moment: dt.datetime, lang: str, tz: str = DEFAULT_TIMEZONE) -> str:
@@ -288,61 +238,8 @@ def _localise(moment: dt.datetime, tz: str) -> dt.datetime:
 
 
 def days_phrase(n: int, lang: str) -> str:
-    """``7 dagen`` / ``7 days`` / ``7 днів`` / ``7 дней`` with the right plural form."""
-    if lang == "nl":
-        return f"{n} dag" if n == 1 else f"{n} dagen"
-    if lang in ("uk", "ru"):
-        one, few, many = (("день", "дні", "днів") if lang == "uk" else ("день", "дня", "дней"))
-        if n % 10 == 1 and n % 100 != 11:
-            word = one
-        elif 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-            word = few
-        else:
-            word = many
-        return f"{n} {word}"
-    return f"{n} day" if n == 1 else f"{n} days"
-
-
-_DOCUMENTS = {
-    "commitment": {"nl": "deelnameverklaring", "en": "participation statement",
-                   "uk": "заява про участь", "ru": "заявление об участии"},
-    "withdrawal_declaration": {
-        "nl": "verklaring intrekking asielaanvraag",
-        "en": "declaration withdrawing the asylum application",
-        "uk": "заява про відкликання заяви про притулок",
-        "ru": "заявление об отзыве ходатайства об убежище"},
-    "departure_agreement": {"nl": "vertrekafspraak", "en": "departure agreement",
-                            "uk": "угода про виїзд", "ru": "соглашение о выезде"},
-    "addendum": {"nl": "addendum bij de vertrekafspraak",
-                 "en": "addendum to the departure agreement",
-                 "uk": "додаток до угоди про виїзд", "ru": "дополнение к соглашению о выезде"},
-    "payment_receipt": {"nl": "ontvangstbewijs reisbijdrage", "en": "travel support receipt",
-                        "uk": "підтвердження отримання допомоги на дорогу",
-                        "ru": "подтверждение получения помощи на дорогу"},
-}
-
-
-def document_name(kind: str, lang: str) -> str:
-    """A document kind in words."""
-    names = _DOCUMENTS.get(kind)
-    if names is None:
-        return kind.replace("_", " ")
-    return names.get(lang, names["en"])
-
-
-def _when(d: int, lang: str) -> str:
-    """'today' / 'tomorrow' / 'in 7 days' as a complete short sentence."""
-    if lang == "nl":
-        return "Dat is vandaag." if d == 0 else "Dat is morgen." if d == 1 else \
-            f"Dat is over {days_phrase(d, lang)}."
-    if lang == "uk":
-        return "Це сьогодні." if d == 0 else "Це завтра." if d == 1 else \
-            f"Залишилося {days_phrase(d, lang)}."
-    if lang == "ru":
-        return "Это сегодня." if d == 0 else "Это завтра." if d == 1 else \
-            f"Осталось {days_phrase(d, lang)}."
-    return "That is today." if d == 0 else "That is tomorrow." if d == 1 else \
-        f"That is in {days_phrase(d, lang)}."
+    """``7 dagen`` / ``7 days`` / ``7 днів`` / ``7 дней`` with the language's plural form."""
+    return mailtext.translations(lang).ngettext("%(num)d day", "%(num)d days", n) % {"num": n}
 
 
 def _contact(case: CaseInfo) -> str:
@@ -352,156 +249,52 @@ def _contact(case: CaseInfo) -> str:
     return who
 
 
-# Each composer returns {language: (subject, [paragraphs])}. Paragraphs are plain text;
-# the HTML part escapes them.
+# Each composer returns {language: (subject, [paragraphs])} rendered from the templates in
+# forms/mail/; participants read Dutch and their own language, staff Dutch and English.
+
+STAFF_LANGUAGES = ("nl", "en")
+
 
 def _participant_deadline(case: CaseInfo, r: Recipient, today: dt.date) -> dict:
-    d = (case.deadline - today).days
-    contact = _contact(case)
-    out = {}
-    for lang in _pair(r):
-        date = format_date(case.deadline, lang)
-        name = r.name_in(lang)
-        if lang == "nl":
-            out[lang] = (f"Herinnering: vertrek uiterlijk {format_date(case.deadline, lang, False)}", [
-                f"Beste {name}," if name else "Beste deelnemer,",
-                "Dit is een herinnering van de Dienst Terugkeer en Vertrek (DTenV). U hebt "
-                f"afgesproken dat u Nederland uiterlijk op {date} verlaat. {_when(d, lang)}",
-                "Hebt u vragen, of lukt het niet om op tijd te vertrekken? Neem dan zo snel "
-                f"mogelijk contact op met uw regievoerder{': ' + contact if contact else ''}.",
-                f"Dossier: {case.reference}",
-                "Dit bericht is automatisch verstuurd."])
-        elif lang == "uk":
-            out[lang] = (f"Нагадування: виїзд не пізніше {format_date(case.deadline, lang, False)}", [
-                f"Вітаємо, {name}!" if name else "Вітаємо!",
-                "Це нагадування від Служби репатріації та виїзду Нідерландів (DTenV). Ви "
-                f"домовилися виїхати з Нідерландів не пізніше ніж {date}. {_when(d, lang)}",
-                "Якщо у вас є запитання або ви не встигаєте виїхати вчасно, якнайшвидше "
-                "зверніться до свого консультанта (regievoerder)"
-                f"{': ' + contact if contact else ''}.",
-                f"Справа: {case.reference}",
-                "Це повідомлення надіслано автоматично."])
-        elif lang == "ru":
-            out[lang] = (f"Напоминание: выезд не позднее {format_date(case.deadline, lang, False)}", [
-                f"Здравствуйте, {name}!" if name else "Здравствуйте!",
-                "Это напоминание от Службы репатриации и выезда Нидерландов (DTenV). Вы "
-                f"договорились покинуть Нидерланды не позднее {date}. {_when(d, lang)}",
-                "Если у вас есть вопросы или вы не успеваете выехать вовремя, как можно скорее "
-                "обратитесь к своему консультанту (regievoerder)"
-                f"{': ' + contact if contact else ''}.",
-                f"Дело: {case.reference}",
-                "Это сообщение отправлено автоматически."])
-        else:
-            out[lang] = (f"Reminder: departure by {format_date(case.deadline, lang, False)}", [
-                f"Dear {name}," if name else "Dear participant,",
-                "This is a reminder from the Repatriation and Departure Service (DTenV). You "
-                f"agreed to leave the Netherlands no later than {date}. {_when(d, lang)}",
-                "If you have questions, or if you cannot leave in time, please contact your "
-                f"counsellor (regievoerder) as soon as possible{': ' + contact if contact else ''}.",
-                f"Case: {case.reference}",
-                "This message was sent automatically."])
-    return out
+    return {lang: mailtext.render(
+        "participant_deadline", lang, name=r.name_in(lang), role="participant",
+        date=format_date(case.deadline, lang), short_date=format_date(case.deadline, lang, False),
+        days=(case.deadline - today).days, contact=_contact(case), reference=case.reference)
+        for lang in _pair(r)}
 
 
 def _counsellor_deadline(case: CaseInfo, r: Recipient, today: dt.date) -> dict:
-    d = (case.deadline - today).days
-    return {
-        "nl": (f"Herinnering: {case.reference} vertrekt uiterlijk "
-               f"{format_date(case.deadline, 'nl', False)}", [
-            f"Beste {r.name}," if r.name else "Beste regievoerder,",
-            f"De vertrektermijn van dossier {case.reference} "
-            f"({case.household_size} personen) loopt af op {format_date(case.deadline, 'nl')}. "
-            f"{_when(d, 'nl')}",
-            "De volwassen deelnemers met een e-mailadres hebben vandaag dezelfde herinnering "
-            "in hun eigen taal gekregen. Controleer of de reis geregeld is."]),
-        "en": (f"Reminder: {case.reference} departs by {format_date(case.deadline, 'en', False)}", [
-            f"Dear {r.name}," if r.name else "Dear counsellor,",
-            f"The departure deadline of case {case.reference} "
-            f"({case.household_size} persons) is {format_date(case.deadline, 'en')}. "
-            f"{_when(d, 'en')}",
-            "The adult participants with an e-mail address received the same reminder in "
-            "their own language today. Please check that the journey is arranged."]),
-    }
+    return {lang: mailtext.render(
+        "counsellor_deadline", lang, name=r.name, role="counsellor",
+        date=format_date(case.deadline, lang), short_date=format_date(case.deadline, lang, False),
+        days=(case.deadline - today).days, household=case.household_size,
+        reference=case.reference)
+        for lang in STAFF_LANGUAGES}
 
 
 def _supervisor_overdue(case: CaseInfo, r: Recipient, today: dt.date) -> dict:
-    over = (today - case.deadline).days
-    who = _contact(case) or "-"
-    return {
-        "nl": (f"Termijn verstreken: {case.reference}", [
-            f"Beste {r.name}," if r.name else "Beste supervisor,",
-            f"De vertrektermijn van dossier {case.reference} is op "
-            f"{format_date(case.deadline, 'nl')} verstreken ({days_phrase(over, 'nl')} geleden) "
-            "zonder dat vertrek is bevestigd. Het dossier staat als te laat op het dashboard.",
-            f"Bespreek met regievoerder {who} of de termijn wordt verlengd of de "
-            "deelname vervalt."]),
-        "en": (f"Deadline passed: {case.reference}", [
-            f"Dear {r.name}," if r.name else "Dear supervisor,",
-            f"The departure deadline of case {case.reference} passed on "
-            f"{format_date(case.deadline, 'en')} ({days_phrase(over, 'en')} ago) without a "
-            "confirmed departure. The case shows as overdue on the dashboard.",
-            f"Please decide with counsellor {who} whether to extend the deadline or to "
-            "let the participation lapse."]),
-    }
+    return {lang: mailtext.render(
+        "supervisor_overdue", lang, name=r.name, role="supervisor",
+        date=format_date(case.deadline, lang), over=(today - case.deadline).days,
+        who=_contact(case) or "-", reference=case.reference)
+        for lang in STAFF_LANGUAGES}
 
 
 def _participant_link(case: CaseInfo, link: LinkInfo, r: Recipient) -> dict:
-    contact = _contact(case)
-    out = {}
-    for lang in _pair(r):
-        doc = document_name(link.kind, lang)
-        sent, until = format_moment(link.created_at, lang), format_moment(link.expires_at, lang)
-        name = r.name_in(lang)
-        if lang == "nl":
-            out[lang] = ("Herinnering: een document wacht op uw handtekening", [
-                f"Beste {name}," if name else "Beste deelnemer,",
-                f"Op {sent} hebt u een persoonlijke link gekregen om de {doc} te ondertekenen. "
-                f"U hebt nog niet getekend. De link is geldig tot {until}.",
-                "Gebruik de link uit het eerdere bericht. Werkt hij niet meer, vraag dan uw "
-                f"regievoerder om een nieuwe{': ' + contact if contact else ''}.",
-                f"Dossier: {case.reference}"])
-        elif lang == "uk":
-            out[lang] = ("Нагадування: документ очікує на ваш підпис", [
-                f"Вітаємо, {name}!" if name else "Вітаємо!",
-                f"{sent} ви отримали особисте посилання, щоб підписати документ «{doc}». "
-                f"Ви ще не підписали його. Посилання дійсне до {until}.",
-                "Скористайтеся посиланням із попереднього повідомлення. Якщо воно вже не діє, "
-                f"попросіть свого консультанта надіслати нове{': ' + contact if contact else ''}.",
-                f"Справа: {case.reference}"])
-        elif lang == "ru":
-            out[lang] = ("Напоминание: документ ожидает вашей подписи", [
-                f"Здравствуйте, {name}!" if name else "Здравствуйте!",
-                f"{sent} вы получили личную ссылку, чтобы подписать документ «{doc}». "
-                f"Вы ещё не подписали его. Ссылка действительна до {until}.",
-                "Воспользуйтесь ссылкой из предыдущего сообщения. Если она больше не действует, "
-                f"попросите своего консультанта прислать новую{': ' + contact if contact else ''}.",
-                f"Дело: {case.reference}"])
-        else:
-            out[lang] = ("Reminder: a document is waiting for your signature", [
-                f"Dear {name}," if name else "Dear participant,",
-                f"On {sent} you received a personal link to sign the {doc}. You have not "
-                f"signed yet. The link is valid until {until}.",
-                "Please use the link from the earlier message. If it no longer works, ask your "
-                f"counsellor for a new one{': ' + contact if contact else ''}.",
-                f"Case: {case.reference}"])
-    return out
+    return {lang: mailtext.render(
+        "participant_link", lang, name=r.name_in(lang), role="participant",
+        document_kind=link.kind, sent=format_moment(link.created_at, lang),
+        until=format_moment(link.expires_at, lang), contact=_contact(case),
+        reference=case.reference)
+        for lang in _pair(r)}
 
 
 def _counsellor_link_expired(case: CaseInfo, link: LinkInfo, r: Recipient) -> dict:
-    return {
-        "nl": (f"Ondertekenlink verlopen: {case.reference}", [
-            f"Beste {r.name}," if r.name else "Beste regievoerder,",
-            f"De persoonlijke link voor de {document_name(link.kind, 'nl')} van "
-            f"{link.signer_name or 'een deelnemer'} in dossier {case.reference} is op "
-            f"{format_moment(link.expires_at, 'nl')} verlopen zonder handtekening.",
-            "Maak zo nodig een nieuwe link aan, of laat op kantoor tekenen op de tablet."]),
-        "en": (f"Signing link expired: {case.reference}", [
-            f"Dear {r.name}," if r.name else "Dear counsellor,",
-            f"The personal link for the {document_name(link.kind, 'en')} of "
-            f"{link.signer_name or 'a participant'} in case {case.reference} expired unsigned "
-            f"on {format_moment(link.expires_at, 'en')}.",
-            "Create a new link if needed, or have the document signed on the office tablet."]),
-    }
+    return {lang: mailtext.render(
+        "counsellor_link_expired", lang, name=r.name, role="counsellor",
+        document_kind=link.kind, signer=link.signer_name,
+        until=format_moment(link.expires_at, lang), reference=case.reference)
+        for lang in STAFF_LANGUAGES}
 
 
 def _pair(r: Recipient) -> tuple[str, str]:
@@ -528,11 +321,13 @@ def render(parts: dict) -> tuple[str, str, str]:
     return subject[:300], text, body_html
 
 
-def _message(key: str, case_id: int | None, kind: str, r: Recipient, parts: dict) -> Message:
+def _message(key: str, case_id: int | None, kind: str, r: Recipient, parts: dict, *,
+             deadline: dt.date | None = None, link_id: int | None = None) -> Message:
     subject, text, body_html = render(parts)
     return Message(key=key, case_id=case_id, kind=kind, recipient=r.email.strip(),
                    language=_pair(r)[1] if r.role == "participant" else "nl",
-                   subject=subject, body_text=text, body_html=body_html)
+                   subject=subject, body_text=text, body_html=body_html,
+                   deadline=deadline, signing_request_id=link_id)
 
 
 def deadline_reminder(case: CaseInfo, offset: int, today: dt.date, r: Recipient) -> Message:
@@ -540,14 +335,15 @@ def deadline_reminder(case: CaseInfo, offset: int, today: dt.date, r: Recipient)
     kind = deadline_kind(offset)
     compose = _participant_deadline if r.role == "participant" else _counsellor_deadline
     return _message(idempotency_key(case.case_id, kind, case.deadline.isoformat(), r.email),
-                    case.case_id, kind, r, compose(case, r, today))
+                    case.case_id, kind, r, compose(case, r, today), deadline=case.deadline)
 
 
 def overdue_alert(case: CaseInfo, today: dt.date, r: Recipient) -> Message:
     """The alert to a supervisor that a case's deadline passed without departure."""
     return _message(idempotency_key(case.case_id, OVERDUE_ALERT, case.deadline.isoformat(),
                                     r.email),
-                    case.case_id, OVERDUE_ALERT, r, _supervisor_overdue(case, r, today))
+                    case.case_id, OVERDUE_ALERT, r, _supervisor_overdue(case, r, today),
+                    deadline=case.deadline)
 
 
 def _link_ref(link: LinkInfo) -> str:
@@ -558,14 +354,16 @@ def signing_link_reminder(case: CaseInfo, link: LinkInfo, r: Recipient) -> Messa
     """The signer's reminder of an unused personal signing link."""
     return _message(idempotency_key(case.case_id, SIGNING_LINK_REMINDER, _link_ref(link),
                                     r.email),
-                    case.case_id, SIGNING_LINK_REMINDER, r, _participant_link(case, link, r))
+                    case.case_id, SIGNING_LINK_REMINDER, r, _participant_link(case, link, r),
+                    link_id=link.id)
 
 
 def signing_link_expired(case: CaseInfo, link: LinkInfo, r: Recipient) -> Message:
     """The counsellor's notice that a personal signing link expired unused."""
     return _message(idempotency_key(case.case_id, SIGNING_LINK_EXPIRED, _link_ref(link),
                                     r.email),
-                    case.case_id, SIGNING_LINK_EXPIRED, r, _counsellor_link_expired(case, link, r))
+                    case.case_id, SIGNING_LINK_EXPIRED, r, _counsellor_link_expired(case, link, r),
+                    link_id=link.id)
 
 
 @dataclass(frozen=True)

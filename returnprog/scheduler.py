@@ -8,7 +8,7 @@ every worker would run every job (DESIGN §7). Two jobs:
   over the longest reminder offset, so after an outage the most recent due reminder of each
   series is sent — not a stale series.
 - **delivery** (every ``SCHEDULER_DELIVERY_SECONDS``): send what is due from the outbox over
-  SMTP with retries and back-off (:func:`returnprog.services.reminders.deliver_due`).
+  SMTP with retries and back-off (:func:`returnprog.services.outbox.deliver_due`).
 
 Only one scheduler is active at a time. On PostgreSQL it holds a session-level advisory
 lock on a dedicated connection; on SQLite an exclusive ``fcntl.flock`` on a lock file next
@@ -56,6 +56,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from . import reminders as plan
 from .db import session_scope
+from .services import outbox
 from .services import reminders as service
 
 log = logging.getLogger("returnprog.scheduler")
@@ -201,8 +202,8 @@ class ReminderScheduler:
         cfg = app.config
         self.engine: Engine = app.extensions["returnprog.engine"]
         self.policy = app.extensions["returnprog.policy"]
-        self.smtp = service.SmtpSettings.from_config(cfg)
-        self.retry = service.RetryPolicy.from_config(cfg)
+        self.smtp = outbox.SmtpSettings.from_config(cfg)
+        self.retry = outbox.RetryPolicy.from_config(cfg)
         self.sweep_seconds = float(setting(cfg, "SCHEDULER_SWEEP_SECONDS"))
         self.delivery_seconds = float(setting(cfg, "SCHEDULER_DELIVERY_SECONDS"))
         self.poll_seconds = float(setting(cfg, "SCHEDULER_LOCK_POLL_SECONDS"))
@@ -235,14 +236,14 @@ class ReminderScheduler:
         log.info("%s", report)
         return report
 
-    def delivery_job(self) -> service.DeliveryReport | None:
+    def delivery_job(self) -> outbox.DeliveryReport | None:
         """Send what is due from the outbox."""
         if self.stop.is_set() or not self._holding():
             return None
         try:
             with session_scope(self.engine) as session:
-                report = service.deliver_due(
-                    session, service.SmtpMailer(self.smtp), self.smtp, self.retry,
+                report = outbox.deliver_due(
+                    session, outbox.SmtpMailer(self.smtp), self.smtp, self.retry,
                     batch_size=self.batch_size, stop=self.stop,
                     today=plan._localise(service._utcnow(), self.tz).date())
         except Exception:

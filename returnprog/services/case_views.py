@@ -11,7 +11,7 @@ from .. import audit, payments, workflow
 from ..models import Document
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
-from .reminders import failed_messages
+from .outbox import failed_messages
 from .lookups import gather_facts, live_payment, load_case
 from .uow import atomic, begin_write, commit
 

@@ -1,42 +1,22 @@
-"""Reminder use cases: the sweep that writes due reminders to the outbox, cancellation when a
-case's deadline or state changes, delivery of the outbox over SMTP, and the read-outs for
-pages (overdue cases, failed messages).
+"""Reminder planning use cases: what is due, and putting it in the outbox.
 
-Guarantees (issue 5, DESIGN §5 "at least once, and never twice for the same reminder"):
+- :func:`sweep` works out which deadline reminders, overdue alerts and signing-link
+  reminders are due today (from :mod:`returnprog.reminders`) and hands them to
+  :func:`returnprog.services.outbox.enqueue`, which never stores the same reminder twice.
+- :func:`on_transition` cancels pending deadline messages when a case's deadline or state
+  changes.
+- Read-outs for pages about reminders: overdue cases, a case's messages.
 
-- **Never stored twice.** Each message has an idempotency key (case, kind, deadline,
-  recipient) that the outbox holds unique; :func:`enqueue` inserts with
-  ``ON CONFLICT DO NOTHING`` on both SQLite and PostgreSQL, so racing or repeated sweeps
-  cannot duplicate a reminder.
-- **At least once.** :func:`deliver_due` claims a batch with a compare-and-set
-  (``pending → sending`` with a lease in ``next_attempt_at``), sends, and marks each message
-  ``sent`` in its own small transaction. A sender that dies keeps its claims only until the
-  lease expires; then they are claimed again. Failed attempts back off exponentially; after
-  the last one the message is ``failed`` and listed by :func:`failed_messages`.
-- **Never twice in the mailbox.** If the process dies in the few milliseconds between the
-  SMTP server's "250 OK" and the commit of ``sent``, that one message is sent again — with
-  the same ``Message-ID`` (derived from the key), which the local sink and mail clients use
-  to recognise the copy. No protocol can close that window; this keeps it to one message
-  per crash and makes the copy recognisable.
-- **Still meaningful.** At claim time each message is checked against the case as it is
-  now: a reminder for a deadline that was extended, a case that left ``departure_agreed``,
-  a deadline already passed, or a signing link that was used or revoked is ``cancelled``
-  instead of sent.
+Sending, retries and failure bookkeeping are in :mod:`returnprog.services.outbox`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
-import ssl
-import threading
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from .. import reminders as plan
@@ -46,11 +26,10 @@ from ..policy import Policy
 from ..workflow import SIGNING_STATES, State
 from . import Context
 from .lookups import load_case
+from .outbox import CHUNK, case_messages, enqueue
+from .uow import atomic
 
 log = logging.getLogger("returnprog.reminders")
-
-CHUNK = 500
-DEADLINE_KINDS_LIKE = plan.DEADLINE_REMINDER_PREFIX + "%"
 
 
 def _utcnow() -> dt.datetime:
@@ -87,6 +66,7 @@ class SweepReport:
                 f"link(s); {self.planned} message(s) planned, {self.inserted} new")
 
 
+@atomic
 def sweep(session: Session, policy: Policy, today: dt.date, *, now: dt.datetime | None = None,
           last_swept: dt.date | None = None, catchup_days: int | None = None,
           tz: str = plan.DEFAULT_TIMEZONE) -> SweepReport:
@@ -183,10 +163,6 @@ def _participants(session: Session, case_ids: list[int]) -> dict[int, list]:
     return out
 
 
-def _age_on(dob: dt.date, day: dt.date) -> int:
-    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
-
-
 def _users(session: Session, ids: Iterable[int]) -> dict[int, User]:
     out: dict[int, User] = {}
     for chunk in _chunks(sorted(set(ids))):
@@ -229,7 +205,7 @@ def _participant_recipients(people: Iterable, today: dt.date,
     seen, out = set(), []
     for p in people:
         email = (p.email or "").strip()
-        if not email or _age_on(p.date_of_birth, today) < policy.adult_age \
+        if not email or not policy.is_adult_on(p.date_of_birth, today) \
                 or email.lower() in seen:
             continue
         seen.add(email.lower())
@@ -281,50 +257,11 @@ def _signing_link_messages(session: Session, policy: Policy, now: dt.datetime,
     return out, len(rows)
 
 
-def _insert(session: Session):
-    """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`` for the dialect."""
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        OutboxMessage.__table__)
-    return (stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(OutboxMessage.__table__.c.id))
-
-
-def enqueue(session: Session, messages: Sequence[plan.Message | plan.Planned], *,
-            now: dt.datetime | None = None) -> int:
-    """Add messages to the outbox unless a message with the same idempotency key exists;
-    returns how many were new. Does not commit (the caller's transaction decides).
-    :class:`~returnprog.reminders.Planned` messages are composed only when new.
-
-    Keys already present are skipped with one indexed lookup; the insert itself is
-    ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, so even a racing writer cannot
-    create a duplicate.
-    """
-    now = now or _utcnow()
-    unique = {m.key: m for m in messages}
-    inserted = 0
-    for keys in _chunks(list(unique)):
-        existing = set(session.execute(select(OutboxMessage.idempotency_key).where(
-            OutboxMessage.idempotency_key.in_(keys))).scalars())
-        rows = [{"idempotency_key": m.key, "case_id": m.case_id, "kind": m.kind,
-                 "recipient": m.recipient, "language": m.language, "subject": m.subject,
-                 "body_text": m.body_text, "body_html": m.body_html, "status": "pending",
-                 "attempts": 0, "next_attempt_at": now, "created_at": now}
-                for k in keys if k not in existing for m in (_built(unique[k]),)]
-        if rows:  # executemany: one cached statement, batched by the driver layer
-            inserted += len(session.connection().execute(_insert(session), rows).all())
-    return inserted
-
-
-def _built(m) -> plan.Message:
-    return m.build() if isinstance(m, plan.Planned) else m
-
-
 # --- transitions -------------------------------------------------------------------------------
 
 def _deadline_bound(query):
-    return query.where(or_(OutboxMessage.kind.like(DEADLINE_KINDS_LIKE),
-                           OutboxMessage.kind == plan.OVERDUE_ALERT))
+    # Deadline reminders and overdue alerts are exactly the messages with a deadline.
+    return query.where(OutboxMessage.deadline.is_not(None))
 
 
 def on_transition(ctx: Context, case: Case, from_state: str, to_state: str) -> int:
@@ -346,376 +283,11 @@ def on_transition(ctx: Context, case: Case, from_state: str, to_state: str) -> i
                                    .where(Case.id == case.id)).scalar_one()
         reason = f"cancelled: the departure deadline is now {deadline}"
         if deadline is not None:
-            query = query.where(~OutboxMessage.idempotency_key.like(
-                f"{case.id}|%|{deadline.isoformat()}|%"))
+            query = query.where(OutboxMessage.deadline != deadline)
     else:
         reason = f"cancelled: the case moved to {to_state}"
     return session.execute(query.values(status="cancelled", last_error=reason)
                            .execution_options(synchronize_session=False)).rowcount
-
-
-# --- delivery ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to hand messages over (config keys ``SMTP_*`` and ``MAIL_FROM``)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8025
-    tls: str = "none"  # none | starttls | ssl
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
-    mail_from: str = "returnprog@dtenv.example"
-
-    @classmethod
-    def from_config(cls, config) -> "SmtpSettings":
-        """Read the settings from a Flask config (or any mapping)."""
-        return cls(host=config.get("SMTP_HOST") or "127.0.0.1",
-                   port=int(config.get("SMTP_PORT") or 25),
-                   tls=(config.get("SMTP_TLS") or "none").lower(),
-                   username=config.get("SMTP_USERNAME") or None,
-                   password=config.get("SMTP_PASSWORD") or None,
-                   timeout=float(config.get("SMTP_TIMEOUT", 30.0)),
-                   mail_from=config.get("MAIL_FROM") or "returnprog@dtenv.example")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts and exponential back-off (config keys ``SMTP_MAX_ATTEMPTS``,
-    ``SMTP_RETRY_BASE_SECONDS``, ``SMTP_RETRY_MAX_SECONDS``, ``SCHEDULER_LEASE_SECONDS``)."""
-
-    max_attempts: int = 10
-    base_seconds: float = 60.0
-    max_seconds: float = 3600.0
-    lease_seconds: float = 600.0
-
-    @classmethod
-    def from_config(cls, config) -> "RetryPolicy":
-        return cls(max_attempts=int(config.get("SMTP_MAX_ATTEMPTS", 10)),
-                   base_seconds=float(config.get("SMTP_RETRY_BASE_SECONDS", 60.0)),
-                   max_seconds=float(config.get("SMTP_RETRY_MAX_SECONDS", 3600.0)),
-                   lease_seconds=float(config.get("SCHEDULER_LEASE_SECONDS", 600.0)))
-
-    def backoff(self, attempts: int) -> dt.timedelta:
-        """Wait after the ``attempts``-th failed attempt: base × 2^(attempts-1), capped."""
-        return dt.timedelta(seconds=min(self.max_seconds,
-                                        self.base_seconds * 2 ** max(attempts - 1, 0)))
-
-
-class TemporaryFailure(Exception):
-    """Try again later (connection refused or lost, time-out, 4xx)."""
-
-    def __init__(self, message: str, connection: bool = False):
-        super().__init__(message)
-        self.connection = connection  # the server itself is unreachable: skip the batch
-
-
-class PermanentFailure(Exception):
-    """The server refused this message for good (5xx): retrying cannot help."""
-
-
-class SmtpMailer:
-    """Hands messages to an SMTP server over one connection per delivery run."""
-
-    def __init__(self, settings: SmtpSettings):
-        self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        try:
-            if s.tls == "ssl":
-                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                        context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                if s.tls == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-            if s.username:
-                smtp.login(s.username, s.password or "")
-            return smtp
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"cannot reach SMTP server {s.host}:{s.port}: "
-                                   f"{type(exc).__name__}: {exc}", connection=True) from exc
-
-    def send(self, message: EmailMessage) -> None:
-        """Send one message, classifying any error as temporary or permanent."""
-        if self._smtp is None:
-            self._smtp = self._connect()
-        try:
-            refused = self._smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
-                               for code, msg in exc.recipients.values())
-            if codes and all(500 <= c < 600 for c in codes):
-                raise PermanentFailure(f"recipient refused: {detail}") from exc
-            raise TemporaryFailure(f"recipient deferred: {detail}") from exc
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            text = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
-            if 500 <= exc.smtp_code < 600:
-                raise PermanentFailure(f"message refused: {text}") from exc
-            raise TemporaryFailure(f"message deferred: {text}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            self.close()
-            raise TemporaryFailure(f"connection lost: {type(exc).__name__}: {exc}",
-                                   connection=True) from exc
-        if refused:
-            raise TemporaryFailure(f"recipients refused: {refused}")
-
-    def close(self) -> None:
-        """Say goodbye to the server (quietly, whatever state the connection is in)."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except Exception:
-                try:
-                    smtp.close()
-                except Exception:
-                    pass
-
-
-def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None) -> EmailMessage:
-    """The e-mail for an outbox row: bilingual subject, text part and HTML alternative."""
-    domain = settings.mail_from.rsplit("@", 1)[-1] or "localhost"
-    msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = row.recipient
-    msg["Subject"] = row.subject
-    msg["Date"] = format_datetime(now or _utcnow())
-    msg["Message-ID"] = plan.message_id(row.idempotency_key, domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Returnprog-Kind"] = row.kind
-    msg["X-Returnprog-Key"] = row.idempotency_key
-    msg.set_content(row.body_text)
-    msg.add_alternative(row.body_html, subtype="html")
-    # After set_content, which clears Content-* headers.
-    msg["Content-Language"] = "nl" if row.language in ("nl", None) else f"nl, {row.language}"
-    return msg
-
-
-@dataclass
-class Claim:
-    """A message claimed for sending: the lease is the compare-and-set token."""
-
-    id: int
-    key: str
-    kind: str
-    case_id: int | None
-    recipient: str
-    language: str
-    subject: str
-    body_text: str
-    body_html: str
-    attempts: int
-    lease_until: dt.datetime
-
-    @property
-    def idempotency_key(self) -> str:
-        return self.key
-
-
-@dataclass
-class DeliveryReport:
-    """What one delivery run did."""
-
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    released: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return (f"delivery: {self.claimed} claimed, {self.sent} sent, {self.retried} to retry, "
-                f"{self.failed} failed, {self.cancelled} cancelled, {self.released} released")
-
-
-def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timedelta,
-              today: dt.date | None = None) -> tuple[list[Claim], int]:
-    """Claim up to ``limit`` messages that are due (``pending``, or ``sending`` with an
-    expired lease after a crash) with one compare-and-set ``UPDATE``; cancel those that are
-    no longer meaningful. Returns the claims and the number cancelled; commits."""
-    begin_write(session)
-    due = (OutboxMessage.status.in_(("pending", "sending")),
-           OutboxMessage.next_attempt_at <= now)
-    ids = list(session.execute(select(OutboxMessage.id).where(*due)
-                               .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                               .limit(limit)).scalars())
-    if not ids:
-        session.rollback()
-        return [], 0
-    lease_until = now + lease
-    claimed = list(session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids), *due)
-        .values(status="sending", next_attempt_at=lease_until)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)).scalars())
-    rows = session.execute(select(
-        OutboxMessage.id, OutboxMessage.idempotency_key, OutboxMessage.kind,
-        OutboxMessage.case_id, OutboxMessage.recipient, OutboxMessage.language,
-        OutboxMessage.subject, OutboxMessage.body_text, OutboxMessage.body_html,
-        OutboxMessage.attempts).where(OutboxMessage.id.in_(claimed))
-        .order_by(OutboxMessage.id)).all() if claimed else []
-    stale = _not_meaningful(session, rows, now, today or local_today(now=now))
-    for reason, stale_ids in _group(stale).items():
-        session.execute(update(OutboxMessage).where(
-            OutboxMessage.id.in_(stale_ids), OutboxMessage.status == "sending")
-            .values(status="cancelled", last_error=f"cancelled at delivery: {reason}")
-            .execution_options(synchronize_session=False))
-    session.commit()
-    claims = [Claim(r.id, r.idempotency_key, r.kind, r.case_id, r.recipient, r.language,
-                    r.subject, r.body_text, r.body_html, r.attempts, lease_until)
-              for r in rows if r.id not in stale]
-    return claims, len(stale)
-
-
-def _group(stale: dict[int, str]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for mid, reason in stale.items():
-        out.setdefault(reason, []).append(mid)
-    return out
-
-
-def _not_meaningful(session: Session, rows, now: dt.datetime, today: dt.date) -> dict[int, str]:
-    """Claimed messages that should no longer be sent, with the reason."""
-    parts = {r.id: _safe_parse(r.idempotency_key) for r in rows}
-    case_ids = {p.case_id for p in parts.values() if p is not None and p.case_id is not None}
-    cases = {}
-    for chunk in _chunks(sorted(case_ids)):
-        cases.update({c.id: c for c in session.execute(
-            select(Case.id, Case.state, Case.departure_deadline).where(Case.id.in_(chunk)))})
-    link_ids = {p.link_id for p in parts.values() if p is not None and p.link_id is not None}
-    links = {}
-    for chunk in _chunks(sorted(link_ids)):
-        links.update({l.id: l for l in session.execute(
-            select(SigningRequest.id, SigningRequest.used_at, SigningRequest.revoked_at,
-                   SigningRequest.expires_at).where(SigningRequest.id.in_(chunk)))})
-    stale = {}
-    for r in rows:
-        p = parts[r.id]
-        if p is None:
-            continue
-        if plan.offset_of(p.kind) is not None or p.kind == plan.OVERDUE_ALERT:
-            case = cases.get(p.case_id)
-            if case is None or case.state != plan.ACTIVE_STATE:
-                stale[r.id] = "the case is no longer in departure_agreed"
-            elif case.departure_deadline != p.deadline:
-                stale[r.id] = "the departure deadline has changed"
-            elif p.kind != plan.OVERDUE_ALERT and p.deadline is not None and p.deadline < today:
-                stale[r.id] = "the departure deadline has passed"
-        elif p.kind in (plan.SIGNING_LINK_REMINDER, plan.SIGNING_LINK_EXPIRED):
-            link = links.get(p.link_id)
-            if link is None or link.used_at is not None or link.revoked_at is not None:
-                stale[r.id] = "the signing link was used or withdrawn"
-            elif p.kind == plan.SIGNING_LINK_REMINDER and link.expires_at <= now:
-                stale[r.id] = "the signing link has expired"
-    return stale
-
-
-def _safe_parse(key: str):
-    try:
-        return plan.parse_key(key)
-    except (ValueError, TypeError):
-        return None  # a message enqueued by other code with its own key format
-
-
-def _finish(session: Session, claim: Claim, **values) -> bool:
-    """Compare-and-set on the lease: only the holder of this claim may record its outcome."""
-    begin_write(session)
-    changed = session.execute(update(OutboxMessage).where(
-        OutboxMessage.id == claim.id, OutboxMessage.status == "sending",
-        OutboxMessage.next_attempt_at == claim.lease_until).values(**values)
-        .execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    return changed == 1
-
-
-def _after_failure(session: Session, claim: Claim, error: str, retry: RetryPolicy,
-                   now: dt.datetime, permanent: bool, report: DeliveryReport) -> None:
-    attempts = claim.attempts + 1
-    if permanent or attempts >= retry.max_attempts:
-        if _finish(session, claim, status="failed", attempts=attempts, last_error=error[:2000],
-                   next_attempt_at=now):
-            report.failed += 1
-            log.warning("message %s to %s failed for good after %d attempt(s): %s",
-                        claim.id, claim.recipient, attempts, error)
-    elif _finish(session, claim, status="pending", attempts=attempts, last_error=error[:2000],
-                 next_attempt_at=now + retry.backoff(attempts)):
-        report.retried += 1
-
-
-def _release(session: Session, claims: Sequence[Claim], now: dt.datetime,
-             report: DeliveryReport) -> None:
-    """Give unsent claims back at once (stopping, or the lease is running out)."""
-    for claim in claims:
-        if _finish(session, claim, status="pending", next_attempt_at=now):
-            report.released += 1
-
-
-def deliver_due(session: Session, mailer, settings: SmtpSettings, retry: RetryPolicy, *,
-                batch_size: int = 50, now: Callable[[], dt.datetime] = _utcnow,
-                today: dt.date | None = None, stop: threading.Event | None = None,
-                max_batches: int | None = None) -> DeliveryReport:
-    """Send what is due, batch after batch, until nothing is due, ``stop`` is set or
-    ``max_batches`` ran. Every outcome is committed message by message."""
-    report = DeliveryReport()
-    lease = dt.timedelta(seconds=retry.lease_seconds)
-    batches = 0
-    try:
-        while not (stop is not None and stop.is_set()):
-            if max_batches is not None and batches >= max_batches:
-                break
-            claims, cancelled = claim_due(session, now(), limit=batch_size, lease=lease,
-                                          today=today)
-            report.cancelled += cancelled
-            batches += 1
-            if not claims:
-                if cancelled:
-                    continue
-                break
-            report.claimed += len(claims)
-            if not _send_batch(session, mailer, settings, retry, claims, now, stop, report):
-                break
-    finally:
-        mailer.close()
-    return report
-
-
-def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> bool:
-    """Send one claimed batch; False when the server is unreachable (stop for this run)."""
-    # Never start a send that could outlast the lease: another sender may take over then.
-    margin = dt.timedelta(seconds=min(settings.timeout, retry.lease_seconds / 2))
-    for i, claim in enumerate(claims):
-        t = now()
-        if (stop is not None and stop.is_set()) or t >= claim.lease_until - margin:
-            _release(session, claims[i:], t, report)
-            return False
-        try:
-            mailer.send(build_email(claim, settings, t))
-        except PermanentFailure as exc:
-            _after_failure(session, claim, str(exc), retry, now(), True, report)
-            report.errors.append(str(exc))
-        except TemporaryFailure as exc:
-            report.errors.append(str(exc))
-            if exc.connection:
-                # The server is down: every message of the batch shares this attempt.
-                t = now()
-                for rest in claims[i:]:
-                    _after_failure(session, rest, str(exc), retry, t, False, report)
-                return False
-            _after_failure(session, claim, str(exc), retry, now(), False, report)
-        else:
-            if _finish(session, claim, status="sent", sent_at=now(), last_error=None):
-                report.sent += 1
-            else:  # our lease ran out and someone else holds the message now
-                log.warning("message %s was sent but its lease had been taken over", claim.id)
-                report.sent += 1
-    return True
 
 
 # --- read-outs for pages -----------------------------------------------------------------------
@@ -741,49 +313,6 @@ def is_case_overdue(case: Case, today: dt.date) -> bool:
     return case.state == plan.ACTIVE_STATE and plan.is_overdue(case.departure_deadline, today)
 
 
-_MESSAGE_COLUMNS = (OutboxMessage.id, OutboxMessage.case_id, OutboxMessage.kind,
-                    OutboxMessage.recipient, OutboxMessage.language, OutboxMessage.subject,
-                    OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error,
-                    OutboxMessage.created_at, OutboxMessage.next_attempt_at,
-                    OutboxMessage.sent_at, OutboxMessage.idempotency_key)
-
-
-def _as_dicts(rows) -> list[dict]:
-    return [dict(r._mapping) for r in rows]
-
-
-def case_messages(session: Session, case_id: int) -> list[dict]:
-    """Every outbox message of one case, newest first (for the case page)."""
-    return _as_dicts(session.execute(select(*_MESSAGE_COLUMNS)
-                                     .where(OutboxMessage.case_id == case_id)
-                                     .order_by(OutboxMessage.id.desc())))
-
-
-def failed_messages(session: Session, *, case_id: int | None = None,
-                    limit: int = 200) -> list[dict]:
-    """Messages that could not be delivered after the last retry, with the case reference
-    and the last error; one case's or all (newest first)."""
-    query = (select(*_MESSAGE_COLUMNS, Case.reference)
-             .join(Case, Case.id == OutboxMessage.case_id, isouter=True)
-             .where(OutboxMessage.status == "failed"))
-    if case_id is not None:
-        query = query.where(OutboxMessage.case_id == case_id)
-    return _as_dicts(session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)))
-
-
-def failed_counts(session: Session) -> dict[int | None, int]:
-    """Number of failed messages per case id (for the dashboard)."""
-    return dict(session.execute(select(OutboxMessage.case_id, func.count())
-                                .where(OutboxMessage.status == "failed")
-                                .group_by(OutboxMessage.case_id)).all())
-
-
-def outbox_counts(session: Session) -> dict[str, int]:
-    """Number of outbox messages per status."""
-    return dict(session.execute(select(OutboxMessage.status, func.count())
-                                .group_by(OutboxMessage.status)).all())
-
-
 def case_reminders(ctx: Context, reference: str) -> dict:
     """For a case the actor may see: its messages, the failed ones, and whether it is
     overdue — what the case page shows."""
@@ -793,12 +322,3 @@ def case_reminders(ctx: Context, reference: str) -> dict:
             "messages": messages, "failed": [m for m in messages if m["status"] == "failed"]}
 
 
-def retry_message(session: Session, message_id: int, *, now: dt.datetime | None = None) -> bool:
-    """Put a failed message back in the queue (after the mail problem is fixed); commits."""
-    begin_write(session)
-    changed = session.execute(update(OutboxMessage).where(
-        OutboxMessage.id == message_id, OutboxMessage.status == "failed")
-        .values(status="pending", attempts=0, next_attempt_at=now or _utcnow())
-        .execution_options(synchronize_session=False)).rowcount
-    session.commit()
-    return changed == 1

@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from returnprog.models import Case, OutboxMessage, Participant
+from returnprog.services import outbox
 from returnprog.services import reminders as service
 
 from ..conftest import drive_to
@@ -103,12 +104,12 @@ def smtp():
     server.stop()
 
 
-def settings(port: int, **over) -> service.SmtpSettings:
-    return service.SmtpSettings(host="127.0.0.1", port=port, timeout=over.pop("timeout", 5.0),
+def settings(port: int, **over) -> outbox.SmtpSettings:
+    return outbox.SmtpSettings(host="127.0.0.1", port=port, timeout=over.pop("timeout", 5.0),
                                 mail_from="returnprog@dtenv.example", **over)
 
 
-RETRY = service.RetryPolicy(max_attempts=4, base_seconds=60, max_seconds=600, lease_seconds=300)
+RETRY = outbox.RetryPolicy(max_attempts=4, base_seconds=60, max_seconds=600, lease_seconds=300)
 
 
 class FakeClock:
@@ -126,7 +127,7 @@ class FakeClock:
 
 def deliver(session, port, clock, retry=RETRY, **kw):
     s = settings(port, **{k: kw.pop(k) for k in ("timeout",) if k in kw})
-    return service.deliver_due(session, service.SmtpMailer(s), s, retry, now=clock,
+    return outbox.deliver_due(session, outbox.SmtpMailer(s), s, retry, now=clock,
                                today=clock().astimezone(AMS).date(), **kw)
 
 
@@ -271,18 +272,18 @@ def test_permanently_down_marks_failed_after_the_last_retry_and_shows_it(
     assert statuses(session) == ["failed"] * 3
     clock.advance(10_000)
     assert deliver(session, port, clock).claimed == 0  # failed is final
-    failed = service.failed_messages(session, case_id=case.id)
+    failed = outbox.failed_messages(session, case_id=case.id)
     assert len(failed) == 3 and {f["reference"] for f in failed} == {case.reference}
     assert all(f["attempts"] == RETRY.max_attempts and "cannot reach" in f["last_error"]
                for f in failed)
-    assert service.failed_counts(session) == {case.id: 3}
-    assert service.outbox_counts(session) == {"failed": 3}
+    assert outbox.failed_counts(session) == {case.id: 3}
+    assert outbox.outbox_counts(session) == {"failed": 3}
     page = service.case_reminders(ctx_for(staff.counsellor), case.reference)
     assert len(page["failed"]) == 3 and not page["overdue"]
     # Once mail works again an operator can put a message back in the queue.
     server = SmtpServer(port).start()
     try:
-        assert service.retry_message(session, failed[0]["id"], now=clock())
+        assert outbox.retry_message(session, failed[0]["id"], now=clock())
         assert deliver(session, port, clock).sent == 1
     finally:
         server.stop()
@@ -308,7 +309,7 @@ def test_a_crashed_senders_claims_are_taken_over_when_the_lease_expires(
         ctx_for, staff, session, policy, smtp):
     due_case(ctx_for, staff, session, policy)
     clock = FakeClock(now_utc())
-    claims, _ = service.claim_due(session, clock(), limit=10,
+    claims, _ = outbox.claim_due(session, clock(), limit=10,
                                   lease=dt.timedelta(seconds=RETRY.lease_seconds))
     assert len(claims) == 3  # ... and the sender dies here, before sending anything
     assert statuses(session) == ["sending"] * 3
@@ -317,7 +318,7 @@ def test_a_crashed_senders_claims_are_taken_over_when_the_lease_expires(
     report = deliver(session, smtp.port, clock)
     assert report.sent == 3 and statuses(session) == ["sent"] * 3
     # The late sender cannot overwrite the outcome: its lease token no longer matches.
-    assert not service._finish(session, claims[0], status="failed")
+    assert not outbox._finish(session, claims[0], status="failed")
 
 
 def test_a_reminder_that_is_no_longer_meaningful_is_cancelled_at_delivery(
@@ -347,14 +348,14 @@ def test_stopping_hands_unsent_claims_back_at_once(ctx_for, staff, session, poli
     due_case(ctx_for, staff, session, policy)
     stop = threading.Event()
 
-    class StopAfterOne(service.SmtpMailer):
+    class StopAfterOne(outbox.SmtpMailer):
         def send(self, message):
             super().send(message)
             stop.set()
 
     s = settings(smtp.port)
     clock = FakeClock(now_utc())
-    report = service.deliver_due(session, StopAfterOne(s), s, RETRY, now=clock, stop=stop)
+    report = outbox.deliver_due(session, StopAfterOne(s), s, RETRY, now=clock, stop=stop)
     assert (report.sent, report.released) == (1, 2)
     assert statuses(session) == ["pending", "pending", "sent"]
     assert deliver(session, smtp.port, clock).sent == 2  # due again at once, no lease wait

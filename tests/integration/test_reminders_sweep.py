@@ -282,7 +282,7 @@ def test_an_unused_signing_link_reminds_its_signer_and_tells_the_counsellor_when
         7: [("signing_link_expired", staff.counsellor.email, "nl")],
     }
     reminder = outbox(session, kind="signing_link_reminder")[0]
-    assert "deelnameverklaring" in reminder.body_text and "заява про участь" in reminder.body_text
+    assert "Deelnameverklaring" in reminder.body_text and "«Декларація про участь»" in reminder.body_text
     assert reminder.idempotency_key.endswith(f"~link{link.id}|{people[0].email}")
 
 

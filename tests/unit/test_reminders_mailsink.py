@@ -8,7 +8,7 @@ import pytest
 
 from returnprog import mailsink
 from returnprog import reminders as plan
-from returnprog.services import reminders as service
+from returnprog.services import outbox
 
 from ..integration.test_reminders_delivery import free_port
 
@@ -34,10 +34,10 @@ def sink(tmp_path):
 
 
 def send(port, *rows):
-    settings = service.SmtpSettings(port=port)
+    settings = outbox.SmtpSettings(port=port)
     with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
         for r in rows:
-            smtp.send_message(service.build_email(r, settings))
+            smtp.send_message(outbox.build_email(r, settings))
 
 
 def test_each_message_becomes_one_eml_file_that_reads_back(sink):
