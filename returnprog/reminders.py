@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from . import mailtext
+from .policy import TIMEZONE_NAME
 
 DEADLINE_REMINDER_PREFIX = "deadline_reminder_"
 OVERDUE_ALERT = "overdue_alert"
@@ -46,7 +47,7 @@ SIGNING_LINK_EXPIRED = "signing_link_expired"
 ACTIVE_STATE = "departure_agreed"
 
 LANGUAGES = ("nl", "uk", "ru", "en")
-DEFAULT_TIMEZONE = "Europe/Amsterdam"
+DEFAULT_TIMEZONE = TIMEZONE_NAME  # the scheduler may be set to another calendar
 KEY_MAX = 200  # OutboxMessage.idempotency_key length
 
 
