@@ -38,8 +38,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_payments.bp)
     from .web import staff
     staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
-    from .web import signing as signing_pages
-    signing_pages.init_app(app)  # tablet, personal signing links, public verification
+    from .web import signing_link, signing_tablet, verify
+    for pages in (signing_tablet, signing_link, verify):
+        pages.init_app(app)  # counsellors' tablet and links; public /s/<token>; /verify
 
     from . import cli
     cli.init_app(app)
