@@ -116,6 +116,7 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from . import glossary
 from . import signature as signature_rules
 
 __all__ = [
@@ -356,10 +357,36 @@ def _environment() -> Environment:
     )
 
 
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+
+def glossary_gettext(language: str) -> Callable[[str], str]:
+    """``gettext`` of the one catalogue in ``language`` (English for ``en``), Flask-free:
+    the PDFs name the service, the programme and each document from the glossary."""
+    return _catalogue(language).gettext
+
+
+@lru_cache(maxsize=8)
+def _catalogue(language: str):
+    from babel.support import NullTranslations, Translations
+
+    if language == "en":
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS_DIR), [language])
+
+
 @lru_cache(maxsize=8)
 def _texts(language: str) -> Mapping[str, str]:
+    # The reviewed legal sentences are content files; the names come from the glossary,
+    # so a document calls the service and itself what the UI and the e-mails call them.
     with open(TEMPLATE_DIR / "texts" / f"{language}.json", encoding="utf-8") as fh:
-        return json.load(fh)
+        texts = json.load(fh)
+    _ = glossary_gettext(language)
+    texts["service_name"] = glossary.service_name(_)
+    texts["programme_name"] = _(glossary.PROGRAMME_NAME)
+    for kind in glossary.DOCUMENT_NAMES:
+        texts[f"title_{kind}"] = glossary.document_name(kind, _)
+    return texts
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Response, render_template
 from markupsafe import Markup
 
-from .. import documents, i18n
+from .. import documents, glossary, i18n
 from .. import signature as signature_rules
 from ..models import Case, Participant
 from ..services import signing as signing_service
@@ -42,6 +42,11 @@ class Texts:
     def __init__(self, part: str, lang: str):
         self.part, self.lang = part, lang
         self._texts = _table(lang)[part]
+        # The service and the document kinds are named from the glossary, as in the PDFs.
+        _ = documents.glossary_gettext(lang)
+        self._texts = {**self._texts, "service": glossary.service_name(_),
+                       **{f"doc_kind_{kind}": glossary.document_name(kind, _)
+                          for kind in glossary.DOCUMENT_NAMES}}
 
     def __call__(self, key: str, **values) -> str:
         text = self._texts.get(key)
