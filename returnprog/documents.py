@@ -97,7 +97,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from PIL import Image
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -414,7 +413,6 @@ def _strong(value: Any) -> Markup:
 # Data validation: plain dicts in, template context out
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PNG_DATA_PREFIX = "data:image/png;base64,"
 
 
 def _text(data: Mapping[str, Any], key: str, *, required: bool = True,
