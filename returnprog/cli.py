@@ -128,7 +128,7 @@ def verify_pdf(file):
     """Check a signed PDF: valid only when the service's seal is intact, trusted and covers
     the whole file and its SHA-256 is in the register. Exit code 0 valid, 1 not valid."""
     from .services import verification
-    from .web.signing import trusted_certs
+    from .web.verify import trusted_certs
 
     data = Path(file).read_bytes()
     with _session() as session:

@@ -97,7 +97,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from PIL import Image
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -115,6 +114,9 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from . import glossary
+from . import signature as signature_rules
 
 __all__ = [
     "KINDS",
@@ -248,7 +250,8 @@ _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _ASSET_PATH_RE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*\.[a-z0-9]+")
 _ASSET_TYPES = {".css": "text/css", ".ttf": "font/ttf"}
 _DATA_IMAGE_TYPES = {"image/png", "image/jpeg"}
-_MAX_DATA_URI_BYTES = 2 * 1024 * 1024
+# The only data: URI in a document is the drawn signature: the signature's limit.
+_MAX_DATA_URI_CHARS = signature_rules.MAX_SIGNATURE_IMAGE
 
 
 class _Refused(ValueError):
@@ -311,7 +314,7 @@ class RestrictedURLFetcher(URLFetcher):
             raise _Refused(f"data: URI of type {media_type or 'text/plain'} not allowed")
         if "base64" not in params[1:]:
             raise _Refused("data: URI must be base64")
-        if len(payload) > _MAX_DATA_URI_BYTES * 4 // 3 + 4:
+        if len(payload) > _MAX_DATA_URI_CHARS:
             raise _Refused("data: URI too large")
         try:
             body = base64.b64decode(payload, validate=True)
@@ -353,10 +356,36 @@ def _environment() -> Environment:
     )
 
 
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+
+def glossary_gettext(language: str) -> Callable[[str], str]:
+    """``gettext`` of the one catalogue in ``language`` (English for ``en``), Flask-free:
+    the PDFs name the service, the programme and each document from the glossary."""
+    return _catalogue(language).gettext
+
+
+@lru_cache(maxsize=8)
+def _catalogue(language: str):
+    from babel.support import NullTranslations, Translations
+
+    if language == "en":
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS_DIR), [language])
+
+
 @lru_cache(maxsize=8)
 def _texts(language: str) -> Mapping[str, str]:
+    # The reviewed legal sentences are content files; the names come from the glossary,
+    # so a document calls the service and itself what the UI and the e-mails call them.
     with open(TEMPLATE_DIR / "texts" / f"{language}.json", encoding="utf-8") as fh:
-        return json.load(fh)
+        texts = json.load(fh)
+    _ = glossary_gettext(language)
+    texts["service_name"] = glossary.service_name(_)
+    texts["programme_name"] = _(glossary.PROGRAMME_NAME)
+    for kind in glossary.DOCUMENT_NAMES:
+        texts[f"title_{kind}"] = glossary.document_name(kind, _)
+    return texts
 
 
 @lru_cache(maxsize=1)
@@ -384,8 +413,6 @@ def _strong(value: Any) -> Markup:
 # Data validation: plain dicts in, template context out
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PNG_DATA_PREFIX = "data:image/png;base64,"
-_MAX_SIGNATURE_PNG_BYTES = 1024 * 1024
 
 
 def _text(data: Mapping[str, Any], key: str, *, required: bool = True,
@@ -454,25 +481,15 @@ def _signature(raw: Any) -> dict[str, Any] | None:
 
 
 def _signature_png(uri: Any) -> str:
-    # The drawing arrives from a browser canvas; accept exactly one well-formed
-    # PNG and rebuild the data URI from its bytes, so nothing else reaches the
-    # renderer.
-    if not isinstance(uri, str) or not uri.startswith(_PNG_DATA_PREFIX):
-        raise DocumentDataError("signature.image_png_data_uri must be a data:image/png;base64 URI")
+    # The drawing arrives from a browser canvas; accept exactly one well-formed PNG and
+    # rebuild the data URI from its bytes, so nothing else reaches the renderer. The
+    # signing service hands over a drawing it has already checked (a ``CheckedPng``).
+    if isinstance(uri, signature_rules.CheckedPng):
+        return uri
     try:
-        png = base64.b64decode(uri[len(_PNG_DATA_PREFIX):], validate=True)
-    except (binascii.Error, ValueError):
-        raise DocumentDataError("signature.image_png_data_uri is not valid base64") from None
-    if len(png) > _MAX_SIGNATURE_PNG_BYTES:
-        raise DocumentDataError("signature image is larger than 1 MB")
-    try:
-        with Image.open(io.BytesIO(png)) as image:
-            if image.format != "PNG":
-                raise ValueError("not a PNG")
-            image.verify()
-    except Exception:
-        raise DocumentDataError("signature.image_png_data_uri is not a readable PNG image") from None
-    return _PNG_DATA_PREFIX + base64.b64encode(png).decode("ascii")
+        return signature_rules.read_png(uri, require_stroke=False)
+    except signature_rules.SignatureImageError as exc:
+        raise DocumentDataError(f"signature.image_png_data_uri: {exc}") from None
 
 
 def _amount(data: Mapping[str, Any], *, required: bool) -> int | None:

@@ -26,6 +26,8 @@ from babel.numbers import format_currency as _babel_currency
 from flask import Flask, g, has_request_context, session
 from flask_babel import Babel, get_locale, gettext, lazy_gettext as _l
 
+from . import glossary
+
 LANGUAGES = {"nl": "Nederlands", "en": "English"}
 DEFAULT_LANGUAGE = "nl"
 TIMEZONE = "Europe/Amsterdam"
@@ -167,13 +169,8 @@ EVENT_LABELS = {
     "revoke_signing_link": _l("Signing link revoked"),
 }
 
-DOCUMENT_LABELS = {
-    "commitment": _l("Commitment (deelnameverklaring)"),
-    "withdrawal_declaration": _l("Asylum withdrawal declaration"),
-    "departure_agreement": _l("Departure agreement"),
-    "addendum": _l("Addendum (deadline extension)"),
-    "payment_receipt": _l("Payment receipt"),
-}
+# The document kinds as the glossary names them (the same names as the PDFs and e-mails).
+DOCUMENT_LABELS = {kind: _l(msgid) for kind, msgid in glossary.DOCUMENT_NAMES.items()}
 
 EVIDENCE_LABELS = {
     "border_crossing": _l("Border crossing"),

@@ -9,6 +9,7 @@ import json
 from sqlalchemy import func, select, update
 
 from .. import audit, payments, workflow
+from .. import signature as signature_rules
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
 from ..workflow import State
@@ -111,23 +112,37 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
     return out
 
 
-def _check_signature_input(method: str, typed_name: str | None, image_data_uri: str | None,
-                           consent: bool) -> None:
-    if not consent:
-        raise Invalid("Consent is required.", {"consent": ["Tick that you have read and understood."]})
-    if method not in ("drawn", "typed"):
-        raise Invalid("Unknown signing method.", {"method": ["Choose drawn or typed."]})
-    if method == "drawn" and not (image_data_uri or "").startswith("data:image/png;base64,"):
-        raise Invalid("Draw your signature.", {"signature": ["No signature was drawn."]})
-    if method == "drawn" and len(image_data_uri) > MAX_SIGNATURE_IMAGE:
-        raise Invalid("The drawn signature is too large.", {"signature": ["Draw it again, smaller."]})
-    if method == "typed" and not (typed_name or "").strip():
-        raise Invalid("Type your full name.", {"typed_name": ["Type your full name to sign."]})
-    if method == "typed" and len(typed_name) > 200:
-        raise Invalid("The name is too long.", {"typed_name": ["At most 200 characters."]})
+_ENGLISH = {
+    signature_rules.CONSENT: "Tick that you have read and understood.",
+    signature_rules.DRAWN: "No signature was drawn.",
+    signature_rules.TOO_LARGE: "The drawn signature is too large; draw it again, smaller.",
+    signature_rules.TYPED: "Type your full name to sign.",
+    signature_rules.TYPED_LONG: "At most 200 characters.",
+    signature_rules.TYPED_CHARS: "The name contains characters that cannot be used.",
+}
 
 
-MAX_SIGNATURE_IMAGE = 400_000
+class SignatureInvalid(Invalid):
+    """The signature given is not acceptable; ``problems`` maps each field to a problem
+    code of ``returnprog.signature`` so a page can say it in the signer's language."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("The signature is not complete.",
+                         {field: [_ENGLISH[code]] for field, code in problems.items()})
+        self.problems = problems
+
+
+def check_signature(method: str, typed_name: str | None, image_data_uri: str | None,
+                    consent: bool) -> signature_rules.Signature:
+    """The one check of a signature (consent, method, drawing or typed name), shared by
+    every way of signing; raises ``SignatureInvalid`` naming every problem."""
+    checked, problems = signature_rules.problems(method, typed_name, image_data_uri, consent)
+    if problems:
+        raise SignatureInvalid(problems)
+    return checked
+
+
+MAX_SIGNATURE_IMAGE = signature_rules.MAX_SIGNATURE_IMAGE
 
 
 def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
@@ -139,8 +154,8 @@ def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     return person
 
 
-def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: dict, *,
-                    method: str, typed_name: str | None, image_data_uri: str | None,
+def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
+                    signed: signature_rules.Signature, *,
                     channel: str, identity_document: str | None) -> dict:
     """Render the document with its signature and seal it; nothing is written. Returns the
     sealed PDF, the signing time and the data it was made from (to re-check under lock)."""
@@ -149,8 +164,8 @@ def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: d
     signed_at = ctx.now()
     data = document_data(ctx, case, person, kind, terms)
     content = {k: v for k, v in data.items() if k != "issued_at"}
-    data["signature"] = {"method": method, "typed_name": (typed_name or "").strip() or None,
-                         "image_png_data_uri": image_data_uri if method == "drawn" else None,
+    data["signature"] = {"method": signed.method, "typed_name": signed.typed_name,
+                         "image_png_data_uri": signed.image,
                          "signed_at": signed_at.isoformat(timespec="seconds"),
                          "signer_name": person.full_name, "identity_document": identity_document,
                          "channel": channel}
@@ -213,7 +228,7 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
                   consent: bool = False) -> Document:
     """A participant signs at the office, the counsellor present (``ctx.actor``) and having
     checked ``identity_document``: render, sign, seal and store one document."""
-    _check_signature_input(method, typed_name, image_data_uri, consent)
+    signed = check_signature(method, typed_name, image_data_uri, consent)
     if ctx.actor is None or ctx.actor.role != "counsellor":
         raise Forbidden("Only a counsellor can take a signature at the office.")
     if channel == "tablet" and not (identity_document or "").strip():
@@ -224,15 +239,14 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
     terms = validate_terms(ctx, case, kind, terms)
-    prepared = _prepare_signed(ctx, case, person, kind, terms, method=method,
-                               typed_name=typed_name, image_data_uri=image_data_uri,
+    prepared = _prepare_signed(ctx, case, person, kind, terms, signed,
                                channel=channel, identity_document=identity_document)
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
     terms = validate_terms(ctx, case, kind, terms)
     _still_current(ctx, case, person, kind, terms, prepared)
-    doc = _record_signed(ctx, case, person, kind, terms, prepared, method=method,
+    doc = _record_signed(ctx, case, person, kind, terms, prepared, method=signed.method,
                          channel=channel, identity_document=identity_document, actor_label="")
     commit(ctx)
     return doc
@@ -291,6 +305,11 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
         SigningRequest.token_hash == hash_token(token))).scalar_one_or_none()
     if request is None:
         raise LinkRefused("This signing link is not valid.")
+    _refuse_unusable(ctx, request)
+    return request
+
+
+def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
     if request.used_at is not None:
         raise LinkRefused("This signing link has already been used; the document is signed.",
                           "used")
@@ -299,26 +318,34 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
     if request.expires_at <= ctx.now():
         raise LinkRefused("This signing link has expired; ask your counsellor for a new one.",
                           "expired")
-    return request
 
 
 @atomic
 def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | None = None,
-                   image_data_uri: str | None = None, consent: bool = False) -> Document:
+                   image_data_uri: str | None = None, consent: bool = False,
+                   link: SigningRequest | None = None) -> Document:
     """The participant signs through their personal link (no staff user: ``ctx.actor`` is
-    None). The link is spent in the same transaction as the signature: single use."""
-    _check_signature_input(method, typed_name, image_data_uri, consent)
-    request = open_signing_link(ctx, token)
+    None). The link is spent in the same transaction as the signature: single use.
+
+    ``link`` is the request the caller already opened with this token (the signing page
+    does, to know the signer's language), so it is not looked up again."""
+    signed = check_signature(method, typed_name, image_data_uri, consent)
+    if link is None or link.token_hash != hash_token(token):
+        link = open_signing_link(ctx, token)
+    request = link
     case = ctx.session.get(Case, request.case_id)
     person = _signer(ctx, case, request.participant_id, request.kind)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
     # Render and seal outside the write lock (see sign_document), then re-check under it.
-    prepared = _prepare_signed(ctx, case, person, request.kind, terms, method=method,
-                               typed_name=typed_name, image_data_uri=image_data_uri,
+    prepared = _prepare_signed(ctx, case, person, request.kind, terms, signed,
                                channel="link", identity_document=None)
     begin_write(ctx.session)
-    request = open_signing_link(ctx, token)
+    # Under the lock, the link's row as it is now: withdrawn or expired meanwhile is refused
+    # (spent meanwhile is caught by the conditional update below as well).
+    ctx.session.refresh(request)
+    _refuse_unusable(ctx, request)
     case = ctx.session.get(Case, request.case_id)
+    ctx.session.refresh(case)
     person = _signer(ctx, case, request.participant_id, request.kind)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
     _still_current(ctx, case, person, request.kind, terms, prepared)
@@ -328,8 +355,8 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
     if spent != 1:
         raise LinkRefused("This signing link has already been used; the document is signed.",
                           "used")
-    doc = _record_signed(ctx, case, person, request.kind, terms, prepared, method=method,
-                         channel="link", identity_document=None,
+    doc = _record_signed(ctx, case, person, request.kind, terms, prepared,
+                         method=signed.method, channel="link", identity_document=None,
                          actor_label=f"participant:{person.id}")
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
                         .values(document_id=doc.id))

@@ -26,7 +26,7 @@ from returnprog.policy import DEFAULT_POLICY
 from returnprog.services import Context
 from returnprog.services import cases as case_service
 from returnprog.services import verification
-from returnprog.web.signing import trusted_certs
+from returnprog.web.verify import trusted_certs
 
 from ..conftest import CHEAP_HASH, Staff, intake
 from ..web_client import PASSWORD

@@ -55,7 +55,9 @@ SECOND = {"nl": "en", "uk": "uk", "en": "en", "ru": "ru"}
 
 
 def texts(language: str) -> dict[str, str]:
-    return json.loads((TEXTS_DIR / f"{language}.json").read_text(encoding="utf-8"))
+    """The document sentences as rendered: the content file plus the glossary names."""
+    from returnprog.documents import _texts
+    return dict(_texts(language))
 
 
 def signature_png() -> str:
@@ -806,3 +808,32 @@ def test_seal_with_timestamp_verifies_against_the_trusted_tsa(tmp_path, rendered
 
     untrusted = verify_pdf(stamped, [seal.cert_pem], register_everything)
     assert untrusted.reasons == [documents.REASON_TIMESTAMP]
+
+
+# The glossary names (returnprog/glossary.py and its catalogue entries), as a reader sees
+# them in the PDF: the same words as the staff UI, the signing pages and the e-mails.
+GLOSSARY_NAMES = {
+    "nl": {"service": "Dienst Terugkeer en Vertrek (DTenV)",
+           "commitment": "Deelnameverklaring", "departure_agreement": "Vertrekovereenkomst",
+           "addendum": "Addendum bij de vertrekovereenkomst"},
+    "uk": {"service": "Служба повернення та виїзду (DTenV)",
+           "commitment": "Декларація про участь", "departure_agreement": "Угода про виїзд",
+           "addendum": "Додаток до угоди про виїзд"},
+    "ru": {"service": "Служба возвращения и выезда (DTenV)",
+           "commitment": "Декларация об участии", "departure_agreement": "Соглашение о выезде",
+           "addendum": "Дополнение к соглашению о выезде"},
+    "en": {"service": "Repatriation and Departure Service (DTenV)",
+           "commitment": "Commitment to take part", "departure_agreement": "Departure agreement",
+           "addendum": "Addendum to the departure agreement"},
+}
+
+
+@pytest.mark.parametrize("language", ["uk", "ru", "en"])
+@pytest.mark.parametrize("kind", ["commitment", "departure_agreement", "addendum"])
+def test_pdfs_name_the_service_and_the_document_from_the_glossary(rendered, kind, language):
+    text = " ".join(page_text(rendered[(kind, language)]).split())
+    for lang in ("nl", language):  # both languages of the bilingual document
+        names = GLOSSARY_NAMES[lang]
+        assert names["service"] in text, (lang, names["service"])
+        assert names[kind] in text, (lang, names[kind])
+    assert "Служба репатріації" not in text and "Vertrekafspraak" not in text

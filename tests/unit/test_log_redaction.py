@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from returnprog.web.signing import TokenRedactingFilter, redact_tokens
+from returnprog.web.redaction import TokenRedactingFilter, redact_tokens
 
 
 def test_search_terms_in_query_strings_are_redacted():

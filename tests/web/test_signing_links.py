@@ -22,7 +22,7 @@ from sqlmodel import Session
 from werkzeug.serving import make_server
 
 from returnprog.models import AuditEvent, Document, SigningRequest
-from returnprog.web.signing import TokenRedactingFilter, redact_tokens
+from returnprog.web.redaction import TokenRedactingFilter, redact_tokens
 
 from returnprog import workflow
 from returnprog.services import cases as case_service
@@ -383,7 +383,7 @@ def test_a_served_request_for_a_link_logs_only_the_tokens_hash(app, staff, ctx_f
 
 
 def test_every_language_of_the_signing_pages_has_every_sentence():
-    from returnprog.web.signing import FORMS_DIR, PARTICIPANT_LANGUAGES
+    from returnprog.web.signing_common import FORMS_DIR, PARTICIPANT_LANGUAGES
 
     tables = {lang: json.loads((FORMS_DIR / "texts" / f"{lang}.json").read_text("utf-8"))
               for lang in PARTICIPANT_LANGUAGES}
@@ -395,7 +395,7 @@ def test_every_language_of_the_signing_pages_has_every_sentence():
     assert set(tables["nl"]["staff"]) == set(tables["en"]["staff"])
     # Every refusal reason of the documents module has its sentence on the page.
     from returnprog import documents
-    from returnprog.web.signing import _REASON_KEYS
+    from returnprog.web.verify import _REASON_KEYS
     reasons = [getattr(documents, n) for n in documents.__all__ if n.startswith("REASON_")]
     assert set(reasons) == set(_REASON_KEYS)
     assert all(key in tables["uk"]["verify"] for key in _REASON_KEYS.values())

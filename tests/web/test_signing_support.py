@@ -107,7 +107,7 @@ def last_document(app) -> Document:
 
 
 def trusted(app) -> list[bytes]:
-    from returnprog.web.signing import trusted_certs
+    from returnprog.web.verify import trusted_certs
 
     with app.app_context():
         return trusted_certs()

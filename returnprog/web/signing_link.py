@@ -1,0 +1,122 @@
+"""The personal signing link, public (blueprint ``sign_link``, no sign-in).
+
+``/s/<token>`` shows the document in the signer's language and takes a drawn signature or
+a typed full name. Rate-limited per client address; a client whose link attempts are
+refused too often is answered 429 for a while, so guessing tokens gets nowhere.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+
+from .. import documents
+from ..models import Case, Participant
+from ..services import Conflict, Invalid
+from ..services import signing as signing_service
+from . import ratelimit, redaction
+from .headers import PUBLIC_CSP, secure_headers
+from .sessions import service_context
+from .signing_common import (Texts, flat_errors, kept, multilingual, oversized_signature,
+                             participant_language, preview, signature_errors, signature_form,
+                             too_many)
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sign_link", __name__)
+bp.after_request(secure_headers(PUBLIC_CSP))
+
+
+@bp.before_request
+def _rate_limit_links():
+    wait = ratelimit.full("SIGNING_FAILURE", "fail") or ratelimit.hit("SIGNING_RATE", "link")
+    return too_many(wait) if wait else None
+
+
+def _refused(exc: signing_service.LinkRefused):
+    ratelimit.hit("SIGNING_FAILURE", "fail")
+    return render_template("signing/refused.html", reason=getattr(exc, "reason", "invalid"),
+                           **multilingual()), exc.status
+
+
+def _link_page(c, link, status: int = 200, errors: dict | None = None, values=None):
+    case = c.session.get(Case, link.case_id)
+    person = c.session.get(Participant, link.participant_id)
+    lang = participant_language(person.language)
+    T = Texts("participant", lang)
+    terms = json.loads(link.terms or "{}")
+    try:
+        terms = signing_service.validate_terms(c, case, link.kind, terms)
+        page_preview = preview(c, case, person, link.kind, terms, lang)
+    except (Invalid, Conflict, documents.DocumentDataError):
+        c.session.rollback()
+        return render_template("signing/not_signable.html", T=T, lang=lang), 409
+    return render_template("signing/link.html", T=T, lang=lang, person=person,
+                           reference=case.reference, kind=link.kind, preview=page_preview,
+                           errors=errors or {}, summary=flat_errors(errors or {}),
+                           values=values or {}), status
+
+
+@bp.get("/s/<token>")
+def page(token: str):
+    """The signer's page: the document in their language, consent, signature."""
+    c = service_context(None)
+    try:
+        link = signing_service.open_signing_link(c, token)
+    except signing_service.LinkRefused as exc:
+        return _refused(exc)
+    return _link_page(c, link)
+
+
+@bp.post("/s/<token>")
+def sign(token: str):
+    """Sign through the link (single use: the link is spent with the signature). The link
+    is opened once, here, and the signature checked once, by the signing service."""
+    c = service_context(None)
+    try:
+        link = signing_service.open_signing_link(c, token)
+    except signing_service.LinkRefused as exc:
+        return _refused(exc)
+    person = c.session.get(Participant, link.participant_id)
+    lang = participant_language(person.language)
+    T = Texts("participant", lang)
+    errors = oversized_signature(request.form, T)
+    if errors:
+        return _link_page(c, link, 413, errors, kept(request.form, errors))
+    kind = link.kind
+    try:
+        signing_service.sign_with_link(c, token, link=link, **signature_form(request.form))
+    except signing_service.LinkRefused as exc:
+        c.session.rollback()
+        return _refused(exc)
+    except signing_service.SignatureInvalid as exc:
+        return _link_page(c, link, 422, signature_errors(exc.problems, T),
+                          kept(request.form, exc.problems))
+    except (Invalid, Conflict):
+        # The case moved on, or the agreed terms are no longer acceptable.
+        c.session.rollback()
+        return render_template("signing/not_signable.html", T=T, lang=lang), 409
+    except documents.DocumentDataError:
+        c.session.rollback()
+        log.warning("a signing link's document could not be rendered", exc_info=True)
+        return _link_page(c, link, 422, {None: [T("err_failed")]}, kept(request.form, {}))
+    return redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
+
+
+@bp.get("/s/done")
+def done():
+    """Thank you (no token, no personal data in this address)."""
+    lang = participant_language(request.args.get("lang"))
+    kind = request.args.get("kind")
+    return render_template("signing/done.html", T=Texts("participant", lang), lang=lang,
+                           kind=kind if kind in signing_service.SIGNABLE_KINDS else None)
+
+
+
+def init_app(app: Flask) -> None:
+    """Register the public signing-link pages, their rate limits and the log filters that
+    keep their tokens out of the logs."""
+    ratelimit.init_app(app)
+    redaction.install_log_filters()
+    app.register_blueprint(bp)

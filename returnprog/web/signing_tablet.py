@@ -1,0 +1,279 @@
+"""Signing at the office and signing links, for counsellors (blueprint ``signing``).
+
+From the case page a counsellor picks one adult and one document and either opens the
+tablet page — the participant reads the document in their language, ticks that they
+understood and draws (or types) their signature, the counsellor confirms the identity
+document checked — or creates a personal signing link, shown once. Links can be
+withdrawn. Also serves the signature pad script.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template,
+                   request, url_for)
+from sqlalchemy import select
+
+from .. import documents, i18n, workflow
+from .. import signature as signature_rules
+from ..models import Case, Participant
+from ..services import Conflict, Invalid, NotFound, ServiceError
+from ..services import case_views
+from ..services import cases as case_service
+from ..services import signing as signing_service
+from .headers import secure_headers
+from .signing_common import (FORMS_DIR, Texts, flat_errors, kept, local_time,
+                             oversized_signature, participant_language, preview,
+                             signature_errors, signature_form, staff_texts)
+from .staff import CSP as STAFF_CSP
+from .ui import CASE_ROLES, actor, ctx, normalise_date, roles
+
+bp = Blueprint("signing", __name__, static_folder=str(FORMS_DIR / "static"),
+               static_url_path="/signing/static")
+bp.after_request(secure_headers(STAFF_CSP))  # staff pages share the staff UI's policy
+
+ID_TYPES = ("passport", "id_card", "residence", "other")
+# How the identity document is written into the signed document (Dutch, its first language).
+ID_TYPE_RECORDED = {"passport": "paspoort", "id_card": "Oekraïense identiteitskaart",
+                    "residence": "verblijfsdocument", "other": "identiteitsbewijs"}
+_ID_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,29}$")
+
+
+def _selection(form) -> tuple[dict, dict]:
+    """Participant, document kind and terms chosen by the counsellor."""
+    S = staff_texts()
+    errors: dict[str, list[str]] = {}
+    raw_pid = form.get("participant_id", "").strip()
+    pid = int(raw_pid) if raw_pid.isascii() and raw_pid.isdigit() and len(raw_pid) < 10 else None
+    if pid is None:
+        errors["participant_id"] = [S("err_participant")]
+    kind = form.get("kind", "").strip()
+    if kind not in signing_service.SIGNABLE_KINDS:
+        errors["kind"] = [S("err_kind")]
+        kind = None
+    terms: dict = {}
+    if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
+        raw = normalise_date(form.get("departure_deadline", "").strip())
+        try:
+            terms["departure_deadline"] = dt.date.fromisoformat(raw).isoformat()
+        except ValueError:
+            errors["departure_deadline"] = [S("err_deadline")]
+    if kind == workflow.ADDENDUM:
+        terms["reason"] = form.get("reason", "").strip()
+    return {"participant_id": pid, "kind": kind, "terms": terms}, errors
+
+
+def _service_errors(exc: ServiceError) -> dict:
+    """A service refusal as field -> messages (English sentences, translated where the
+    staff UI knows them). The one place these pages turn a ServiceError into words."""
+    out: dict[str, list[str]] = {}
+    details = exc.details
+    if isinstance(details, dict):
+        for field, messages in details.items():
+            for m in messages if isinstance(messages, list) else [messages]:
+                out.setdefault(field, []).append(i18n.translate_message(m))
+    elif details:
+        for item in details:
+            message = item.get("message", "") if isinstance(item, dict) else str(item)
+            out.setdefault(None, []).append(i18n.translate_message(message))
+    out.setdefault(None, []).insert(0, i18n.translate_message(exc.message))
+    return out
+
+
+def _counsellor_case(reference: str):
+    """The case if the reader may see it (else 404) and is its counsellor role (else 403)."""
+    c = ctx()
+    case = case_service.load_case(c, reference)
+    if actor().role != "counsellor":
+        abort(403)
+    return c, case
+
+
+def _choices(c, reference: str) -> dict:
+    """Who can sign what now, and the case's signing links."""
+    info = case_views.outlook(c, reference)
+    adults = [{"id": a["participant_id"], "name": a["name"]} for a in info["signing"]]
+    kinds = [d["kind"] for d in info["signing"][0]["documents"]] if info["signing"] else []
+    names = {a["id"]: a["name"] for a in adults}
+    links = signing_service.signing_links(c, reference)
+    if links:
+        missing = {ln["participant_id"] for ln in links} - set(names)
+        if missing:
+            for p in c.session.execute(select(Participant).where(
+                    Participant.id.in_(missing))).scalars():
+                names[p.id] = p.full_name
+    for link in links:
+        link["name"] = names.get(link["participant_id"], "")
+        link["expires_local"] = local_time(link["expires_at"])
+        link["created_local"] = local_time(link["created_at"])
+    return {"signers": adults, "kinds": kinds, "links": links, "bounds": info["bounds"]}
+
+
+def _choose_page(reference: str, status: int = 200, errors: dict | None = None, values=None):
+    c = ctx()
+    context = _choices(c, reference)
+    return render_template("signing/choose.html", reference=reference, S=staff_texts(),
+                           errors=errors or {}, summary=flat_errors(errors or {}),
+                           values=values or {}, **context), status
+
+
+@bp.get("/cases/<reference>/signatures")
+@roles(*CASE_ROLES)
+def choose(reference: str):
+    """Take a signature on the tablet or create a signing link; the case's links."""
+    _counsellor_case(reference)
+    return _choose_page(reference)
+
+
+def _tablet_page(c, case: Case, person: Participant, selection: dict, status: int = 200,
+                 errors: dict | None = None, values=None):
+    lang = participant_language(person.language)
+    page_preview = preview(c, case, person, selection["kind"], selection["terms"], lang)
+    return render_template(
+        "signing/tablet.html", reference=case.reference, person=person, lang=lang,
+        T=Texts("participant", lang), S=staff_texts(), preview=page_preview, selection=selection,
+        errors=errors or {}, summary=flat_errors(errors or {}), values=values or {},
+        id_types=ID_TYPES), status
+
+
+def _selected(c, case: Case, form) -> tuple[dict, Participant | None, dict, int]:
+    """The counsellor's selection checked against the case: an adult of this case, a
+    document signable now, acceptable terms. Returns it with the errors and their status."""
+    selection, errors = _selection(form)
+    person, status = None, 422
+    if not errors:
+        try:
+            person = signing_service._signer(c, case, selection["participant_id"],
+                                             selection["kind"])
+            selection["terms"] = signing_service.validate_terms(c, case, selection["kind"],
+                                                                selection["terms"])
+        except (Invalid, Conflict) as exc:
+            c.session.rollback()
+            errors, status, person = _service_errors(exc), exc.status, None
+    return selection, person, errors, status
+
+
+@bp.post("/cases/<reference>/tablet")
+@roles(*CASE_ROLES)
+def tablet(reference: str):
+    """The tablet page for the adult and document chosen on the case page."""
+    c, case = _counsellor_case(reference)
+    selection, person, errors, status = _selected(c, case, request.form)
+    if errors:
+        return _choose_page(reference, status, errors, request.form)
+    try:
+        return _tablet_page(c, case, person, selection)
+    except documents.DocumentDataError as exc:
+        return _choose_page(reference, 422, {None: [staff_texts()("err_document",
+                                                                  message=str(exc))]},
+                            request.form)
+
+
+@bp.post("/cases/<reference>/tablet/sign")
+@roles(*CASE_ROLES)
+def tablet_sign(reference: str):
+    """The participant's signature and the counsellor's identity check: sign and seal."""
+    c, case = _counsellor_case(reference)
+    selection, person, errors, status = _selected(c, case, request.form)
+    if errors:
+        return _choose_page(reference, status, errors, request.form)
+    lang = participant_language(person.language)
+    T, S = Texts("participant", lang), staff_texts()
+    given = signature_form(request.form)
+    errors = oversized_signature(request.form, T)
+    if errors:
+        return _tablet_page(c, case, person, selection, 413, errors, kept(request.form, errors))
+    id_type = request.form.get("id_type", "")
+    id_number = request.form.get("id_number", "").strip()
+    if id_type not in ID_TYPES:
+        errors["id_type"] = [S("err_id_type")]
+    if not _ID_NUMBER.match(id_number):
+        errors["id_number"] = [S("err_id_number")]
+    if request.form.get("id_confirmed") not in ("yes", "on", "1", "true"):
+        errors["id_confirmed"] = [S("err_id_confirm")]
+    if errors:
+        # Nothing is signed, so the signature is checked here, to name every problem at once.
+        _checked, problems = signature_rules.problems(**given)
+        return _tablet_page(c, case, person, selection, 422,
+                            {**signature_errors(problems, T), **errors},
+                            kept(request.form, problems))
+    try:
+        doc = signing_service.sign_document(
+            c, reference, person.id, selection["kind"], selection["terms"], **given,
+            channel="tablet", identity_document=f"{ID_TYPE_RECORDED[id_type]} {id_number}")
+    except NotFound:
+        raise
+    except signing_service.SignatureInvalid as exc:
+        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, T),
+                            kept(request.form, exc.problems))
+    except (ServiceError, documents.DocumentDataError) as exc:
+        c.session.rollback()
+        problems = (_service_errors(exc) if isinstance(exc, ServiceError)
+                    else {None: [T("err_failed")]})
+        status = exc.status if isinstance(exc, ServiceError) else 422
+        return _tablet_page(c, case, person, selection, status, problems,
+                            kept(request.form, {}))
+    flash(S("signed_flash", kind=i18n.label(i18n.DOCUMENT_LABELS, doc.kind),
+            name=doc.signer_name), "success")
+    return redirect(url_for("pages.case_page", reference=reference) + "#docs-title", 303)
+
+
+@bp.post("/cases/<reference>/signing-links")
+@roles(*CASE_ROLES)
+def create_link(reference: str):
+    """Create a personal signing link; its address is shown on this page only."""
+    c, case = _counsellor_case(reference)
+    selection, errors = _selection(request.form)
+    if errors:
+        return _choose_page(reference, 422, errors, request.form)
+    try:
+        link, token = signing_service.create_signing_link(
+            c, reference, selection["participant_id"], selection["kind"], selection["terms"])
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        c.session.rollback()
+        return _choose_page(reference, exc.status, _service_errors(exc), request.form)
+    person = c.session.get(Participant, link.participant_id)
+    base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    address = base + url_for("sign_link.page", token=token)
+    return render_template("signing/link_created.html", reference=reference, S=staff_texts(),
+                           address=address, name=person.full_name, kind=link.kind,
+                           until=local_time(link.expires_at))
+
+
+@bp.post("/cases/<reference>/signing-links/revoke")
+@roles(*CASE_ROLES)
+def revoke_link(reference: str):
+    """Withdraw a signing link that has not been used."""
+    c, _case = _counsellor_case(reference)
+    raw = request.form.get("link_id", "").strip()
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        return _choose_page(reference, 422, {None: [i18n.translate_message(
+            "Some fields are not valid.")]})
+    try:
+        signing_service.revoke_signing_link(c, reference, int(raw))
+    except Conflict as exc:
+        c.session.rollback()
+        return _choose_page(reference, 409, _service_errors(exc))
+    flash(staff_texts()("revoked_flash"), "success")
+    return redirect(url_for("signing.choose", reference=reference), 303)
+
+
+@bp.app_context_processor
+def _panel_helpers():
+    """For the case page's signing panel (``forms/signing/_case_panel.html``)."""
+
+    def signing_panel(reference: str) -> dict | None:
+        if actor().role != "counsellor":
+            return None
+        return _choices(ctx(), reference)
+
+    return {"signing_panel": signing_panel, "signing_S": staff_texts}
+
+
+
+def init_app(app: Flask) -> None:
+    """Register the counsellors' signing pages."""
+    app.register_blueprint(bp)
