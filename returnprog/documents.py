@@ -87,7 +87,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
-from zoneinfo import ZoneInfo
 
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
@@ -117,6 +116,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from . import glossary
 from . import signature as signature_rules
+from .policy import TIMEZONE
 
 __all__ = [
     "KINDS",
@@ -165,7 +165,7 @@ LANGUAGES = ("nl", "uk", "en", "ru")
 # as the second so that every document stays bilingual.
 _SECOND_LANGUAGE = {"nl": "en", "uk": "uk", "en": "en", "ru": "ru"}
 
-_DISPLAY_ZONE = ZoneInfo("Europe/Amsterdam")
+_DISPLAY_ZONE = TIMEZONE  # signing times are shown in the programme's calendar
 PDF_VARIANT = "pdf/a-3b"
 SEAL_FIELD_NAME = "DTenV-seal"
 DEV_SEAL_COMMON_NAME = "returnprog DEVELOPMENT seal — not for production"
