@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Callable, Iterable
 
 from .policy import Policy
-from .roles import ROLES  # noqa: F401  (named in roles.py; schemas and tests read it here)
+# ROLES is re-exported: schemas and tests read it here.
+from .roles import COUNSELLOR, PAYMENT_FOLLOW_UP_ROLES, ROLES, SUPERVISOR  # noqa: F401
 
 
 class State(StrEnum):
@@ -368,9 +369,9 @@ SIGNABLE_KINDS = tuple(SIGNING_STATES)
 # The payment steps around ``pay_support`` (DESIGN §3, four eyes): who proposes, who
 # decides (approves or rejects; never their own proposal), who may cancel before payout.
 # Paying out is the ``pay_support`` row's own ``roles``.
-PAYMENT_PROPOSERS = frozenset({"counsellor"})
-PAYMENT_DECIDERS = frozenset({"supervisor"})
-PAYMENT_CANCELLERS = frozenset({"counsellor", "supervisor"})
+PAYMENT_PROPOSERS = frozenset({COUNSELLOR})
+PAYMENT_DECIDERS = frozenset({SUPERVISOR})
+PAYMENT_CANCELLERS = frozenset(PAYMENT_FOLLOW_UP_ROLES)
 
 
 def state_refusals(action: Action, state: State) -> list[Refusal]:

@@ -9,13 +9,13 @@ from sqlalchemy import case as when
 
 from ..models import Case, OutboxMessage, Participant, Payment, Team
 from ..workflow import State
+from ..roles import COUNSELLOR, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
 from .lookups import visible_cases
 
 # States in which a case has a departure deadline that is still running.
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
 UPCOMING_DAYS = 14
-FIGURE_ROLES = ("supervisor", "finance", "admin")
 ROW_LIMIT = 50
 
 
@@ -45,8 +45,8 @@ def dashboard(ctx: Context) -> dict:
     """
     actor, today = ctx.actor, ctx.today()
     query = visible_cases(actor)
-    scope = "team" if actor.role == "supervisor" else "payments" if actor.role == "finance" else "mine"
-    if actor.role == "counsellor":
+    scope = {SUPERVISOR: "team", FINANCE: "payments"}.get(actor.role, "mine")
+    if actor.role == COUNSELLOR:
         query = query.where(Case.counsellor_id == actor.id)
     ids = query.with_only_columns(Case.id).subquery()
     counts = dict(ctx.session.execute(select(Case.state, func.count()).where(

@@ -12,6 +12,7 @@ import json
 from sqlalchemy import select
 
 from .. import payments, workflow
+from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
 from ..models import (Case, Document, IndConfirmation, Participant, Payment, User,
                       LIVE_PAYMENT_STATUSES)
 from ..workflow import CaseFacts, ParticipantFacts, PaymentFacts, State
@@ -28,9 +29,9 @@ def visible_cases(actor: User):
     payment (the payment views); admins manage users and see no personal data.
     """
     query = select(Case)
-    if actor.role in ("counsellor", "supervisor"):
+    if actor.role in (COUNSELLOR, SUPERVISOR):
         return query.where(Case.team_id == actor.team_id)
-    if actor.role == "finance":
+    if actor.role == FINANCE:
         return query.where(Case.id.in_(select(Payment.case_id)))
     return query.where(False)
 

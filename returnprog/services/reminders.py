@@ -23,6 +23,7 @@ from .. import reminders as plan
 from ..db import begin_write
 from ..models import Case, OutboxMessage, Participant, SigningRequest, User
 from ..policy import Policy
+from ..roles import SUPERVISOR
 from ..workflow import SIGNING_STATES, State
 from . import Context
 from .lookups import load_case
@@ -177,7 +178,7 @@ def _supervisors(session: Session, team_ids: Iterable[int]) -> dict[int, list[Us
     if not ids:
         return out
     for user in session.execute(select(User).where(
-            User.team_id.in_(ids), User.role == "supervisor", User.active.is_(True))
+            User.team_id.in_(ids), User.role == SUPERVISOR, User.active.is_(True))
             .order_by(User.id)).scalars():
         out.setdefault(user.team_id, []).append(user)
     return out
