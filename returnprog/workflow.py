@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Callable, Iterable
 
+from .glossary import N_
 from .policy import Policy
 # ROLES is re-exported: schemas and tests read it here.
-from .roles import COUNSELLOR, PAYMENT_FOLLOW_UP_ROLES, ROLES, SUPERVISOR  # noqa: F401
+from .roles import COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES, ROLES, SUPERVISOR  # noqa: F401
 
 
 class State(StrEnum):
@@ -132,6 +133,9 @@ class Action:
     # signed: ahead of the step is fine, after the case has moved past it is not.
     document: str | None = None
     signable_in: frozenset[State] = frozenset()
+    # What the case's timeline says happened (the audit event's label); ``label`` is the
+    # button. Both are msgids, translated where they are shown.
+    event: str = ""
 
     def effects(self, payload: dict) -> dict:
         """The case columns this action writes from its validated payload."""
@@ -322,40 +326,50 @@ _S = State
 _REASON = (("closing_reason", "reason"),)
 _DEADLINE = (("departure_deadline", "departure_deadline"),)
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("open_case", frozenset(), _S.INTAKE, frozenset({"counsellor"}), "Open case"),
+    Action("open_case", frozenset(), _S.INTAKE, frozenset({COUNSELLOR}), N_("Open case"),
+           event=N_("Case opened")),
     Action("confirm_commitment", frozenset({_S.INTAKE}), _S.COMMITTED,
-           frozenset({"counsellor"}), "Confirm commitment", precondition=_commitment_ready,
-           slug="commitment", document=COMMITMENT, signable_in=frozenset({_S.INTAKE})),
+           frozenset({COUNSELLOR}), N_("Confirm commitment"), precondition=_commitment_ready,
+           slug="commitment", document=COMMITMENT, signable_in=frozenset({_S.INTAKE}),
+           event=N_("Commitment confirmed")),
     Action("record_withdrawal", frozenset({_S.COMMITTED}), _S.ASYLUM_WITHDRAWN,
-           frozenset({"counsellor"}), "Record asylum withdrawal",
+           frozenset({COUNSELLOR}), N_("Record asylum withdrawal"),
            precondition=_withdrawal_ready, slug="withdrawal",
-           document=WITHDRAWAL_DECLARATION, signable_in=frozenset({_S.INTAKE, _S.COMMITTED})),
+           document=WITHDRAWAL_DECLARATION, signable_in=frozenset({_S.INTAKE, _S.COMMITTED}),
+           event=N_("Asylum withdrawal recorded")),
     Action("agree_departure", frozenset({_S.ASYLUM_WITHDRAWN}), _S.DEPARTURE_AGREED,
-           frozenset({"counsellor"}), "Agree departure deadline",
+           frozenset({COUNSELLOR}), N_("Agree departure deadline"),
            precondition=_agreement_signed, payload_guard=_agreement_payload,
            slug="departure-agreement", sets=_DEADLINE, document=DEPARTURE_AGREEMENT,
-           signable_in=frozenset({_S.COMMITTED, _S.ASYLUM_WITHDRAWN})),
+           signable_in=frozenset({_S.COMMITTED, _S.ASYLUM_WITHDRAWN}),
+           event=N_("Departure deadline agreed")),
     Action("extend_deadline", frozenset({_S.DEPARTURE_AGREED}), _S.DEPARTURE_AGREED,
-           frozenset({"supervisor"}), "Extend deadline", payload_guard=_extension_payload,
+           frozenset({SUPERVISOR}), N_("Extend deadline"), payload_guard=_extension_payload,
            slug="extension", sets=_DEADLINE, document=ADDENDUM,
-           signable_in=frozenset({_S.DEPARTURE_AGREED})),
+           signable_in=frozenset({_S.DEPARTURE_AGREED}),
+           event=N_("Deadline extended")),
     Action("pay_support", frozenset({_S.DEPARTURE_AGREED}), _S.SUPPORT_PAID,
-           frozenset({"finance"}), "Pay travel support", precondition=_payment_ready,
+           frozenset({FINANCE}), N_("Pay travel support"), precondition=_payment_ready,
            slug="disbursement", document=PAYMENT_RECEIPT,
-           signable_in=frozenset({_S.DEPARTURE_AGREED, _S.SUPPORT_PAID})),
+           signable_in=frozenset({_S.DEPARTURE_AGREED, _S.SUPPORT_PAID}),
+           event=N_("Travel support paid out")),
     Action("confirm_departure", frozenset({_S.SUPPORT_PAID}), _S.DEPARTED,
-           frozenset({"counsellor"}), "Confirm departure", payload_guard=_departure_payload,
+           frozenset({COUNSELLOR}), N_("Confirm departure"), payload_guard=_departure_payload,
            slug="departure",
-           sets=(("departed_on", "departed_on"), ("departure_evidence", "evidence"))),
+           sets=(("departed_on", "departed_on"), ("departure_evidence", "evidence")),
+           event=N_("Departure confirmed")),
     Action("leave_programme", frozenset({_S.INTAKE, _S.COMMITTED}), _S.LEFT_PROGRAMME,
-           frozenset({"counsellor"}), "Leave programme", payload_guard=_reason_required,
-           slug="leave", sets=_REASON),
-    Action("reject", frozenset({_S.INTAKE}), _S.REJECTED, frozenset({"supervisor"}),
-           "Reject", payload_guard=_reason_required, slug="rejection", sets=_REASON),
+           frozenset({COUNSELLOR}), N_("Leave programme"), payload_guard=_reason_required,
+           slug="leave", sets=_REASON,
+           event=N_("Left the programme")),
+    Action("reject", frozenset({_S.INTAKE}), _S.REJECTED, frozenset({SUPERVISOR}),
+           N_("Reject"), payload_guard=_reason_required, slug="rejection", sets=_REASON,
+           event=N_("Rejected")),
     Action("lapse", frozenset({_S.ASYLUM_WITHDRAWN, _S.DEPARTURE_AGREED}), _S.LAPSED,
-           frozenset({"supervisor"}), "Lapse",
+           frozenset({SUPERVISOR}), N_("Lapse"),
            precondition=_deadline_passed, payload_guard=_reason_required, slug="lapse",
-           sets=_REASON),
+           sets=_REASON,
+           event=N_("Lapsed")),
 )}
 
 # Actions that move an existing case (open_case creates one and has no source state).
