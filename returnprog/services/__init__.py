@@ -14,19 +14,30 @@ from typing import Callable
 
 from sqlmodel import Session
 
+from ..messages import Message
 from ..policy import Policy
 from ..workflow import Refusal
 
 
 class ServiceError(Exception):
-    """Base of the errors a use case reports to its caller."""
+    """Base of the errors a use case reports to its caller.
+
+    ``code`` (class level) is the kind of error the API reports; the message is a code of
+    :data:`returnprog.messages.MESSAGES` with ``params``. ``message`` is that message as a
+    :class:`~returnprog.messages.Message`: English as a string (the API's text), rendered
+    by code in the UI language where people read it.
+    """
 
     status = 400
     code = "error"
 
-    def __init__(self, message: str, details: list | dict | None = None):
-        super().__init__(message)
+    def __init__(self, message_code: "str | Message", details: list | dict | None = None,
+                 **params):
+        message = (message_code if isinstance(message_code, Message)
+                   else Message(message_code, params))
+        super().__init__(str(message))
         self.message = message
+        self.message_code, self.params = message.code, message.params
         self.details = details if details is not None else []
 
 
@@ -48,9 +59,10 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
     @classmethod
-    def from_refusals(cls, message: str, refusals: list[Refusal]) -> "Conflict":
+    def from_refusals(cls, message_code: "str | Message", refusals: list[Refusal],
+                      **params) -> "Conflict":
         """A conflict whose details are the workflow's refusals."""
-        return cls(message, [r.as_dict() for r in refusals])
+        return cls(message_code, [r.as_dict() for r in refusals], **params)
 
 
 class Invalid(ServiceError):

@@ -15,8 +15,9 @@ from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, 
                       LIVE_PAYMENT_STATUSES)
 from ..workflow import FINAL_STATES, CaseFacts, ParticipantFacts, PaymentFacts, State
 from . import Conflict, Context, Forbidden, Invalid, NotFound, atomic
+from ..messages import M
 
-BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
+BUSY_MESSAGE = "case.busy"
 
 
 # --- visibility -------------------------------------------------------------------------
@@ -42,7 +43,7 @@ def load_case(ctx: Context, reference: str) -> Case:
     case = None if "\x00" in reference else ctx.session.execute(
         visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
     if case is None:
-        raise NotFound(f"No case {reference} that you may see.")
+        raise NotFound("case.not_found", ref=reference)
     return case
 
 
@@ -158,13 +159,13 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
         OpenVNumber.v_number.in_(numbers), OpenVNumber.case_id != case.id)).scalars().all()
     if taken:
         ctx.session.rollback()
-        raise Conflict("A person on this case already has an open case.",
+        raise Conflict('case.person_has_open_case',
                        [{"code": "open_case_exists", "field": "v_number",
-                         "message": f"V-number {v} already belongs to an open case."}
+                         "message": M("case.v_number_taken", v=v)}
                         for v in sorted(taken)])
     for v in numbers:
         ctx.session.add(OpenVNumber(v_number=v, case_id=case.id))
-    _flush_or_conflict(ctx, "A person on this case already has an open case.")
+    _flush_or_conflict(ctx, "case.person_has_open_case")
 
 
 @atomic
@@ -176,7 +177,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     if refusals:
         raise Forbidden(refusals[0].message)
     if actor.team_id is None:
-        raise Forbidden("You are not in a team, so you cannot hold cases.")
+        raise Forbidden('case.no_team')
     begin_write(ctx.session)
     now = ctx.now()
     case = Case(reference=_next_reference(ctx), state=State.INTAKE.value, team_id=actor.team_id,
@@ -202,13 +203,13 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     if ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor may edit the intake.")
+        raise Forbidden('case.intake_role')
     if case.state != State.INTAKE.value:
-        raise Conflict("The intake can only be changed while the case is in intake.",
-                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+        raise Conflict('case.intake_locked',
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=case.state)}])
     if expected_version is not None and expected_version != case.version:
         raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
-                                       "message": f"The case is at version {case.version}."}])
+                                       "message": M("case.version", version=case.version)}])
     version = case.version
     changed = ctx.session.execute(
         update(Case).where(Case.id == case.id, Case.version == version,
@@ -225,9 +226,8 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
                                    .where(Document.case_id == case.id)).scalar_one()
     if has_docs:
         ctx.session.rollback()
-        raise Conflict("Documents have already been signed for this household; the intake can "
-                       "no longer be edited.", [{"code": "documents_signed",
-                                                  "message": "Signed documents exist."}])
+        raise Conflict('case.intake_signed', [{"code": "documents_signed",
+                                                  "message": M('case.signed_documents_exist')}])
     ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
     # Signing links sent to the old household (none used: no document exists) point at
     # participants that are about to be replaced; they lapse with them.
@@ -254,29 +254,29 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     if ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor may record an IND confirmation.")
+        raise Forbidden('case.ind_role')
     if case.state != State.COMMITTED.value:
-        raise Conflict("IND confirmations are recorded while the case is committed.",
-                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+        raise Conflict('case.ind_state',
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=case.state)}])
     person = ctx.session.get(Participant, data["participant_id"])
     if person is None or person.case_id != case.id:
-        raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
+        raise Invalid('case.unknown_participant', {"participant_id": [M('case.not_a_participant')]})
     if not person.asylum_application_pending:
-        raise Invalid("No pending application.", {"participant_id": [
-            "This participant has no pending asylum application to withdraw."]})
+        raise Invalid('case.no_pending_application', {"participant_id": [
+            M('case.no_pending_application_detail')]})
     existing = ctx.session.execute(select(IndConfirmation).where(
         IndConfirmation.participant_id == person.id)).scalar_one_or_none()
     if existing is not None:
-        raise Conflict("An IND confirmation is already recorded for this participant.",
+        raise Conflict('case.ind_already_recorded',
                        [{"code": "ind_confirmation_exists",
-                         "message": f"Recorded: {existing.ind_reference}."}])
+                         "message": M("case.recorded", ref=existing.ind_reference)}])
     conf = IndConfirmation(case_id=case.id, participant_id=person.id,
                            ind_reference=data["ind_reference"], confirmed_on=data["confirmed_on"],
                            recorded_by=ctx.actor.id, recorded_at=ctx.now())
     ctx.session.add(conf)
     # A racing request for the same participant fails here (unique participant_id), as a
     # Conflict rather than an IntegrityError escaping from the audit append's autoflush.
-    _flush_or_conflict(ctx, "An IND confirmation is already recorded for this participant.")
+    _flush_or_conflict(ctx, "case.ind_already_recorded")
     audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
                  details={"participant_id": person.id, "ind_reference": data["ind_reference"],
                           "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
@@ -408,7 +408,7 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Ca
     """
     action = workflow.ACTIONS.get(action_name)
     if action is None or not action.sources:
-        raise NotFound(f"No action called {action_name!r}.")
+        raise NotFound("case.no_such_action", name=action_name)
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     refusals = workflow.role_refusals(action, ctx.actor.role)
@@ -418,7 +418,7 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Ca
     refusals = workflow.check(action_name, facts, ctx.actor.role, payload, ctx.policy)
     if refusals:
         ctx.session.rollback()
-        raise Conflict.from_refusals(f"'{action.label}' is not possible yet.", refusals)
+        raise Conflict.from_refusals("case.action_not_possible", refusals, action=action.name)
     from_state, version = case.state, case.version
     values = {"state": action.target.value, "version": version + 1, "updated_at": ctx.now()}
     values.update(_effects(action_name, payload))
@@ -428,7 +428,7 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Ca
     if changed != 1:
         ctx.session.rollback()
         raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
-                                       "message": "Someone else changed the case first."}])
+                                       "message": M('case.changed_first')}])
     details = _side_effects(ctx, case, action_name, payload)
     if action.target in FINAL_STATES:
         # A closed case no longer blocks a new case for the same people.

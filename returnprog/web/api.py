@@ -15,6 +15,7 @@ from ..services import cases as case_service
 from ..services import payment as payment_service
 from .errors import error_response
 from .sessions import db_session, service_context
+from ..messages import M
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -39,21 +40,21 @@ def _authenticate():
 def _json_body() -> dict:
     """The request's JSON object, or a specific 400/415/422 error."""
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json).")
+        raise ApiError(415, "unsupported_media_type", "api.send_json")
     try:
         data = request.get_json()
     except (BadRequest, RecursionError):  # RecursionError: nested too deeply to parse
-        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+        raise ApiError(400, "malformed_json", "api.malformed_json") from None
     if not isinstance(data, dict):  # including a JSON null
-        raise ApiError(422, "invalid", "The request body must be a JSON object.",
-                       {"_schema": ["Expected a JSON object."]})
+        raise ApiError(422, "invalid", "api.not_object",
+                       {"_schema": [M("api.expected_object")]})
     return data
 
 
 class ApiError(ServiceError):
     """A request-level error with its own status (malformed JSON, wrong media type)."""
 
-    def __init__(self, status: int, code: str, message: str, details=None):
+    def __init__(self, status: int, code: str, message, details=None):
         super().__init__(message, details)
         self.status, self.code = status, code
 
@@ -64,7 +65,7 @@ def _load(schema_cls, data: dict) -> dict:
     try:
         return schema_cls().load(data)
     except ValidationError as exc:
-        raise Invalid("Some fields are not valid.", exc.normalized_messages()) from exc
+        raise Invalid('error.invalid_fields', exc.normalized_messages()) from exc
 
 
 def _ctx():
@@ -126,7 +127,7 @@ def perform_action(reference: str, action: str):
     """Perform a workflow action with its payload; 409 lists what is missing."""
     schema = schemas.ACTION_SCHEMAS.get(action)
     if schema is None:
-        raise ApiError(404, "not_found", f"No action called {action!r}.",
+        raise ApiError(404, "not_found", M("case.no_such_action", name=action),
                        [{"allowed": sorted(schemas.ACTION_SCHEMAS)}])
     body = _json_body() if request.content_length or request.is_json else {}
     payload = _load(schema, body)

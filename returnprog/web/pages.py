@@ -209,7 +209,7 @@ def edit_intake(reference: str):
     if actor().role != "counsellor":
         abort(403)
     if case["state"] != workflow.State.INTAKE.value:
-        raise Conflict("The intake can only be changed while the case is in intake.")
+        raise Conflict('case.intake_locked')
     members = sum(1 for p in case["participants"] if not p["is_principal"])
     base_rows = min(max(MEMBER_ROWS, members + 2), schemas.MAX_HOUSEHOLD)
     if request.method == "GET":
