@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from .. import schemas, workflow
-from ..i18n import ACTION_LABELS, label, translate_message
+from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
@@ -136,7 +136,7 @@ def _intake_errors(exc: Exception, data: dict, rows: list[int]) -> tuple[FormErr
         where = {data["principal"].get("v_number"): "principal"}
         where.update({m.get("v_number"): f"household-{row}"
                       for m, row in zip(data.get("household", []), rows)})
-        errors = FormErrors(translate_message(exc.message))
+        errors = FormErrors(render_message(exc))
         for item in exc.details:
             item = item if isinstance(item, dict) else {"message": str(item)}
             number = re.search(r"\d{10}", item.get("message", ""))
