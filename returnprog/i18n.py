@@ -16,7 +16,6 @@ changing texts::
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -104,14 +103,6 @@ def format_number(value) -> str:
     """Thousands separated the local way (``1.234`` / ``1,234``)."""
     text = f"{int(value or 0):,}"
     return text.replace(",", ".") if language() == "nl" else text
-
-
-_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
-
-
-def localise_dates(text: str) -> str:
-    """Rewrite ISO dates inside a sentence in the local format."""
-    return _ISO_DATE.sub(lambda m: format_date(m.group(1)), text)
 
 
 # --- labels -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Callable
 
 from sqlmodel import Session
 
-from ..messages import Message
+from ..messages import MESSAGES, Message
 from ..policy import Policy
 from ..workflow import Refusal
 
@@ -33,11 +33,19 @@ class ServiceError(Exception):
 
     def __init__(self, message_code: "str | Message", details: list | dict | None = None,
                  **params):
-        message = (message_code if isinstance(message_code, Message)
-                   else Message(message_code, params))
-        super().__init__(str(message))
+        if isinstance(message_code, Message):
+            message = message_code
+        elif message_code in MESSAGES:
+            message = Message(message_code, params)
+        else:
+            # Text from outside the core (a client re-raising an API answer): kept as it is;
+            # tests/test_messages.py keeps such sentences out of returnprog itself.
+            message = message_code
+        # args hold the Message itself, so a copy of the error (type(e)(*e.args)) keeps it.
+        super().__init__(message)
         self.message = message
-        self.message_code, self.params = message.code, message.params
+        self.message_code = getattr(message, "code", None)
+        self.params = getattr(message, "params", dict(params))
         self.details = details if details is not None else []
 
 
