@@ -2,29 +2,29 @@
 
 Flask-Babel translates the templates; this module adds the Dutch formats the programme
 uses (dates ``dd-mm-yyyy``, amounts ``€ 1.234,50``), the labels of states, actions and
-evidence, and the translation of the English sentences the services, the workflow and
-marshmallow produce (refusals, validation errors) — matched by pattern, so a sentence that
-is not in the table is shown in English rather than not at all.
+evidence, and the rendering of the messages the services, the workflow and marshmallow
+raise by code (:mod:`returnprog.messages`) in the reader's language.
 
 Catalogues: ``returnprog/translations/<lang>/LC_MESSAGES/messages.po`` with its compiled
 ``.mo`` next to it (shipped; ``tests/test_web_i18n.py`` fails when they drift). After
 changing texts::
 
-    .venv/bin/pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -o /tmp/messages.pot .
-    .venv/bin/pybabel update -i /tmp/messages.pot -d returnprog/translations
+    .venv/bin/pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -k NP_:1,2 -k ngettext:1,2 -o /tmp/messages.pot .
+    .venv/bin/pybabel update --no-fuzzy-matching -i /tmp/messages.pot -d returnprog/translations
     .venv/bin/pybabel compile -d returnprog/translations
 """
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as _babel_date
 from babel.numbers import format_currency as _babel_currency
 from flask import Flask, g, has_request_context, session
-from flask_babel import Babel, get_locale, gettext, lazy_gettext as _l
+from flask_babel import Babel, force_locale, get_locale, get_translations, lazy_gettext as _l
+
+from .messages import Message, render
 
 from . import glossary
 
@@ -105,14 +105,6 @@ def format_number(value) -> str:
     """Thousands separated the local way (``1.234`` / ``1,234``)."""
     text = f"{int(value or 0):,}"
     return text.replace(",", ".") if language() == "nl" else text
-
-
-_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
-
-
-def localise_dates(text: str) -> str:
-    """Rewrite ISO dates inside a sentence in the local format."""
-    return _ISO_DATE.sub(lambda m: format_date(m.group(1)), text)
 
 
 # --- labels -------------------------------------------------------------------------------
@@ -227,239 +219,64 @@ def label(table: dict, key) -> str:
     return str(value) if value is not None else str(key)
 
 
-# --- sentences from the services, the workflow and marshmallow ------------------------------
+# --- messages by code (returnprog.messages) ---------------------------------------------------
 
-def _state(value: str) -> str:
-    return label(STATE_LABELS, value)
-
-
-def _states(value: str) -> str:
-    return ", ".join(_state(v.strip()) for v in value.split(","))
+def _seq(value) -> list:
+    return [value] if isinstance(value, str) else list(value or ())
 
 
-_LABEL_BY_ENGLISH = {
-    "Open case": "open_case", "Confirm commitment": "confirm_commitment",
-    "Record asylum withdrawal": "record_withdrawal",
-    "Agree departure deadline": "agree_departure", "Extend deadline": "extend_deadline",
-    "Pay travel support": "pay_support", "Confirm departure": "confirm_departure",
-    "Leave programme": "leave_programme", "Reject": "reject", "Lapse": "lapse",
-}
+def message_formats() -> dict:
+    """The formatters of message parameters in the current language (see
+    :data:`returnprog.messages.PARAM_KINDS`)."""
+    return {
+        "date": format_date, "money": format_money, "euro": format_money,
+        "state": lambda v: label(STATE_LABELS, v),
+        "states": lambda vs: ", ".join(label(STATE_LABELS, v) for v in _seq(vs)),
+        "action": lambda v: label(ACTION_LABELS, v),
+        "roles": lambda vs: " / ".join(label(ROLE_LABELS, v) for v in _seq(vs)),
+        "alternatives": lambda vs: " / ".join(label(PAYMENT_STATUS_LABELS, v) for v in _seq(vs)),
+        "pay_method": lambda v: label(PAYMENT_METHOD_LABELS, v),
+        "names": lambda vs: ", ".join(_seq(vs)),
+    }
 
 
-def _action(value: str) -> str:
-    return label(ACTION_LABELS, _LABEL_BY_ENGLISH.get(value, value))
+def _as_message(message):
+    """The Message inside an error, a refusal or an API detail; other values as they are."""
+    if isinstance(message, Message):
+        return message
+    if isinstance(message, dict):
+        return message.get("message", "")
+    inner = getattr(message, "message", None)  # ServiceError, Refusal
+    if isinstance(inner, Message):
+        return inner
+    return message
 
 
-def _cents(value: str) -> str:
-    return format_money(int(value))
+def _render_here(message) -> str:
+    message = _as_message(message)
+    if not isinstance(message, Message):
+        return "" if message is None else str(message)
+    translations = get_translations()
+    return render(message.code, message.params, translations.gettext, translations.ngettext,
+                  message_formats())
 
 
-def _roles(value: str) -> str:
-    return " / ".join(label(ROLE_LABELS, v.strip()) for v in value.split(" or "))
+def render_message(message, lang: str | None = None) -> str:
+    """A message by code (a Message, ServiceError, Refusal or API detail dict) in ``lang``,
+    or in the page's language when ``lang`` is None; text without a code is shown as is.
 
-
-_GROUP_FORMATS = {"state": _state, "states": _states, "action": _action, "cents": _cents,
-                  "cents2": _cents, "roles": _roles}
-
-# (pattern of the English sentence, msgid). Groups are substituted into the translation;
-# groups named like _GROUP_FORMATS are localised first. N_ marks them for pybabel.
-def N_(msgid: str) -> str:
-    """Mark a message for extraction; it is translated when used."""
-    return msgid
-
-
-_SENTENCES: list[tuple[str, str]] = [
-    # workflow guards
-    (r"The case has no participants\.", N_("The case has no participants.")),
-    (r"The household has no adult who can sign\.", N_("The household has no adult who can sign.")),
-    (r"The destination oblast is not recorded\.", N_("The destination oblast is not recorded.")),
-    (r"The destination town or village is not recorded\.",
-     N_("The destination town or village is not recorded.")),
-    (r"No e-mail address or phone number for: (?P<names>.+)\.",
-     N_("No e-mail address or phone number for: %(names)s.")),
-    (r"The commitment \(deelnameverklaring\) is not signed yet by: (?P<names>.+)\.",
-     N_("The commitment (deelnameverklaring) is not signed yet by: %(names)s.")),
-    (r"The asylum withdrawal declaration is not signed yet by: (?P<names>.+)\.",
-     N_("The asylum withdrawal declaration is not signed yet by: %(names)s.")),
-    (r"No IND confirmation \(reference and date\) recorded for: (?P<names>.+)\.",
-     N_("No IND confirmation (reference and date) recorded for: %(names)s.")),
-    (r"A departure deadline is required\.", N_("A departure deadline is required.")),
-    (r"The departure deadline must be after today\.",
-     N_("The departure deadline must be after today.")),
-    (r"The departure deadline must be at least (?P<days>\d+) days ahead \(on or after "
-     r"(?P<date>[\d-]+)\): DTenV needs that time to arrange travel\.",
-     N_("The departure deadline must be at least %(days)s days ahead (on or after %(date)s): "
-        "DTenV needs that time to arrange travel.")),
-    (r"The departure deadline may be at most (?P<days>\d+) days ahead \(on or before "
-     r"(?P<date>[\d-]+)\)\.",
-     N_("The departure deadline may be at most %(days)s days ahead (on or before %(date)s).")),
-    (r"The departure deadline may not be after the end of reception \((?P<date>[\d-]+)\)\.",
-     N_("The departure deadline may not be after the end of reception (%(date)s).")),
-    (r"The departure agreement is not signed yet by: (?P<names>.*)\.",
-     N_("The departure agreement is not signed yet by: %(names)s.")),
-    (r"No departure agreement for (?P<date>[\d-]+) signed by: (?P<names>.+)\.",
-     N_("No departure agreement for %(date)s signed by: %(names)s.")),
-    (r"A reason is required\.", N_("A reason is required.")),
-    (r"The new deadline must be later than the current one \((?P<date>[\d-]+)\)\.",
-     N_("The new deadline must be later than the current one (%(date)s).")),
-    (r"No addendum for (?P<date>[\d-]+) signed by: (?P<names>.+)\.",
-     N_("No addendum for %(date)s signed by: %(names)s.")),
-    (r"No travel-support payment has been proposed and approved yet\.",
-     N_("No travel-support payment has been proposed and approved yet.")),
-    (r"The travel-support payment has not been approved yet\.",
-     N_("The travel-support payment has not been approved yet.")),
-    (r"The travel support was already paid\.", N_("The travel support was already paid.")),
-    (r"The travel-support payment has not been approved\.",
-     N_("The travel-support payment has not been approved.")),
-    (r"The payment must be approved by someone other than its proposer\.",
-     N_("The payment must be approved by someone other than its proposer.")),
-    (r"No travel-support tariff is in force\.", N_("No travel-support tariff is in force.")),
-    (r"The payment amount \((?P<cents>\d+) cents\) differs from the household's tariff "
-     r"\((?P<cents2>\d+) cents\)\.",
-     N_("The payment amount (%(cents)s) differs from the household's tariff (%(cents2)s).")),
-    (r"The departure date is required\.", N_("The departure date is required.")),
-    (r"The departure date cannot be in the future\.",
-     N_("The departure date cannot be in the future.")),
-    (r"Evidence of departure is required: border crossing, boarding or BRP deregistration\.",
-     N_("Evidence of departure is required: border crossing, boarding or BRP deregistration.")),
-    (r"The case has no departure deadline to have passed\.",
-     N_("The case has no departure deadline to have passed.")),
-    (r"The departure deadline \((?P<date>[\d-]+)\) has not passed yet\.",
-     N_("The departure deadline (%(date)s) has not passed yet.")),
-    (r"The case is closed \((?P<state>\w+)\); nothing more can happen\.",
-     N_("The case is closed (%(state)s); nothing more can happen.")),
-    (r"The asylum application has been withdrawn: the participant can no longer leave the "
-     r"programme this way\.",
-     N_("The asylum application has been withdrawn: the participant can no longer leave the "
-        "programme this way.")),
-    (r"'(?P<action>[^']+)' is only possible when the case is (?P<states>[\w, ]+); it is "
-     r"(?P<state>\w+)\.",
-     N_("'%(action)s' is only possible when the case is %(states)s; it is %(state)s.")),
-    (r"Only a (?P<roles>[\w ]+) may perform '(?P<action>[^']+)'\.",
-     N_("Only a %(roles)s may perform '%(action)s'.")),
-    (r"'(?P<action>[^']+)' is not possible yet\.", N_("'%(action)s' is not possible yet.")),
-    # services
-    (r"No case (?P<ref>\S+) that you may see\.", N_("No case %(ref)s that you may see.")),
-    (r"The case is being changed by someone else right now; reload it and try again\.",
-     N_("The case is being changed by someone else right now; reload it and try again.")),
-    (r"Someone else changed the case first\.", N_("Someone else changed the case first.")),
-    (r"The case is (?P<state>\w+)\.", N_("The case is %(state)s.")),
-    (r"A person on this case already has an open case\.",
-     N_("A person on this case already has an open case.")),
-    (r"V-number (?P<v>\d+) already belongs to an open case\.",
-     N_("V-number %(v)s already belongs to an open case.")),
-    (r"You are not in a team, so you cannot hold cases\.",
-     N_("You are not in a team, so you cannot hold cases.")),
-    (r"Only a counsellor may edit the intake\.", N_("Only a counsellor may edit the intake.")),
-    (r"The intake can only be changed while the case is in intake\.",
-     N_("The intake can only be changed while the case is in intake.")),
-    (r"Documents have already been signed for this household; the intake can no longer be "
-     r"edited\.",
-     N_("Documents have already been signed for this household; the intake can no longer be "
-        "edited.")),
-    (r"Signed documents exist\.", N_("Signed documents exist.")),
-    (r"Only a counsellor may record an IND confirmation\.",
-     N_("Only a counsellor may record an IND confirmation.")),
-    (r"IND confirmations are recorded while the case is committed\.",
-     N_("IND confirmations are recorded while the case is committed.")),
-    (r"Unknown participant\.", N_("Unknown participant.")),
-    (r"Not a participant of this case\.", N_("Not a participant of this case.")),
-    (r"No pending application\.", N_("No pending application.")),
-    (r"This participant has no pending asylum application to withdraw\.",
-     N_("This participant has no pending asylum application to withdraw.")),
-    (r"An IND confirmation is already recorded for this participant\.",
-     N_("An IND confirmation is already recorded for this participant.")),
-    (r"Recorded: (?P<ref>.+)\.", N_("Recorded: %(ref)s.")),
-    (r"Only a counsellor may propose a payment\.", N_("Only a counsellor may propose a payment.")),
-    (r"Travel support can be proposed once the departure agreement is signed and agreed\.",
-     N_("Travel support can be proposed once the departure agreement is signed and agreed.")),
-    (r"This case already has a live payment\.", N_("This case already has a live payment.")),
-    (r"Cancel or reject it first\.", N_("Cancel or reject it first.")),
-    (r"The payment details are incomplete\.", N_("The payment details are incomplete.")),
-    (r"An IBAN is required for a bank transfer\.", N_("An IBAN is required for a bank transfer.")),
-    (r"Not a valid IBAN: (?P<why>.+)\.", N_("Not a valid IBAN: %(why)s.")),
-    (r"The account holder is required for a bank transfer\.",
-     N_("The account holder is required for a bank transfer.")),
-    (r"No travel-support tariff is in force today\.",
-     N_("No travel-support tariff is in force today.")),
-    (r"There is no proposed payment to decide on\.",
-     N_("There is no proposed payment to decide on.")),
-    (r"Nothing awaits a decision\.", N_("Nothing awaits a decision.")),
-    (r"You proposed this payment; someone else must decide on it \(four eyes\)\.",
-     N_("You proposed this payment; someone else must decide on it (four eyes).")),
-    (r"The proposer can never approve their own proposal\.",
-     N_("The proposer can never approve their own proposal.")),
-    (r"The payment was changed by someone else; reload and try again\.",
-     N_("The payment was changed by someone else; reload and try again.")),
-    (r"Only a supervisor may approve a payment\.", N_("Only a supervisor may approve a payment.")),
-    (r"Only a supervisor may reject a payment\.", N_("Only a supervisor may reject a payment.")),
-    (r"This idempotency key was already used for a different request\.",
-     N_("This idempotency key was already used for a different request.")),
-    (r"The payment was already disbursed\.", N_("The payment was already disbursed.")),
-    (r"Some fields are not valid\.", N_("Some fields are not valid.")),
-    (r"A user with this e-mail address already exists\.",
-     N_("A user with this e-mail address already exists.")),
-    (r"You cannot deactivate your own account\.", N_("You cannot deactivate your own account.")),
-    (r"There is no payment to (?P<verb>\w+)\.", N_("There is no payment to decide on or change.")),
-    (r"No approved bank transfers are waiting for export\.",
-     N_("No approved bank transfers are waiting for export.")),
-    (r"Every approved transfer is already in an export\.",
-     N_("Every approved transfer is already in an export.")),
-    (r"The payment details are incomplete or wrong\.",
-     N_("The payment details are incomplete or wrong.")),
-    # schemas
-    (r"Must not be blank\.", N_("Must not be blank.")),
-    (r"A V-number is exactly 10 digits\.", N_("A V-number is exactly 10 digits.")),
-    (r"Not a valid BSN: it must be 9 digits and pass the 11-check\.",
-     N_("Not a valid BSN: it must be 9 digits and pass the 11-check.")),
-    (r"Not an ISO 3166-2:UA region code \(UA-05 … UA-77, UA-30 for Kyiv\)\.",
-     N_("Not an ISO 3166-2:UA region code (UA-05 … UA-77, UA-30 for Kyiv).")),
-    (r"A date of birth cannot be in the future\.", N_("A date of birth cannot be in the future.")),
-    (r"A date of birth before 1900 is not plausible\.",
-     N_("A date of birth before 1900 is not plausible.")),
-    (r"Write this name in Cyrillic letters\.", N_("Write this name in Cyrillic letters.")),
-    (r"Not a phone number\.", N_("Not a phone number.")),
-    (r"The same V-number appears twice on this case \((?P<where>[\w.]+)\)\.",
-     N_("The same V-number appears twice on this case.")),
-    (r"The IND cannot have confirmed in the future\.",
-     N_("The IND cannot have confirmed in the future.")),
-    (r"Letters, digits and \./- only\.", N_("Letters, digits and ./- only.")),
-    (r"8–100 letters, digits or \._:-", N_("8–100 letters, digits or ._:-")),
-    (r"Use 12 to 200 characters\.", N_("Use 12 to 200 characters.")),
-    # marshmallow's own
-    (r"Missing data for required field\.", N_("This field is required.")),
-    (r"Field may not be null\.", N_("This field is required.")),
-    (r"Not a valid date\.", N_("Not a valid date (use dd-mm-yyyy).")),
-    (r"Not a valid email address\.", N_("Not a valid e-mail address.")),
-    (r"Not a valid integer\.", N_("Not a whole number.")),
-    (r"Not a valid boolean\.", N_("Choose yes or no.")),
-    (r"Not a valid string\.", N_("Not valid text.")),
-    (r"Unknown field\.", N_("Unknown field.")),
-    (r"Invalid input type\.", N_("Invalid input.")),
-    (r"Must be one of: .*\.", N_("Choose one of the options.")),
-    (r"Longer than maximum length (?P<n>\d+)\.", N_("At most %(n)s characters.")),
-    (r"Shorter than minimum length (?P<n>\d+)\.", N_("At least %(n)s characters.")),
-    (r"Length must be between (?P<a>\d+) and (?P<b>\d+)\.",
-     N_("Use between %(a)s and %(b)s characters.")),
-    (r"String does not match expected pattern\.", N_("The format is not valid.")),
-    (r"Must be greater than or equal to (?P<a>\d+) and less than or equal to (?P<b>\d+)\.",
-     N_("Must be between %(a)s and %(b)s.")),
-]
-_COMPILED = [(re.compile(f"^{pattern}$"), msgid) for pattern, msgid in _SENTENCES]
-
-
-def translate_message(message) -> str:
-    """A sentence from the services, workflow or marshmallow in the UI language.
-
-    Unknown sentences are returned unchanged (English), with their dates localised.
+    The staff UI and the signing pages call this; the signing pages pass the
+    participant's language (uk, ru, en, nl). Needs an app context.
     """
-    text = str(message)
-    for pattern, msgid in _COMPILED:
-        match = pattern.match(text)
-        if match:
-            values = {k: _GROUP_FORMATS.get(k, str)(v) for k, v in match.groupdict().items()}
-            return localise_dates(gettext(msgid, **values))
-    return localise_dates(text)
+    if lang is None:
+        return _render_here(message)
+    with force_locale(lang):
+        return _render_here(message)
+
+
+def render_code(code: str, lang: str | None = None, **params) -> str:
+    """The message ``code`` with ``params`` in ``lang`` (or the page's language)."""
+    return render_message(Message(code, params), lang)
 
 
 def init_app(app: Flask) -> None:
@@ -469,7 +286,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters.update(
         date=format_date, datetime=format_datetime, time=format_time, money=format_money,
-        number=format_number, msg=translate_message,
+        number=format_number, msg=render_message,
         state=lambda v: label(STATE_LABELS, v), action=lambda v: label(ACTION_LABELS, v),
         event=lambda v: label(EVENT_LABELS, v), doc_kind=lambda v: label(DOCUMENT_LABELS, v),
         evidence=lambda v: label(EVIDENCE_LABELS, v), role=lambda v: label(ROLE_LABELS, v),
@@ -508,5 +325,5 @@ def init_app(app: Flask) -> None:
         return {"ui_languages": LANGUAGES, "ui_language": language()}
 
 
-__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "init_app", "translate_message", "format_date",
+__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "init_app", "render_message", "render_code", "format_date",
            "format_datetime", "format_money", "label"]

@@ -20,12 +20,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .identifiers import normalise_iban
+from .money import METHOD_LABELS, format_cents  # noqa: F401 (part of this module's API)
+from .messages import M
 from .models import LIVE_PAYMENT_STATUSES
 from .policy import Policy
 
 METHODS = ("transfer", "cash", "card")
-METHOD_LABELS = {"transfer": "bank transfer", "cash": "cash at the departure point",
-                 "card": "prepaid card"}
 STATUSES = ("proposed", "approved", "rejected", "cancelled", "disbursed")
 LIVE_STATUSES = LIVE_PAYMENT_STATUSES
 # A payment can be cancelled until the money has gone out (disbursed, or handed to the
@@ -76,15 +76,6 @@ def quote(policy: Policy, adults: int, minors: int, on: dt.date) -> Quote | None
                  tariff.effective_from, tariff.label)
 
 
-def format_cents(cents: int) -> str:
-    """``150000`` → ``"1500.00"``: decimal text by integer arithmetic, never by division."""
-    if not isinstance(cents, int) or isinstance(cents, bool):
-        raise TypeError("amounts are whole cents (int)")
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d}"
-
-
 # --- bank details -------------------------------------------------------------------------
 
 def iban_check(value: str | None) -> tuple[str, str | None]:
@@ -95,20 +86,17 @@ def iban_check(value: str | None) -> tuple[str, str | None]:
 
     iban = normalise_iban(value or "")
     if not iban:
-        return iban, "An IBAN is required for a bank transfer."
+        return iban, M("payment.iban_required")
     try:
         IBAN(iban, validate_bban=True)
     except exc.InvalidChecksumDigits:
-        return iban, ("The IBAN's check digits do not match: a character was probably "
-                      "mistyped. Check it against the bank card or statement.")
+        return iban, M("payment.iban_checksum")
     except exc.InvalidLength:
-        return iban, (f"The IBAN has {len(iban)} characters, which is the wrong length for "
-                      f"an account in {iban[:2]}.")
+        return iban, M("payment.iban_length", length=len(iban), country=iban[:2])
     except exc.InvalidCountryCode:
-        return iban, f"The IBAN starts with {iban[:2]!r}, which is not a known country code."
+        return iban, M("payment.iban_country", country=iban[:2])
     except exc.SchwiftyException:
-        return iban, ("This is not a valid IBAN: it may contain only letters and digits "
-                      "(spaces are fine) in the layout of the account's country.")
+        return iban, M("payment.iban_layout")
     return iban, None
 
 
@@ -134,21 +122,21 @@ def method_problems(method: str, iban: str | None, account_holder: str | None) -
     (so nobody believes bank details were stored when they were not)."""
     problems: dict[str, list[str]] = {}
     if method not in METHODS:
-        return {"method": [f"Choose one of: {', '.join(METHODS)}."]}
+        return {"method": [M("payment.method_one_of", methods=", ".join(METHODS))]}
     holder = (account_holder or "").strip()
     if method == "transfer":
         _, problem = iban_check(iban)
         if problem:
             problems["iban"] = [problem]
         if not holder:
-            problems["account_holder"] = ["The account holder is required for a bank transfer."]
+            problems["account_holder"] = [M("payment.holder_required")]
         elif len(holder) > ACCOUNT_HOLDER_MAX:
-            problems["account_holder"] = [f"At most {ACCOUNT_HOLDER_MAX} characters."]
+            problems["account_holder"] = [M("payment.holder_max", max=ACCOUNT_HOLDER_MAX)]
     else:
         if (iban or "").strip():
-            problems["iban"] = [f"No IBAN is used for {METHOD_LABELS[method]}."]
+            problems["iban"] = [M("payment.no_iban_for", method=method)]
         if holder:
-            problems["account_holder"] = [f"No account holder is used for {METHOD_LABELS[method]}."]
+            problems["account_holder"] = [M("payment.no_holder_for", method=method)]
     return problems
 
 
@@ -158,16 +146,16 @@ def decision_problem(role: str, actor_id: int, proposed_by: int) -> str | None:
     """Why ``actor`` may not approve or reject a proposal made by ``proposed_by``: only a
     supervisor decides, and never on their own proposal (whatever their role is now)."""
     if actor_id == proposed_by:
-        return "You proposed this payment; someone else must decide on it (four eyes)."
+        return M("payment.own_proposal")
     if role != "supervisor":
-        return "Only a supervisor may approve or reject a payment."
+        return M("payment.decide_role")
     return None
 
 
 def disbursement_problem(actor_id: int, proposed_by: int, approved_by: int | None) -> str | None:
     """Why ``actor`` may not pay out: the one who pays is neither proposer nor approver."""
     if actor_id in (proposed_by, approved_by):
-        return "You proposed or approved this payment; another finance officer must pay it out."
+        return M("payment.disburse_four_eyes")
     return None
 
 
@@ -176,14 +164,12 @@ def reclaim_problems(reclaim_cents: int, amount_cents: int, reentry_on: dt.date,
     """Per-field problems with a re-entry record ({} when it may be recorded)."""
     problems: dict[str, list[str]] = {}
     if reclaim_cents < 0:
-        problems["reclaim_cents"] = ["The amount to reclaim cannot be negative."]
+        problems["reclaim_cents"] = [M("payment.reclaim_negative")]
     elif reclaim_cents > amount_cents:
-        problems["reclaim_cents"] = [
-            f"The amount to reclaim ({format_cents(reclaim_cents)}) is more than was paid "
-            f"({format_cents(amount_cents)})."]
+        problems["reclaim_cents"] = [M("payment.reclaim_too_much", reclaim=reclaim_cents, paid=amount_cents)]
     if reentry_on > today:
-        problems["reentry_on"] = ["The re-entry date cannot be in the future."]
+        problems["reentry_on"] = [M("payment.reentry_future")]
     elif departed_on is not None and reentry_on < departed_on:
-        problems["reentry_on"] = [f"The re-entry date is before the departure "
-                                  f"({departed_on.isoformat()})."]
+        problems["reentry_on"] = [M("payment.reentry_before_departure",
+                                    date=departed_on)]
     return problems

@@ -14,6 +14,10 @@ from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_lo
 
 from . import identifiers
 from .workflow import DEPARTURE_EVIDENCE, ROLES
+from .messages import M, install_marshmallow_messages
+
+# Marshmallow's own messages (required, not a valid date, ...) by code, for every schema.
+install_marshmallow_messages()
 
 LANGUAGES = ("uk", "en", "nl", "ru")
 RELATIONSHIPS = ("spouse", "partner", "child", "parent", "sibling", "grandparent",
@@ -24,34 +28,34 @@ MAX_HOUSEHOLD = 15
 
 def _not_blank(value: str) -> None:
     if not value.strip():
-        raise ValidationError("Must not be blank.")
+        raise ValidationError(M('validate.blank'))
 
 
 def _v_number(value: str) -> None:
     if not identifiers.is_valid_v_number(value):
-        raise ValidationError("A V-number is exactly 10 digits.")
+        raise ValidationError(M('validate.v_number'))
 
 
 def _bsn(value: str) -> None:
     if not identifiers.is_valid_bsn(value):
-        raise ValidationError("Not a valid BSN: it must be 9 digits and pass the 11-check.")
+        raise ValidationError(M('validate.bsn'))
 
 
 def _oblast(value: str) -> None:
     if not identifiers.is_valid_oblast(value):
-        raise ValidationError("Not an ISO 3166-2:UA region code (UA-05 … UA-77, UA-30 for Kyiv).")
+        raise ValidationError(M('validate.oblast'))
 
 
 def _birth_date(value: dt.date) -> None:
     if value > dt.date.today():
-        raise ValidationError("A date of birth cannot be in the future.")
+        raise ValidationError(M('validate.birth_future'))
     if value < dt.date(1900, 1, 1):
-        raise ValidationError("A date of birth before 1900 is not plausible.")
+        raise ValidationError(M('validate.birth_1900'))
 
 
 def _cyrillic(value: str) -> None:
     if value and not any("\u0400" <= ch <= "\u04ff" for ch in value):
-        raise ValidationError("Write this name in Cyrillic letters.")
+        raise ValidationError(M('validate.cyrillic'))
 
 
 # No database column can hold these: NUL (PostgreSQL text) and lone UTF-16 surrogates
@@ -100,7 +104,7 @@ class ParticipantSchema(Strict):
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True,
                           validate=validate.Regexp(r"^\+?[0-9 ()-]{6,30}$",
-                                                   error="Not a phone number."))
+                                                   error=M("validate.phone")))
     language = fields.String(load_default="uk", validate=validate.OneOf(LANGUAGES))
     asylum_application_pending = fields.Boolean(load_default=True)
 
@@ -148,7 +152,7 @@ class IntakeSchema(Strict):
                 where = "principal" if index == 0 else f"household.{index - 1}"
                 raise ValidationError(
                     {"household": {str(index - 1): {"v_number": [
-                        f"The same V-number appears twice on this case ({where})."]}}})
+                        M("validate.v_number_twice", where=where)]}}})
             seen[v] = index
 
 
@@ -190,7 +194,7 @@ class PaySupportSchema(Strict):
 
     idempotency_key = fields.String(required=True,
                                     validate=validate.Regexp(r"^[A-Za-z0-9._:-]{8,100}$",
-                                                             error="8–100 letters, digits or ._:-"))
+                                                             error=M("validate.idempotency_key")))
 
 
 ACTION_SCHEMAS: dict[str, type[Schema]] = {
@@ -214,13 +218,13 @@ class IndConfirmationSchema(Strict):
     ind_reference = fields.String(required=True,
                                   validate=[validate.Length(min=3, max=40),
                                             validate.Regexp(r"^[A-Za-z0-9./ -]+$",
-                                                            error="Letters, digits and ./- only.")])
+                                                            error=M("validate.reference_chars"))])
     confirmed_on = fields.Date(required=True)
 
     @validates_schema
     def _not_future(self, data, **kwargs):
         if data.get("confirmed_on") and data["confirmed_on"] > dt.date.today():
-            raise ValidationError({"confirmed_on": ["The IND cannot have confirmed in the future."]})
+            raise ValidationError({"confirmed_on": [M('validate.ind_future')]})
 
 
 class CaseQuerySchema(Strict):
@@ -249,7 +253,7 @@ class UserCreateSchema(Strict):
     team = fields.String(load_default="Team Noord", validate=validate.Length(min=1, max=120))
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(min=12, max=200,
-                                                      error="Use 12 to 200 characters."))
+                                                      error=M("validate.password_length")))
 
 
 # --- dumps ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from . import payments
 from .export import KINDS
 from .schemas import Strict, _not_blank
+from .messages import M
 
 ID = dict(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
 
@@ -67,7 +68,7 @@ class ReentrySchema(Strict):
     @validates_schema
     def _not_future(self, data, **kwargs):
         if data.get("reentry_on") and data["reentry_on"] > dt.date.today():
-            raise ValidationError({"reentry_on": ["The re-entry date cannot be in the future."]})
+            raise ValidationError({"reentry_on": [M('payment.reentry_future')]})
 
 
 class PaymentQuerySchema(Strict):

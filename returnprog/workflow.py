@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Callable, Iterable
 
 from .glossary import N_
+from . import messages
+from .messages import Refusal
 from .policy import Policy
 # ROLES is re-exported: schemas and tests read it here.
 from .roles import COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES, ROLES, SUPERVISOR  # noqa: F401
@@ -47,20 +49,7 @@ ADDENDUM = "addendum"
 PAYMENT_RECEIPT = "payment_receipt"
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """One unmet condition: a stable code for programs, a sentence for people."""
-
-    code: str
-    message: str
-    field: str | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-ready form used by the API's error details."""
-        out = {"code": self.code, "message": self.message}
-        if self.field:
-            out["field"] = self.field
-        return out
+# A refusal is a message code with parameters (returnprog.messages); kept importable here.
 
 
 @dataclass(frozen=True)
@@ -152,26 +141,23 @@ def intake_problems(facts: CaseFacts) -> list[Refusal]:
     """What is still missing from the intake before the household can commit."""
     problems = []
     if not facts.participants:
-        problems.append(Refusal("intake_no_participants", "The case has no participants."))
+        problems.append(Refusal("intake_no_participants"))
     if not facts.adults:
-        problems.append(Refusal("intake_no_adult", "The household has no adult who can sign."))
+        problems.append(Refusal("intake_no_adult"))
     if not facts.destination_oblast:
-        problems.append(Refusal("intake_destination", "The destination oblast is not recorded.",
-                                "destination_oblast"))
+        problems.append(Refusal("intake_destination", field="destination_oblast"))
     if not facts.destination_place:
-        problems.append(Refusal("intake_place", "The destination town or village is not recorded.",
-                                "destination_place"))
+        problems.append(Refusal("intake_place", field="destination_place"))
     no_contact = [p for p in facts.adults if not p.has_contact]
     if no_contact:
-        problems.append(Refusal("intake_contact",
-                                f"No e-mail address or phone number for: {_names(no_contact)}."))
+        problems.append(Refusal("intake_contact", {"names": _names(no_contact)}))
     return problems
 
 
 def _all_adults_signed(facts: CaseFacts, kind: str, what: str) -> list[Refusal]:
     missing = [p for p in facts.adults if kind not in p.signed]
     if missing:
-        return [Refusal(f"{kind}_unsigned", f"{what} not signed yet by: {_names(missing)}.")]
+        return [Refusal(f"{kind}_unsigned", {"names": _names(missing)})]
     return []
 
 
@@ -186,9 +172,7 @@ def _withdrawal_ready(facts, payload, policy):
     unconfirmed = [p for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed]
     if unconfirmed:
-        refusals.append(Refusal(
-            "ind_confirmation_missing",
-            f"No IND confirmation (reference and date) recorded for: {_names(unconfirmed)}."))
+        refusals.append(Refusal("ind_confirmation_missing", {"names": _names(unconfirmed)}))
     return refusals
 
 
@@ -196,37 +180,29 @@ def deadline_problems(deadline: dt.date | None, today: dt.date, policy: Policy,
                       field_name: str = "departure_deadline") -> list[Refusal]:
     """Why ``deadline`` cannot be agreed today, or [] when it is within policy bounds."""
     if deadline is None:
-        return [Refusal("deadline_missing", "A departure deadline is required.", field_name)]
+        return [Refusal("deadline_missing", field=field_name)]
     problems = []
     earliest = policy.earliest_deadline(today)
     if deadline <= today:
-        problems.append(Refusal("deadline_past", "The departure deadline must be after today.",
-                                field_name))
+        problems.append(Refusal("deadline_past", field=field_name))
     elif deadline < earliest:
-        problems.append(Refusal(
-            "deadline_too_soon",
-            f"The departure deadline must be at least {policy.min_lead_days} days ahead "
-            f"(on or after {earliest.isoformat()}): DTenV needs that time to arrange travel.",
-            field_name))
+        problems.append(Refusal("deadline_too_soon", {"days": policy.min_lead_days, "date": earliest},
+                                field_name))
     if deadline > today + dt.timedelta(days=policy.max_term_days):
         problems.append(Refusal(
             "deadline_too_far",
-            f"The departure deadline may be at most {policy.max_term_days} days ahead "
-            f"(on or before {(today + dt.timedelta(days=policy.max_term_days)).isoformat()}).",
-            field_name))
+            {"days": policy.max_term_days,
+             "date": today + dt.timedelta(days=policy.max_term_days)}, field_name))
     if deadline > policy.reception_end:
-        problems.append(Refusal(
-            "deadline_after_reception_end",
-            f"The departure deadline may not be after the end of reception "
-            f"({policy.reception_end.isoformat()}).", field_name))
+        problems.append(Refusal("deadline_after_reception_end",
+                                {"date": policy.reception_end}, field_name))
     return problems
 
 
 def _agreement_signed(facts, payload, policy):
     if not facts.adults or any(not p.agreement_deadlines for p in facts.adults):
         missing = [p for p in facts.adults if not p.agreement_deadlines]
-        return [Refusal("departure_agreement_unsigned",
-                        f"The departure agreement is not signed yet by: {_names(missing)}.")]
+        return [Refusal("departure_agreement_unsigned", {"names": _names(missing)})]
     return []
 
 
@@ -239,15 +215,14 @@ def _agreement_payload(facts, payload, policy):
                    if p.agreement_deadlines and deadline not in p.agreement_deadlines]
         if missing:
             problems.append(Refusal(
-                "departure_agreement_unsigned",
-                f"No departure agreement for {deadline.isoformat()} signed by: "
-                f"{_names(missing)}.", "departure_deadline"))
+                "departure_agreement_unsigned:for_deadline",
+                {"date": deadline, "names": _names(missing)}, "departure_deadline"))
     return problems
 
 
 def _reason_required(facts, payload, policy):
     if not (payload.get("reason") or "").strip():
-        return [Refusal("reason_missing", "A reason is required.", "reason")]
+        return [Refusal("reason_missing", field="reason")]
     return []
 
 
@@ -257,40 +232,31 @@ def _extension_payload(facts, payload, policy):
     problems += deadline_problems(deadline, facts.today, policy)
     if deadline is not None:
         if facts.departure_deadline and deadline <= facts.departure_deadline:
-            problems.append(Refusal(
-                "deadline_not_later",
-                f"The new deadline must be later than the current one "
-                f"({facts.departure_deadline.isoformat()}).", "departure_deadline"))
+            problems.append(Refusal("deadline_not_later",
+                                    {"date": facts.departure_deadline}, "departure_deadline"))
         missing = [p for p in facts.adults if deadline not in p.addendum_deadlines]
         if missing:
-            problems.append(Refusal(
-                "addendum_unsigned",
-                f"No addendum for {deadline.isoformat()} signed by: {_names(missing)}.",
-                "departure_deadline"))
+            problems.append(Refusal("addendum_unsigned", {"date": deadline, "names": _names(missing)},
+                                    "departure_deadline"))
     return problems
 
 
 def _payment_ready(facts, payload, policy):
     pay = facts.payment
     if pay is None:
-        return [Refusal("payment_not_approved",
-                        "No travel-support payment has been proposed and approved yet.")]
+        return [Refusal("payment_not_approved")]
     if pay.status == "disbursed":
-        return [Refusal("payment_already_disbursed", "The travel support was already paid.")]
+        return [Refusal("payment_already_disbursed")]
     if pay.status != "approved":
-        return [Refusal("payment_not_approved",
-                        "The travel-support payment has not been approved yet.")]
+        return [Refusal("payment_not_approved:yet")]
     problems = []
     if pay.approved_by is None or pay.approved_by == pay.proposed_by:
-        problems.append(Refusal("payment_four_eyes",
-                                "The payment must be approved by someone other than its proposer."))
+        problems.append(Refusal("payment_four_eyes"))
     if pay.expected_cents is None:
-        problems.append(Refusal("tariff_missing", "No travel-support tariff is in force."))
+        problems.append(Refusal("tariff_missing"))
     elif pay.amount_cents != pay.expected_cents:
-        problems.append(Refusal(
-            "payment_amount_mismatch",
-            f"The payment amount ({pay.amount_cents} cents) differs from the household's "
-            f"tariff ({pay.expected_cents} cents)."))
+        problems.append(Refusal("payment_amount_mismatch",
+                                {"cents": pay.amount_cents, "tariff": pay.expected_cents}))
     return problems
 
 
@@ -298,16 +264,11 @@ def _departure_payload(facts, payload, policy):
     problems = []
     departed_on = payload.get("departed_on")
     if departed_on is None:
-        problems.append(Refusal("departure_date_missing", "The departure date is required.",
-                                "departed_on"))
+        problems.append(Refusal("departure_date_missing", field="departed_on"))
     elif departed_on > facts.today:
-        problems.append(Refusal("departure_date_future",
-                                "The departure date cannot be in the future.", "departed_on"))
+        problems.append(Refusal("departure_date_future", field="departed_on"))
     if payload.get("evidence") not in DEPARTURE_EVIDENCE:
-        problems.append(Refusal(
-            "departure_evidence_missing",
-            "Evidence of departure is required: border crossing, boarding or BRP deregistration.",
-            "evidence"))
+        problems.append(Refusal("departure_evidence_missing", field="evidence"))
     return problems
 
 
@@ -316,9 +277,8 @@ def _deadline_passed(facts, payload, policy):
     # that withdrew but never agreed a departure lapses once reception can no longer be given.
     deadline = facts.departure_deadline or policy.reception_end
     if deadline >= facts.today:
-        what = "departure deadline" if facts.departure_deadline else "end of reception"
-        return [Refusal("deadline_not_passed",
-                        f"The {what} ({deadline.isoformat()}) has not passed yet.")]
+        code = "deadline_not_passed" if facts.departure_deadline else "deadline_not_passed:reception"
+        return [Refusal(code, {"date": deadline})]
     return []
 
 
@@ -372,6 +332,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            event=N_("Lapsed")),
 )}
 
+# English refusals name actions by their button label.
+messages.ACTION_LABELS.update({name: a.label for name, a in ACTIONS.items()})
+
 # Actions that move an existing case (open_case creates one and has no source state).
 CASE_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.sources)
 
@@ -393,23 +356,19 @@ def state_refusals(action: Action, state: State) -> list[Refusal]:
     if state in action.sources:
         return []
     if state in FINAL_STATES:
-        return [Refusal("case_closed", f"The case is closed ({state.value}); nothing more can happen.")]
+        return [Refusal("case_closed", {"state": state.value})]
     if action.name == "leave_programme" and state in WITHDRAWN_OR_LATER:
-        return [Refusal("withdrawal_irreversible",
-                        "The asylum application has been withdrawn: the participant can no "
-                        "longer leave the programme this way.")]
-    allowed = ", ".join(s.value for s in sorted(action.sources, key=list(State).index))
-    return [Refusal("wrong_state",
-                    f"'{action.label}' is only possible when the case is {allowed}; "
-                    f"it is {state.value}.")]
+        return [Refusal("withdrawal_irreversible")]
+    allowed = [s.value for s in sorted(action.sources, key=list(State).index)]
+    return [Refusal("wrong_state", {"action": action.name, "states": allowed,
+                                    "state": state.value})]
 
 
 def role_refusals(action: Action, role: str) -> list[Refusal]:
     """Refusal when ``role`` may not perform ``action``."""
     if role in action.roles:
         return []
-    who = " or ".join(sorted(action.roles))
-    return [Refusal("role", f"Only a {who} may perform '{action.label}'.")]
+    return [Refusal("role", {"roles": sorted(action.roles), "action": action.name})]
 
 
 def check(action_name: str, facts: CaseFacts, role: str, payload: dict,

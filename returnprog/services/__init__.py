@@ -14,19 +14,38 @@ from typing import Callable
 
 from sqlmodel import Session
 
+from ..messages import MESSAGES, Message
 from ..policy import Policy
 from ..workflow import Refusal
 
 
 class ServiceError(Exception):
-    """Base of the errors a use case reports to its caller."""
+    """Base of the errors a use case reports to its caller.
+
+    ``code`` (class level) is the kind of error the API reports; the message is a code of
+    :data:`returnprog.messages.MESSAGES` with ``params``. ``message`` is that message as a
+    :class:`~returnprog.messages.Message`: English as a string (the API's text), rendered
+    by code in the UI language where people read it.
+    """
 
     status = 400
     code = "error"
 
-    def __init__(self, message: str, details: list | dict | None = None):
+    def __init__(self, message_code: "str | Message", details: list | dict | None = None,
+                 **params):
+        if isinstance(message_code, Message):
+            message = message_code
+        elif message_code in MESSAGES:
+            message = Message(message_code, params)
+        else:
+            # Text from outside the core (a client re-raising an API answer): kept as it is;
+            # tests/test_messages.py keeps such sentences out of returnprog itself.
+            message = message_code
+        # args hold the Message itself, so a copy of the error (type(e)(*e.args)) keeps it.
         super().__init__(message)
         self.message = message
+        self.message_code = getattr(message, "code", None)
+        self.params = getattr(message, "params", dict(params))
         self.details = details if details is not None else []
 
 
@@ -48,9 +67,10 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
     @classmethod
-    def from_refusals(cls, message: str, refusals: list[Refusal]) -> "Conflict":
+    def from_refusals(cls, message_code: "str | Message", refusals: list[Refusal],
+                      **params) -> "Conflict":
         """A conflict whose details are the workflow's refusals."""
-        return cls(message, [r.as_dict() for r in refusals])
+        return cls(message_code, [r.as_dict() for r in refusals], **params)
 
 
 class Invalid(ServiceError):

@@ -14,6 +14,7 @@ from .. import audit, auth
 from ..db import begin_write
 from ..models import Team, User
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
+from ..messages import M
 from .uow import atomic, commit
 
 MAX_FAILURES = 5
@@ -37,8 +38,8 @@ class SignInRefused(ServiceError):
         self.locked_until = locked_until
 
 
-WRONG = "The e-mail address or password is not right."
-LOCKED = "Too many failed attempts: this account is locked for a while."
+WRONG = "account.sign_in_wrong"
+LOCKED = "account.locked"
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -98,7 +99,7 @@ def sign_out(ctx: Context, user_id: int) -> int:
                                 .returning(User.session_epoch)).scalar_one_or_none()
     if epoch is None:
         ctx.session.rollback()
-        raise NotFound("No such user.")
+        raise NotFound('account.no_such_user')
     audit.append(ctx.session, actor=ctx.actor, action="sign_out", ip=ctx.ip)
     commit(ctx)
     return epoch
@@ -117,7 +118,7 @@ def session_user(ctx: Context, user_id: int, epoch) -> User | None:
 
 def _admin(ctx: Context) -> None:
     if ctx.actor is None or ctx.actor.role != "admin":
-        raise Forbidden("Only an administrator may manage users.")
+        raise Forbidden('account.admin_only')
 
 
 def list_users(ctx: Context) -> list[dict]:
@@ -138,7 +139,7 @@ def get_user(ctx: Context, user_id: int) -> User:
     _admin(ctx)
     user = ctx.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound('account.no_such_user')
     return user
 
 
@@ -151,8 +152,8 @@ def create_user(ctx: Context, data: dict) -> User:
         return auth.create_user(ctx.session, actor=ctx.actor, **data)
     except ValueError as exc:
         ctx.session.rollback()
-        raise Invalid("Some fields are not valid.", {"email": [
-            "A user with this e-mail address already exists."]}) from exc
+        raise Invalid('error.invalid_fields', {"email": [
+            M('account.email_taken')]}) from exc
 
 
 @atomic
@@ -162,10 +163,10 @@ def set_active(ctx: Context, user_id: int, active: bool) -> User:
     begin_write(ctx.session)
     user = ctx.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound('account.no_such_user')
     if user.id == ctx.actor.id and not active:
         ctx.session.rollback()
-        raise Conflict("You cannot deactivate your own account.")
+        raise Conflict('account.self_deactivate')
     values = {"active": active}
     if not active:
         values["session_epoch"] = User.session_epoch + 1
@@ -185,7 +186,7 @@ def reset_password(ctx: Context, user_id: int, password: str) -> User:
     begin_write(ctx.session)
     user = ctx.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound('account.no_such_user')
     auth.set_password(user, password)
     user.failed_logins, user.locked_until = 0, None
     audit.append(ctx.session, actor=ctx.actor, action="reset_password",

@@ -101,7 +101,7 @@ def document_for_download(ctx: Context, reference: str, document_id: int) -> Doc
         Document.id == document_id, Document.case_id == case.id)).scalar_one_or_none()
     if doc is None:
         ctx.session.rollback()
-        raise NotFound(f"No document {document_id} on case {reference}.")
+        raise NotFound("case.no_document", id=document_id, ref=reference)
     audit.append(ctx.session, actor=ctx.actor, action="download_document", case_id=case.id,
                  details={"document_id": doc.id, "kind": doc.kind, "version": doc.version},
                  ip=ctx.ip)

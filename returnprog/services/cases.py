@@ -13,6 +13,7 @@ from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, payment, transitions
 from .lookups import allowed_actions, is_adult, load_case, visible_cases
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
+from ..messages import M
 
 
 # --- open and edit ------------------------------------------------------------------------------
@@ -52,13 +53,13 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
         OpenVNumber.v_number.in_(numbers), OpenVNumber.case_id != case.id)).scalars().all()
     if taken:
         ctx.session.rollback()
-        raise Conflict("A person on this case already has an open case.",
+        raise Conflict('case.person_has_open_case',
                        [{"code": "open_case_exists", "field": "v_number",
-                         "message": f"V-number {v} already belongs to an open case."}
+                         "message": M("case.v_number_taken", v=v)}
                         for v in sorted(taken)])
     for v in numbers:
         ctx.session.add(OpenVNumber(v_number=v, case_id=case.id))
-    flush_or_conflict(ctx, "A person on this case already has an open case.")
+    flush_or_conflict(ctx, "case.person_has_open_case")
 
 
 @atomic
@@ -70,7 +71,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     if refusals:
         raise Forbidden(refusals[0].message)
     if actor.team_id is None:
-        raise Forbidden("You are not in a team, so you cannot hold cases.")
+        raise Forbidden('case.no_team')
     begin_write(ctx.session)
     now = ctx.now()
     case = Case(reference=_next_reference(ctx), state=State.INTAKE.value, team_id=actor.team_id,
@@ -86,7 +87,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     audit.append(ctx.session, actor=actor, action="open_case", case_id=case.id,
                  to_state=State.INTAKE.value, details={"reference": case.reference,
                                                       "household_size": len(people)}, ip=ctx.ip)
-    commit(ctx, "A person on this case already has an open case.")
+    commit(ctx, "case.person_has_open_case")
     return case
 
 
@@ -96,13 +97,13 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     if ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor may edit the intake.")
+        raise Forbidden('case.intake_role')
     if case.state != State.INTAKE.value:
-        raise Conflict("The intake can only be changed while the case is in intake.",
-                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+        raise Conflict('case.intake_locked',
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=case.state)}])
     if expected_version is not None and expected_version != case.version:
         raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
-                                       "message": f"The case is at version {case.version}."}])
+                                       "message": M("case.version", version=case.version)}])
     version = case.version
     changed = ctx.session.execute(
         update(Case).where(Case.id == case.id, Case.version == version,
@@ -119,9 +120,8 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
                                    .where(Document.case_id == case.id)).scalar_one()
     if has_docs:
         ctx.session.rollback()
-        raise Conflict("Documents have already been signed for this household; the intake can "
-                       "no longer be edited.", [{"code": "documents_signed",
-                                                  "message": "Signed documents exist."}])
+        raise Conflict('case.intake_signed', [{"code": "documents_signed",
+                                                  "message": M('case.signed_documents_exist')}])
     ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
     # Signing links sent to the old household (none used: no document exists) point at
     # participants that are about to be replaced; they lapse with them.
@@ -148,33 +148,33 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     if ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor may record an IND confirmation.")
+        raise Forbidden('case.ind_role')
     if case.state != State.COMMITTED.value:
-        raise Conflict("IND confirmations are recorded while the case is committed.",
-                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+        raise Conflict('case.ind_state',
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=case.state)}])
     person = ctx.session.get(Participant, data["participant_id"])
     if person is None or person.case_id != case.id:
-        raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
+        raise Invalid('case.unknown_participant', {"participant_id": [M('case.not_a_participant')]})
     if not person.asylum_application_pending:
-        raise Invalid("No pending application.", {"participant_id": [
-            "This participant has no pending asylum application to withdraw."]})
+        raise Invalid('case.no_pending_application', {"participant_id": [
+            M('case.no_pending_application_detail')]})
     existing = ctx.session.execute(select(IndConfirmation).where(
         IndConfirmation.participant_id == person.id)).scalar_one_or_none()
     if existing is not None:
-        raise Conflict("An IND confirmation is already recorded for this participant.",
+        raise Conflict('case.ind_already_recorded',
                        [{"code": "ind_confirmation_exists",
-                         "message": f"Recorded: {existing.ind_reference}."}])
+                         "message": M("case.recorded", ref=existing.ind_reference)}])
     conf = IndConfirmation(case_id=case.id, participant_id=person.id,
                            ind_reference=data["ind_reference"], confirmed_on=data["confirmed_on"],
                            recorded_by=ctx.actor.id, recorded_at=ctx.now())
     ctx.session.add(conf)
     # A racing request for the same participant fails here (unique participant_id), as a
     # Conflict rather than an IntegrityError escaping from the audit append's autoflush.
-    flush_or_conflict(ctx, "An IND confirmation is already recorded for this participant.")
+    flush_or_conflict(ctx, "case.ind_already_recorded")
     audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
                  details={"participant_id": person.id, "ind_reference": data["ind_reference"],
                           "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
-    commit(ctx, "An IND confirmation is already recorded for this participant.")
+    commit(ctx, "case.ind_already_recorded")
     return conf
 
 

@@ -83,8 +83,7 @@ def programme_figures(ctx: Context, months: int = 12) -> dict:
     """Programme-wide figures for management (no personal data): cases per state,
     departures and support paid per month, destinations by oblast."""
     if ctx.actor.role not in FIGURE_ROLES:
-        raise Forbidden("Programme figures are for supervisors, finance officers and "
-                        "administrators.")
+        raise Forbidden('figures.role')
     session, today = ctx.session, ctx.today()
     counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
     keys = _month_keys(today, months)

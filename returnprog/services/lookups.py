@@ -43,7 +43,7 @@ def load_case(ctx: Context, reference: str) -> Case:
     case = None if "\x00" in reference else ctx.session.execute(
         visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
     if case is None:
-        raise NotFound(f"No case {reference} that you may see.")
+        raise NotFound("case.not_found", ref=reference)
     return case
 
 

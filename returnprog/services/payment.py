@@ -21,8 +21,9 @@ from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_P
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
 from .lookups import gather_facts, live_payment, load_case, visible_cases
 from .uow import atomic, begin_write, commit
+from ..messages import M
 
-STALE_MESSAGE = "The payment was changed by someone else; reload it and try again."
+STALE_MESSAGE = "payment.stale"
 
 
 def _lock_case_state(ctx: Context, case: Case) -> str:
@@ -36,8 +37,8 @@ def _lock_case_state(ctx: Context, case: Case) -> str:
 def _require_state(ctx: Context, case: Case, state: State, what: str) -> None:
     current = _lock_case_state(ctx, case)
     if current != state.value:
-        raise Conflict(f"{what} is only possible while the case is {state.value}.",
-                       [{"code": "wrong_state", "message": f"The case is {current}."}])
+        raise Conflict(what, [{"code": "wrong_state", "message": M("wrong_state:now", state=current)}],
+                       state=state.value)
 
 
 def _the_payment(ctx: Context, case: Case, statuses: tuple[str, ...], payment_id: int | None,
@@ -48,17 +49,16 @@ def _the_payment(ctx: Context, case: Case, statuses: tuple[str, ...], payment_id
     payment = live_payment(ctx, case)
     if payment is None or payment.status not in statuses:
         state = payment.status if payment is not None else "none"
-        raise Conflict(f"There is no payment to {what}.",
-                       [{"code": "no_payment", "message":
-                         f"The case's current payment is {state}; "
-                         f"only a {' or '.join(statuses)} payment can be {what}d."}])
+        raise Conflict(f"payment.none_to_{what}",
+                       [{"code": "no_payment", "message": M(f"payment.none_to_{what}:detail",
+                                                            status=state, statuses=statuses)}])
     if payment_id is not None and payment.id != payment_id:
         raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
-                                        "message": f"The current payment is {payment.id}, "
-                                                   f"not {payment_id}."}])
+                                        "message": M("payment.replaced", current=payment.id,
+                                                     given=payment_id)}])
     if expected_version is not None and payment.version != expected_version:
         raise Conflict(STALE_MESSAGE, [{"code": "stale_version", "field": "version",
-                                        "message": f"The payment is at version {payment.version}."}])
+                                        "message": M("payment.version", version=payment.version)}])
     return payment
 
 
@@ -72,7 +72,7 @@ def _compare_and_set(ctx: Context, payment: Payment, statuses: tuple[str, ...],
         .execution_options(synchronize_session=False)).rowcount
     if changed != 1:
         raise Conflict(STALE_MESSAGE, [{"code": "stale_version",
-                                        "message": "Someone else changed the payment first."}])
+                                        "message": M('payment.changed_first')}])
 
 
 def _finish(ctx: Context, payment: Payment) -> Payment:
@@ -89,23 +89,22 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
     tariff in force (per adult, per minor) and is stored with its breakdown."""
     begin_write(ctx.session)
     if ctx.actor.role not in PAYMENT_PROPOSERS:
-        raise Forbidden("Only a counsellor may propose a payment.",
-                        [{"code": "role", "message": "Only a counsellor may propose a payment."}])
+        raise Forbidden('payment.propose_role',
+                        [{"code": "role", "message": M('payment.propose_role')}])
     case = load_case(ctx, reference)
     current = _lock_case_state(ctx, case)
     if current != State.DEPARTURE_AGREED.value:
-        raise Conflict("Travel support can be proposed once the departure agreement is signed "
-                       "and agreed.", [{"code": "wrong_state", "message": f"The case is {current}."}])
+        raise Conflict('payment.propose_state', [{"code": "wrong_state", "message": M("wrong_state:now", state=current)}])
     existing = live_payment(ctx, case)
     if existing is not None:
-        raise Conflict("This case already has a live payment.",
+        raise Conflict('payment.live_exists',
                        [{"code": "payment_exists",
-                         "message": f"Payment {existing.id} is {existing.status}; "
-                                    "cancel or reject it first."}])
+                         "message": M("payment.live_detail", id=existing.id,
+                                      status=existing.status)}])
     method = data.get("method")
     problems = payments.method_problems(method, data.get("iban"), data.get("account_holder"))
     if problems:
-        raise Invalid("The payment details are incomplete or wrong.", problems)
+        raise Invalid('payment.details_wrong', problems)
     iban = holder = None
     if method == "transfer":
         iban, _ = payments.iban_check(data.get("iban"))
@@ -114,8 +113,8 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
     adults = len(facts.adults)
     q = payments.quote(ctx.policy, adults, len(facts.participants) - adults, ctx.today())
     if q is None:
-        raise Conflict("No travel-support tariff is in force today.",
-                       [{"code": "tariff_missing", "message": "Configure a tariff in the policy."}])
+        raise Conflict('payment.no_tariff_today',
+                       [{"code": "tariff_missing", "message": M('payment.configure_tariff')}])
     payment = Payment(case_id=case.id, status="proposed", amount_cents=q.amount_cents,
                       currency=ctx.policy.currency, adults=q.adults, minors=q.minors,
                       tariff_effective_from=q.tariff_effective_from,
@@ -126,12 +125,12 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
     try:
         ctx.session.flush()
     except (IntegrityError, OperationalError) as exc:
-        raise Conflict("This case already has a live payment.") from exc
+        raise Conflict('payment.live_exists') from exc
     audit.append(ctx.session, actor=ctx.actor, action="propose_payment", case_id=case.id,
                  details={"payment_id": payment.id, "amount_cents": q.amount_cents,
                           "method": method, "iban": payments.mask_iban(iban),
                           "breakdown": q.breakdown()}, ip=ctx.ip)
-    commit(ctx, "This case already has a live payment.")
+    commit(ctx, "payment.live_exists")
     return payment
 
 
@@ -140,20 +139,20 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
     begin_write(ctx.session)
     verb = "approve" if new_status == "approved" else "reject"
     if ctx.actor.role not in PAYMENT_DECIDERS:
-        raise Forbidden(f"Only a supervisor may {verb} a payment.",
-                        [{"code": "role", "message": f"Only a supervisor may {verb} a payment."}])
+        raise Forbidden(f"payment.{verb}_role",
+                        [{"code": "role", "message": M(f"payment.{verb}_role")}])
     case = load_case(ctx, reference)
     if new_status == "approved":
-        _require_state(ctx, case, State.DEPARTURE_AGREED, "Approving travel support")
+        _require_state(ctx, case, State.DEPARTURE_AGREED, "payment.wrong_state:approve")
     else:
         _lock_case_state(ctx, case)
     payment = _the_payment(ctx, case, ("proposed",), payment_id, expected_version, verb)
     problem = payments.decision_problem(ctx.actor.role, ctx.actor.id, payment.proposed_by)
     if problem:
         raise Forbidden(problem, [{"code": "payment_four_eyes",
-                                   "message": "The proposer can never decide on their own proposal."}])
+                                   "message": M('payment.own_proposal_detail')}])
     if new_status == "rejected" and not (reason or "").strip():
-        raise Invalid("A reason is required.", {"reason": ["Say why the payment is rejected."]})
+        raise Invalid('reason_missing', {"reason": [M('payment.reject_reason')]})
     _compare_and_set(ctx, payment, ("proposed",), status=new_status, approved_by=ctx.actor.id,
                      approved_at=ctx.now(), decision_reason=reason)
     audit.append(ctx.session, actor=ctx.actor, action=f"{verb}_payment", case_id=case.id,
@@ -185,24 +184,22 @@ def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = N
     only before the money has gone out (not disbursed, not in a bank export file)."""
     begin_write(ctx.session)
     if ctx.actor.role not in PAYMENT_CANCELLERS:
-        raise Forbidden("Only a counsellor or supervisor may cancel a payment.",
-                        [{"code": "role", "message": "Only a counsellor or supervisor may cancel."}])
+        raise Forbidden('payment.cancel_role',
+                        [{"code": "role", "message": M('payment.cancel_role_detail')}])
     if not (reason or "").strip():
-        raise Invalid("A reason is required.", {"reason": ["Say why the payment is cancelled."]})
+        raise Invalid('reason_missing', {"reason": ["Say why the payment is cancelled."]})
     case = load_case(ctx, reference)
     _lock_case_state(ctx, case)
     live = live_payment(ctx, case)
     if live is not None and live.status == "disbursed":
-        raise Conflict("The travel support has already been paid out; it can no longer be "
-                       "cancelled.", [{"code": "payment_already_disbursed",
-                                       "message": "Record a re-entry with a reclaim instead."}])
+        raise Conflict('payment.already_paid', [{"code": "payment_already_disbursed",
+                                       "message": M('payment.reclaim_instead')}])
     payment = _the_payment(ctx, case, payments.CANCELLABLE_STATUSES, payment_id,
                            expected_version, "cancel")
     if payment.export_batch_id is not None:
-        raise Conflict("This transfer was already handed to the bank in a finance export; "
-                       "ask finance to stop it there.",
+        raise Conflict('payment.in_export',
                        [{"code": "payment_exported",
-                         "message": f"Exported in batch {payment.export_batch_id}."}])
+                         "message": M("payment.exported_in", batch=payment.export_batch_id)}])
     _compare_and_set(ctx, payment, payments.CANCELLABLE_STATUSES,
                      Payment.export_batch_id.is_(None), status="cancelled",
                      decision_reason=reason.strip())
@@ -236,9 +233,9 @@ def _replayed(ctx: Context, reference: str, payload: dict) -> Case | None:
         return None
     case = load_case(ctx, reference)
     if existing.case_id != case.id or existing.request_hash != _fingerprint(ctx, reference, payload):
-        raise Conflict("This idempotency key was already used for a different request.",
+        raise Conflict('payment.idempotency_reused',
                        [{"code": "idempotency_key_reused", "field": "idempotency_key",
-                         "message": "Use a new key for a new request."}])
+                         "message": M('payment.new_key')}])
     return case
 
 
@@ -278,10 +275,10 @@ def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
     payment = live_payment(ctx, case)
     try:
         if payment is None or payment.status != "approved":
-            raise Conflict("There is no approved payment to pay out.")
+            raise Conflict('payment.none_approved')
         if not payload.get("idempotency_key"):
-            raise Invalid("Some fields are not valid.",
-                          {"idempotency_key": ["Missing data for required field."]})
+            raise Invalid("error.invalid_fields",
+                          {"idempotency_key": [M("field.required")]})
         problem = payments.disbursement_problem(ctx.actor.id, payment.proposed_by,
                                                 payment.approved_by)
         if problem:
@@ -311,29 +308,29 @@ def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
     of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry)."""
     begin_write(ctx.session)
     if ctx.actor.role not in ("counsellor", "supervisor"):
-        raise Forbidden("Only a counsellor or supervisor may record a re-entry.",
-                        [{"code": "role", "message": "Only a counsellor or supervisor may."}])
+        raise Forbidden('payment.reentry_role',
+                        [{"code": "role", "message": M('payment.role_detail')}])
     case = load_case(ctx, reference)
-    _require_state(ctx, case, State.DEPARTED, "Recording a re-entry")
+    _require_state(ctx, case, State.DEPARTED, "payment.wrong_state:reentry")
     payment = ctx.session.execute(select(Payment).where(
         Payment.case_id == case.id, Payment.status == "disbursed")).scalar_one_or_none()
     if payment is None:
-        raise Conflict("No travel support was paid out on this case.",
-                       [{"code": "no_payment", "message": "Nothing to reclaim."}])
+        raise Conflict('payment.reentry_none_paid',
+                       [{"code": "no_payment", "message": M('payment.nothing_to_reclaim')}])
     if payment.reentry_on is not None:
-        raise Conflict("A re-entry is already recorded for this case.",
+        raise Conflict('payment.reentry_exists',
                        [{"code": "reentry_exists",
-                         "message": f"Re-entry on {payment.reentry_on.isoformat()}."}])
+                         "message": M("payment.reentry_on", date=payment.reentry_on)}])
     if data.get("payment_id") is not None and data["payment_id"] != payment.id:
         raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
-                                        "message": f"The paid-out payment is {payment.id}."}])
+                                        "message": M("payment.paid_out_is", id=payment.id)}])
     reclaim = data["reclaim_cents"]
     if not isinstance(reclaim, int) or isinstance(reclaim, bool):
-        raise Invalid("Amounts are whole cents.", {"reclaim_cents": ["Whole cents, e.g. 150000."]})
+        raise Invalid('payment.whole_cents', {"reclaim_cents": ["Whole cents, e.g. 150000."]})
     problems = payments.reclaim_problems(reclaim, payment.amount_cents, data["reentry_on"],
                                          case.departed_on, ctx.today())
     if problems:
-        raise Invalid("The re-entry cannot be recorded like this.", problems)
+        raise Invalid('payment.reentry_invalid', problems)
     _compare_and_set(ctx, payment, ("disbursed",), Payment.reentry_on.is_(None),
                      reentry_on=data["reentry_on"], reclaim_cents=reclaim)
     audit.append(ctx.session, actor=ctx.actor, action="record_reentry", case_id=case.id,
@@ -385,7 +382,7 @@ def read_payment(ctx: Context, reference: str) -> dict:
         Payment.status.in_(payments.LIVE_STATUSES).desc(), Payment.id.desc())
         .limit(1)).scalar_one_or_none()
     if payment is None:
-        raise NotFound(f"Case {reference} has no payment.")
+        raise NotFound("payment.case_has_none", ref=reference)
     data = payment_data(payment, case.reference,
                         receipt_signed=_receipt_signed(ctx, case.id)
                         if payment.method == "cash" else None)
@@ -420,8 +417,7 @@ def list_payments(ctx: Context, filters: dict) -> dict:
 
 def _require_finance(ctx: Context, what: str) -> None:
     if ctx.actor.role != "finance":
-        raise Forbidden(f"Only a finance officer may {what}.",
-                        [{"code": "role", "message": f"Only a finance officer may {what}."}])
+        raise Forbidden(what, [{"code": "role", "message": M(what)}])
 
 
 @atomic
@@ -430,9 +426,9 @@ def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) 
     any export yet: ``sepa`` (pain.001 for the bank; accounts in the SEPA zone only) or
     ``csv``. Each payment goes into exactly one export."""
     begin_write(ctx.session)
-    _require_finance(ctx, "export payments")
+    _require_finance(ctx, "payment.finance_only:export")
     if kind not in export.KINDS:
-        raise Invalid("Unknown export kind.", {"kind": [f"One of: {', '.join(export.KINDS)}."]})
+        raise Invalid('payment.export_kind', {"kind": [M("signing.kind_one_of", kinds=", ".join(export.KINDS))]})
     debtor = debtor or export.EXAMPLE_DEBTOR
     # Lock the candidates in id order (PostgreSQL): a racing export waits, then finds them
     # taken. populate_existing: read the rows as they are now, not as an earlier read saw them.
@@ -452,11 +448,10 @@ def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) 
         lines = [line for line in lines if payments.is_sepa_iban(line.iban)]
     if not lines:
         details = ([{"code": "outside_sepa", "message":
-                     f"{len(skipped)} transfer(s) to accounts outside the SEPA zone wait for "
-                     "a CSV export."}] if skipped else [])
-        raise Conflict("No approved bank transfers are waiting for export.",
+                     M("payment.outside_sepa", num=len(skipped))}] if skipped else [])
+        raise Conflict('payment.export_nothing',
                        [{"code": "nothing_to_export",
-                         "message": "Every approved transfer is already in an export."}]
+                         "message": M('payment.export_all_taken')}]
                        + details)
     batch = ExportBatch(kind=kind, created_by=ctx.actor.id, created_at=ctx.now(),
                         payment_count=len(lines), total_cents=sum(line.amount_cents for line in lines),
@@ -470,7 +465,7 @@ def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) 
         else:
             content = export.csv_export(lines)
     except export.ExportError as exc:
-        raise Conflict("The export file could not be made.", exc.problems) from exc
+        raise Conflict('payment.export_failed', exc.problems) from exc
     batch.content = content
     batch.sha256 = hashlib.sha256(content).hexdigest()
     ids = [line.payment_id for line in lines]
@@ -480,9 +475,8 @@ def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) 
         .values(export_batch_id=batch.id, version=Payment.version + 1)
         .execution_options(synchronize_session=False)).rowcount
     if taken != len(ids):
-        raise Conflict("Another export took some of these payments at the same moment; "
-                       "try again.", [{"code": "export_race",
-                                       "message": "Nothing was exported."}])
+        raise Conflict('payment.export_race', [{"code": "export_race",
+                                       "message": M('payment.nothing_exported')}])
     audit.append(ctx.session, actor=ctx.actor, action="export_payments",
                  details={"batch_id": batch.id, "kind": kind, "payment_count": len(ids),
                           "total_cents": batch.total_cents, "sha256": batch.sha256,
@@ -495,7 +489,7 @@ def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) 
 
 def list_exports(ctx: Context, filters: dict) -> dict:
     """One page of the finance exports, newest first (without their contents)."""
-    _require_finance(ctx, "see finance exports")
+    _require_finance(ctx, "payment.finance_only:see")
     cols = (ExportBatch.id, ExportBatch.kind, ExportBatch.created_by, ExportBatch.created_at,
             ExportBatch.payment_count, ExportBatch.total_cents, ExportBatch.sha256)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
@@ -511,10 +505,10 @@ def download_export(ctx: Context, batch_id: int) -> ExportBatch:
     """The export file for a finance officer; the download is logged (it holds names and
     bank details)."""
     begin_write(ctx.session)
-    _require_finance(ctx, "download finance exports")
+    _require_finance(ctx, "payment.finance_only:download")
     batch = ctx.session.get(ExportBatch, batch_id)
     if batch is None:
-        raise NotFound(f"No export {batch_id}.")
+        raise NotFound("payment.no_export", id=batch_id)
     audit.append(ctx.session, actor=ctx.actor, action="download_export",
                  details={"batch_id": batch.id, "kind": batch.kind, "sha256": batch.sha256},
                  ip=ctx.ip)

@@ -16,6 +16,7 @@ from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, NotFound
 from .lookups import load_case
 from .uow import atomic, begin_write, commit
+from ..messages import M
 
 # Which documents can be signed in which state: read off the workflow table.
 SIGNABLE_KINDS = workflow.SIGNABLE_KINDS
@@ -87,10 +88,11 @@ def _breakdown_rows(breakdown: dict) -> list[dict]:
 def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
     """Check that the terms fit the document kind; returns them normalised to JSON types."""
     if kind not in SIGNABLE_KINDS:
-        raise Invalid("Unknown document kind.", {"kind": [f"One of: {', '.join(SIGNABLE_KINDS)}."]})
+        raise Invalid('signing.unknown_kind', {"kind": [M("signing.kind_one_of", kinds=", ".join(SIGNABLE_KINDS))]})
     if State(case.state) not in SIGNING_STATES[kind]:
-        raise Conflict(f"A {kind.replace('_', ' ')} cannot be signed while the case is {case.state}.",
-                       [{"code": "wrong_state", "message": f"The case is {case.state}."}])
+        raise Conflict("signing.wrong_state",
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=case.state)}],
+                       kind=kind, state=case.state)
     out = {}
     if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
         deadline = terms.get("departure_deadline")
@@ -101,13 +103,13 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
                 deadline = None
         problems = workflow.deadline_problems(deadline, ctx.today(), ctx.policy)
         if problems:
-            raise Invalid("The departure deadline is not acceptable.",
+            raise Invalid('signing.deadline_invalid',
                           {"departure_deadline": [p.message for p in problems]})
         out["departure_deadline"] = deadline.isoformat()
     if kind == workflow.ADDENDUM:
         reason = (terms.get("reason") or "").strip()
         if not reason:
-            raise Invalid("A reason is required.", {"reason": ["Say why the deadline is extended."]})
+            raise Invalid('reason_missing', {"reason": ["Say why the deadline is extended."]})
         out["reason"] = reason[:2000]
     return out
 
@@ -127,7 +129,7 @@ class SignatureInvalid(Invalid):
     code of ``returnprog.signature`` so a page can say it in the signer's language."""
 
     def __init__(self, problems: dict[str, str]):
-        super().__init__("The signature is not complete.",
+        super().__init__("error.invalid_fields",
                          {field: [_ENGLISH[code]] for field, code in problems.items()})
         self.problems = problems
 
@@ -148,9 +150,9 @@ MAX_SIGNATURE_IMAGE = signature_rules.MAX_SIGNATURE_IMAGE
 def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     person = ctx.session.get(Participant, participant_id)
     if person is None or person.case_id != case.id:
-        raise Invalid("Unknown participant.", {"participant_id": ["Not a participant of this case."]})
+        raise Invalid('case.unknown_participant', {"participant_id": [M('case.not_a_participant')]})
     if kind != workflow.PAYMENT_RECEIPT and not ctx.policy.is_adult_on(person.date_of_birth, ctx.today()):
-        raise Invalid("Minors do not sign.", {"participant_id": ["This participant is a minor."]})
+        raise Invalid('signing.minors_do_not_sign', {"participant_id": ["This participant is a minor."]})
     return person
 
 
@@ -175,7 +177,7 @@ def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: d
         # Participant-typed text the document cannot carry (e.g. control characters).
         ctx.session.rollback()
         field = "typed_name" if "typed_name" in str(exc) else "document"
-        raise Invalid("The document could not be prepared from this input.",
+        raise Invalid('signing.cannot_prepare',
                       {field: [str(exc)]}) from exc
     seal = ctx.seal() if callable(ctx.seal) else ctx.seal
     sealed = documents.seal_pdf(pdf, seal, reason=f"{kind} {case.reference}")
@@ -189,9 +191,8 @@ def _still_current(ctx: Context, case, person: Participant, kind: str, terms: di
     now = {k: v for k, v in document_data(ctx, case, person, kind, terms).items()
            if k != "issued_at"}
     if now != prepared["content"]:
-        raise Conflict("The case changed while the document was being prepared; "
-                       "please sign again.", [{"code": "document_outdated",
-                                               "message": "The document no longer matches the case."}])
+        raise Conflict('signing.case_changed', [{"code": "document_outdated",
+                                               "message": M('signing.document_mismatch')}])
 
 
 def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
@@ -230,9 +231,9 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     checked ``identity_document``: render, sign, seal and store one document."""
     signed = check_signature(method, typed_name, image_data_uri, consent)
     if ctx.actor is None or ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor can take a signature at the office.")
+        raise Forbidden('signing.office_role')
     if channel == "tablet" and not (identity_document or "").strip():
-        raise Invalid("Say which identity document was checked.",
+        raise Invalid('signing.id_document',
                       {"identity_document": ["Record the identity document you checked."]})
     # Render and seal (about a second) before taking the write lock, which SQLite would
     # otherwise hold against every other writer meanwhile; re-check under the lock.
@@ -262,7 +263,7 @@ def create_signing_link(ctx: Context, reference: str, participant_id: int, kind:
     The token is 256 bits from ``secrets``; only its SHA-256 is stored, so the clear token
     exists only in the returned value (to be sent to the participant)."""
     if ctx.actor is None or ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor can create a signing link.")
+        raise Forbidden('signing.link_role')
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
@@ -300,23 +301,23 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
     """The signing request behind a link, if it can still be used; else LinkRefused saying
     why (an unknown token gets the same answer as a wrong one)."""
     if not token or len(token) > 100:
-        raise LinkRefused("This signing link is not valid.")
+        raise LinkRefused('signing.link_invalid')
     request = ctx.session.execute(select(SigningRequest).where(
         SigningRequest.token_hash == hash_token(token))).scalar_one_or_none()
     if request is None:
-        raise LinkRefused("This signing link is not valid.")
+        raise LinkRefused("signing.link_invalid")
     _refuse_unusable(ctx, request)
     return request
 
 
 def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
     if request.used_at is not None:
-        raise LinkRefused("This signing link has already been used; the document is signed.",
+        raise LinkRefused('signing.link_used',
                           "used")
     if request.revoked_at is not None:
-        raise LinkRefused("This signing link was withdrawn by your counsellor.", "revoked")
+        raise LinkRefused('signing.link_withdrawn', "revoked")
     if request.expires_at <= ctx.now():
-        raise LinkRefused("This signing link has expired; ask your counsellor for a new one.",
+        raise LinkRefused('signing.link_expired',
                           "expired")
 
 
@@ -353,7 +354,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
         SigningRequest.id == request.id, SigningRequest.used_at.is_(None))
         .values(used_at=ctx.now())).rowcount
     if spent != 1:
-        raise LinkRefused("This signing link has already been used; the document is signed.",
+        raise LinkRefused('signing.link_used',
                           "used")
     doc = _record_signed(ctx, case, person, request.kind, terms, prepared,
                          method=signed.method, channel="link", identity_document=None,
@@ -369,20 +370,20 @@ def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRe
     """A counsellor withdraws a signing link that has not been used yet; from then on the
     link is refused."""
     if ctx.actor is None or ctx.actor.role != "counsellor":
-        raise Forbidden("Only a counsellor can withdraw a signing link.")
+        raise Forbidden('signing.revoke_role')
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     link = ctx.session.execute(select(SigningRequest).where(
         SigningRequest.id == link_id, SigningRequest.case_id == case.id)).scalar_one_or_none()
     if link is None:
         ctx.session.rollback()
-        raise NotFound(f"No signing link {link_id} on case {reference}.")
+        raise NotFound("signing.no_link", id=link_id, ref=reference)
     done = ctx.session.execute(update(SigningRequest).where(
         SigningRequest.id == link.id, SigningRequest.used_at.is_(None),
         SigningRequest.revoked_at.is_(None)).values(revoked_at=ctx.now())).rowcount
     if done != 1:
         ctx.session.rollback()
-        raise Conflict("This signing link was already used or withdrawn.")
+        raise Conflict('signing.link_done')
     audit.append(ctx.session, actor=ctx.actor, action="revoke_signing_link", case_id=case.id,
                  details={"signing_request_id": link.id, "kind": link.kind,
                           "participant_id": link.participant_id}, ip=ctx.ip)

@@ -15,6 +15,7 @@ from typing import Callable
 from sqlalchemy import delete, update
 
 from .. import audit, workflow
+from ..messages import M
 from ..models import Case, OpenVNumber
 from ..workflow import FINAL_STATES
 from . import Conflict, Context, Forbidden, NotFound
@@ -36,7 +37,7 @@ def run(ctx: Context, reference: str, action_name: str, payload: dict,
     having changed nothing."""
     action = workflow.ACTIONS.get(action_name)
     if action is None or not action.sources:
-        raise NotFound(f"No action called {action_name!r}.")
+        raise NotFound("case.no_such_action", name=action_name)
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     refusals = workflow.role_refusals(action, ctx.actor.role)
@@ -46,7 +47,7 @@ def run(ctx: Context, reference: str, action_name: str, payload: dict,
                               ctx.policy)
     if refusals:
         ctx.session.rollback()
-        raise Conflict.from_refusals(f"'{action.label}' is not possible yet.", refusals)
+        raise Conflict.from_refusals("case.action_not_possible", refusals, action=action.name)
     from_state, version = case.state, case.version
     values = {"state": action.target.value, "version": version + 1, "updated_at": ctx.now(),
               **action.effects(payload)}
@@ -56,7 +57,7 @@ def run(ctx: Context, reference: str, action_name: str, payload: dict,
     if changed != 1:
         ctx.session.rollback()
         raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
-                                       "message": "Someone else changed the case first."}])
+                                       "message": M("case.changed_first")}])
     details = side_effect(ctx, case, payload) if side_effect else {}
     if action.target in FINAL_STATES:
         # A closed case no longer blocks a new case for the same people.

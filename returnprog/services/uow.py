@@ -17,7 +17,8 @@ from . import Conflict, Context
 
 __all__ = ["BUSY_MESSAGE", "atomic", "begin_write", "commit", "flush_or_conflict"]
 
-BUSY_MESSAGE = "The case is being changed by someone else right now; reload it and try again."
+# The message code of a lost race or a lock time-out (see messages.MESSAGES).
+BUSY_MESSAGE = "case.busy"
 
 
 def atomic(fn):

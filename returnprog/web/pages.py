@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from .. import schemas, workflow
-from ..i18n import ACTION_LABELS, label, translate_message
+from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
 from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES
 from ..services import Conflict, NotFound, ServiceError
@@ -126,7 +126,7 @@ def _intake_errors(exc: Exception, data: dict, rows: list[int]) -> tuple[FormErr
         where = {data["principal"].get("v_number"): "principal"}
         where.update({m.get("v_number"): f"household-{row}"
                       for m, row in zip(data.get("household", []), rows)})
-        errors = FormErrors(translate_message(exc.message))
+        errors = FormErrors(render_message(exc))
         for item in exc.details:
             item = item if isinstance(item, dict) else {"message": str(item)}
             number = re.search(r"\d{10}", item.get("message", ""))
@@ -199,7 +199,7 @@ def edit_intake(reference: str):
     if actor().role != COUNSELLOR:
         abort(403)
     if case["state"] != workflow.State.INTAKE.value:
-        raise Conflict("The intake can only be changed while the case is in intake.")
+        raise Conflict('case.intake_locked')
     members = sum(1 for p in case["participants"] if not p["is_principal"])
     base_rows = min(max(MEMBER_ROWS, members + 2), schemas.MAX_HOUSEHOLD)
     if request.method == "GET":

@@ -65,19 +65,19 @@ def _selection(form) -> tuple[dict, dict]:
 
 
 def _service_errors(exc: ServiceError) -> dict:
-    """A service refusal as field -> messages (English sentences, translated where the
-    staff UI knows them). The one place these pages turn a ServiceError into words."""
+    """A service refusal as field -> messages in the staff UI's language, rendered from
+    its message codes. The one place these pages turn a ServiceError into words."""
     out: dict[str, list[str]] = {}
     details = exc.details
     if isinstance(details, dict):
         for field, messages in details.items():
             for m in messages if isinstance(messages, list) else [messages]:
-                out.setdefault(field, []).append(i18n.translate_message(m))
+                out.setdefault(field, []).append(i18n.render_message(m))
     elif details:
         for item in details:
             message = item.get("message", "") if isinstance(item, dict) else str(item)
-            out.setdefault(None, []).append(i18n.translate_message(message))
-    out.setdefault(None, []).insert(0, i18n.translate_message(exc.message))
+            out.setdefault(None, []).append(i18n.render_message(message))
+    out.setdefault(None, []).insert(0, i18n.render_message(exc))
     return out
 
 
@@ -250,8 +250,8 @@ def revoke_link(reference: str):
     c, _case = _counsellor_case(reference)
     raw = request.form.get("link_id", "").strip()
     if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
-        return _choose_page(reference, 422, {None: [i18n.translate_message(
-            "Some fields are not valid.")]})
+        return _choose_page(reference, 422, {None: [i18n.render_code(
+            "error.invalid_fields")]})
     try:
         signing_service.revoke_signing_link(c, reference, int(raw))
     except Conflict as exc:

@@ -14,7 +14,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields
 
-from ..i18n import translate_message
+from ..i18n import render_message
 from ..roles import CASE_ROLES  # re-exported: the signing pages import it from here
 from ..services import ServiceError
 from .sessions import service_context
@@ -168,7 +168,7 @@ class FormErrors:
         return self.fields.get(field_id, [])
 
     def add(self, field_id: str | None, message) -> None:
-        text = translate_message(message)
+        text = render_message(message)
         if field_id:
             bucket = self.fields.setdefault(field_id, [])
             if text not in bucket:
@@ -224,7 +224,7 @@ def errors_from(exc: Exception, rename=None, fields_known=()) -> tuple[FormError
         errors.add_messages(exc.normalized_messages(), rename=rename)
         return errors, 422
     if isinstance(exc, ServiceError):
-        errors.title = translate_message(exc.message)
+        errors.title = render_message(exc)
         details = exc.details
         if isinstance(details, dict):
             errors.add_messages(details, rename=rename)

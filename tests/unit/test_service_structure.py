@@ -40,7 +40,8 @@ def _updates_case(fn: ast.FunctionDef) -> bool:
 
 def _names_state(fn: ast.FunctionDef) -> bool:
     for sub in ast.walk(fn):
-        if isinstance(sub, ast.keyword) and sub.arg == "state":
+        if (isinstance(sub, ast.Call) and getattr(sub.func, "attr", "") == "values"
+                and any(k.arg == "state" for k in sub.keywords)):
             return True
         if isinstance(sub, ast.Dict) and any(
                 isinstance(k, ast.Constant) and k.value == "state" for k in sub.keys):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from ...messages import M
 from ... import schemas
 from ...services import cases as case_service
 from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
@@ -70,7 +71,7 @@ def perform_action(reference: str, action: str):
     """Perform a workflow action with its payload; 409 lists what is missing."""
     schema = schemas.ACTION_SCHEMAS.get(action)
     if schema is None:
-        raise ApiError(404, "not_found", f"No action called {action!r}.",
+        raise ApiError(404, "not_found", M("case.no_such_action", name=action),
                        [{"allowed": sorted(schemas.ACTION_SCHEMAS)}])
     body = optional_body()
     payload = load(schema, body)

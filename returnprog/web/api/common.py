@@ -9,6 +9,7 @@ from flask import g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
 
+from ...messages import M
 from ...auth import user_for_token
 from ...services import Invalid, ServiceError
 from ..errors import error_response
@@ -21,7 +22,7 @@ PUBLIC_ENDPOINTS = {"api.openapi"}
 class ApiError(ServiceError):
     """A request-level error with its own status (malformed JSON, wrong media type)."""
 
-    def __init__(self, status: int, code: str, message: str, details=None):
+    def __init__(self, status: int, code: str, message, details=None):
         super().__init__(message, details)
         self.status, self.code = status, code
 
@@ -50,14 +51,14 @@ def api_ctx():
 def json_body() -> dict:
     """The request's JSON object, or a specific 400/415/422 error."""
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json).")
+        raise ApiError(415, "unsupported_media_type", "api.send_json")
     try:
         data = request.get_json()
     except (BadRequest, RecursionError):  # RecursionError: nested too deeply to parse
-        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+        raise ApiError(400, "malformed_json", "api.malformed_json") from None
     if not isinstance(data, dict):  # including a JSON null
-        raise ApiError(422, "invalid", "The request body must be a JSON object.",
-                       {"_schema": ["Expected a JSON object."]})
+        raise ApiError(422, "invalid", "api.not_object",
+                       {"_schema": [M("api.expected_object")]})
     return data
 
 
@@ -71,4 +72,4 @@ def load(schema_cls, data: dict) -> dict:
     try:
         return schema_cls().load(data)
     except ValidationError as exc:
-        raise Invalid("Some fields are not valid.", exc.normalized_messages()) from exc
+        raise Invalid("error.invalid_fields", exc.normalized_messages()) from exc

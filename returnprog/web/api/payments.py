@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
+from ...messages import M
 from ... import export
 from ... import schemas_payments as schemas
 from ...services import payment as payment_service
@@ -115,7 +116,7 @@ def list_exports():
 def download_export(batch_id: int):
     """Download an export file; never cached (it holds names and bank details)."""
     if batch_id > 2**31 - 1:
-        raise ApiError(404, "not_found", f"No export {batch_id}.")
+        raise ApiError(404, "not_found", M("payment.no_export", id=batch_id))
     batch = payment_service.download_export(api_ctx(), batch_id)
     resp = current_app.response_class(batch.content, mimetype=export.MEDIA_TYPES[batch.kind])
     name = export.filename(batch.id, batch.kind, batch.created_at)
