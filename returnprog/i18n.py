@@ -25,12 +25,13 @@ from flask import Flask, g, has_request_context, session
 from flask_babel import Babel, force_locale, get_locale, get_translations, lazy_gettext as _l
 
 from .messages import Message, render
+from .policy import TIMEZONE_NAME
 
-from . import glossary
+from . import glossary, workflow
 
 LANGUAGES = {"nl": "Nederlands", "en": "English"}
 DEFAULT_LANGUAGE = "nl"
-TIMEZONE = "Europe/Amsterdam"
+TIMEZONE = TIMEZONE_NAME
 
 babel = Babel()
 
@@ -121,33 +122,14 @@ STATE_LABELS = {
     "lapsed": _l("Lapsed"),
 }
 
-ACTION_LABELS = {
-    "open_case": _l("Open case"),
-    "confirm_commitment": _l("Confirm commitment"),
-    "record_withdrawal": _l("Record asylum withdrawal"),
-    "agree_departure": _l("Agree departure deadline"),
-    "extend_deadline": _l("Extend deadline"),
-    "pay_support": _l("Pay travel support"),
-    "confirm_departure": _l("Confirm departure"),
-    "leave_programme": _l("Leave programme"),
-    "reject": _l("Reject"),
-    "lapse": _l("Lapse"),
-}
+# Workflow actions: the button and the timeline entry come from the workflow table's rows.
+ACTION_LABELS = {name: _l(a.label) for name, a in workflow.ACTIONS.items()}
 
 # What the timeline says happened (audit-trail actions).
 EVENT_LABELS = {
-    "open_case": _l("Case opened"),
+    **{name: _l(a.event) for name, a in workflow.ACTIONS.items()},
     "update_intake": _l("Intake edited"),
-    "confirm_commitment": _l("Commitment confirmed"),
     "record_ind_confirmation": _l("IND confirmation recorded"),
-    "record_withdrawal": _l("Asylum withdrawal recorded"),
-    "agree_departure": _l("Departure deadline agreed"),
-    "extend_deadline": _l("Deadline extended"),
-    "pay_support": _l("Travel support paid out"),
-    "confirm_departure": _l("Departure confirmed"),
-    "leave_programme": _l("Left the programme"),
-    "reject": _l("Rejected"),
-    "lapse": _l("Lapsed"),
     "view_case": _l("Case viewed"),
     "download_document": _l("Document downloaded"),
     "view_payment": _l("Payment viewed"),
