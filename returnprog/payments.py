@@ -24,6 +24,7 @@ from .money import METHOD_LABELS, format_cents  # noqa: F401 (part of this modul
 from .messages import M
 from .models import LIVE_PAYMENT_STATUSES
 from .policy import Policy
+from .workflow import PAYMENT_DECIDERS
 
 METHODS = ("transfer", "cash", "card")
 STATUSES = ("proposed", "approved", "rejected", "cancelled", "disbursed")
@@ -147,7 +148,7 @@ def decision_problem(role: str, actor_id: int, proposed_by: int) -> str | None:
     supervisor decides, and never on their own proposal (whatever their role is now)."""
     if actor_id == proposed_by:
         return M("payment.own_proposal")
-    if role != "supervisor":
+    if role not in PAYMENT_DECIDERS:
         return M("payment.decide_role")
     return None
 

@@ -20,3 +20,7 @@ FIGURE_ROLES = (SUPERVISOR, FINANCE, ADMIN)
 PAYMENT_OVERVIEW_ROLES = (SUPERVISOR, FINANCE)
 # Roles that may cancel a payment or record a re-entry on a case they work on.
 PAYMENT_FOLLOW_UP_ROLES = (COUNSELLOR, SUPERVISOR)
+# Roles that take signatures at the office and hand out personal signing links.
+SIGNATURE_TAKERS = (COUNSELLOR,)
+# Roles that edit a case's intake and record IND confirmations.
+INTAKE_ROLES = (COUNSELLOR,)

@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .. import audit, auth
 from ..db import begin_write
 from ..models import Team, User
+from ..roles import ADMIN
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
 from ..messages import M
 from .uow import atomic, commit
@@ -117,7 +118,7 @@ def session_user(ctx: Context, user_id: int, epoch) -> User | None:
 # --- user administration (admins only) --------------------------------------------------------
 
 def _admin(ctx: Context) -> None:
-    if ctx.actor is None or ctx.actor.role != "admin":
+    if ctx.actor is None or ctx.actor.role != ADMIN:
         raise Forbidden('account.admin_only')
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from .. import audit, payments, workflow
 from ..models import Document
+from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
 from .outbox import failed_messages
@@ -41,14 +42,15 @@ def outlook(ctx: Context, reference: str) -> dict:
     adults = len(facts.adults)
     quote = payments.quote(policy, adults, len(facts.participants) - adults, ctx.today())
     pay_steps = {
-        "propose": role == "counsellor" and facts.state == State.DEPARTURE_AGREED
+        "propose": role in workflow.PAYMENT_PROPOSERS and facts.state == State.DEPARTURE_AGREED
         and payment is None,
-        "decide": role == "supervisor" and payment is not None and payment.status == "proposed",
+        "decide": role in workflow.PAYMENT_DECIDERS and payment is not None
+        and payment.status == "proposed",
         "own_proposal": payment is not None and payment.proposed_by == ctx.actor.id,
     }
     ind_pending = [{"id": p.id, "name": p.name} for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed] \
-        if facts.state == State.COMMITTED and role == "counsellor" else []
+        if facts.state == State.COMMITTED and role in INTAKE_ROLES else []
     kinds = [k for k, states in workflow.SIGNING_STATES.items()
              if facts.state in states and k != workflow.PAYMENT_RECEIPT]
     if payment is not None and payment.method == "cash" and payment.status == "disbursed" \

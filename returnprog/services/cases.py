@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, or_, select, update
 from .. import audit, workflow
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
+from ..roles import INTAKE_ROLES
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, payment, transitions
 from .lookups import allowed_actions, is_adult, load_case, visible_cases
@@ -96,7 +97,7 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     """Replace the intake data and household of a case that is still in ``intake``."""
     begin_write(ctx.session)
     case = load_case(ctx, reference)
-    if ctx.actor.role != "counsellor":
+    if ctx.actor.role not in INTAKE_ROLES:
         raise Forbidden('case.intake_role')
     if case.state != State.INTAKE.value:
         raise Conflict('case.intake_locked',
@@ -147,7 +148,7 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
     """Record the IND's reference and date confirming one participant's withdrawal."""
     begin_write(ctx.session)
     case = load_case(ctx, reference)
-    if ctx.actor.role != "counsellor":
+    if ctx.actor.role not in INTAKE_ROLES:
         raise Forbidden('case.ind_role')
     if case.state != State.COMMITTED.value:
         raise Conflict('case.ind_state',

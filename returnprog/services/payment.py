@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import audit, export, payments
 from ..models import Case, Document, ExportBatch, Payment
+from ..roles import FINANCE, PAYMENT_FOLLOW_UP_ROLES
 from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
@@ -307,7 +308,7 @@ def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
     """After departure, record that the person came back to the Netherlands and how much
     of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry)."""
     begin_write(ctx.session)
-    if ctx.actor.role not in ("counsellor", "supervisor"):
+    if ctx.actor.role not in PAYMENT_FOLLOW_UP_ROLES:
         raise Forbidden('payment.reentry_role',
                         [{"code": "role", "message": M('payment.role_detail')}])
     case = load_case(ctx, reference)
@@ -416,7 +417,7 @@ def list_payments(ctx: Context, filters: dict) -> dict:
 # --- finance export -------------------------------------------------------------------------------
 
 def _require_finance(ctx: Context, what: str) -> None:
-    if ctx.actor.role != "finance":
+    if ctx.actor.role != FINANCE:
         raise Forbidden(what, [{"code": "role", "message": M(what)}])
 
 

@@ -12,6 +12,7 @@ from .. import audit, payments, workflow
 from .. import signature as signature_rules
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
+from ..roles import SIGNATURE_TAKERS
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, NotFound
 from .lookups import load_case
@@ -230,7 +231,7 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     """A participant signs at the office, the counsellor present (``ctx.actor``) and having
     checked ``identity_document``: render, sign, seal and store one document."""
     signed = check_signature(method, typed_name, image_data_uri, consent)
-    if ctx.actor is None or ctx.actor.role != "counsellor":
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.office_role')
     if channel == "tablet" and not (identity_document or "").strip():
         raise Invalid('signing.id_document',
@@ -262,7 +263,7 @@ def create_signing_link(ctx: Context, reference: str, participant_id: int, kind:
 
     The token is 256 bits from ``secrets``; only its SHA-256 is stored, so the clear token
     exists only in the returned value (to be sent to the participant)."""
-    if ctx.actor is None or ctx.actor.role != "counsellor":
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.link_role')
     begin_write(ctx.session)
     case = load_case(ctx, reference)
@@ -369,7 +370,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
 def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRequest:
     """A counsellor withdraws a signing link that has not been used yet; from then on the
     link is refused."""
-    if ctx.actor is None or ctx.actor.role != "counsellor":
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.revoke_role')
     begin_write(ctx.session)
     case = load_case(ctx, reference)

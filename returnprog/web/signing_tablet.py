@@ -18,6 +18,7 @@ from sqlalchemy import select
 from .. import documents, i18n, workflow
 from .. import signature as signature_rules
 from ..models import Case, Participant
+from ..roles import SIGNATURE_TAKERS
 from ..services import Conflict, Invalid, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
@@ -85,7 +86,7 @@ def _counsellor_case(reference: str):
     """The case if the reader may see it (else 404) and is its counsellor role (else 403)."""
     c = ctx()
     case = case_service.load_case(c, reference)
-    if actor().role != "counsellor":
+    if actor().role not in SIGNATURE_TAKERS:
         abort(403)
     return c, case
 
@@ -266,7 +267,7 @@ def _panel_helpers():
     """For the case page's signing panel (``forms/signing/_case_panel.html``)."""
 
     def signing_panel(reference: str) -> dict | None:
-        if actor().role != "counsellor":
+        if actor().role not in SIGNATURE_TAKERS:
             return None
         return _choices(ctx(), reference)
 
