@@ -17,8 +17,8 @@ from returnprog.i18n import format_date, format_datetime, format_money, translat
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "returnprog" / "translations" / "nl" / "LC_MESSAGES"
-REBUILD = ("pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -o /tmp/m.pot . && "
-           "pybabel update -i /tmp/m.pot -d returnprog/translations && "
+REBUILD = ("pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -k ngettext:1,2 "
+           "-k S -o /tmp/m.pot . && pybabel update --no-fuzzy-matching -i /tmp/m.pot -d returnprog/translations && "
            "pybabel compile -d returnprog/translations")
 
 
@@ -34,7 +34,8 @@ def test_every_text_of_the_staff_ui_has_a_dutch_translation(tmp_path):
     pot = tmp_path / "messages.pot"
     pybabel = Path(sys.executable).with_name("pybabel")
     subprocess.run([str(pybabel), "extract", "-F", "returnprog/translations/babel.cfg",
-                    "-k", "_l", "-k", "N_", "-o", str(pot), "."], cwd=ROOT, check=True,
+                    "-k", "_l", "-k", "N_", "-k", "ngettext:1,2", "-k", "S", "-o", str(pot),
+                    "."], cwd=ROOT, check=True,
                    capture_output=True)
     wanted = {m.id for m in read_po(pot.open("rb")) if m.id}
     po = {m.id: m for m in read_po((CATALOGUE / "messages.po").open("rb")) if m.id}
