@@ -12,16 +12,16 @@ import logging
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 
 from .. import documents
+from ..i18n import N_
 from ..models import Case, Participant
 from ..services import Conflict, Invalid
 from ..services import signing as signing_service
 from . import ratelimit, redaction
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import service_context
-from ..i18n import N_
 from .signing_common import (SIGNING_FAILED, flat_errors, kept, multilingual,
-                             oversized_signature, page_texts, participant_language,
-                             participant_gettext, preview, signature_errors, signature_form,
+                             oversized_signature, page_texts, participant_gettext,
+                             participant_language, preview, signature_errors, signature_form,
                              too_many)
 
 log = logging.getLogger(__name__)

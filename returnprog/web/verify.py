@@ -7,11 +7,11 @@ import logging
 from flask import Blueprint, Flask, current_app, render_template, request, session
 
 from .. import documents
+from ..i18n import N_
 from ..services import verification as verification_service
 from . import ratelimit
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import db_session, seal
-from ..i18n import N_
 from .signing_common import LANGUAGE_NAMES, flat_errors, local_time, page_texts, too_many
 
 log = logging.getLogger(__name__)
@@ -39,17 +39,17 @@ def _verify_language() -> str:
 _REASON_TEXTS = {
     documents.REASON_UNREADABLE: N_("the file is not a readable PDF"),
     documents.REASON_NO_SEAL: N_("the file has no seal"),
-    documents.REASON_SEVERAL_SEALS: N_("the file carries more than one seal; the service seals each "
-        "document once"),
+    documents.REASON_SEVERAL_SEALS: N_("the file carries more than one seal; the service seals "
+                                       "each document once"),
     documents.REASON_DAMAGED: N_("the seal is damaged and cannot be checked"),
     documents.REASON_CHANGED: N_("the file was changed after it was sealed"),
     documents.REASON_APPENDED: N_("the file was changed after it was sealed: content was added "
-        "after the seal"),
+                                  "after the seal"),
     documents.REASON_BAD_SIGNATURE: N_("the seal's signature value is not valid: the seal was "
-        "damaged or forged"),
+                                       "damaged or forged"),
     documents.REASON_UNTRUSTED: N_("the seal was made with a key the service does not trust"),
-    documents.REASON_CERT_INVALID: N_("the seal certificate is not valid at this time (expired, not "
-        "yet valid or not usable for sealing)"),
+    documents.REASON_CERT_INVALID: N_("the seal certificate is not valid at this time (expired, "
+                                      "not yet valid or not usable for sealing)"),
     documents.REASON_TIMESTAMP: N_("the seal's timestamp cannot be verified"),
     documents.REASON_NOT_REGISTERED: N_("the document is not in the register"),
 }
