@@ -9,7 +9,7 @@ Catalogues: ``returnprog/translations/<lang>/LC_MESSAGES/messages.po`` with its 
 ``.mo`` next to it (shipped; ``tests/test_web_i18n.py`` fails when they drift). After
 changing texts::
 
-    .venv/bin/pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -k NP_:1,2 -k ngettext:1,2 -o /tmp/messages.pot .
+    .venv/bin/pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -k NP_:1,2 -k ngettext:1,2 -k S -o /tmp/messages.pot .
     .venv/bin/pybabel update --no-fuzzy-matching -i /tmp/messages.pot -d returnprog/translations
     .venv/bin/pybabel compile -d returnprog/translations
 """

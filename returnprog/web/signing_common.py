@@ -2,67 +2,80 @@
 in the reader's language, the document preview, the signature form, the 429 page.
 
 Participant pages speak Ukrainian, English, Russian or Dutch; staff parts speak the staff
-UI's Dutch or English. Their sentences are in ``forms/signing/texts/<lang>.json``.
+UI's Dutch or English. Their sentences are msgids of the one gettext catalogue
+(``returnprog/translations``), translated per page language: participant parts with ``_``,
+staff parts with ``S``.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import Response, render_template
 from markupsafe import Markup
 
-from .. import documents, glossary, i18n
+from .. import documents, glossary, i18n, mailtext
 from .. import signature as signature_rules
+from ..glossary import N_
+from ..policy import TIMEZONE
 from ..models import Case, Participant
 from ..services import signing as signing_service
 
 FORMS_DIR = Path(__file__).resolve().parent.parent.parent / "forms" / "signing"
 PARTICIPANT_LANGUAGES = ("uk", "en", "ru", "nl")
 DEFAULT_PARTICIPANT_LANGUAGE = "uk"
-ZONE = ZoneInfo("Europe/Amsterdam")
+ZONE = TIMEZONE  # times on these pages are Amsterdam time, as everywhere
 
 
 # --- texts --------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _table(lang: str) -> dict:
-    with open(FORMS_DIR / "texts" / f"{lang}.json", encoding="utf-8") as fh:
-        return json.load(fh)
+class _Gettext:
+    """``gettext`` of the one catalogue (``returnprog/translations``) in one language, as the
+    pages call it: ``_("Signed by: %(name)s", name=...)``; Jinja escapes the result."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self._t = mailtext.translations(lang)
+
+    def __call__(self, msgid: str, **values) -> str:
+        text = self._t.gettext(msgid)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, num: int, **values) -> str:
+        """The form of ``singular``/``plural`` for ``num`` (``%(num)d`` in the text)."""
+        return self._t.ngettext(singular, plural, num) % {"num": num, **values}
 
 
-class Texts:
-    """The sentences of one part of these pages (``participant``, ``verify``, ``staff``) in
-    one language; ``T("key", name=...)`` fills in the values. Jinja escapes the result."""
+def participant_gettext(lang: str) -> _Gettext:
+    """Participant sentences in ``lang`` (one of ``PARTICIPANT_LANGUAGES``)."""
+    return _Gettext(lang)
 
-    def __init__(self, part: str, lang: str):
-        self.part, self.lang = part, lang
-        self._texts = _table(lang)[part]
-        # The service and the document kinds are named from the glossary, as in the PDFs.
-        _ = documents.glossary_gettext(lang)
-        self._texts = {**self._texts, "service": glossary.service_name(_),
-                       **{f"doc_kind_{kind}": glossary.document_name(kind, _)
+
+def staff_gettext() -> _Gettext:
+    """Staff sentences in the staff UI's language (Dutch or English), also on a page that
+    otherwise speaks the participant's language (the tablet)."""
+    return _Gettext("en" if i18n.language() == "en" else "nl")
+
+
+def page_texts(lang: str) -> dict:
+    """The template context of a page in participant language ``lang``: its ``_``,
+    ``gettext`` and ``ngettext``, and the glossary's names of the service and each document
+    kind (as in the PDFs)."""
+    _ = participant_gettext(lang)
+    return {"_": _, "gettext": _, "ngettext": _.ngettext, "lang": lang,
+            "service": glossary.service_name(_),
+            "doc_names": {kind: glossary.document_name(kind, _)
                           for kind in glossary.DOCUMENT_NAMES}}
 
-    def __call__(self, key: str, **values) -> str:
-        text = self._texts.get(key)
-        if text is None:
-            text = _table("en")[self.part].get(key, key)
-        return text.format(**values) if values else text
+
+# Each participant language named in itself, for the language choice of the verify page.
+LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "uk": "Українська", "ru": "Русский"}
 
 
 def participant_language(code: str | None) -> str:
     """The language of a participant's pages: theirs if offered, else Ukrainian."""
     return code if code in PARTICIPANT_LANGUAGES else DEFAULT_PARTICIPANT_LANGUAGE
-
-
-def staff_texts() -> Texts:
-    """Staff sentences in the staff UI's language (Dutch or English)."""
-    return Texts("staff", "en" if i18n.language() == "en" else "nl")
 
 
 def local_time(moment: dt.datetime | None) -> str:
@@ -95,10 +108,16 @@ _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])", re.I)
 
 # Problem codes of ``returnprog.signature`` -> the participant sentence saying it.
 _SIGNATURE_TEXTS = {
-    signature_rules.CONSENT: "err_consent", signature_rules.DRAWN: "err_drawn",
-    signature_rules.TOO_LARGE: "err_too_large", signature_rules.TYPED: "err_typed",
-    signature_rules.TYPED_LONG: "err_typed_long", signature_rules.TYPED_CHARS: "err_typed_chars",
+    signature_rules.CONSENT: N_("Tick the box to confirm that you have read and understood the "
+                                "document."),
+    signature_rules.DRAWN: N_("Draw your signature in the box, or choose to type your full name."),
+    signature_rules.TOO_LARGE: N_("Your signature drawing is too large. Draw it again, smaller, "
+                                  "or choose to type your full name."),
+    signature_rules.TYPED: N_("Type your full name."),
+    signature_rules.TYPED_LONG: N_("Your name can have at most 200 characters."),
+    signature_rules.TYPED_CHARS: N_("Your name contains characters that cannot be used."),
 }
+SIGNING_FAILED = N_("The document could not be signed. Please ask your counsellor for help.")
 
 
 def signature_form(form) -> dict:
@@ -109,17 +128,17 @@ def signature_form(form) -> dict:
             "consent": form.get("consent") in ("yes", "on", "1", "true")}
 
 
-def oversized_signature(form, T: Texts) -> dict:
+def oversized_signature(form, _: _Gettext) -> dict:
     """The request size check of a signing form: a drawing over the one limit
     (``signature.MAX_SIGNATURE_IMAGE``) is refused before anything else is done."""
     if signature_rules.too_large(form.get("signature")):
-        return {"signature": [T("err_too_large")]}
+        return {"signature": [_(_SIGNATURE_TEXTS[signature_rules.TOO_LARGE])]}
     return {}
 
 
-def signature_errors(problems: dict[str, str], T: Texts) -> dict:
+def signature_errors(problems: dict[str, str], _: _Gettext) -> dict:
     """Signature problems (field -> code) as field -> sentences in the signer's language."""
-    return {field: [T(_SIGNATURE_TEXTS.get(code, "err_failed"))]
+    return {field: [_(_SIGNATURE_TEXTS.get(code, SIGNING_FAILED))]
             for field, code in problems.items()}
 
 
@@ -138,8 +157,12 @@ def flat_errors(errors: dict) -> list[tuple[str | None, str]]:
 
 
 def multilingual() -> dict:
-    """Texts in every participant language, for pages that do not know the reader's."""
-    return {"all_texts": [Texts("participant", lang) for lang in PARTICIPANT_LANGUAGES]}
+    """For pages that do not know the reader's language: the page in Ukrainian (its layout),
+    and ``all_languages``, (code, gettext, ngettext) of each participant language, for
+    saying the message in all of them."""
+    texts = [participant_gettext(lang) for lang in PARTICIPANT_LANGUAGES]
+    return {**page_texts(DEFAULT_PARTICIPANT_LANGUAGE), "lang": None,
+            "all_languages": [(t.lang, t, t.ngettext) for t in texts]}
 
 
 

@@ -12,13 +12,15 @@ import logging
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 
 from .. import documents
+from ..glossary import N_
 from ..models import Case, Participant
 from ..services import Conflict, Invalid
 from ..services import signing as signing_service
 from . import ratelimit, redaction
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import service_context
-from .signing_common import (Texts, flat_errors, kept, multilingual, oversized_signature,
+from .signing_common import (SIGNING_FAILED, flat_errors, kept, multilingual,
+                             oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
                              too_many)
 
@@ -34,9 +36,20 @@ def _rate_limit_links():
     return too_many(wait) if wait else None
 
 
+# Why a link cannot be used -> the sentence saying it (in every participant language).
+REFUSED_TEXTS = {
+    "invalid": N_("This signing link is not valid. Check that you opened the whole link."),
+    "used": N_("This signing link has already been used: the document is signed."),
+    "revoked": N_("Your counsellor has withdrawn this signing link."),
+    "expired": N_("This signing link has expired."),
+}
+
+
 def _refused(exc: signing_service.LinkRefused):
     ratelimit.hit("SIGNING_FAILURE", "fail")
-    return render_template("signing/refused.html", reason=getattr(exc, "reason", "invalid"),
+    reason = getattr(exc, "reason", "invalid")
+    return render_template("signing/refused.html", reason=reason,
+                           refused_text=REFUSED_TEXTS.get(reason, REFUSED_TEXTS["invalid"]),
                            **multilingual()), exc.status
 
 
@@ -44,15 +57,15 @@ def _link_page(c, link, status: int = 200, errors: dict | None = None, values=No
     case = c.session.get(Case, link.case_id)
     person = c.session.get(Participant, link.participant_id)
     lang = participant_language(person.language)
-    T = Texts("participant", lang)
+    texts = page_texts(lang)
     terms = json.loads(link.terms or "{}")
     try:
         terms = signing_service.validate_terms(c, case, link.kind, terms)
         page_preview = preview(c, case, person, link.kind, terms, lang)
     except (Invalid, Conflict, documents.DocumentDataError):
         c.session.rollback()
-        return render_template("signing/not_signable.html", T=T, lang=lang), 409
-    return render_template("signing/link.html", T=T, lang=lang, person=person,
+        return render_template("signing/not_signable.html", **texts), 409
+    return render_template("signing/link.html", **texts, person=person,
                            reference=case.reference, kind=link.kind, preview=page_preview,
                            errors=errors or {}, summary=flat_errors(errors or {}),
                            values=values or {}), status
@@ -80,8 +93,8 @@ def sign(token: str):
         return _refused(exc)
     person = c.session.get(Participant, link.participant_id)
     lang = participant_language(person.language)
-    T = Texts("participant", lang)
-    errors = oversized_signature(request.form, T)
+    _ = participant_gettext(lang)
+    errors = oversized_signature(request.form, _)
     if errors:
         return _link_page(c, link, 413, errors, kept(request.form, errors))
     kind = link.kind
@@ -91,16 +104,16 @@ def sign(token: str):
         c.session.rollback()
         return _refused(exc)
     except signing_service.SignatureInvalid as exc:
-        return _link_page(c, link, 422, signature_errors(exc.problems, T),
+        return _link_page(c, link, 422, signature_errors(exc.problems, _),
                           kept(request.form, exc.problems))
     except (Invalid, Conflict):
         # The case moved on, or the agreed terms are no longer acceptable.
         c.session.rollback()
-        return render_template("signing/not_signable.html", T=T, lang=lang), 409
+        return render_template("signing/not_signable.html", **page_texts(lang)), 409
     except documents.DocumentDataError:
         c.session.rollback()
         log.warning("a signing link's document could not be rendered", exc_info=True)
-        return _link_page(c, link, 422, {None: [T("err_failed")]}, kept(request.form, {}))
+        return _link_page(c, link, 422, {None: [_(SIGNING_FAILED)]}, kept(request.form, {}))
     return redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
 
 
@@ -109,7 +122,7 @@ def done():
     """Thank you (no token, no personal data in this address)."""
     lang = participant_language(request.args.get("lang"))
     kind = request.args.get("kind")
-    return render_template("signing/done.html", T=Texts("participant", lang), lang=lang,
+    return render_template("signing/done.html", **page_texts(lang),
                            kind=kind if kind in signing_service.SIGNABLE_KINDS else None)
 
 

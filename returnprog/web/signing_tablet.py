@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from .. import documents, i18n, workflow
 from .. import signature as signature_rules
+from ..glossary import N_
 from ..models import Case, Participant
 from ..roles import SIGNATURE_TAKERS
 from ..services import Conflict, Invalid, NotFound, ServiceError
@@ -24,9 +25,10 @@ from ..services import case_views
 from ..services import cases as case_service
 from ..services import signing as signing_service
 from .headers import secure_headers
-from .signing_common import (FORMS_DIR, Texts, flat_errors, kept, local_time,
-                             oversized_signature, participant_language, preview,
-                             signature_errors, signature_form, staff_texts)
+from .signing_common import (FORMS_DIR, SIGNING_FAILED, flat_errors, kept, local_time,
+                             oversized_signature, page_texts, participant_gettext,
+                             participant_language, preview, signature_errors, signature_form,
+                             staff_gettext)
 from .staff import CSP as STAFF_CSP
 from .ui import CASE_ROLES, actor, ctx, normalise_date, roles
 
@@ -35,6 +37,13 @@ bp = Blueprint("signing", __name__, static_folder=str(FORMS_DIR / "static"),
 bp.after_request(secure_headers(STAFF_CSP))  # staff pages share the staff UI's policy
 
 ID_TYPES = ("passport", "id_card", "residence", "other")
+ID_TYPE_LABELS = {
+    "passport": N_("Passport"), "id_card": N_("Ukrainian identity card"),
+    "residence": N_("Dutch residence document (W-document)"),
+    "other": N_("Other identity document"),
+}
+LINK_STATUS_LABELS = {"open": N_("open"), "used": N_("signed"), "revoked": N_("withdrawn"),
+                      "expired": N_("expired")}
 # How the identity document is written into the signed document (Dutch, its first language).
 ID_TYPE_RECORDED = {"passport": "paspoort", "id_card": "Oekraïense identiteitskaart",
                     "residence": "verblijfsdocument", "other": "identiteitsbewijs"}
@@ -43,15 +52,15 @@ _ID_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,29}$")
 
 def _selection(form) -> tuple[dict, dict]:
     """Participant, document kind and terms chosen by the counsellor."""
-    S = staff_texts()
+    S = staff_gettext()
     errors: dict[str, list[str]] = {}
     raw_pid = form.get("participant_id", "").strip()
     pid = int(raw_pid) if raw_pid.isascii() and raw_pid.isdigit() and len(raw_pid) < 10 else None
     if pid is None:
-        errors["participant_id"] = [S("err_participant")]
+        errors["participant_id"] = [S("Choose the adult who signs.")]
     kind = form.get("kind", "").strip()
     if kind not in signing_service.SIGNABLE_KINDS:
-        errors["kind"] = [S("err_kind")]
+        errors["kind"] = [S("Choose a document that can be signed now.")]
         kind = None
     terms: dict = {}
     if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
@@ -59,7 +68,8 @@ def _selection(form) -> tuple[dict, dict]:
         try:
             terms["departure_deadline"] = dt.date.fromisoformat(raw).isoformat()
         except ValueError:
-            errors["departure_deadline"] = [S("err_deadline")]
+            errors["departure_deadline"] = [
+                S("Enter the departure deadline as a date (dd-mm-yyyy).")]
     if kind == workflow.ADDENDUM:
         terms["reason"] = form.get("reason", "").strip()
     return {"participant_id": pid, "kind": kind, "terms": terms}, errors
@@ -114,7 +124,7 @@ def _choices(c, reference: str) -> dict:
 def _choose_page(reference: str, status: int = 200, errors: dict | None = None, values=None):
     c = ctx()
     context = _choices(c, reference)
-    return render_template("signing/choose.html", reference=reference, S=staff_texts(),
+    return render_template("signing/choose.html", reference=reference, S=staff_gettext(),
                            errors=errors or {}, summary=flat_errors(errors or {}),
                            values=values or {}, **context), status
 
@@ -132,10 +142,10 @@ def _tablet_page(c, case: Case, person: Participant, selection: dict, status: in
     lang = participant_language(person.language)
     page_preview = preview(c, case, person, selection["kind"], selection["terms"], lang)
     return render_template(
-        "signing/tablet.html", reference=case.reference, person=person, lang=lang,
-        T=Texts("participant", lang), S=staff_texts(), preview=page_preview, selection=selection,
+        "signing/tablet.html", reference=case.reference, person=person,
+        **page_texts(lang), S=staff_gettext(), preview=page_preview, selection=selection,
         errors=errors or {}, summary=flat_errors(errors or {}), values=values or {},
-        id_types=ID_TYPES), status
+        id_types=ID_TYPES, id_type_labels=ID_TYPE_LABELS), status
 
 
 def _selected(c, case: Case, form) -> tuple[dict, Participant | None, dict, int]:
@@ -166,8 +176,9 @@ def tablet(reference: str):
     try:
         return _tablet_page(c, case, person, selection)
     except documents.DocumentDataError as exc:
-        return _choose_page(reference, 422, {None: [staff_texts()("err_document",
-                                                                  message=str(exc))]},
+        S = staff_gettext()
+        return _choose_page(reference, 422, {None: [S(
+            "The document could not be drawn up: %(message)s", message=str(exc))]},
                             request.form)
 
 
@@ -180,24 +191,25 @@ def tablet_sign(reference: str):
     if errors:
         return _choose_page(reference, status, errors, request.form)
     lang = participant_language(person.language)
-    T, S = Texts("participant", lang), staff_texts()
+    _, S = participant_gettext(lang), staff_gettext()
     given = signature_form(request.form)
-    errors = oversized_signature(request.form, T)
+    errors = oversized_signature(request.form, _)
     if errors:
         return _tablet_page(c, case, person, selection, 413, errors, kept(request.form, errors))
     id_type = request.form.get("id_type", "")
     id_number = request.form.get("id_number", "").strip()
     if id_type not in ID_TYPES:
-        errors["id_type"] = [S("err_id_type")]
+        errors["id_type"] = [S("Choose the kind of identity document you checked.")]
     if not _ID_NUMBER.match(id_number):
-        errors["id_number"] = [S("err_id_number")]
+        errors["id_number"] = [S("Enter the number of the identity document (at most 30 letters "
+                                 "and digits).")]
     if request.form.get("id_confirmed") not in ("yes", "on", "1", "true"):
-        errors["id_confirmed"] = [S("err_id_confirm")]
+        errors["id_confirmed"] = [S("Confirm that you checked the identity document.")]
     if errors:
         # Nothing is signed, so the signature is checked here, to name every problem at once.
         _checked, problems = signature_rules.problems(**given)
         return _tablet_page(c, case, person, selection, 422,
-                            {**signature_errors(problems, T), **errors},
+                            {**signature_errors(problems, _), **errors},
                             kept(request.form, problems))
     try:
         doc = signing_service.sign_document(
@@ -206,16 +218,16 @@ def tablet_sign(reference: str):
     except NotFound:
         raise
     except signing_service.SignatureInvalid as exc:
-        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, T),
+        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, _),
                             kept(request.form, exc.problems))
     except (ServiceError, documents.DocumentDataError) as exc:
         c.session.rollback()
         problems = (_service_errors(exc) if isinstance(exc, ServiceError)
-                    else {None: [T("err_failed")]})
+                    else {None: [_(SIGNING_FAILED)]})
         status = exc.status if isinstance(exc, ServiceError) else 422
         return _tablet_page(c, case, person, selection, status, problems,
                             kept(request.form, {}))
-    flash(S("signed_flash", kind=i18n.label(i18n.DOCUMENT_LABELS, doc.kind),
+    flash(S("%(kind)s signed by %(name)s.", kind=i18n.label(i18n.DOCUMENT_LABELS, doc.kind),
             name=doc.signer_name), "success")
     return redirect(url_for("pages.case_page", reference=reference) + "#docs-title", 303)
 
@@ -239,7 +251,7 @@ def create_link(reference: str):
     person = c.session.get(Participant, link.participant_id)
     base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
     address = base + url_for("sign_link.page", token=token)
-    return render_template("signing/link_created.html", reference=reference, S=staff_texts(),
+    return render_template("signing/link_created.html", reference=reference, S=staff_gettext(),
                            address=address, name=person.full_name, kind=link.kind,
                            until=local_time(link.expires_at))
 
@@ -258,7 +270,7 @@ def revoke_link(reference: str):
     except Conflict as exc:
         c.session.rollback()
         return _choose_page(reference, 409, _service_errors(exc))
-    flash(staff_texts()("revoked_flash"), "success")
+    flash(staff_gettext()("The signing link was withdrawn."), "success")
     return redirect(url_for("signing.choose", reference=reference), 303)
 
 
@@ -271,7 +283,8 @@ def _panel_helpers():
             return None
         return _choices(ctx(), reference)
 
-    return {"signing_panel": signing_panel, "signing_S": staff_texts}
+    return {"signing_panel": signing_panel, "signing_S": staff_gettext,
+            "link_status_labels": LINK_STATUS_LABELS}
 
 
 

@@ -7,11 +7,12 @@ import logging
 from flask import Blueprint, Flask, current_app, render_template, request, session
 
 from .. import documents
+from ..glossary import N_
 from ..services import verification as verification_service
 from . import ratelimit
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import db_session, seal
-from .signing_common import Texts, flat_errors, local_time, too_many
+from .signing_common import LANGUAGE_NAMES, flat_errors, local_time, page_texts, too_many
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +36,27 @@ def _verify_language() -> str:
     return chosen if chosen in VERIFY_LANGUAGES else "nl"
 
 
-_REASON_KEYS = {
-    documents.REASON_UNREADABLE: "reason_unreadable",
-    documents.REASON_NO_SEAL: "reason_no_seal",
-    documents.REASON_SEVERAL_SEALS: "reason_several",
-    documents.REASON_DAMAGED: "reason_damaged",
-    documents.REASON_CHANGED: "reason_changed",
-    documents.REASON_APPENDED: "reason_appended",
-    documents.REASON_BAD_SIGNATURE: "reason_bad_signature",
-    documents.REASON_UNTRUSTED: "reason_untrusted",
-    documents.REASON_CERT_INVALID: "reason_cert_invalid",
-    documents.REASON_TIMESTAMP: "reason_timestamp",
-    documents.REASON_NOT_REGISTERED: "reason_not_registered",
+_REASON_TEXTS = {
+    documents.REASON_UNREADABLE: N_("the file is not a readable PDF"),
+    documents.REASON_NO_SEAL: N_("the file has no seal"),
+    documents.REASON_SEVERAL_SEALS: N_("the file carries more than one seal; the service seals "
+                                       "each document once"),
+    documents.REASON_DAMAGED: N_("the seal is damaged and cannot be checked"),
+    documents.REASON_CHANGED: N_("the file was changed after it was sealed"),
+    documents.REASON_APPENDED: N_("the file was changed after it was sealed: content was added "
+                                  "after the seal"),
+    documents.REASON_BAD_SIGNATURE: N_("the seal's signature value is not valid: the seal was "
+                                       "damaged or forged"),
+    documents.REASON_UNTRUSTED: N_("the seal was made with a key the service does not trust"),
+    documents.REASON_CERT_INVALID: N_("the seal certificate is not valid at this time (expired, "
+                                      "not yet valid or not usable for sealing)"),
+    documents.REASON_TIMESTAMP: N_("the seal's timestamp cannot be verified"),
+    documents.REASON_NOT_REGISTERED: N_("the document is not in the register"),
 }
 CHECK_FAILED = "the file could not be checked"
+METHOD_TEXTS = {"drawn": N_("drawn signature"), "typed": N_("typed full name")}
+CHANNEL_TEXTS = {"tablet": N_("at the DTenV office"),
+                 "link": N_("through a personal signing link")}
 
 
 def trusted_certs() -> list[bytes]:
@@ -59,18 +67,20 @@ def trusted_certs() -> list[bytes]:
 
 def _verify_page(status: int = 200, result=None, errors: dict | None = None):
     lang = _verify_language()
-    V, T = Texts("verify", lang), Texts("participant", lang)
+    texts = page_texts(lang)
+    _ = texts["_"]
     reasons = []
     if result is not None and not result.valid:
-        reasons = [V(_REASON_KEYS[r]) if r in _REASON_KEYS else
-                   (V("reason_check_failed") if r == CHECK_FAILED else r)
+        reasons = [_(_REASON_TEXTS[r]) if r in _REASON_TEXTS else
+                   (_("the file could not be checked") if r == CHECK_FAILED else r)
                    for r in result.reasons]
     mb = current_app.config["VERIFY_MAX_BYTES"] // (1024 * 1024)
     doc = (result.document or {}) if result is not None else {}
-    return render_template("signing/verify.html", V=V, T=T, lang=lang, result=result,
+    return render_template("signing/verify.html", **texts, result=result,
                            reasons=reasons, doc=doc, signed_local=local_time(doc.get("signed_at")),
                            errors=errors or {}, summary=flat_errors(errors or {}), mb=mb,
-                           languages=[(code, Texts("participant", code)("lang_name"))
+                           method_labels=METHOD_TEXTS, channel_labels=CHANNEL_TEXTS,
+                           languages=[(code, LANGUAGE_NAMES[code])
                                       for code in VERIFY_LANGUAGES]), status
 
 
@@ -86,17 +96,18 @@ def verify_check():
     wait = ratelimit.hit("VERIFY_RATE", "verify")
     if wait:
         return too_many(wait)
-    V = Texts("verify", _verify_language())
+    _ = page_texts(_verify_language())["_"]
     upload = request.files.get("pdf")
     if upload is None or not upload.filename:
-        return _verify_page(422, errors={"pdf": [V("err_nofile")]})
+        return _verify_page(422, errors={"pdf": [_("Choose a PDF file to check.")]})
     max_bytes = int(current_app.config["VERIFY_MAX_BYTES"])
     data = upload.stream.read(max_bytes + 1)
     mb = max_bytes // (1024 * 1024)
     if len(data) > max_bytes:
-        return _verify_page(413, errors={"pdf": [V("err_too_large", mb=mb)]})
+        return _verify_page(413, errors={"pdf": [_("The file is too large: at most %(mb)s MB.",
+                                                     mb=mb)]})
     if not data:
-        return _verify_page(422, errors={"pdf": [V("err_empty")]})
+        return _verify_page(422, errors={"pdf": [_("The file is empty.")]})
     try:
         result = verification_service.verify(db_session(), data, trusted_certs(),
                                              channel="web")

@@ -6,7 +6,7 @@ import pytest
 from flask_babel import force_locale
 
 from returnprog import glossary, i18n
-from returnprog.web.signing_common import Texts
+from returnprog.web.signing_common import page_texts
 
 from ..unit.test_documents import GLOSSARY_NAMES
 
@@ -21,8 +21,8 @@ def test_the_staff_ui_labels_document_kinds_with_the_glossary_names(app):
 
 @pytest.mark.parametrize("lang", ["nl", "uk", "ru", "en"])
 def test_the_signing_pages_name_the_service_and_documents_from_the_glossary(lang):
-    T = Texts("participant", lang)
+    texts = page_texts(lang)
     names = GLOSSARY_NAMES[lang]
-    assert T("service") == names["service"]
+    assert texts["service"] == names["service"]
     for kind in ("commitment", "departure_agreement", "addendum"):
-        assert T(f"doc_kind_{kind}") == names[kind]
+        assert texts["doc_names"][kind] == names[kind]

@@ -18,8 +18,11 @@ from returnprog.messages import M
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "returnprog" / "translations" / "nl" / "LC_MESSAGES"
-REBUILD = ("pybabel extract -F returnprog/translations/babel.cfg -k _l -k N_ -k NP_:1,2 "
-           "-k ngettext:1,2 -o /tmp/m.pot . && "
+# The gettext keywords of the whole service (as in babel.cfg's header): _l lazy labels,
+# N_/NP_ marked messages and plurals, S the staff language on the signing pages.
+KEYWORDS = ("-k", "_l", "-k", "N_", "-k", "NP_:1,2", "-k", "ngettext:1,2", "-k", "S")
+REBUILD = (f"pybabel extract -F returnprog/translations/babel.cfg {' '.join(KEYWORDS)} "
+           "-o /tmp/m.pot . && "
            "pybabel update --no-fuzzy-matching -i /tmp/m.pot -d returnprog/translations && "
            "pybabel compile -d returnprog/translations")
 
@@ -36,7 +39,7 @@ def test_every_text_of_the_staff_ui_has_a_dutch_translation(tmp_path):
     pot = tmp_path / "messages.pot"
     pybabel = Path(sys.executable).with_name("pybabel")
     subprocess.run([str(pybabel), "extract", "-F", "returnprog/translations/babel.cfg",
-                    "-k", "_l", "-k", "N_", "-k", "NP_:1,2", "-k", "ngettext:1,2", "-o", str(pot), "."], cwd=ROOT, check=True,
+                    *KEYWORDS, "-o", str(pot), "."], cwd=ROOT, check=True,
                    capture_output=True)
     wanted = {m.id for m in read_po(pot.open("rb")) if m.id}
     po = {m.id: m for m in read_po((CATALOGUE / "messages.po").open("rb")) if m.id}
