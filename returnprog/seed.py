@@ -163,4 +163,5 @@ def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[
             if target == "lapsed":
                 case_service.perform(as_(supervisor, real_today), ref, "lapse",
                                      {"reason": "Deadline passed without departure (demo)."})
-        yield f"case {ref}: {target} ({adults} adult(s), {minors} minor(s))"
+        yield (f"case {ref}: {target} ({adults} adult{'' if adults == 1 else 's'}, "
+               f"{minors} minor{'' if minors == 1 else 's'})")
