@@ -151,6 +151,8 @@ MESSAGES: dict[str, str | Plural] = {
     "payment.own_proposal": N_("You proposed this payment; someone else must decide on it (four eyes)."),
     "payment.own_proposal_detail": N_("The proposer can never decide on their own proposal."),
     "payment.reject_reason": N_("Say why the payment is rejected."),
+    "payment.cancel_reason": N_("Say why the payment is cancelled."),
+    "payment.whole_cents_example": N_("Whole cents, e.g. 150000."),
     "payment.cancel_role": N_("Only a counsellor or supervisor may cancel a payment."),
     "payment.already_paid": N_(
         "The travel support has already been paid out; it can no longer be cancelled."),
@@ -233,6 +235,9 @@ MESSAGES: dict[str, str | Plural] = {
     "signing.type_name": N_("Type your full name."),
     "signing.name_too_long": N_("The name is too long."),
     "signing.minors_do_not_sign": N_("Minors do not sign."),
+    "signing.participant_is_minor": N_("This participant is a minor."),
+    "signing.extension_reason": N_("Say why the deadline is extended."),
+    "signing.identity_document_checked": N_("Record the identity document you checked."),
     "signing.cannot_prepare": N_("The document could not be prepared from this input."),
     "signing.case_changed": N_(
         "The case changed while the document was being prepared; please sign again."),

@@ -188,7 +188,7 @@ def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = N
         raise Forbidden('payment.cancel_role',
                         [{"code": "role", "message": M('payment.cancel_role_detail')}])
     if not (reason or "").strip():
-        raise Invalid('reason_missing', {"reason": ["Say why the payment is cancelled."]})
+        raise Invalid('reason_missing', {"reason": [M("payment.cancel_reason")]})
     case = load_case(ctx, reference)
     _lock_case_state(ctx, case)
     live = live_payment(ctx, case)
@@ -327,7 +327,7 @@ def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
                                         "message": M("payment.paid_out_is", id=payment.id)}])
     reclaim = data["reclaim_cents"]
     if not isinstance(reclaim, int) or isinstance(reclaim, bool):
-        raise Invalid('payment.whole_cents', {"reclaim_cents": ["Whole cents, e.g. 150000."]})
+        raise Invalid('payment.whole_cents', {"reclaim_cents": [M("payment.whole_cents_example")]})
     problems = payments.reclaim_problems(reclaim, payment.amount_cents, data["reentry_on"],
                                          case.departed_on, ctx.today())
     if problems:

@@ -110,7 +110,7 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
     if kind == workflow.ADDENDUM:
         reason = (terms.get("reason") or "").strip()
         if not reason:
-            raise Invalid('reason_missing', {"reason": ["Say why the deadline is extended."]})
+            raise Invalid('reason_missing', {"reason": [M("signing.extension_reason")]})
         out["reason"] = reason[:2000]
     return out
 
@@ -153,7 +153,7 @@ def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     if person is None or person.case_id != case.id:
         raise Invalid('case.unknown_participant', {"participant_id": [M('case.not_a_participant')]})
     if kind != workflow.PAYMENT_RECEIPT and not ctx.policy.is_adult_on(person.date_of_birth, ctx.today()):
-        raise Invalid('signing.minors_do_not_sign', {"participant_id": ["This participant is a minor."]})
+        raise Invalid('signing.minors_do_not_sign', {"participant_id": [M("signing.participant_is_minor")]})
     return person
 
 
@@ -235,7 +235,7 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
         raise Forbidden('signing.office_role')
     if channel == "tablet" and not (identity_document or "").strip():
         raise Invalid('signing.id_document',
-                      {"identity_document": ["Record the identity document you checked."]})
+                      {"identity_document": [M("signing.identity_document_checked")]})
     # Render and seal (about a second) before taking the write lock, which SQLite would
     # otherwise hold against every other writer meanwhile; re-check under the lock.
     case = load_case(ctx, reference)
