@@ -115,13 +115,15 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
     return out
 
 
-_ENGLISH = {
-    signature_rules.CONSENT: "Tick that you have read and understood.",
-    signature_rules.DRAWN: "No signature was drawn.",
-    signature_rules.TOO_LARGE: "The drawn signature is too large; draw it again, smaller.",
-    signature_rules.TYPED: "Type your full name to sign.",
-    signature_rules.TYPED_LONG: "At most 200 characters.",
-    signature_rules.TYPED_CHARS: "The name contains characters that cannot be used.",
+# The message code of each signature problem, for staff pages and the API (the signing
+# pages word the same problems for the signer in their own texts).
+_PROBLEM_MESSAGES = {
+    signature_rules.CONSENT: "signing.consent_required",
+    signature_rules.DRAWN: "signing.draw_signature",
+    signature_rules.TOO_LARGE: "signing.drawing_too_large",
+    signature_rules.TYPED: "signing.type_name",
+    signature_rules.TYPED_LONG: "signing.name_too_long",
+    signature_rules.TYPED_CHARS: "signing.name_characters",
 }
 
 
@@ -131,7 +133,7 @@ class SignatureInvalid(Invalid):
 
     def __init__(self, problems: dict[str, str]):
         super().__init__("error.invalid_fields",
-                         {field: [_ENGLISH[code]] for field, code in problems.items()})
+                         {field: [M(_PROBLEM_MESSAGES[code])] for field, code in problems.items()})
         self.problems = problems
 
 
