@@ -114,7 +114,7 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from . import glossary
+from . import glossary, mailtext
 from . import signature as signature_rules
 from .policy import TIMEZONE
 
@@ -356,22 +356,10 @@ def _environment() -> Environment:
     )
 
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
-
-
 def glossary_gettext(language: str) -> Callable[[str], str]:
     """``gettext`` of the one catalogue in ``language`` (English for ``en``), Flask-free:
     the PDFs name the service, the programme and each document from the glossary."""
-    return _catalogue(language).gettext
-
-
-@lru_cache(maxsize=8)
-def _catalogue(language: str):
-    from babel.support import NullTranslations, Translations
-
-    if language == "en":
-        return NullTranslations()
-    return Translations.load(str(TRANSLATIONS_DIR), [language])
+    return mailtext.translations(language).gettext
 
 
 @lru_cache(maxsize=8)
