@@ -117,6 +117,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from . import glossary, mailtext
 from . import signature as signature_rules
 from .policy import TIMEZONE
+from .safety import DEV_SEAL_COMMON_NAME  # named once: production refuses this seal
 
 __all__ = [
     "KINDS",
@@ -168,7 +169,6 @@ _SECOND_LANGUAGE = {"nl": "en", "uk": "uk", "en": "en", "ru": "ru"}
 _DISPLAY_ZONE = TIMEZONE  # signing times are shown in the programme's calendar
 PDF_VARIANT = "pdf/a-3b"
 SEAL_FIELD_NAME = "DTenV-seal"
-DEV_SEAL_COMMON_NAME = "returnprog DEVELOPMENT seal — not for production"
 
 
 class DocumentDataError(ValueError):
