@@ -63,4 +63,5 @@ def service_context(actor) -> Context:
     """A service context for ``actor`` acting through this request."""
     ua = request.headers.get("User-Agent", "")[:300]
     return Context(session=db_session(), policy=policy(), actor=actor, ip=client_ip(),
-                   user_agent=ua, seal=seal)
+                   user_agent=ua, seal=seal,
+                   channel="api" if request.path.startswith("/api/") else "web")
