@@ -15,12 +15,13 @@ from .models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
 # Version 1 hashed the event without ``ip`` and ``actor_id``, so those two could be edited
-# unseen; version 2 hashes every column (``id`` is the ``seq``). Events of version 1 are
+# unseen; version 2 hashes every column but the row's surrogate ``id``, which means nothing
+# (``seq`` is the event's identity: unique, hashed, and checked for gaps). Events of version 1 are
 # still verified with their own formula, but only as a prefix of the chain: once an event of
 # version 2 is written, no event after it may claim version 1.
 CHAIN_VERSION = 2
 # The columns version 2 hashes, in this order (everything but the hash itself).
-HASHED = ("chain_version", "seq", "id", "prev_hash", "at", "actor_id", "actor", "case_id",
+HASHED = ("chain_version", "seq", "prev_hash", "at", "actor_id", "actor", "case_id",
           "action", "from_state", "to_state", "details", "ip")
 
 
@@ -70,7 +71,7 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
         seq, prev = 1, GENESIS
     else:
         seq, prev = row
-    fields = {"chain_version": CHAIN_VERSION, "seq": seq, "id": seq, "prev_hash": prev,
+    fields = {"chain_version": CHAIN_VERSION, "seq": seq, "prev_hash": prev,
               "at": utcnow(), "actor_id": getattr(actor, "id", None),
               "actor": getattr(actor, "email", None) or str(actor), "case_id": case_id,
               "action": action, "from_state": from_state, "to_state": to_state,
@@ -119,7 +120,6 @@ def verify(session: Session, batch: int = 5000,
                 return ChainReport(False, count, ev.seq,
                                    f"event {ev.seq} does not follow event {ev.seq - 1}")
             if ev.chain_version < version or ev.chain_version not in (1, CHAIN_VERSION) \
-                    or (ev.chain_version > 1 and ev.id != ev.seq) \
                     or digest(fields_of(ev)) != ev.hash:
                 return ChainReport(False, count, ev.seq, f"event {ev.seq} was altered")
             anchor = anchors.get(ev.seq)

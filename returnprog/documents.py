@@ -712,6 +712,16 @@ def load_seal(key_path: str | os.PathLike, cert_path: str | os.PathLike,
     return SealConfig(signer=signer, cert_pem=cert_pem, tsa_url=tsa_url or None)
 
 
+def seal_from_config(config, instance_dir: str | os.PathLike) -> SealConfig:
+    """The service's seal as configured (``SEAL_KEY_PATH``, ``SEAL_CERT_PATH``, optional
+    passphrase and TSA), else the development seal in ``instance_dir`` (production
+    refuses to start without a configured one: :mod:`returnprog.safety`)."""
+    if config.get("SEAL_KEY_PATH") and config.get("SEAL_CERT_PATH"):
+        return load_seal(config["SEAL_KEY_PATH"], config["SEAL_CERT_PATH"],
+                         config.get("SEAL_KEY_PASSPHRASE"), config.get("SEAL_TSA_URL"))
+    return ensure_dev_seal(instance_dir)
+
+
 def ensure_dev_seal(instance_dir: str | os.PathLike) -> SealConfig:
     """Return the development seal in ``instance_dir``, creating it on first use.
 

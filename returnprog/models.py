@@ -289,7 +289,7 @@ class AuditHead(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     """One entry of the append-only, hash-chained audit trail of changes. Every column
-    is inside ``hash`` (``id`` equals ``seq``); see :mod:`returnprog.audit`."""
+    but the surrogate ``id`` is inside ``hash``; see :mod:`returnprog.audit`."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_case", "case_id", "seq"),)

@@ -229,3 +229,37 @@ def test_the_audit_verify_command_accepts_an_empty_database(cli):
     result = cli.invoke(args=["audit-verify"])
     assert result.exit_code == 0, result.output
     assert "intact: 0 events" in result.output
+
+
+def _relink(session, version_of):
+    """Recompute every event's hash and link with the formula ``version_of(seq)`` says,
+    as the service would have written them (the head row follows)."""
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+    session.rollback()
+    prev = audit.GENESIS
+    for ev in rows:
+        fields = {**audit.fields_of(ev), "prev_hash": prev, "chain_version": version_of(ev.seq)}
+        new = audit.digest(fields)
+        raw(session, "UPDATE audit_event SET chain_version = :v, prev_hash = :p, hash = :h "
+                     "WHERE seq = :s", v=fields["chain_version"], p=prev, h=new, s=ev.seq)
+        prev = new
+    raw(session, "UPDATE audit_head SET hash = :h WHERE id = 1", h=prev)
+
+
+def test_events_written_before_version_2_keep_verifying(session, activity):
+    _relink(session, lambda seq: 1 if seq <= activity // 2 else 2)
+    assert audit.verify(session).ok
+    # ... but their ip stayed outside the hash: the reason version 2 exists.
+    raw(session, "UPDATE audit_event SET ip = '203.0.113.9' WHERE seq = 2")
+    assert audit.verify(session).ok
+    raw(session, "UPDATE audit_event SET ip = '203.0.113.9' WHERE seq = :s", s=activity)
+    assert audit.verify(session).broken_seq == activity
+
+
+def test_an_event_cannot_claim_the_old_formula_after_the_new_one(session, activity):
+    # Downgrading one recent event to version 1 (to edit its ip unseen), even with every
+    # later hash recomputed, breaks the rule that version 1 is only a prefix.
+    target = activity - 2
+    _relink(session, lambda seq: 1 if seq == target else 2)
+    report = audit.verify(session)
+    assert (report.ok, report.broken_seq) == (False, target)
