@@ -7,13 +7,15 @@ from pathlib import Path
 
 from flask import Flask
 
+from . import safety
 from .config import Defaults, env_overrides
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the web application: configuration, database, policy, blueprints, commands.
 
-    No side effects beyond reading configuration: the database is not created or migrated
+    Raises :class:`returnprog.safety.UnsafeSettings` when a production configuration
+    keeps a development default. No side effects beyond reading configuration: the database is not created or migrated
     here (``flask init-db`` and ``make run`` do that).
     """
     app = Flask(__name__, instance_relative_config=True,
@@ -22,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(env_overrides())
     app.config.update(config or {})
+    safety.check(app.config)  # production refuses development defaults, naming each one
     _secret_key(app)
 
     from . import db as dbmod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -13,14 +14,42 @@ from sqlmodel import Session
 from .models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
+# Version 1 hashed the event without ``ip`` and ``actor_id``, so those two could be edited
+# unseen; version 2 hashes every column but the row's surrogate ``id``, which means nothing
+# (``seq`` is the event's identity: unique, hashed, and checked for gaps). Events of version 1 are
+# still verified with their own formula, but only as a prefix of the chain: once an event of
+# version 2 is written, no event after it may claim version 1.
+CHAIN_VERSION = 2
+# The columns version 2 hashes, in this order (everything but the hash itself).
+HASHED = ("chain_version", "seq", "prev_hash", "at", "actor_id", "actor", "case_id",
+          "action", "from_state", "to_state", "details", "ip")
 
 
-def _digest(prev_hash: str, seq: int, at, actor: str, case_id, action: str,
-            from_state, to_state, details: str) -> str:
+def _digest_v1(prev_hash: str, seq: int, at, actor: str, case_id, action: str,
+               from_state, to_state, details: str) -> str:
     payload = json.dumps([prev_hash, seq, at.isoformat(timespec="microseconds"), actor,
                           case_id, action, from_state, to_state, details],
                          ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def digest(fields: Mapping) -> str:
+    """The hash of one event from its column values (a mapping with every name in
+    :data:`HASHED`), by the formula of its ``chain_version``."""
+    at = fields["at"]
+    if fields["chain_version"] == 1:
+        return _digest_v1(fields["prev_hash"], fields["seq"], at, fields["actor"],
+                          fields["case_id"], fields["action"], fields["from_state"],
+                          fields["to_state"], fields["details"])
+    values = [at.isoformat(timespec="microseconds") if name == "at" else fields[name]
+              for name in HASHED]
+    payload = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fields_of(event) -> dict:
+    """The hashed column values of an event (an AuditEvent or a selected row)."""
+    return {name: getattr(event, name) for name in HASHED}
 
 
 def append(session: Session, *, actor, action: str, case_id: int | None = None,
@@ -29,7 +58,9 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
     """Add one event to the chain inside the caller's transaction (the caller commits).
 
     ``actor`` is a User or a plain label such as ``"system"`` or ``"participant:12"``.
-    Updating the single head row first serialises appends across transactions.
+    Updating the single head row first serialises appends across transactions. Only
+    changes belong here; looks at personal data go to :mod:`returnprog.access_log`, which
+    takes no such lock.
     """
     row = session.execute(
         update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
@@ -40,17 +71,16 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
         seq, prev = 1, GENESIS
     else:
         seq, prev = row
-    actor_id = getattr(actor, "id", None)
-    actor_label = getattr(actor, "email", None) or str(actor)
-    details_json = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str)
-    at = utcnow()
-    digest = _digest(prev, seq, at, actor_label, case_id, action, from_state, to_state,
-                     details_json)
-    event = AuditEvent(seq=seq, at=at, actor_id=actor_id, actor=actor_label, case_id=case_id,
-                       action=action, from_state=from_state, to_state=to_state,
-                       details=details_json, ip=ip, prev_hash=prev, hash=digest)
+    fields = {"chain_version": CHAIN_VERSION, "seq": seq, "prev_hash": prev,
+              "at": utcnow(), "actor_id": getattr(actor, "id", None),
+              "actor": getattr(actor, "email", None) or str(actor), "case_id": case_id,
+              "action": action, "from_state": from_state, "to_state": to_state,
+              "details": json.dumps(details or {}, ensure_ascii=False, sort_keys=True,
+                                    default=str),
+              "ip": ip}
+    event = AuditEvent(**fields, hash=digest(fields))
     session.add(event)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=event.hash))
     return event
 
 
@@ -64,12 +94,18 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify(session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the whole chain in order and report the first event that does not fit."""
-    prev, expected_seq, count, last_seq = GENESIS, 1, 0, 0
-    cols = (AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash, AuditEvent.at,
-            AuditEvent.actor, AuditEvent.case_id, AuditEvent.action, AuditEvent.from_state,
-            AuditEvent.to_state, AuditEvent.details)
+def verify(session: Session, batch: int = 5000,
+           checkpoints: Iterable = ()) -> ChainReport:
+    """Walk the whole chain in order and report the first event that does not fit.
+
+    ``checkpoints`` are signed (seq, hash) pairs kept outside the database
+    (:mod:`returnprog.anchor`, already checked for their signature): the chain must still
+    reach each of them with the same hash, so truncating it below a checkpoint or rewriting
+    an event and re-hashing everything after it is detected too.
+    """
+    anchors = {c.seq: c for c in checkpoints}
+    prev, expected_seq, count, last_seq, version = GENESIS, 1, 0, 0, 1
+    cols = [getattr(AuditEvent, name) for name in HASHED] + [AuditEvent.hash]
     while True:
         # Plain rows in batches: the chain of a busy year does not fit in an ORM identity map.
         rows = session.execute(select(*cols).where(AuditEvent.seq > last_seq)
@@ -83,11 +119,22 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
             if ev.prev_hash != prev:
                 return ChainReport(False, count, ev.seq,
                                    f"event {ev.seq} does not follow event {ev.seq - 1}")
-            digest = _digest(ev.prev_hash, ev.seq, ev.at, ev.actor, ev.case_id, ev.action,
-                             ev.from_state, ev.to_state, ev.details)
-            if digest != ev.hash:
+            if ev.chain_version < version or ev.chain_version not in (1, CHAIN_VERSION) \
+                    or digest(fields_of(ev)) != ev.hash:
                 return ChainReport(False, count, ev.seq, f"event {ev.seq} was altered")
+            anchor = anchors.get(ev.seq)
+            if anchor is not None and anchor.hash != ev.hash:
+                return ChainReport(False, count, ev.seq,
+                                   f"event {ev.seq} differs from the checkpoint sealed at "
+                                   f"{anchor.at}: the chain was rewritten from there on")
             prev, expected_seq, count, last_seq = ev.hash, ev.seq + 1, count + 1, ev.seq
+            version = ev.chain_version
+    beyond = [c for c in anchors.values() if c.seq > last_seq]
+    if beyond:
+        latest = max(beyond, key=lambda c: c.seq)
+        return ChainReport(False, count, last_seq + 1,
+                           f"the chain ends at event {last_seq} but the checkpoint sealed at "
+                           f"{latest.at} covers event {latest.seq}: events were removed")
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return ChainReport(False, count, last_seq + 1,

@@ -1,4 +1,5 @@
-"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify, verify-pdf."""
+"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify,
+audit-checkpoint, verify-pdf."""
 from __future__ import annotations
 
 import secrets
@@ -10,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from . import audit, auth, db
+from . import anchor, audit, auth, db
 from .models import User
 
 
@@ -23,7 +24,7 @@ def init_app(app: Flask) -> None:
     from .mailsink import mail_sink_command
     from .scheduler import scheduler_command
 
-    for command in (init_db, seed_demo, create_user, api_token, audit_verify,
+    for command in (init_db, seed_demo, create_user, api_token, audit_verify, audit_checkpoint,
                     scheduler_command, mail_sink_command, verify_pdf):
         app.cli.add_command(command)
 
@@ -111,14 +112,45 @@ def api_token(email):
 @click.command("audit-verify")
 @with_appcontext
 def audit_verify():
-    """Check the audit chain end to end; report the first broken link."""
+    """Check the audit chain end to end and against its signed checkpoints outside the
+    database; report the first broken link or checkpoint."""
+    from .web.verify import trusted_certs
+
+    path = anchor.default_path(current_app.config, current_app.instance_path)
+    anchors = anchor.read(path, trusted_certs(), anchor.chain_name(current_app.config))
     with _session() as session:
-        report = audit.verify(session)
-    if report.ok:
-        click.echo(f"audit chain intact: {report.events} events")
-        return
-    click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
-    sys.exit(1)
+        report = audit.verify(session, checkpoints=anchors.checkpoints)
+    for problem in anchors.problems:
+        click.echo(f"audit checkpoint BROKEN: {problem}", err=True)
+    if not report.ok:
+        click.echo(f"audit chain BROKEN at event {report.broken_seq}: {report.reason}", err=True)
+    if anchors.problems or not report.ok:
+        sys.exit(1)
+    click.echo(f"audit chain intact: {report.events} events")
+    latest = anchors.latest
+    if latest is None:
+        click.echo(f"no checkpoints in {path}: truncation of the chain cannot be detected yet")
+    else:
+        click.echo(f"{len(anchors.checkpoints)} checkpoints; the last covers event "
+                   f"{latest.seq} (sealed {latest.at}); events after it rest on the chain alone")
+
+
+@click.command("audit-checkpoint")
+@with_appcontext
+def audit_checkpoint():
+    """Seal the audit chain's head and append it to the checkpoint file (the scheduler
+    does this every AUDIT_CHECKPOINT_SECONDS)."""
+    import datetime as dt
+
+    from .web.sessions import seal
+
+    with _session() as session:
+        made = anchor.checkpoint(session, current_app.config, current_app.instance_path,
+                                 dt.datetime.now(dt.timezone.utc), seal=seal())
+    if made is None:
+        click.echo("the last checkpoint already covers the chain; nothing written")
+    else:
+        click.echo(f"checkpoint written: event {made.seq} at {made.at}")
 
 
 @click.command("verify-pdf")

@@ -34,6 +34,10 @@ class Defaults:
     SMTP_PASSWORD = None
     MAIL_FROM = "returnprog@dtenv.example"
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Signed checkpoints of the audit chain, outside the database (returnprog.anchor); None
+    # means instance/audit-checkpoints.jsonl. In production: storage the database's
+    # administrators cannot rewrite.
+    AUDIT_CHECKPOINT_PATH = None
 
 
 PREFIX = "RETURNPROG_"

@@ -117,6 +117,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from . import glossary, mailtext
 from . import signature as signature_rules
 from .policy import TIMEZONE
+from .safety import DEV_SEAL_COMMON_NAME  # named once: production refuses this seal
 
 __all__ = [
     "KINDS",
@@ -168,7 +169,6 @@ _SECOND_LANGUAGE = {"nl": "en", "uk": "uk", "en": "en", "ru": "ru"}
 _DISPLAY_ZONE = TIMEZONE  # signing times are shown in the programme's calendar
 PDF_VARIANT = "pdf/a-3b"
 SEAL_FIELD_NAME = "DTenV-seal"
-DEV_SEAL_COMMON_NAME = "returnprog DEVELOPMENT seal — not for production"
 
 
 class DocumentDataError(ValueError):
@@ -710,6 +710,16 @@ def load_seal(key_path: str | os.PathLike, cert_path: str | os.PathLike,
         signing_cert=cert, signing_key=key, cert_registry=SimpleCertificateStore()
     )
     return SealConfig(signer=signer, cert_pem=cert_pem, tsa_url=tsa_url or None)
+
+
+def seal_from_config(config, instance_dir: str | os.PathLike) -> SealConfig:
+    """The service's seal as configured (``SEAL_KEY_PATH``, ``SEAL_CERT_PATH``, optional
+    passphrase and TSA), else the development seal in ``instance_dir`` (production
+    refuses to start without a configured one: :mod:`returnprog.safety`)."""
+    if config.get("SEAL_KEY_PATH") and config.get("SEAL_CERT_PATH"):
+        return load_seal(config["SEAL_KEY_PATH"], config["SEAL_CERT_PATH"],
+                         config.get("SEAL_KEY_PASSPHRASE"), config.get("SEAL_TSA_URL"))
+    return ensure_dev_seal(instance_dir)
 
 
 def ensure_dev_seal(instance_dir: str | os.PathLike) -> SealConfig:

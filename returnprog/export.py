@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .payments import format_cents
+from .safety import EXAMPLE_DEBTOR_IBAN
 
 KINDS = ("sepa", "csv")
 # pain.001.001.09 is the ISO 20022 2019 version that the EPC SEPA Credit Transfer rulebook
@@ -45,7 +46,7 @@ class Debtor:
 # example IBAN. Set the real paying account in instance/config.py as
 # SEPA_DEBTOR = {"name": ..., "iban": ..., "bic": ...}.
 EXAMPLE_DEBTOR = Debtor(name="Dienst Terugkeer en Vertrek (EXAMPLE ACCOUNT)",
-                        iban="NL91ABNA0417164300", bic="ABNANL2A")
+                        iban=EXAMPLE_DEBTOR_IBAN, bic="ABNANL2A")
 
 
 def debtor_from_config(value: dict | None) -> Debtor:

@@ -143,6 +143,15 @@ EVENT_LABELS = {
     "revoke_signing_link": _l("Signing link revoked"),
 }
 
+# What a reader looked at and how (the access log, returnprog.access_log.VIEWS).
+LOOK_VIEW_LABELS = {
+    "case": _l("the case"),
+    "document": _l("a signed document"),
+    "payment": _l("the payment and bank details"),
+    "trail": _l("the audit trail"),
+}
+LOOK_CHANNEL_LABELS = {"web": _l("staff pages"), "api": _l("API"), "cli": _l("command line")}
+
 # The document kinds as the glossary names them (the same names as the PDFs and e-mails).
 DOCUMENT_LABELS = {kind: _l(msgid) for kind, msgid in glossary.DOCUMENT_NAMES.items()}
 
@@ -276,6 +285,8 @@ def init_app(app: Flask) -> None:
         pay_method=lambda v: label(PAYMENT_METHOD_LABELS, v),
         pay_status=lambda v: label(PAYMENT_STATUS_LABELS, v),
         person_language=lambda v: label(PARTICIPANT_LANGUAGE_LABELS, v),
+        look_view=lambda v: label(LOOK_VIEW_LABELS, v),
+        look_channel=lambda v: label(LOOK_CHANNEL_LABELS, v),
     )
 
     tables = {"state": STATE_LABELS, "relationship": RELATIONSHIP_LABELS,

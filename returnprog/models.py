@@ -288,11 +288,14 @@ class AuditHead(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """One entry of the append-only, hash-chained audit trail."""
+    """One entry of the append-only, hash-chained audit trail of changes. Every column
+    but the surrogate ``id`` is inside ``hash``; see :mod:`returnprog.audit`."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_case", "case_id", "seq"),)
     id: Optional[int] = Field(default=None, primary_key=True)
+    # Which hash formula the event was written with (1: before ip/actor_id were hashed).
+    chain_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     seq: int = Field(unique=True)
     at: dt.datetime
     actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
@@ -305,3 +308,29 @@ class AuditEvent(SQLModel, table=True):
     ip: Optional[str] = Field(default=None, max_length=45)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AccessEvent(SQLModel, table=True):
+    """Who looked at which personal data, when and how: the access log, apart from the
+    audit chain of changes so that a read never queues on the chain's single head row.
+
+    One row per reader, case, view and subject per interval (the unique key), written
+    with insert-or-ignore: a page read twenty times in a minute is one row, and readers
+    never wait on each other. ``first_at`` is when that look began."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        UniqueConstraint("actor", "case_id", "view", "subject", "interval",
+                         name="uq_access_log_look"),
+        Index("ix_access_log_case", "case_id", "first_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    first_at: dt.datetime
+    interval: int  # first_at's interval number: seconds since the epoch // interval length
+    actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    actor: str = Field(max_length=254)
+    case_id: int = Field(foreign_key="case.id")
+    view: str = Field(max_length=30)  # case | document | payment | trail | ...
+    subject: str = Field(default="", max_length=60)  # e.g. the document id
+    channel: str = Field(default="web", max_length=10)  # web | api | cli
+    ip: Optional[str] = Field(default=None, max_length=45)

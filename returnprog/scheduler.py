@@ -1,7 +1,7 @@
 """The scheduler process: ``flask --app wsgi scheduler``.
 
 APScheduler 3 (``BlockingScheduler``) in its own process — never inside web workers, where
-every worker would run every job (DESIGN §7). Two jobs:
+every worker would run every job (DESIGN §7). Three jobs:
 
 - **sweep** (every ``SCHEDULER_SWEEP_SECONDS``): write due reminders and alerts to the outbox
   (:func:`returnprog.services.reminders.sweep`). The first sweep after start looks back
@@ -9,6 +9,8 @@ every worker would run every job (DESIGN §7). Two jobs:
   series is sent — not a stale series.
 - **delivery** (every ``SCHEDULER_DELIVERY_SECONDS``): send what is due from the outbox over
   SMTP with retries and back-off (:func:`returnprog.services.outbox.deliver_due`).
+- **checkpoint** (every ``AUDIT_CHECKPOINT_SECONDS``): seal the audit chain's head into the
+  checkpoint file outside the database (:mod:`returnprog.anchor`).
 
 Only one scheduler is active at a time. On PostgreSQL it holds a session-level advisory
 lock on a dedicated connection; on SQLite an exclusive ``fcntl.flock`` on a lock file next
@@ -35,6 +37,8 @@ SMTP_TIMEOUT                      30       seconds before an SMTP server counts 
 SMTP_MAX_ATTEMPTS                 10       attempts before a message is marked failed
 SMTP_RETRY_BASE_SECONDS           60       first back-off; doubles per attempt …
 SMTP_RETRY_MAX_SECONDS            3600     … up to this
+AUDIT_CHECKPOINT_SECONDS          600      how often the audit chain's head is sealed into
+                                           the checkpoint file (AUDIT_CHECKPOINT_PATH)
 ================================  =======  =================================================
 """
 from __future__ import annotations
@@ -54,6 +58,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from . import anchor
 from . import reminders as plan
 from .db import session_scope
 from .services import outbox
@@ -68,6 +73,7 @@ DEFAULTS = {
     "SCHEDULER_BATCH_SIZE": 50,
     "SCHEDULER_EARLIEST_HOUR": 0,
     "SCHEDULER_TIMEZONE": plan.DEFAULT_TIMEZONE,
+    "AUDIT_CHECKPOINT_SECONDS": 600,
 }
 
 # pg_advisory_lock key: a fixed 32-bit number derived from the name (per database).
@@ -210,6 +216,8 @@ class ReminderScheduler:
         self.batch_size = int(setting(cfg, "SCHEDULER_BATCH_SIZE"))
         self.earliest_hour = int(setting(cfg, "SCHEDULER_EARLIEST_HOUR"))
         self.tz = str(setting(cfg, "SCHEDULER_TIMEZONE"))
+        self.checkpoint_seconds = float(setting(cfg, "AUDIT_CHECKPOINT_SECONDS"))
+        self.config, self.instance_path = cfg, app.instance_path
         self.lock = make_lock(self.engine, cfg["DATABASE_URL"], app.instance_path)
         self.stop = threading.Event()
         self.lock_lost = threading.Event()
@@ -254,6 +262,21 @@ class ReminderScheduler:
         for error in dict.fromkeys(report.errors):
             log.warning("delivery problem: %s", error)
         return report
+
+    def checkpoint_job(self):
+        """Seal the audit chain's head into the checkpoint file outside the database."""
+        if self.stop.is_set() or not self._holding():
+            return None
+        try:
+            with session_scope(self.engine) as session:
+                made = anchor.checkpoint(session, self.config, self.instance_path,
+                                         service._utcnow())
+        except Exception:
+            log.exception("audit checkpoint failed; it is tried again at the next interval")
+            return None
+        if made is not None:
+            log.info("audit checkpoint: event %s", made.seq)
+        return made
 
     def _watch(self) -> None:
         """Periodic check: a stop request that raced the start, or a lost lock."""
@@ -320,6 +343,7 @@ class ReminderScheduler:
         try:
             self.sweep_job()
             self.delivery_job()
+            self.checkpoint_job()
         finally:
             self.lock.release()
         return 0
@@ -343,6 +367,8 @@ class ReminderScheduler:
                           next_run_time=start)
             sched.add_job(self.delivery_job, "interval", seconds=self.delivery_seconds,
                           id="delivery", next_run_time=start + dt.timedelta(milliseconds=50))
+            sched.add_job(self.checkpoint_job, "interval", seconds=self.checkpoint_seconds,
+                          id="checkpoint", next_run_time=start + dt.timedelta(seconds=1))
             sched.add_job(self._watch, "interval", seconds=self.poll_seconds, id="watch")
             self._scheduler = sched
             log.info("scheduler running: sweep every %ss, delivery every %ss, SMTP %s:%s",

@@ -306,6 +306,40 @@ class AuditOut(Schema):
     details = fields.Dict()
 
 
+class TrailOut(Schema):
+    """One page of a case's audit trail, newest first; ask again with
+    ``before_seq=next_before_seq`` for older events (null on the oldest page)."""
+
+    events = fields.List(fields.Nested(AuditOut))
+    next_before_seq = fields.Integer(allow_none=True)
+
+
+class TrailQuerySchema(Schema):
+    """Paging of a case's trail or access log."""
+
+    before = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class LookOut(Schema):
+    """One entry of a case's access log: who looked at what, when and through which
+    channel (one entry per reader, view and interval)."""
+
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    view = fields.String()
+    subject = fields.String()
+    channel = fields.String()
+
+
+class LooksOut(Schema):
+    """One page of a case's access log, newest first."""
+
+    looks = fields.List(fields.Nested(LookOut))
+    next_before_id = fields.Integer(allow_none=True)
+
+
 class PaymentOut(Schema):
     """The case's payments."""
 
@@ -336,7 +370,8 @@ class CaseSummaryOut(Schema):
 
 
 class CaseOut(CaseSummaryOut):
-    """A whole case: participants, documents, audit trail and the actions allowed now."""
+    """A whole case: participants, documents, payments and the actions allowed now. The
+    audit trail is paged apart (``/cases/{reference}/trail``), so a read stays small."""
 
     destination_place = fields.String(allow_none=True)
     intake_notes = fields.String(allow_none=True)
@@ -349,7 +384,6 @@ class CaseOut(CaseSummaryOut):
     participants = fields.List(fields.Nested(ParticipantOut))
     documents = fields.List(fields.Nested(DocumentOut))
     payments = fields.List(fields.Nested(PaymentOut))
-    audit_trail = fields.List(fields.Nested(AuditOut))
 
 
 class CaseListOut(Schema):

@@ -96,6 +96,8 @@ class Context:
     actor: object  # models.User, or None for system jobs
     ip: str | None = None
     user_agent: str | None = None
+    # How the actor reached the service (web, api, cli, job): recorded with each look.
+    channel: str = "web"
     # The service's document seal (documents.SealConfig); loaded lazily by the web layer.
     seal: object | None = None
     today: Callable[[], dt.date] = field(default=_today)

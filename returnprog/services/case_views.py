@@ -7,14 +7,15 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from .. import audit, payments, workflow
+from .. import payments, workflow
 from ..models import Document
 from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
 from .outbox import failed_messages
 from .lookups import gather_facts, live_payment, load_case
-from .uow import atomic, begin_write, commit
+from .access import record_look
+from .uow import atomic
 
 def outlook(ctx: Context, reference: str) -> dict:
     """The next steps on a case as the reader sees them.
@@ -95,17 +96,12 @@ def _common(sets) -> set[dt.date]:
 
 @atomic
 def document_for_download(ctx: Context, reference: str, document_id: int) -> Document:
-    """A signed document of a case the reader may see; the download is logged in the
-    audit trail (it is a look at personal data)."""
-    begin_write(ctx.session)
+    """A signed document of a case the reader may see; the download is recorded in the
+    access log (it is a look at personal data)."""
     case = load_case(ctx, reference)
     doc = ctx.session.execute(select(Document).where(
         Document.id == document_id, Document.case_id == case.id)).scalar_one_or_none()
     if doc is None:
-        ctx.session.rollback()
         raise NotFound("case.no_document", id=document_id, ref=reference)
-    audit.append(ctx.session, actor=ctx.actor, action="download_document", case_id=case.id,
-                 details={"document_id": doc.id, "kind": doc.kind, "version": doc.version},
-                 ip=ctx.ip)
-    commit(ctx)
+    record_look(ctx, case.id, "document", subject=str(doc.id))
     return doc

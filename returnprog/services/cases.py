@@ -6,12 +6,13 @@ import json
 
 from sqlalchemy import delete, func, or_, select, update
 
-from .. import audit, workflow
+from .. import access_log, audit, workflow
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, payment, transitions
+from .access import record_look
 from .lookups import allowed_actions, is_adult, load_case, visible_cases
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M
@@ -183,16 +184,52 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
 
 @atomic
 def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
-    """The whole case as plain data (participants, documents, payments, audit trail,
-    allowed actions). Looking at personal data is itself logged in the audit trail."""
-    if log_view:
-        begin_write(ctx.session)
+    """The whole case as plain data (participants, documents, payments, allowed actions;
+    the trail is paged apart, :func:`case_trail`). The look at personal data is recorded
+    in the access log, never in the audit chain: a read takes no write lock of the chain."""
     case = load_case(ctx, reference)
     data = case_data(ctx, case)
     if log_view:
-        audit.append(ctx.session, actor=ctx.actor, action="view_case", case_id=case.id, ip=ctx.ip)
-        commit(ctx)
+        record_look(ctx, case.id, "case")
     return data
+
+
+TRAIL_PAGE = 50
+TRAIL_PAGE_MAX = 200
+
+
+@atomic
+def case_trail(ctx: Context, reference: str, *, before_seq: int | None = None,
+               limit: int = TRAIL_PAGE, log_view: bool = True) -> dict:
+    """One page of the case's audit trail (its changes), newest first: ``events`` and
+    ``next_before_seq`` to ask for the page before it (None on the oldest page)."""
+    case = load_case(ctx, reference)
+    limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
+    query = select(AuditEvent).where(AuditEvent.case_id == case.id)
+    if before_seq is not None:
+        query = query.where(AuditEvent.seq < before_seq)
+    rows = ctx.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)
+                               ).scalars().all()
+    events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+               "from_state": e.from_state, "to_state": e.to_state,
+               "details": json.loads(e.details or "{}")} for e in rows[:limit]]
+    more = len(rows) > limit
+    if log_view:
+        record_look(ctx, case.id, "trail")
+    return {"events": events, "next_before_seq": events[-1]["seq"] if more else None}
+
+
+@atomic
+def case_looks(ctx: Context, reference: str, *, before_id: int | None = None,
+               limit: int = TRAIL_PAGE) -> dict:
+    """Who looked at the case, newest first, a page at a time (the access log)."""
+    case = load_case(ctx, reference)
+    limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
+    rows = access_log.for_case(ctx.session, case.id, limit=limit + 1, before_id=before_id)
+    looks = [{"id": r.id, "at": r.first_at, "actor": r.actor, "view": r.view,
+              "subject": r.subject, "channel": r.channel} for r in rows[:limit]]
+    ctx.session.commit()  # read only: ends the snapshot
+    return {"looks": looks, "next_before_id": looks[-1]["id"] if len(rows) > limit else None}
 
 
 def case_data(ctx: Context, case: Case) -> dict:
@@ -210,8 +247,6 @@ def case_data(ctx: Context, case: Case) -> dict:
                            .where(Document.case_id == case.id).order_by(Document.id)).all()
     pays = session.execute(select(Payment).where(Payment.case_id == case.id)
                            .order_by(Payment.id)).scalars().all()
-    trail = session.execute(select(AuditEvent).where(AuditEvent.case_id == case.id)
-                            .order_by(AuditEvent.seq)).scalars().all()
     counsellor = session.get(User, case.counsellor_id)
     team = session.get(Team, case.team_id)
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
@@ -244,9 +279,6 @@ def case_data(ctx: Context, case: Case) -> dict:
                       "breakdown": json.loads(p.breakdown or "{}"), "proposed_by": p.proposed_by,
                       "approved_by": p.approved_by, "disbursed_by": p.disbursed_by,
                       "disbursed_at": p.disbursed_at} for p in pays],
-        "audit_trail": [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
-                         "from_state": e.from_state, "to_state": e.to_state,
-                         "details": json.loads(e.details or "{}")} for e in trail],
     }
 
 

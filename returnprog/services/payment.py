@@ -20,6 +20,7 @@ from ..roles import FINANCE, PAYMENT_FOLLOW_UP_ROLES
 from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
+from .access import record_look
 from .lookups import gather_facts, live_payment, load_case, visible_cases
 from .uow import atomic, begin_write, commit
 from ..messages import M
@@ -376,8 +377,7 @@ def _receipt_signed(ctx: Context, case_id: int) -> bool:
 @atomic
 def read_payment(ctx: Context, reference: str) -> dict:
     """The case's current payment (the live one, else the latest) with its bank details.
-    Looking at bank details is logged in the audit trail."""
-    begin_write(ctx.session)
+    Looking at bank details is recorded in the access log."""
     case = load_case(ctx, reference)
     payment = ctx.session.execute(select(Payment).where(Payment.case_id == case.id).order_by(
         Payment.status.in_(payments.LIVE_STATUSES).desc(), Payment.id.desc())
@@ -387,9 +387,7 @@ def read_payment(ctx: Context, reference: str) -> dict:
     data = payment_data(payment, case.reference,
                         receipt_signed=_receipt_signed(ctx, case.id)
                         if payment.method == "cash" else None)
-    audit.append(ctx.session, actor=ctx.actor, action="view_payment", case_id=case.id,
-                 details={"payment_id": payment.id}, ip=ctx.ip)
-    commit(ctx)
+    record_look(ctx, case.id, "payment", subject=str(payment.id))
     return data
 
 

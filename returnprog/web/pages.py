@@ -34,7 +34,7 @@ bp.url_value_preprocessor(plausible_reference)
 ACTION_SLUGS = {name: workflow.ACTIONS[name].slug for name in workflow.CASE_ACTIONS}
 MEMBER_ROWS = 6
 MORE_ROWS = 4
-# Audit events that record a look rather than a change; folded away on the timeline.
+# Audit events that recorded a look before looks moved to the access log; folded away.
 VIEW_EVENTS = ("view_case", "download_document", "view_payment")
 
 
@@ -237,11 +237,16 @@ def _case_context(reference: str, log_view: bool = True) -> dict:
 def case_page(reference: str):
     """Participants, documents, the timeline, and the steps open now with their forms."""
     context = _case_context(reference)
+    before = request.args.get("before", "")
+    before = int(before) if before.isascii() and before.isdigit() and len(before) < 10 else None
+    trail = case_service.case_trail(ctx(), reference, before_seq=before, log_view=False)
+    # Chains written before the access log held views as events; they stay folded away.
+    timeline = [e for e in trail["events"] if e["action"] not in VIEW_EVENTS]
     show_views = request.args.get("views") == "1"
-    trail = context["case"]["audit_trail"]
-    timeline = trail if show_views else [e for e in trail if e["action"] not in VIEW_EVENTS]
-    return render_page("cases/show.html", timeline=list(reversed(timeline)),
-                       hidden_views=len(trail) - len(timeline), show_views=show_views,
+    looks = case_service.case_looks(ctx(), reference)["looks"] if show_views else None
+    return render_page("cases/show.html", timeline=timeline,
+                       older_before=trail["next_before_seq"], paged=before is not None,
+                       looks=looks, show_views=show_views,
                        new_key=secrets.token_urlsafe(18), errors=FormErrors(), values={},
                        **context)
 

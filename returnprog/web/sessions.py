@@ -44,13 +44,8 @@ def seal():
 
     ext = current_app.extensions
     if "returnprog.seal" not in ext:
-        cfg = current_app.config
-        if cfg.get("SEAL_KEY_PATH") and cfg.get("SEAL_CERT_PATH"):
-            ext["returnprog.seal"] = documents.load_seal(
-                cfg["SEAL_KEY_PATH"], cfg["SEAL_CERT_PATH"], cfg.get("SEAL_KEY_PASSPHRASE"),
-                cfg.get("SEAL_TSA_URL"))
-        else:
-            ext["returnprog.seal"] = documents.ensure_dev_seal(current_app.instance_path)
+        ext["returnprog.seal"] = documents.seal_from_config(current_app.config,
+                                                            current_app.instance_path)
     return ext["returnprog.seal"]
 
 
@@ -63,4 +58,5 @@ def service_context(actor) -> Context:
     """A service context for ``actor`` acting through this request."""
     ua = request.headers.get("User-Agent", "")[:300]
     return Context(session=db_session(), policy=policy(), actor=actor, ip=client_ip(),
-                   user_agent=ua, seal=seal)
+                   user_agent=ua, seal=seal,
+                   channel="api" if request.path.startswith("/api/") else "web")

@@ -66,12 +66,20 @@ def test_verification_reads_the_chain_in_batches(session, activity):
 @pytest.mark.parametrize("column, value", [
     ("details", '{"reason": "nothing to see"}'),
     ("actor", "someone-else@dtenv.example"),
-    ("to_state", "departed"),
-    ("from_state", "intake"),
-    ("action", "view_case"),
+    ("to_state", "forged-state"),
+    ("from_state", "forged-state"),
+    ("action", "forged_action"),
+    ("ip", "203.0.113.66"),
+    ("actor_id", None),
+    ("case_id", None),
+    ("at", "2020-01-01 00:00:00.000000"),
 ])
 def test_editing_one_event_is_detected_at_that_event(session, activity, column, value):
-    target = activity // 2
+    # Every column is inside the hash, including the client address and the actor's id.
+    current = dict(session.execute(text(f"SELECT seq, {column} FROM audit_event")).all())
+    session.rollback()
+    target = next(seq for seq in range(activity // 2, activity + 1)
+                  if current[seq] is not None and str(current[seq]) != str(value))
     raw(session, f"UPDATE audit_event SET {column} = :v WHERE seq = :s", v=value, s=target)
     report = audit.verify(session)
     assert not report.ok
@@ -88,8 +96,7 @@ def test_editing_the_first_event_is_detected(session, activity):
 def test_an_edit_with_a_recomputed_hash_is_detected_at_the_next_event(session, activity):
     target = activity // 2
     ev = session.execute(select(AuditEvent).where(AuditEvent.seq == target)).scalar_one()
-    forged = audit._digest(ev.prev_hash, ev.seq, ev.at, "mallory", ev.case_id, ev.action,
-                           ev.from_state, ev.to_state, ev.details)
+    forged = audit.digest({**audit.fields_of(ev), "actor": "mallory"})
     raw(session, "UPDATE audit_event SET actor = 'mallory', hash = :h WHERE seq = :s",
         h=forged, s=target)
     report = audit.verify(session)
@@ -99,8 +106,7 @@ def test_an_edit_with_a_recomputed_hash_is_detected_at_the_next_event(session, a
 
 def test_rewriting_the_last_event_with_a_recomputed_hash_is_caught_by_the_head(session, activity):
     ev = session.execute(select(AuditEvent).where(AuditEvent.seq == activity)).scalar_one()
-    forged = audit._digest(ev.prev_hash, ev.seq, ev.at, "mallory", ev.case_id, ev.action,
-                           ev.from_state, ev.to_state, ev.details)
+    forged = audit.digest({**audit.fields_of(ev), "actor": "mallory"})
     raw(session, "UPDATE audit_event SET actor = 'mallory', hash = :h WHERE seq = :s",
         h=forged, s=activity)
     report = audit.verify(session)
@@ -173,7 +179,7 @@ def test_swapping_two_events_contents_is_detected(session, activity):
 
 def test_an_inserted_event_is_detected(session, activity):
     ev = session.execute(select(AuditEvent).where(AuditEvent.seq == activity)).scalar_one()
-    session.add(AuditEvent(seq=activity + 1, at=ev.at, actor="mallory", action="view_case",
+    session.add(AuditEvent(seq=activity + 1, at=ev.at, actor="mallory", action="sign_in",
                            details="{}", prev_hash=ev.hash, hash="f" * 64))
     session.commit()
     report = audit.verify(session)
@@ -223,3 +229,37 @@ def test_the_audit_verify_command_accepts_an_empty_database(cli):
     result = cli.invoke(args=["audit-verify"])
     assert result.exit_code == 0, result.output
     assert "intact: 0 events" in result.output
+
+
+def _relink(session, version_of):
+    """Recompute every event's hash and link with the formula ``version_of(seq)`` says,
+    as the service would have written them (the head row follows)."""
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+    session.rollback()
+    prev = audit.GENESIS
+    for ev in rows:
+        fields = {**audit.fields_of(ev), "prev_hash": prev, "chain_version": version_of(ev.seq)}
+        new = audit.digest(fields)
+        raw(session, "UPDATE audit_event SET chain_version = :v, prev_hash = :p, hash = :h "
+                     "WHERE seq = :s", v=fields["chain_version"], p=prev, h=new, s=ev.seq)
+        prev = new
+    raw(session, "UPDATE audit_head SET hash = :h WHERE id = 1", h=prev)
+
+
+def test_events_written_before_version_2_keep_verifying(session, activity):
+    _relink(session, lambda seq: 1 if seq <= activity // 2 else 2)
+    assert audit.verify(session).ok
+    # ... but their ip stayed outside the hash: the reason version 2 exists.
+    raw(session, "UPDATE audit_event SET ip = '203.0.113.9' WHERE seq = 2")
+    assert audit.verify(session).ok
+    raw(session, "UPDATE audit_event SET ip = '203.0.113.9' WHERE seq = :s", s=activity)
+    assert audit.verify(session).broken_seq == activity
+
+
+def test_an_event_cannot_claim_the_old_formula_after_the_new_one(session, activity):
+    # Downgrading one recent event to version 1 (to edit its ip unseen), even with every
+    # later hash recomputed, breaks the rule that version 1 is only a prefix.
+    target = activity - 2
+    _relink(session, lambda seq: 1 if seq == target else 2)
+    report = audit.verify(session)
+    assert (report.ok, report.broken_seq) == (False, target)

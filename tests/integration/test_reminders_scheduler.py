@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -83,6 +84,8 @@ def scheduler_env(db_url: str, smtp_port: int, **extra) -> dict:
     env.update({
         "PYTHONUNBUFFERED": "1",
         "RETURNPROG_DATABASE_URL": db_url,
+        # Audit checkpoints of throw-away databases stay out of the repository's instance/.
+        "RETURNPROG_AUDIT_CHECKPOINT_PATH": str(Path(tempfile.mkdtemp()) / "cp.jsonl"),
         "RETURNPROG_SECRET_KEY": "test",
         "RETURNPROG_SMTP_HOST": "127.0.0.1",
         "RETURNPROG_SMTP_PORT": str(smtp_port),

@@ -45,7 +45,7 @@ def test_sign_in_starts_a_new_session_with_safe_cookie_flags(app, staff):
 
 
 def test_the_session_cookie_is_secure_outside_development():
-    prod = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "k", "ENV_NAME": "production"})
+    prod = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "k", "ENV_NAME": "acceptance"})
     dev = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "k"})
     assert prod.config["SESSION_COOKIE_SECURE"] is True
     assert prod.config["SESSION_COOKIE_HTTPONLY"] and prod.config["SESSION_COOKIE_SAMESITE"] == "Lax"

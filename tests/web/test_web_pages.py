@@ -182,8 +182,9 @@ def test_documents_download_as_uncached_attachments_and_are_logged(app, staff, c
     assert resp.headers["Cache-Control"] == "no-store"
     assert web.get(f"/cases/{world.own}/documents/{world.other_doc}.pdf").status_code == 404
     assert web.get(f"/cases/{world.other}/documents/{world.other_doc}.pdf").status_code == 404
-    from returnprog.models import AuditEvent
-    assert _count(app, AuditEvent, AuditEvent.action == "download_document") == 1
+    from returnprog.models import AccessEvent, AuditEvent
+    assert _count(app, AuditEvent, AuditEvent.action == "download_document") == 0
+    assert _count(app, AccessEvent, AccessEvent.view == "document") == 1
 
 
 def test_payment_pages_cancel_and_reentry(app, staff, ctx_for, session):

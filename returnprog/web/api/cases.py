@@ -42,8 +42,24 @@ def create_case():
 
 @bp.get("/cases/<reference>")
 def get_case(reference: str):
-    """Read a case: participants, state, allowed actions, documents, audit trail."""
+    """Read a case: participants, state, allowed actions, documents, payments."""
     return jsonify(schemas.CaseOut().dump(case_service.read_case(api_ctx(), reference)))
+
+
+@bp.get("/cases/<reference>/trail")
+def get_trail(reference: str):
+    """A page of the case's audit trail, newest first."""
+    query = load(schemas.TrailQuerySchema, request.args.to_dict())
+    return jsonify(schemas.TrailOut().dump(case_service.case_trail(
+        api_ctx(), reference, before_seq=query["before"], limit=query["limit"])))
+
+
+@bp.get("/cases/<reference>/access-log")
+def get_access_log(reference: str):
+    """A page of who looked at the case, newest first."""
+    query = load(schemas.TrailQuerySchema, request.args.to_dict())
+    return jsonify(schemas.LooksOut().dump(case_service.case_looks(
+        api_ctx(), reference, before_id=query["before"], limit=query["limit"])))
 
 
 @bp.put("/cases/<reference>")

@@ -17,7 +17,8 @@ def build_spec() -> APISpec:
     spec = APISpec(title="returnprog API", version="1.0.0", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name in ("IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut", "IndConfirmationSchema"):
+    for name in ("IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut", "IndConfirmationSchema",
+                 "TrailOut", "LooksOut"):
         spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas, name))
     for action, schema in schemas.ACTION_SCHEMAS.items():
         # Several actions share a payload schema; a named subclass per action gives each
@@ -43,6 +44,13 @@ def build_spec() -> APISpec:
         "put": {"summary": "Edit intake (only in intake)", "parameters": [ref],
                 "requestBody": {"content": {"application/json": {"schema": "Intake"}}},
                 "responses": {"200": case_ok, **errors}}})
+    for path, summary, out in (("trail", "A page of the case's audit trail", "TrailOut"),
+                               ("access-log", "A page of who looked at the case", "LooksOut")):
+        spec.path(path=f"/api/v1/cases/{{reference}}/{path}", operations={"get": {
+            "summary": summary,
+            "parameters": [ref, {"in": "query", "schema": schemas.TrailQuerySchema}],
+            "responses": {"200": {"description": "a page, newest first", "content": {
+                "application/json": {"schema": out}}}, **errors}}})
     spec.path(path="/api/v1/cases/{reference}/ind-confirmations", operations={
         "post": {"summary": "Record an IND confirmation", "parameters": [ref],
                  "requestBody": {"content": {"application/json": {"schema": "IndConfirmation"}}},

@@ -1,0 +1,79 @@
+"""The access log: who looked at which personal data, when, from where and through which
+view — kept apart from the audit chain of changes (DESIGN §5).
+
+The chain serialises its appends on one head row, right for changes and wrong for reads:
+every case view in the country would queue on it. A look is instead one row per reader,
+case, view and subject per interval, written with an insert that ignores a row already
+there. Readers never wait for each other; a page read again within the interval writes
+nothing at all (an indexed read finds the row first). The log answers "who looked at this
+case" and is what the records lifecycle's processing log is built from.
+
+Flask-free: callers pass the session, the actor and the clock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from .models import AccessEvent
+
+# Length of one interval: a reader's repeated looks at the same thing within it are one row.
+INTERVAL_SECONDS = 15 * 60
+VIEWS = ("case", "document", "payment", "trail")
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look to record: ``view`` is one of :data:`VIEWS`, ``subject`` narrows it (the
+    document id of a download), ``channel`` is web, api or cli."""
+
+    case_id: int
+    view: str
+    subject: str = ""
+    channel: str = "web"
+
+
+def _key(actor, look: Look, now: dt.datetime, interval_seconds: int) -> dict:
+    return {"actor": getattr(actor, "email", None) or str(actor),
+            "actor_id": getattr(actor, "id", None), "case_id": look.case_id,
+            "view": look.view, "subject": str(look.subject or ""),
+            "interval": int(now.timestamp()) // interval_seconds}
+
+
+def already_logged(session: Session, actor, look: Look, now: dt.datetime,
+                   interval_seconds: int = INTERVAL_SECONDS) -> bool:
+    """True when this look is already in the log for the current interval (a plain read:
+    the caller can then skip the write entirely)."""
+    key = _key(actor, look, now, interval_seconds)
+    return session.execute(select(AccessEvent.id).where(
+        AccessEvent.actor == key["actor"], AccessEvent.case_id == key["case_id"],
+        AccessEvent.view == key["view"], AccessEvent.subject == key["subject"],
+        AccessEvent.interval == key["interval"]).limit(1)).first() is not None
+
+
+def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None = None,
+           interval_seconds: int = INTERVAL_SECONDS) -> None:
+    """Write the look in the caller's transaction unless the interval already has it.
+
+    An insert that ignores the unique key: two workers recording the same look at once
+    both succeed and leave one row. No audit head, no row lock shared with other readers.
+    """
+    key = _key(actor, look, now, interval_seconds)
+    values = {**key, "first_at": now, "channel": look.channel, "ip": ip}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(AccessEvent).values(**values).on_conflict_do_nothing(
+        index_elements=["actor", "case_id", "view", "subject", "interval"]))
+
+
+def for_case(session: Session, case_id: int, *, limit: int = 50,
+             before_id: int | None = None) -> list[AccessEvent]:
+    """The looks at one case, newest first, a page at a time (``before_id`` continues)."""
+    query = select(AccessEvent).where(AccessEvent.case_id == case_id)
+    if before_id is not None:
+        query = query.where(AccessEvent.id < before_id)
+    return list(session.execute(query.order_by(AccessEvent.id.desc()).limit(limit)).scalars())

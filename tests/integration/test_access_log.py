@@ -1,0 +1,155 @@
+"""Looks at personal data go to the access log, apart from the audit chain (DESIGN §5):
+a read writes nothing to the chain and never queues on its head row; a look is one row per
+reader, case, view and interval; the log answers "who looked at this case"."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlmodel import Session
+
+from returnprog import access_log
+from returnprog.models import AccessEvent, AuditEvent, AuditHead
+from returnprog.services import Context
+from returnprog.services import case_views, cases as case_service
+
+from ..conftest import fake_sign, intake
+
+T0 = dt.datetime(2026, 12, 2, 9, 0, 10, tzinfo=dt.timezone.utc)
+
+
+def at(ctx, moment):
+    ctx.now = lambda: moment
+    return ctx
+
+
+def counts(session):
+    session.expire_all()
+    head = session.get(AuditHead, 1)
+    return (session.execute(select(func.count()).select_from(AuditEvent)).scalar_one(),
+            (head.seq, head.hash) if head else None,
+            session.execute(select(func.count()).select_from(AccessEvent)).scalar_one())
+
+
+@pytest.fixture
+def case(ctx_for, staff):
+    return case_service.open_case(ctx_for(staff.counsellor), intake(2))
+
+
+def test_a_read_writes_nothing_to_the_chain_and_one_look_to_the_access_log(
+        ctx_for, staff, session, case):
+    events, head, looks = counts(session)
+    case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    assert counts(session) == (events, head, looks + 1)
+    look = session.execute(select(AccessEvent)).scalar_one()
+    assert (look.actor, look.actor_id, look.case_id, look.view, look.ip, look.channel) == (
+        staff.counsellor.email, staff.counsellor.id, case.id, "case", "127.0.0.1", "web")
+    assert look.first_at == T0
+
+
+def test_reads_within_an_interval_are_one_look_and_the_next_interval_another(
+        ctx_for, staff, session, case):
+    for seconds in (0, 30, 300, 600):
+        case_service.read_case(at(ctx_for(staff.counsellor), T0 + dt.timedelta(seconds=seconds)),
+                               case.reference)
+    assert counts(session)[2] == 1
+    later = T0 + dt.timedelta(seconds=access_log.INTERVAL_SECONDS)
+    case_service.read_case(at(ctx_for(staff.counsellor), later), case.reference)
+    case_service.read_case(at(ctx_for(staff.supervisor), later), case.reference)
+    assert counts(session)[2] == 3
+
+
+def test_a_logged_look_reads_while_another_transaction_holds_the_chain_and_the_write_lock(
+        ctx_for, staff, session, case, db_url):
+    case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    other = create_engine(db_url)
+    with other.connect() as conn:
+        # A writer in the middle of a change: holds SQLite's write lock, or PostgreSQL's
+        # row lock on the chain's head.
+        if db_url.startswith("sqlite"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("BEGIN"))
+            conn.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+        done = threading.Event()
+
+        def read():
+            with Session(session.get_bind()) as s:
+                ctx = Context(session=s, policy=ctx_for(staff.counsellor).policy,
+                              actor=staff.counsellor, ip="127.0.0.1")
+                case_service.read_case(at(ctx, T0 + dt.timedelta(seconds=60)), case.reference)
+            done.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        finished = done.wait(timeout=10)
+        conn.rollback()
+        reader.join(timeout=30)
+    other.dispose()
+    assert finished, "a repeated read waited for a writer"
+
+
+def test_the_same_look_recorded_twice_at_once_is_one_row(session, staff, case, engine):
+    look = access_log.Look(case_id=case.id, view="case")
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def record():
+        try:
+            with Session(engine) as s:
+                barrier.wait()
+                access_log.record(s, staff.counsellor, look, T0, ip=None)
+                s.commit()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts(session)[2] == 1
+
+
+def test_document_downloads_and_payment_looks_name_what_was_seen(ctx_for, staff, session, case):
+    fake_sign(session, case, "commitment")
+    doc_id = session.execute(text("SELECT id FROM document WHERE case_id = :c"),
+                             {"c": case.id}).scalars().first()
+    session.rollback()
+    case_views.document_for_download(at(ctx_for(staff.counsellor), T0), case.reference, doc_id)
+    events, _head, _ = counts(session)
+    looks = session.execute(select(AccessEvent.view, AccessEvent.subject)).all()
+    assert [tuple(r) for r in looks] == [("document", str(doc_id))]
+    assert session.execute(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "download_document")).scalar_one() == 0
+
+
+def test_who_looked_at_the_case_newest_first_and_paged(ctx_for, staff, session, case):
+    for minutes, user in ((0, staff.counsellor), (20, staff.supervisor), (40, staff.counsellor)):
+        case_service.read_case(at(ctx_for(user), T0 + dt.timedelta(minutes=minutes)),
+                               case.reference)
+    first = case_service.case_looks(ctx_for(staff.supervisor), case.reference, limit=2)
+    assert [x["actor"] for x in first["looks"]] == [staff.counsellor.email, staff.supervisor.email]
+    rest = case_service.case_looks(ctx_for(staff.supervisor), case.reference,
+                                   before_id=first["next_before_id"], limit=2)
+    assert [x["actor"] for x in rest["looks"]] == [staff.counsellor.email]
+    assert rest["next_before_id"] is None
+
+
+def test_the_trail_is_paged_newest_first(ctx_for, staff, session, case):
+    case_service.update_intake(ctx_for(staff.counsellor), case.reference, intake(3), None)
+    case_service.perform(ctx_for(staff.counsellor), case.reference, "leave_programme",
+                         {"reason": "x"})
+    total = session.execute(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.case_id == case.id)).scalar_one()
+    page = case_service.case_trail(ctx_for(staff.counsellor), case.reference, limit=1)
+    assert len(page["events"]) == 1 and page["events"][0]["action"] == "leave_programme"
+    seen = [e["seq"] for e in page["events"]]
+    while page["next_before_seq"] is not None:
+        page = case_service.case_trail(ctx_for(staff.counsellor), case.reference,
+                                       before_seq=page["next_before_seq"], limit=1)
+        seen += [e["seq"] for e in page["events"]]
+    assert len(seen) == total and seen == sorted(seen, reverse=True)
