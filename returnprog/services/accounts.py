@@ -81,14 +81,18 @@ def authenticate(ctx: Context, email: str, password: str, throttle=None) -> User
     user = ctx.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     usable = user is not None and user.active and bool(user.password_hash)
     if not _password_matches(user.password_hash if usable else None, password or ""):
-        if usable:
-            begin_write(ctx.session)
-            audit.append(ctx.session, actor=user, action="sign_in_failed", ip=ctx.ip)
-            commit(ctx)
-        else:
-            ctx.session.rollback()
-        if throttle is not None:
-            throttle.failed(email, ctx.ip)
+        try:
+            if usable:
+                begin_write(ctx.session)
+                audit.append(ctx.session, actor=user, action="sign_in_failed", ip=ctx.ip)
+                commit(ctx)
+            else:
+                ctx.session.rollback()
+        finally:
+            # Counted even if the audit write lost a race (commit rolled back already, so
+            # no write lock is held): a busy database gives no free guesses.
+            if throttle is not None:
+                throttle.failed(email, ctx.ip)
         raise SignInRefused(WRONG)
     begin_write(ctx.session)
     if not user.active:  # deactivated while the password was being checked

@@ -15,7 +15,6 @@ import threading
 import urllib.error
 import urllib.request
 
-import pytest
 import time_machine
 from sqlalchemy import select
 from sqlmodel import Session
