@@ -49,6 +49,10 @@ def limits() -> Limits:
     return current_app.extensions[EXTENSION]
 
 
+# The name this module's accessor had before the shared store; same hit/full signatures.
+limiter = limits
+
+
 def client() -> str:
     """The key a client is counted under: its address (see the module docstring on
     proxies)."""
