@@ -1,14 +1,17 @@
 """Users, roles, passwords and API tokens (Flask-free; the web layer wires it in)."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
+from .db import begin_write
 from .models import ApiToken, Team, User, utcnow
 from .roles import ROLES
 
@@ -62,21 +65,65 @@ def set_password(user: User, password: str) -> None:
     user.session_epoch += 1
 
 
-def issue_api_token(session: Session, user: User) -> str:
-    """Create a bearer token for ``user``; the clear token is returned once, never stored."""
+API_TOKEN_DAYS = 30
+# last_used_at is written at most this often per token: an API client's every request
+# must not become a write.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def issue_api_token(session: Session, user: User, *, name: str = "",
+                    days: int = API_TOKEN_DAYS, actor=None, ip: str | None = None) -> str:
+    """Create a bearer token for ``user``, labelled ``name`` and valid for ``days`` days;
+    the clear token is returned once, never stored. Audited (by ``actor``, else the user)."""
     token = new_token()
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
-    audit.append(session, actor=user, action="issue_api_token")
+    now = utcnow()
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), name=name[:100],
+                   created_at=now, expires_at=now + dt.timedelta(days=days))
+    session.add(row)
+    session.flush()
+    audit.append(session, actor=actor or user, action="issue_api_token", ip=ip,
+                 details={"token": row.id, "user": user.id, "name": row.name,
+                          "expires_at": row.expires_at.isoformat(timespec="seconds")})
     session.commit()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None."""
+def check_api_token(session: Session, token: str) -> tuple[User | None, str]:
+    """The active user a bearer token belongs to and ``"ok"``, or None and why not:
+    ``"unknown"`` (also a deactivated user's token), ``"revoked"`` or ``"expired"``. A
+    good token's ``last_used_at`` is brought up to date (committed here, at most once a
+    minute), before the request's own work starts."""
     if not token or len(token) > 200:
-        return None
+        return None, "unknown"
     row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(
-        ApiToken.token_hash == hash_token(token), ApiToken.revoked == False)).first()  # noqa: E712
+        ApiToken.token_hash == hash_token(token))).first()
     if row is None or not row[1].active:
-        return None
-    return row[1]
+        return None, "unknown"
+    api_token, user = row
+    if api_token.revoked:
+        return None, "revoked"
+    now = utcnow()
+    expires = _aware(api_token.expires_at)
+    if expires is None or expires <= now:
+        return None, "expired"
+    last = _aware(api_token.last_used_at)
+    if last is None or now - last >= LAST_USED_RESOLUTION:
+        try:
+            begin_write(session)
+            session.execute(update(ApiToken).where(ApiToken.id == api_token.id)
+                            .values(last_used_at=now))
+            session.commit()
+        except OperationalError:  # a busy database delays the note, never the request
+            session.rollback()
+    return user, "ok"
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a usable (known, unrevoked, unexpired) bearer token belongs to."""
+    return check_api_token(session, token)[0]

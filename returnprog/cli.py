@@ -104,7 +104,9 @@ def api_token(email):
                                ).scalar_one_or_none()
         if user is None:
             raise click.ClickException(f"no user {email}")
-        token = auth.issue_api_token(session, user)
+        token = auth.issue_api_token(
+            session, user, name="flask api-token",
+            days=int(current_app.config.get("API_TOKEN_DAYS", auth.API_TOKEN_DAYS)))
     click.echo("API token (shown once; store it safely):")
     click.echo(token)
 

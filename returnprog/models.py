@@ -44,15 +44,32 @@ class User(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token for the JSON API; only its SHA-256 is stored."""
+    """A bearer token for the JSON API; only its SHA-256 is stored. It carries a label
+    its owner chose, expires (``API_TOKEN_DAYS`` after issue) and can be revoked by its
+    owner or an administrator; a token without an expiry is refused."""
 
     __tablename__ = "api_token"
     id: Optional[int] = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=100)
     created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: Optional[dt.datetime] = None
     last_used_at: Optional[dt.datetime] = None
     revoked: bool = False
+    revoked_at: Optional[dt.datetime] = None
+    revoked_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """One counter of the shared rate limits and sign-in throttles (returnprog.limiter):
+    its key, its count and when it expires (epoch seconds). Not business data: rows come
+    and go, never audited."""
+
+    __tablename__ = "rate_limit_counter"
+    key: str = Field(primary_key=True, max_length=255)
+    count: int = 0
+    expires_at: float = Field(index=True)
 
 
 class ReferenceCounter(SQLModel, table=True):

@@ -112,6 +112,11 @@ MATRIX: dict[tuple[str, str], object] = {
     ("admin.activate", "POST"): only("admin", expect=PASS),
     ("admin.reset_password", "GET"): only("admin"),
     ("admin.reset_password", "POST"): only("admin", expect=PASS),
+    # API tokens: everyone manages their own (admins also others'); the revoke filler is a
+    # token nobody has, so every role gets "not found"
+    ("tokens.token_list", "GET"): everyone(OK),
+    ("tokens.issue_token", "POST"): everyone(PASS),
+    ("tokens.revoke_token", "POST"): everyone(HIDDEN),
     # signatures: counsellors take them on the tablet or send personal links; the link pages
     # themselves are public and token-based; anyone may verify a signed PDF
     ("signing.choose", "GET"): on_case("counsellor"),
@@ -145,6 +150,8 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_payments.create_export", "POST"): API,
     ("api_payments.list_exports", "GET"): API,
     ("api_payments.download_export", "GET"): API,
+    ("api_tokens.list_tokens", "GET"): API,
+    ("api_tokens.revoke_token", "DELETE"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.
@@ -157,5 +164,6 @@ PARAMS = {
     # a signing-link token nobody was given (the link pages answer 410), the pad's script
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
     "filename": lambda world, which: "signature.js",
+    "token_id": lambda world, which: 999_999,
 }
 

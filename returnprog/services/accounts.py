@@ -1,7 +1,7 @@
-"""Use cases of staff accounts: sign in (with lockout after repeated failures), sign out
-(which makes every earlier session cookie useless), and the administrators' user
-management. Like every service, each function commits a whole change with its audit event
-or raises having changed nothing."""
+"""Use cases of staff accounts: sign in (with a progressive delay per account and
+address after repeated failures), sign out (which makes every earlier session cookie
+useless), and the administrators' user management. Like every service, each function
+commits a whole change with its audit event or raises having changed nothing."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +18,6 @@ from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
 from ..messages import M
 from .uow import atomic, commit
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
-
 
 @cache
 def _dummy_hash() -> str:
@@ -30,17 +27,24 @@ def _dummy_hash() -> str:
 
 
 class SignInRefused(ServiceError):
-    """Wrong address or password, an inactive account, or a temporary lock."""
+    """Wrong address or password, or an inactive account: one answer for all three."""
 
     status, code = 401, "sign_in_refused"
 
-    def __init__(self, message: str, locked_until: dt.datetime | None = None):
-        super().__init__(message)
-        self.locked_until = locked_until
+
+class SignInThrottled(ServiceError):
+    """Too many failed attempts for this account from this address: the attempt was not
+    even checked; ``wait`` seconds must pass first."""
+
+    status, code = 429, "sign_in_throttled"
+
+    def __init__(self, wait: int):
+        super().__init__(THROTTLED, seconds=int(wait))
+        self.wait = int(wait)
 
 
 WRONG = "account.sign_in_wrong"
-LOCKED = "account.locked"
+THROTTLED = "account.sign_in_wait"
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -49,44 +53,56 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-@atomic
-def authenticate(ctx: Context, email: str, password: str, *, max_failures: int = MAX_FAILURES,
-                 lock_minutes: int = LOCK_MINUTES) -> User:
-    """The user signing in with ``email`` and ``password``.
+def _password_matches(stored_hash: str | None, password: str) -> bool:
+    """Check ``password`` against ``stored_hash`` — or, when there is no usable account,
+    against a dummy hash, so that both paths cost one real hash check."""
+    matches = check_password_hash(stored_hash or _dummy_hash(), password)
+    return bool(stored_hash) and matches
 
-    After ``max_failures`` wrong passwords in a row the account is locked for
-    ``lock_minutes``; while locked even the right password is refused.
+
+@atomic
+def authenticate(ctx: Context, email: str, password: str, throttle=None) -> User:
+    """The user signing in with ``email`` and ``password`` from ``ctx.ip``.
+
+    An unknown address, a wrong password and a deactivated account get the same refusal
+    (:class:`SignInRefused`, same message), after the same kind of work (one password
+    hash check), so the answer does not tell which accounts exist. ``throttle``
+    (:class:`returnprog.limiter.SignInThrottle`) slows repeated failures down per account
+    and address: while it says wait, :class:`SignInThrottled` is raised without looking
+    at the password. There is no lockout that a stranger could trigger for the owner.
+    The throttle's counters are written outside this use case's transaction.
     """
+    email = (email or "").strip().lower()
+    if throttle is not None:
+        wait = throttle.wait(email, ctx.ip)
+        if wait:
+            raise SignInThrottled(wait)
+    # Read and check without the write lock: a password hash takes a while by design.
+    user = ctx.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    usable = user is not None and user.active and bool(user.password_hash)
+    if not _password_matches(user.password_hash if usable else None, password or ""):
+        try:
+            if usable:
+                begin_write(ctx.session)
+                audit.append(ctx.session, actor=user, action="sign_in_failed", ip=ctx.ip)
+                commit(ctx)
+            else:
+                ctx.session.rollback()
+        finally:
+            # Counted even if the audit write lost a race (commit rolled back already, so
+            # no write lock is held): a busy database gives no free guesses.
+            if throttle is not None:
+                throttle.failed(email, ctx.ip)
+        raise SignInRefused(WRONG)
     begin_write(ctx.session)
-    now = ctx.now()
-    user = ctx.session.execute(select(User).where(
-        User.email == (email or "").strip().lower())).scalar_one_or_none()
-    if user is None or not user.active or not user.password_hash:
-        check_password_hash(_dummy_hash(), password or "")
+    if not user.active:  # deactivated while the password was being checked
         ctx.session.rollback()
         raise SignInRefused(WRONG)
-    locked_until = _aware(user.locked_until)
-    if locked_until is not None and locked_until > now:
-        ctx.session.rollback()
-        raise SignInRefused(LOCKED, locked_until)
-    if not auth.check_password(user, password or ""):
-        failures = ctx.session.execute(
-            update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins)).scalar_one()
-        lock = None
-        if failures >= max_failures:
-            lock = now + dt.timedelta(minutes=lock_minutes)
-            ctx.session.execute(update(User).where(User.id == user.id)
-                                .values(failed_logins=0, locked_until=lock))
-        audit.append(ctx.session, actor=user, action="sign_in_locked" if lock else "sign_in_failed",
-                     details={"failures": failures}, ip=ctx.ip)
-        commit(ctx)
-        raise SignInRefused(LOCKED if lock else WRONG, lock)
-    ctx.session.execute(update(User).where(User.id == user.id)
-                        .values(failed_logins=0, locked_until=None))
     audit.append(ctx.session, actor=user, action="sign_in", ip=ctx.ip)
     commit(ctx)
     ctx.session.refresh(user)
+    if throttle is not None:
+        throttle.succeeded(email, ctx.ip)
     return user
 
 

@@ -5,13 +5,18 @@ At sign-in the old session is dropped and a new one started; the session carries
 user's ``session_epoch``, and sign-out moves the epoch on, so any copy of an earlier cookie
 is refused. After ``IDLE_TIMEOUT_SECONDS`` without a request the session ends; pages show
 when that will happen and offer a "stay signed in" button (a plain form; a small script
-only brings the warning forward two minutes before). Five wrong passwords in a row lock
-the account for fifteen minutes.
+only brings the warning forward two minutes before).
+
+Wrong passwords slow down the next attempt for that account from that address (a delay
+that grows with each failure, :class:`returnprog.limiter.SignInThrottle`); there is no
+lockout a stranger could trigger, and an unknown e-mail address gets exactly the answer a
+wrong password gets. ``next`` is followed only to a path on this site.
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_template,
@@ -22,6 +27,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from ..i18n import LANGUAGES, format_time
 from ..roles import ROLES
 from ..services import accounts
+from . import ratelimit
 from .sessions import service_context
 from .ui import FormErrors, public, render_page, roles
 
@@ -68,13 +74,31 @@ def _here() -> str:
     return request.full_path.rstrip("?") if request.query_string else request.path
 
 
-def safe_next(target: str | None, default: str = "pages.dashboard") -> str:
-    """Only local paths are followed after sign-in or a language switch."""
-    if target:
+NEXT_MAX = 2000
+
+
+def _is_local_path(target: str) -> bool:
+    """True for a path on this site (``/cases?page=2``). Refused: anything with a scheme
+    or host (``https://elsewhere``, ``//elsewhere``), backslashes (which browsers read as
+    slashes: ``/\\elsewhere``), control or other invisible characters and white space
+    (CR/LF would split the Location header), and the absurdly long."""
+    if len(target) > NEXT_MAX or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ch.isspace() or unicodedata.category(ch)[0] in "CZ"
+                              for ch in target):
+        return False
+    try:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") \
-                and not target.startswith(("//", "/\\")):
-            return target
+    except ValueError:
+        return False
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(target: str | None, default: str = "pages.dashboard") -> str:
+    """Where to go after sign-in, a language switch or "stay signed in": ``target`` if it
+    is a path on this site, else the ``default`` page — never another host, never a 500."""
+    if target and _is_local_path(target):
+        return target
     return url_for(default)
 
 
@@ -146,17 +170,14 @@ def login():
     if errors:
         return render_page("auth/login.html", 422, form=form, errors=errors)
     try:
-        user = accounts.authenticate(
-            service_context(None), email[:254], password[:200],
-            max_failures=int(current_app.config["LOGIN_MAX_FAILURES"]),
-            lock_minutes=int(current_app.config["LOGIN_LOCK_MINUTES"]))
+        user = accounts.authenticate(service_context(None), email[:254], password[:200],
+                                     throttle=ratelimit.sign_in_throttle())
+    except accounts.SignInThrottled as exc:
+        errors.add(None, exc.message)
+        page, status = render_page("auth/login.html", 429, form=form, errors=errors)
+        return page, status, {"Retry-After": str(exc.wait)}
     except accounts.SignInRefused as exc:
-        if exc.locked_until is not None:
-            errors.add(None, _("Too many failed attempts: this account is locked until "
-                               "%(time)s. Try again later or ask an administrator.",
-                               time=format_time(exc.locked_until)))
-        else:
-            errors.add(None, _("The e-mail address or password is not right."))
+        errors.add(None, exc.message)
         return render_page("auth/login.html", 401, form=form, errors=errors)
     _clear_session()  # a new session: nothing from before sign-in carries over
     login_user(SignedIn(user))
@@ -199,7 +220,8 @@ def language():
 
 
 def init_app(app) -> None:
-    """Flask-Login with this module's loader and views."""
+    """Flask-Login with this module's loader and views, and the sign-in throttle."""
+    ratelimit.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     app.register_blueprint(bp)

@@ -1,87 +1,61 @@
-"""Per-client rate limits of the public pages (signing links, verification).
+"""The app's shared rate limits (public pages) and sign-in throttle, wired to Flask.
 
-An in-process sliding window: each worker process counts for itself, which is enough to
-make guessing signing tokens get nowhere. A client whose link attempts are refused too
-often is answered 429 for a while.
+Counters live in the store named by ``RATELIMIT_STORAGE_URI`` — by default the service's
+own database (``database://``, see :mod:`returnprog.limiter`), so every gunicorn worker and
+every machine on the same database counts together; ``redis://…`` works too. The
+limiter's writes run on their own short connection, outside the request's transaction.
+
+Clients are counted under ``request.remote_addr``. Behind a reverse proxy that is the
+proxy's address — every participant would share one — unless the proxy is named in
+``TRUSTED_PROXIES``: then ProxyFix (wired by the process/deploy setup) replaces
+``remote_addr`` with the client address from ``X-Forwarded-For``, taken only from that
+proxy. Limits that must never punish a participant for others' requests (a valid signing
+link) are counted per link instead of per address.
 """
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-
 from flask import Flask, current_app, request
 
+from ..limiter import DATABASE_URI, Limits, SignInPolicy, SignInThrottle, make_storage
+
 SETTINGS = {
-    # Public signing pages: at most this many requests per client address per window.
-    "SIGNING_RATE_LIMIT": 60,
-    "SIGNING_RATE_WINDOW_SECONDS": 60,
+    # Where the counters live: database:// (this service's database), redis://host:port/db,
+    # or memory:// (per process: limits then count per worker — experiments only).
+    "RATELIMIT_STORAGE_URI": DATABASE_URI,
+    "RATELIMIT_STRATEGY": "fixed-window",  # or sliding-window-counter
+    # Requests on one valid signing link (per link, whoever sends them).
+    "SIGNING_TOKEN_LIMIT": 60,
+    "SIGNING_TOKEN_WINDOW_SECONDS": 15 * 60,
     # Refused link attempts (unknown, used, expired, withdrawn) per client address; beyond
-    # this the address gets 429 on every signing page until the window has passed.
+    # this the address gets 429 for every link that is not valid until the window passed.
     "SIGNING_FAILURE_LIMIT": 10,
     "SIGNING_FAILURE_WINDOW_SECONDS": 15 * 60,
     # Verification uploads per client address per window.
     "VERIFY_RATE_LIMIT": 20,
     "VERIFY_RATE_WINDOW_SECONDS": 60,
+    # Sign-in: progressive delay per account + address (returnprog.limiter.SignInPolicy).
+    "SIGNIN_FREE_FAILURES": 3,
+    "SIGNIN_DELAY_BASE_SECONDS": 5,
+    "SIGNIN_DELAY_MAX_SECONDS": 15 * 60,
+    "SIGNIN_FAILURE_WINDOW_SECONDS": 24 * 60 * 60,
+    "SIGNIN_ACCOUNT_FAILURE_LIMIT": 100,
+    "SIGNIN_ACCOUNT_FAILURE_WINDOW_SECONDS": 60 * 60,
 }
-EXTENSION = "returnprog.signing_limiter"
+EXTENSION = "returnprog.limits"
 
 
-class SlidingWindowLimiter:
-    """Counts events per key in a sliding time window, in this process.
-
-    ``hit`` records an event and says whether it was within the limit; ``full`` only
-    looks. Memory stays bounded: each key keeps at most ``limit`` timestamps and idle keys
-    are dropped now and then.
-    """
-
-    MAX_KEYS = 50_000
-
-    def __init__(self, clock=time.monotonic):
-        self._clock = clock
-        self._events: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def _window(self, key: str, limit: int, window: float, now: float) -> deque:
-        events = self._events.get(key)
-        if events is None or events.maxlen != limit:
-            events = self._events[key] = deque(events or (), maxlen=limit)
-        while events and events[0] <= now - window:
-            events.popleft()
-        return events
-
-    def full(self, key: str, limit: int, window: float) -> float:
-        """Seconds until ``key`` may act again (0 when it may now)."""
-        with self._lock:
-            now = self._clock()
-            events = self._window(key, limit, window, now)
-            return (events[0] + window - now) if len(events) >= limit else 0.0
-
-    def hit(self, key: str, limit: int, window: float) -> float:
-        """Record one event for ``key``; returns 0 if it was allowed, else the seconds to
-        wait (the refused event is not counted)."""
-        with self._lock:
-            now = self._clock()
-            if len(self._events) > self.MAX_KEYS:
-                self._prune(now, window)
-            events = self._window(key, limit, window, now)
-            if len(events) >= limit:
-                return max(events[0] + window - now, 1.0)
-            events.append(now)
-            return 0.0
-
-    def _prune(self, now: float, window: float) -> None:
-        for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - window]:
-            del self._events[key]
-
-
-def limiter() -> SlidingWindowLimiter:
-    """The application's limiter (one per process)."""
+def limits() -> Limits:
+    """The application's limits, on the shared store."""
     return current_app.extensions[EXTENSION]
 
 
+# The name this module's accessor had before the shared store; same hit/full signatures.
+limiter = limits
+
+
 def client() -> str:
-    """The key a client is counted under: its address."""
+    """The key a client is counted under: its address (see the module docstring on
+    proxies)."""
     return request.remote_addr or "-"
 
 
@@ -90,21 +64,38 @@ def _limit(name: str) -> tuple[int, int]:
     return int(cfg[f"{name}_LIMIT"]), int(cfg[f"{name}_WINDOW_SECONDS"])
 
 
-def hit(name: str, prefix: str) -> float:
-    """Count one request of this client against limit ``name`` (e.g. ``SIGNING_RATE``);
-    the seconds to wait if it is over the limit, else 0."""
+def hit(name: str, prefix: str, key: str | None = None) -> float:
+    """Count one request against limit ``name`` (e.g. ``VERIFY_RATE``), keyed by this
+    client's address unless ``key`` is given; the seconds to wait if it is over the limit,
+    else 0."""
     limit, window = _limit(name)
-    return limiter().hit(f"{prefix}:{client()}", limit, window)
+    return limits().hit(f"{prefix}/{key or client()}", limit, window)
 
 
-def full(name: str, prefix: str) -> float:
-    """Whether this client is over limit ``name`` already (seconds to wait, else 0)."""
+def full(name: str, prefix: str, key: str | None = None) -> float:
+    """Whether this client (or ``key``) is over limit ``name`` already (seconds to wait,
+    else 0), without counting."""
     limit, window = _limit(name)
-    return limiter().full(f"{prefix}:{client()}", limit, window)
+    return limits().full(f"{prefix}/{key or client()}", limit, window)
+
+
+def sign_in_throttle() -> SignInThrottle:
+    """The sign-in throttle with the app's current ``SIGNIN_*`` settings."""
+    cfg = current_app.config
+    return SignInThrottle(limits(), SignInPolicy(
+        free_failures=int(cfg["SIGNIN_FREE_FAILURES"]),
+        delay_base_seconds=int(cfg["SIGNIN_DELAY_BASE_SECONDS"]),
+        delay_max_seconds=int(cfg["SIGNIN_DELAY_MAX_SECONDS"]),
+        failure_window_seconds=int(cfg["SIGNIN_FAILURE_WINDOW_SECONDS"]),
+        account_failure_limit=int(cfg["SIGNIN_ACCOUNT_FAILURE_LIMIT"]),
+        account_failure_window_seconds=int(cfg["SIGNIN_ACCOUNT_FAILURE_WINDOW_SECONDS"])))
 
 
 def init_app(app: Flask) -> None:
-    """Default limits and the process's limiter (once, whichever blueprint asks first)."""
+    """Default limits and the app's store (once, whichever blueprint asks first)."""
     for key, value in SETTINGS.items():
         app.config.setdefault(key, value)
-    app.extensions.setdefault(EXTENSION, SlidingWindowLimiter())
+    if EXTENSION not in app.extensions:
+        storage = make_storage(app.config["RATELIMIT_STORAGE_URI"],
+                               app.extensions["returnprog.engine"])
+        app.extensions[EXTENSION] = Limits(storage, app.config["RATELIMIT_STRATEGY"])

@@ -1,8 +1,15 @@
 """The personal signing link, public (blueprint ``sign_link``, no sign-in).
 
 ``/s/<token>`` shows the document in the signer's language and takes a drawn signature or
-a typed full name. Rate-limited per client address; a client whose link attempts are
-refused too often is answered 429 for a while, so guessing tokens gets nowhere.
+a typed full name.
+
+Limits, shared by every worker (:mod:`.ratelimit`): the token is looked up first (one
+indexed query on its hash). A link that is not usable (unknown, used, expired, withdrawn)
+counts against the client's address, and after ``SIGNING_FAILURE_LIMIT`` of those the
+address gets 429 for every further unusable link — so guessing tokens gets nowhere. A
+valid link is never refused because of that penalty (someone guessing behind the same
+address or proxy cannot lock a participant out); it has its own limit per link,
+``SIGNING_TOKEN_LIMIT`` requests per window, whoever sends them.
 """
 from __future__ import annotations
 
@@ -30,12 +37,6 @@ bp = Blueprint("sign_link", __name__)
 bp.after_request(secure_headers(PUBLIC_CSP))
 
 
-@bp.before_request
-def _rate_limit_links():
-    wait = ratelimit.full("SIGNING_FAILURE", "fail") or ratelimit.hit("SIGNING_RATE", "link")
-    return too_many(wait) if wait else None
-
-
 # Why a link cannot be used -> the sentence saying it (in every participant language).
 REFUSED_TEXTS = {
     "invalid": N_("This signing link is not valid. Check that you opened the whole link."),
@@ -45,12 +46,22 @@ REFUSED_TEXTS = {
 }
 
 
-def _refused(exc: signing_service.LinkRefused):
-    ratelimit.hit("SIGNING_FAILURE", "fail")
+def _refused(c, exc: signing_service.LinkRefused):
+    # The limiter writes on its own connection: end this request's transaction first.
+    c.session.rollback()
+    wait = ratelimit.hit("SIGNING_FAILURE", "link-fail")
+    if wait:
+        return too_many(wait)
     reason = getattr(exc, "reason", "invalid")
     return render_template("signing/refused.html", reason=reason,
                            refused_text=REFUSED_TEXTS.get(reason, REFUSED_TEXTS["invalid"]),
                            **multilingual()), exc.status
+
+
+def _spend_link_request(c, link) -> float:
+    """Count a request on a valid link against its own limit (seconds to wait, else 0)."""
+    # Only read so far (no write lock held), so the limiter's own connection can write.
+    return ratelimit.hit("SIGNING_TOKEN", "link", key=link.token_hash[:32])
 
 
 def _link_page(c, link, status: int = 200, errors: dict | None = None, values=None):
@@ -78,7 +89,10 @@ def page(token: str):
     try:
         link = signing_service.open_signing_link(c, token)
     except signing_service.LinkRefused as exc:
-        return _refused(exc)
+        return _refused(c, exc)
+    wait = _spend_link_request(c, link)
+    if wait:
+        return too_many(wait)
     return _link_page(c, link)
 
 
@@ -90,7 +104,10 @@ def sign(token: str):
     try:
         link = signing_service.open_signing_link(c, token)
     except signing_service.LinkRefused as exc:
-        return _refused(exc)
+        return _refused(c, exc)
+    wait = _spend_link_request(c, link)
+    if wait:
+        return too_many(wait)
     person = c.session.get(Participant, link.participant_id)
     lang = participant_language(person.language)
     _ = participant_gettext(lang)
@@ -101,8 +118,7 @@ def sign(token: str):
     try:
         signing_service.sign_with_link(c, token, link=link, **signature_form(request.form))
     except signing_service.LinkRefused as exc:
-        c.session.rollback()
-        return _refused(exc)
+        return _refused(c, exc)
     except signing_service.SignatureInvalid as exc:
         return _link_page(c, link, 422, signature_errors(exc.problems, _),
                           kept(request.form, exc.problems))

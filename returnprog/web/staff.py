@@ -1,5 +1,5 @@
 """The staff web UI, wired in one place: languages, sign-in, CSRF, security headers and the
-page blueprints (dashboard and cases, payments, programme figures, user administration).
+page blueprints (dashboard and cases, payments, programme figures, user administration, API tokens).
 
 The JSON API keeps its bearer tokens and is exempt from CSRF (it carries no cookies).
 """
@@ -10,23 +10,21 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
-from . import admin, api, auth_views, figures, pages, payments_ui
+from . import admin, api, auth_views, figures, pages, payments_ui, tokens
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
-PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp)
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp)
 # Blueprints of this UI: they get the strict content-security policy.
-UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin")
+UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens")
 
 SETTINGS = {
     "IDLE_TIMEOUT_SECONDS": 30 * 60,
     "IDLE_WARNING_SECONDS": 2 * 60,
     "SESSION_MAX_SECONDS": 12 * 60 * 60,
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_LOCK_MINUTES": 15,
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session (idle timeout)
 }
 
@@ -59,6 +57,7 @@ def init_app(app: Flask) -> None:
         f"{name}-error-{i}" for i in range(1, len(errs) + 1)]
 
     auth_views.init_app(app)
+    tokens.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:
         app.register_blueprint(blueprint)
 

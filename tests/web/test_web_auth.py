@@ -1,10 +1,11 @@
-"""Signing in and out: a new session at sign-in, cookie flags, lockout after repeated
-failures, sign-out that makes every earlier cookie useless, the idle timeout."""
+"""Signing in and out: a new session at sign-in, cookie flags, a progressive delay after
+repeated failures (no lockout, no enumeration), sign-out that makes every earlier cookie useless, the idle timeout."""
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import time_machine
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
@@ -69,38 +70,88 @@ def test_a_cookie_replayed_after_sign_out_is_refused(app, staff):
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
 
 
-def test_wrong_passwords_lock_the_account_for_fifteen_minutes(app, staff):
+def test_wrong_passwords_slow_down_the_next_attempt_from_that_address(app, staff):
+    """Three free failures, then each attempt waits longer (5 s, 10 s, ...) — answered
+    without checking the password — and the owner's own address is not slowed."""
     email = staff.counsellor.email
     web = Web(app.test_client())
-    for attempt in range(4):
+    for _attempt in range(3):
         resp = web.sign_in(email, "wrong password!", expect=401)
         assert "Het e-mailadres of wachtwoord klopt niet" in text(resp.get_data(as_text=True))
-    resp = web.sign_in(email, "wrong password!", expect=401)
-    assert "geblokkeerd tot" in text(resp.get_data(as_text=True))
-    locked = _user(app, email).locked_until
-    assert locked is not None
-    minutes = (locked.replace(tzinfo=locked.tzinfo or dt.timezone.utc)
-               - dt.datetime.now(dt.timezone.utc)).total_seconds() / 60
-    assert 14 < minutes <= 15
-    # Even the right password is refused while locked.
-    resp = web.sign_in(email, PASSWORD, expect=401)
-    assert "geblokkeerd tot" in text(resp.get_data(as_text=True))
-    assert _events(app, "sign_in_failed") == 4 and _events(app, "sign_in_locked") == 1
-    # After the lock the right password works again, and the count starts afresh.
-    with Session(app.extensions["returnprog.engine"]) as s:
-        s.execute(update(User).where(User.email == email).values(
-            locked_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
-        s.commit()
-    web.sign_in(email, PASSWORD)
-    assert _user(app, email).failed_logins == 0
+    # The fourth comes too soon: even the right password is not checked now.
+    resp = web.sign_in(email, PASSWORD, expect=429)
+    assert resp.headers["Retry-After"] == "5"
+    assert "Wacht 5 seconden" in text(resp.get_data(as_text=True))
+    assert _events(app, "sign_in_failed") == 3 and _events(app, "sign_in") == 0
+    # Another address (the owner's desk) signs in at once: no lockout anyone can trigger.
+    desk = Web(app.test_client())
+    desk.client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    desk.sign_in(email)
+    # After the wait one more guess is allowed; failing doubles the delay.
+    now = time.time()
+    with time_machine.travel(now + 6, tick=False):
+        web.sign_in(email, "wrong again!", expect=401)
+        assert web.sign_in(email, "wrong again!", expect=429).headers["Retry-After"] == "10"
+    with time_machine.travel(now + 17, tick=False):
+        # The right password after the wait works, and forgives this address's failures.
+        web.sign_in(email)
+        web.post("/logout")
+        web.sign_in(email, "one typo", expect=401)
+        web.sign_in(email)
 
 
-def test_an_unknown_address_gets_the_same_answer_as_a_wrong_password(app, staff):
+def test_the_throttle_treats_unknown_addresses_like_real_accounts(app, staff):
+    web = Web(app.test_client())
+    for email in ("nobody@dtenv.example", staff.counsellor.email):
+        for _attempt in range(3):
+            web.sign_in(email, "wrong password!", expect=401)
+        resp = web.sign_in(email, "wrong password!", expect=429)
+        assert resp.headers["Retry-After"] == "5"
+
+
+def test_many_addresses_together_hit_the_generous_cap_per_account(app, staff):
+    app.config["SIGNIN_ACCOUNT_FAILURE_LIMIT"] = 6
+    email = staff.counsellor.email
+    for n in range(3):
+        guesser = Web(app.test_client())
+        guesser.client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
+        guesser.sign_in(email, "guess", expect=401)
+        guesser.sign_in(email, "guess", expect=401)
+    owner = Web(app.test_client())
+    owner.client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    resp = owner.sign_in(email, expect=429)
+    assert 3500 < int(resp.headers["Retry-After"]) <= 3600
+    # Other accounts are not affected.
+    owner.sign_in(staff.supervisor.email)
+
+
+def test_an_unknown_address_gets_the_same_answer_as_a_wrong_password(app, staff, monkeypatch):
+    from returnprog.services import accounts
+
+    checked = []
+    real = accounts.check_password_hash
+
+    def spy(stored, password):
+        checked.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "check_password_hash", spy)
     web = Web(app.test_client())
     unknown = web.sign_in("nobody@dtenv.example", PASSWORD, expect=401)
     wrong = web.sign_in(staff.counsellor.email, "not the password", expect=401)
+    # Deactivated accounts get the same answer as well.
+    with Session(app.extensions["returnprog.engine"]) as s:
+        s.execute(update(User).where(User.id == staff.supervisor.id).values(active=False))
+        s.commit()
+    inactive = web.sign_in(staff.supervisor.email, PASSWORD, expect=401)
     assert "klopt niet" in text(unknown.get_data(as_text=True))
-    assert text(unknown.get_data(as_text=True)) == text(wrong.get_data(as_text=True))
+    assert text(unknown.get_data(as_text=True)) == text(wrong.get_data(as_text=True)) \
+        == text(inactive.get_data(as_text=True))
+    assert "geblokkeerd" not in text(wrong.get_data(as_text=True))
+    # The same work in every path: one real password hash check each (the unknown and
+    # inactive ones against a dummy hash), so the time does not tell them apart.
+    assert len(checked) == 3 and all(h.startswith(("scrypt:", "pbkdf2:")) for h in checked)
+    assert checked[0] == checked[2] != checked[1]
     empty = web.client.post("/login", data={"csrf_token": web.token, "email": "", "password": ""})
     assert empty.status_code == 422 and 'href="#email"' in empty.get_data(as_text=True)
 
@@ -147,17 +198,42 @@ def test_a_password_reset_ends_sessions_and_lifts_a_lock(app, staff):
     Web(app.test_client()).sign_in(staff.counsellor.email, "a brand new passphrase")
 
 
+UNSAFE_NEXT = ("https://evil.example/", "//evil.example/x", "/\\evil.example",
+               "/cases\r\nSet-Cookie: x=1", "/cases%0d%0aX: y", "/\tcases", "/ca\x07ses",
+               "http://[::1", "/cases\u2028x", "\\\\evil.example", "javascript:alert(1)",
+               "/" + "a" * 3000)
+
+
 def test_after_sign_in_only_local_addresses_are_followed(app, staff):
+    from urllib.parse import quote
+
     web = Web(app.test_client())
     web.refresh_token("/login")
     for target, expected in (("/cases?state=intake", "/cases?state=intake"),
-                             ("https://evil.example/", "/"), ("//evil.example/x", "/"),
-                             ("/\\evil.example", "/")):
-        resp = web.client.post(f"/login?next={target}", data={
+                             *((t, "/") for t in UNSAFE_NEXT)):
+        if "%0d" in target:  # already encoded: sent as it is, decoded by the server
+            query = target
+        else:
+            query = quote(target, safe="")
+        resp = web.client.post(f"/login?next={query}", data={
             "csrf_token": web.token, "email": staff.counsellor.email, "password": PASSWORD})
-        assert resp.headers["Location"] == expected, target
+        assert resp.status_code == 303 and resp.headers["Location"] == expected, target
         web.client.post("/logout", data={"csrf_token": web.refresh_token("/")})
         web.refresh_token("/login")
+
+
+def test_the_language_switch_follows_only_local_addresses(app, staff):
+    web = Web(app.test_client())
+    web.refresh_token("/login")
+    for target in UNSAFE_NEXT:
+        resp = web.post("/language", {"lang": "en", "next": target})
+        assert resp.status_code == 303 and resp.headers["Location"] == "/login", target
+    signed_in = web_for(app, staff.counsellor)
+    for target in UNSAFE_NEXT:
+        resp = signed_in.post("/language", {"lang": "nl", "next": target})
+        assert resp.status_code == 303 and resp.headers["Location"] == "/", target
+    assert signed_in.post("/language", {"lang": "nl", "next": "/cases"}
+                          ).headers["Location"] == "/cases"
 
 
 def test_the_language_choice_survives_sign_in_and_sign_out(app, staff):

@@ -6,18 +6,19 @@
   serves the public ``/openapi.json``);
 - :mod:`.payments` — travel-support payments and finance exports (blueprint
   ``api_payments``);
+- :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
 - :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
 """
 from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, payments
+from . import cases, payments, tokens
 from .common import PUBLIC_ENDPOINTS
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
-BLUEPRINTS = (cases.bp, payments.bp)
+BLUEPRINTS = (cases.bp, payments.bp, tokens.bp)
 
 
 def init_app(app: Flask) -> None:

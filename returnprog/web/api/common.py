@@ -10,13 +10,14 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
 
 from ...messages import M
-from ...auth import user_for_token
+from ...auth import check_api_token
 from ...services import Invalid, ServiceError
 from ..errors import error_response
 from ..sessions import db_session, service_context
 
 # Endpoints anyone may call without a token.
 PUBLIC_ENDPOINTS = {"api.openapi"}
+TOKEN_REFUSALS = {"expired": M("api.token_expired"), "revoked": M("api.token_revoked")}
 
 
 class ApiError(ServiceError):
@@ -34,11 +35,14 @@ def authenticate():
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = user_for_token(db_session(), token.strip()) if scheme.lower() == "bearer" else None
+    user, why = (check_api_token(db_session(), token.strip()) if scheme.lower() == "bearer"
+                 else (None, "unknown"))
     # The lookup's read transaction must not pin an old snapshot for the write that follows.
     db_session().rollback()
     if user is None:
-        return error_response(401, "unauthorized", "Sign in first: send a valid bearer token.")
+        # Revoked and expired say so (the caller holds the token, nothing is revealed).
+        message = TOKEN_REFUSALS.get(why, "Sign in first: send a valid bearer token.")
+        return error_response(401, "unauthorized", message)
     g.api_user = user
     return None
 

@@ -65,7 +65,34 @@ def build_spec() -> APISpec:
                                for a in schemas.ACTION_SCHEMAS]}}}},
                  "responses": {"200": case_ok, **errors}}})
     _payment_paths(spec)
+    _token_paths(spec, errors)
     return spec
+
+
+def _token_paths(spec: APISpec, errors: dict) -> None:
+    """The caller's own bearer tokens (:mod:`.tokens`): list and revoke."""
+    stamp = {"type": "string", "format": "date-time", "nullable": True}
+    token = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "user_id": {"type": "integer"},
+        "created_at": stamp, "expires_at": stamp, "last_used_at": stamp, "revoked_at": stamp,
+        "status": {"type": "string", "enum": ["active", "expired", "revoked"]}}}
+    spec.path(path="/api/v1/tokens", operations={
+        "get": {"summary": "List your API tokens (an admin's all=1: everyone's)",
+                "parameters": [{"name": "all", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["1", "true"]}}],
+                "responses": {"200": {"description": "the tokens, never their values",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object", "properties": {
+                                              "items": {"type": "array", "items": token}}}}}},
+                              **errors}}})
+    spec.path(path="/api/v1/tokens/{token_id}", operations={
+        "delete": {"summary": "Revoke an API token (your own; an admin's: anyone's)",
+                   "parameters": [{"name": "token_id", "in": "path", "required": True,
+                                   "schema": {"type": "integer"}}],
+                   "responses": {"200": {"description": "revoked", "content": {
+                       "application/json": {"schema": {"type": "object", "properties": {
+                           "id": {"type": "integer"}, "status": {"type": "string"}}}}}},
+                       **errors}}})
 
 
 def _payment_paths(spec: APISpec) -> None:
