@@ -114,6 +114,8 @@ def start(directory: Path, host: str = "127.0.0.1", port: int = 8025):
     """Start the sink in a background thread; returns the aiosmtpd Controller (``.stop()``)."""
     from aiosmtpd.controller import Controller
 
+    # aiosmtpd logs every SMTP command, recipients' addresses included: warnings only.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(SinkHandler(directory), hostname=host, port=port)
     controller.start()
     return controller
@@ -172,7 +174,6 @@ def mail_sink_command(host, port, directory):
     """Run the local SMTP sink: every message is stored as a file under instance/mail/."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s mail-sink[%(process)d] %(levelname)s %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     cfg = current_app.config
     host = host or cfg.get("SMTP_HOST") or "127.0.0.1"
     port = port or int(cfg.get("SMTP_PORT") or 8025)
