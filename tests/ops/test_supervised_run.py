@@ -152,6 +152,9 @@ def instances(tmp_path, sqlite_template):
         return inst
 
     yield start
+    for inst in started:  # all at once: each takes a few seconds to stop gracefully
+        if inst.proc.poll() is None:
+            inst.proc.send_signal(signal.SIGTERM)
     for inst in started:
         inst.stop()
 
