@@ -1,6 +1,6 @@
 """The embedded-default mail server: a local SMTP sink that keeps every message as a file.
 
-``flask --app wsgi mail-sink`` (started by ``make run`` through ``scripts/run.d/mailsink.sh``)
+``flask --app wsgi mail-sink`` (kept running by ``make run``: ``scripts/supervisord.conf``)
 listens on ``SMTP_HOST:SMTP_PORT`` (default 127.0.0.1:8025, where the scheduler delivers by
 default) and never relays anything: a demo user reads the reminders sent.
 
