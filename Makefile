@@ -24,8 +24,12 @@ db: setup
 	$(FLASK) init-db
 	$(FLASK) seed-demo
 
-# Set-up, demo data on first run, then the service on http://127.0.0.1:$(PORT).
-run: db
+# Set-up, demo data on first run, then the service on http://127.0.0.1:$(PORT): web,
+# scheduler and mail sink under supervisord (scripts/run.sh, scripts/supervisord.conf).
+# A busy port is named before the migrations and the seeding, and again by run.sh.
+run: setup
+	@$(BIN)/python -m returnprog.ports $(PORT) >/dev/null
+	@$(MAKE) --no-print-directory db
 	bash scripts/run.sh $(PORT)
 
 test: setup

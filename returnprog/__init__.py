@@ -8,17 +8,17 @@ from pathlib import Path
 from flask import Flask
 
 from . import safety
-from .config import Defaults, env_overrides
+from .config import Defaults, env_overrides, instance_path
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the web application: configuration, database, policy, blueprints, commands.
 
     Raises :class:`returnprog.safety.UnsafeSettings` when a production configuration
-    keeps a development default. No side effects beyond reading configuration: the database is not created or migrated
-    here (``flask init-db`` and ``make run`` do that).
+    keeps a development default. No side effects beyond reading configuration: the
+    database is not created or migrated here (``flask init-db`` and ``make run`` do that).
     """
-    app = Flask(__name__, instance_relative_config=True,
+    app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True,
                 template_folder=str(Path(__file__).resolve().parent.parent / "forms"))
     app.config.from_object(Defaults)
     app.config.from_pyfile("config.py", silent=True)
@@ -29,11 +29,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import db as dbmod
     from .policy import load_policy
-    from .web import api, errors, sessions
+    from .web import api, errors, proxies, sessions
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
     app.extensions["returnprog.policy"] = load_policy(app.config.get("POLICY"))
+    proxies.init_app(app)  # X-Forwarded-For/-Proto only from TRUSTED_PROXIES
     sessions.init_app(app)
     errors.init_app(app)
     api.init_app(app)  # JSON API: cases, payments, OpenAPI document

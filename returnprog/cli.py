@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from . import anchor, audit, auth, db
+from . import anchor, audit, auth, db, files
 from .models import User
 
 
@@ -32,14 +32,15 @@ def init_app(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create or upgrade the database schema (Alembic) and the instance folder."""
-    instance = Path(current_app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    """Create or upgrade the database schema (Alembic) and the instance folder; everything
+    in the instance folder is made private (0600 files, 0700 folders)."""
+    instance = files.private_dir(current_app.instance_path)
     key_file = instance / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        files.write_private(key_file, secrets.token_hex(32), exclusive=True)
+    db.make_sqlite_file_private(current_app.config["DATABASE_URL"])
     db.upgrade(current_app.config["DATABASE_URL"])
+    files.tighten(instance)
     click.echo("database is at the newest schema")
 
 
@@ -47,7 +48,8 @@ def init_db():
 @with_appcontext
 @click.option("--force", is_flag=True, help="seed even when users already exist")
 def seed_demo(force):
-    """Create demo users (printing their passwords) and about twenty cases in every state."""
+    """Create demo users and about twenty cases in every state; the users' passwords are
+    written to instance/demo-credentials.txt (0600), not printed."""
     from .seed import seed
     from .web.sessions import seal
 

@@ -33,7 +33,12 @@ class Defaults:
     SMTP_USERNAME = None
     SMTP_PASSWORD = None
     MAIL_FROM = "returnprog@dtenv.example"
-    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # The address put into links sent out (signing links). Unset: this machine's own
+    # address on PORT (see public_base_url), which is right for development only.
+    PUBLIC_BASE_URL = None
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed: addresses or CIDRs, e.g.
+    # ["127.0.0.1"] behind nginx on the same host. Empty: the headers are ignored.
+    TRUSTED_PROXIES: list = []
     # Signed checkpoints of the audit chain, outside the database (returnprog.anchor); None
     # means instance/audit-checkpoints.jsonl. In production: storage the database's
     # administrators cannot rewrite.
@@ -41,6 +46,29 @@ class Defaults:
 
 
 PREFIX = "RETURNPROG_"
+# The Flask instance folder (database, keys, mail, secret key), when not ./instance: lets
+# two instances run from one checkout. Read before the app exists, so not a config key.
+INSTANCE_PATH_VARIABLE = PREFIX + "INSTANCE_PATH"
+DEFAULT_PORT = 5000
+
+
+def instance_path(environ=None) -> str | None:
+    """The instance folder named by ``RETURNPROG_INSTANCE_PATH`` (absolute), or None for
+    Flask's default ``instance/`` next to the package."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(INSTANCE_PATH_VARIABLE)
+    return os.path.abspath(value) if value else None
+
+
+def public_base_url(config, environ=None) -> str:
+    """The base of links sent to people: ``PUBLIC_BASE_URL`` when set, else
+    ``http://127.0.0.1:$PORT`` (the port ``make run`` serves on, 5000 by default), so that a
+    development instance on another port hands out links that work."""
+    configured = config.get("PUBLIC_BASE_URL")
+    if configured:
+        return str(configured).rstrip("/")
+    environ = os.environ if environ is None else environ
+    return f"http://127.0.0.1:{environ.get('PORT') or DEFAULT_PORT}"
 
 
 def env_overrides(environ=None) -> dict:

@@ -7,6 +7,7 @@ than failing half-way with "database is locked" (DESIGN §7).
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,6 +84,25 @@ def session_scope(engine: Engine):
 def default_sqlite_url(instance_path: str) -> str:
     """The embedded default database: ``instance/returnprog.sqlite``."""
     return f"sqlite:///{Path(instance_path) / 'returnprog.sqlite'}"
+
+
+def make_sqlite_file_private(url: str) -> None:
+    """For a SQLite file database: create the file as 0600 before SQLite does (it would
+    follow the umask), and tighten an existing one with its ``-wal``/``-shm``. SQLite gives
+    the WAL and shared-memory files the database file's own mode."""
+    from sqlalchemy.engine import make_url
+
+    from .files import FILE_MODE, open_private
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(open_private(path, os.O_RDWR | os.O_CREAT))
+    for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if extra.exists():
+            os.chmod(extra, FILE_MODE)
 
 
 def upgrade(url: str) -> None:

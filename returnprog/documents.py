@@ -115,6 +115,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from . import glossary, mailtext
+from .files import open_private, private_dir, write_private
 from . import signature as signature_rules
 from .policy import TIMEZONE
 from .safety import DEV_SEAL_COMMON_NAME  # named once: production refuses this seal
@@ -726,14 +727,15 @@ def ensure_dev_seal(instance_dir: str | os.PathLike) -> SealConfig:
     """Return the development seal in ``instance_dir``, creating it on first use.
 
     Generates a P-256 key (``seal-key.pem``, mode 0600) and a self-signed
-    certificate (``seal-cert.pem``) whose subject says it is a development seal
+    certificate (``seal-cert.pem``, 0600 too) whose subject says it is a development seal
     and not for production. Safe to call from several processes at once.
     Refuses to overwrite when only one of the two files exists.
     """
     directory = Path(instance_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.is_dir():
+        private_dir(directory)
     key_path, cert_path = directory / "seal-key.pem", directory / "seal-cert.pem"
-    with open(directory / ".seal.lock", "a+") as lock:
+    with os.fdopen(open_private(directory / ".seal.lock", os.O_RDWR | os.O_CREAT), "a+") as lock:
         # Two workers starting together must not each generate a different key.
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -780,10 +782,9 @@ def _generate_dev_seal(key_path: Path, cert_path: Path) -> None:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key_pem)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, key_pem, exclusive=True)
+    # The certificate is public, but everything under instance/ is 0600 (one rule to check).
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), exclusive=True)
 
 
 class _PdfA3Signer(signers.PdfSigner):

@@ -1,6 +1,6 @@
 """The embedded-default mail server: a local SMTP sink that keeps every message as a file.
 
-``flask --app wsgi mail-sink`` (started by ``make run`` through ``scripts/run.d/mailsink.sh``)
+``flask --app wsgi mail-sink`` (kept running by ``make run``: ``scripts/supervisord.conf``)
 listens on ``SMTP_HOST:SMTP_PORT`` (default 127.0.0.1:8025, where the scheduler delivers by
 default) and never relays anything: a demo user reads the reminders sent.
 
@@ -16,6 +16,8 @@ Directory: ``MAIL_SINK_DIR``, default ``instance/mail/``. One file per message::
   ``text/plain`` part and a ``text/html`` alternative, UTF-8), preceded by four trace headers
   the sink adds: ``X-Sink-Received`` (ISO 8601 UTC), ``X-Sink-Peer`` (client address),
   ``X-Sink-Mail-From`` and ``X-Sink-Rcpt-To`` (SMTP envelope, comma-separated).
+- Folder 0700, files 0600 (whatever the umask); the log names files and recipient counts,
+  never addresses.
   ``email.message_from_binary_file(f, policy=email.policy.default)`` reads it.
 - Reminder messages carry ``X-Returnprog-Kind`` (e.g. ``deadline_reminder_7d``,
   ``overdue_alert``, ``signing_link_reminder``, ``signing_link_expired``),
@@ -45,6 +47,8 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from .files import open_private, private_dir
+
 log = logging.getLogger("returnprog.mailsink")
 
 NAME_PATTERN = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{16}\.eml$")
@@ -65,8 +69,7 @@ class SinkHandler:
     """aiosmtpd handler: store each message once as an ``.eml`` file."""
 
     def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = private_dir(directory)  # the mail holds personal data: 0700
         self.seen = {p.name[-20:-4] for p in self.directory.glob("*.eml")}
         self.stored = 0
         self.duplicates = 0
@@ -95,14 +98,15 @@ class SinkHandler:
                      f"X-Sink-Mail-From: {mail_from or ''}\r\n"
                      f"X-Sink-Rcpt-To: {', '.join(rcpt_tos)}\r\n").encode()
             tmp = self.directory / f".{name}.tmp"
-            with open(tmp, "wb") as f:
+            with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
                 f.write(trace + raw)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / name)
             self.seen.add(digest)
             self.stored += 1
-        log.info("stored %s for %s", name, ", ".join(rcpt_tos))
+        # Recipients' addresses are personal data: the log names the file and a count only.
+        log.info("stored %s for %d recipient(s)", name, len(rcpt_tos))
         return "250 Message accepted for delivery"
 
 
@@ -110,6 +114,8 @@ def start(directory: Path, host: str = "127.0.0.1", port: int = 8025):
     """Start the sink in a background thread; returns the aiosmtpd Controller (``.stop()``)."""
     from aiosmtpd.controller import Controller
 
+    # aiosmtpd logs every SMTP command, recipients' addresses included: warnings only.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(SinkHandler(directory), hostname=host, port=port)
     controller.start()
     return controller
@@ -168,7 +174,6 @@ def mail_sink_command(host, port, directory):
     """Run the local SMTP sink: every message is stored as a file under instance/mail/."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s mail-sink[%(process)d] %(levelname)s %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     cfg = current_app.config
     host = host or cfg.get("SMTP_HOST") or "127.0.0.1"
     port = port or int(cfg.get("SMTP_PORT") or 8025)

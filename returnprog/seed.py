@@ -13,7 +13,7 @@ from typing import Iterator
 
 from sqlalchemy import select
 
-from . import auth, workflow
+from . import auth, files, workflow
 from .models import Participant
 from .policy import Policy
 from .services import Context
@@ -103,7 +103,8 @@ def _context(session, policy, seal, actor, today: dt.date) -> Context:
 
 
 def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[str]:
-    """Create the demo users and cases, yielding lines to print (including passwords)."""
+    """Create the demo users and cases, yielding lines to print. The passwords go only to
+    ``credentials_file`` (mode 0600), never into the lines: those end up in the run log."""
     users = {}
     lines = []
     for email, role, name, team in STAFF:
@@ -111,11 +112,13 @@ def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[
         users[email] = auth.create_user(session, email=email, role=role, password=password,
                                         name=name, team=team)
         lines.append(f"{role:<11} {email:<34} {password}")
-    yield "Demo users (also written to instance/demo-credentials.txt):"
-    yield from lines
+    roles = ", ".join(role for _email, role, _name, _team in STAFF)
     if credentials_file is not None:
-        credentials_file.write_text("\n".join(lines) + "\n")
-        credentials_file.chmod(0o600)
+        files.write_private(credentials_file, "\n".join(lines) + "\n")
+        yield (f"Demo users created ({roles}); their sign-in details are in "
+               f"{credentials_file} (readable by this account only)")
+    else:
+        yield f"Demo users created ({roles}); no credentials file was asked for"
     counsellor = users["anna.counsellor@dtenv.example"]
     supervisor = users["sanne.supervisor@dtenv.example"]
     finance = users["femke.finance@dtenv.example"]

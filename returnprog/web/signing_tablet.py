@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from .. import documents, i18n, workflow
 from .. import signature as signature_rules
+from ..config import public_base_url
 from ..glossary import N_
 from ..models import Case, Participant
 from ..roles import SIGNATURE_TAKERS
@@ -249,7 +250,7 @@ def create_link(reference: str):
         c.session.rollback()
         return _choose_page(reference, exc.status, _service_errors(exc), request.form)
     person = c.session.get(Participant, link.participant_id)
-    base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    base = public_base_url(current_app.config)
     address = base + url_for("sign_link.page", token=token)
     return render_template("signing/link_created.html", reference=reference, S=staff_gettext(),
                            address=address, name=person.full_name, kind=link.kind,

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start(tmp_path, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNPROG_")}
     env.update({f"RETURNPROG_{k}": v for k, v in settings.items()})
+    env["RETURNPROG_INSTANCE_PATH"] = str(tmp_path / "instance")
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "init-db"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
