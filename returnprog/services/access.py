@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .. import access_log
 from . import Context
-from .uow import commit
+from .uow import atomic, commit
 
 
+@atomic
 def record_look(ctx: Context, case_id: int, view: str, subject: str = "") -> None:
     """Log that ``ctx.actor`` looked at ``view`` of case ``case_id``, then end the read.
 
