@@ -36,6 +36,8 @@ def create_app(config: dict | None = None) -> Flask:
     api.init_app(app)  # JSON API: cases, payments, OpenAPI document
     from .web import staff
     staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
+    from .web import health
+    health.init_app(app)  # /healthz and /readyz for load balancers
     from .web import signing_link, signing_tablet, verify
     for pages in (signing_tablet, signing_link, verify):
         pages.init_app(app)  # counsellors' tablet and links; public /s/<token>; /verify
