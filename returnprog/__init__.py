@@ -26,13 +26,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import db as dbmod
     from .policy import load_policy
-    from .web import api, errors, sessions
+    from .web import api, errors, headers, sessions
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
     app.extensions["returnprog.policy"] = load_policy(app.config.get("POLICY"))
     sessions.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)  # no-store + nosniff on the API, HSTS in production
     api.init_app(app)  # JSON API: cases, payments, OpenAPI document
     from .web import staff
     staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
