@@ -312,6 +312,12 @@ class ReminderScheduler:
         """Just after taking the lock: heartbeat, then hand back the claims a dead
         predecessor left (after a grace period when it may only have lost its lock)."""
         self._beat(started=True)
+        try:
+            with session_scope(self.engine) as session:
+                if not outbox.claimed_count(session):
+                    return  # a clean hand-over: nothing to release, no reason to wait
+        except Exception:
+            pass  # the release below reports the problem
         if self.lock.survives_loss:
             grace = self.poll_seconds + self.smtp.timeout
             log.info("releasing claims left by a previous scheduler in %.0f s", grace)

@@ -499,6 +499,12 @@ def release_orphaned_claims(session: Session, now: dt.datetime) -> int:
     return released
 
 
+def claimed_count(session: Session) -> int:
+    """How many messages are claimed (``sending``) right now; reads only."""
+    return session.execute(select(func.count()).where(
+        OutboxMessage.status == "sending")).scalar_one()
+
+
 @dataclass(frozen=True)
 class DeliveryHealth:
     """How delivery is going, long before messages are marked failed (no addresses)."""
