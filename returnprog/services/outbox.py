@@ -13,7 +13,8 @@ Guarantees (issue 5, DESIGN §5 "at least once, and never twice for the same rem
 - **At least once.** :func:`deliver_due` claims a batch with a compare-and-set
   (``pending → sending`` with a lease in ``next_attempt_at``), sends, and marks each message
   ``sent`` in its own small transaction. A sender that dies keeps its claims only until the
-  lease expires; then they are claimed again. Failed attempts back off exponentially; after
+  next scheduler takes the lock (:func:`release_orphaned_claims`), or at the latest until
+  the lease expires; then they are claimed again. Failed attempts back off exponentially; after
   the last one the message is ``failed`` and listed by :func:`failed_messages`.
 - **Never twice in the mailbox.** If the process dies in the few milliseconds between the
   SMTP server's "250 OK" and the commit of ``sent``, that one message is sent again — with
