@@ -84,7 +84,8 @@ def test_supervisors_and_admins_see_a_delivery_warning_without_addresses(app, st
         assert "Herinneringen worden niet bezorgd" in page, user.role
         assert "De laatste poging om herinneringen aan de mailserver te geven is mislukt" in page
         assert "ConnectionRefusedError" in page and "[address]" in page
-        assert "1 herinneringen moeten verstuurd worden; de oudste wacht al 20 minuten." in page
+        assert "1 herinnering moet verstuurd worden en wacht al 20 minuten." in page
+        assert "1 herinnering is nog niet verstuurd." in page
         assert "olena@example.org" not in page
     # Counsellors and finance cannot fix the mail set-up: no warning for them.
     for user in (staff.counsellor, staff.finance):
@@ -107,7 +108,7 @@ def test_the_warning_in_english(app, staff, session):
     web.post("/language", {"lang": "en", "next": "/"})
     page = text(web.get("/").get_data(as_text=True))
     assert "Reminders are not being delivered" in page
-    assert "1 reminders are due; the oldest has been waiting for 20 minutes." in page
+    assert "1 reminder is due and has been waiting for 20 minutes." in page
 
 
 def _events(app) -> int:
