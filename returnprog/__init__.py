@@ -29,7 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import db as dbmod
     from .policy import load_policy
-    from .web import api, errors, proxies, sessions
+    from .web import api, errors, headers, proxies, sessions
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = dbmod.default_sqlite_url(app.instance_path)
@@ -37,9 +37,12 @@ def create_app(config: dict | None = None) -> Flask:
     proxies.init_app(app)  # X-Forwarded-For/-Proto only from TRUSTED_PROXIES
     sessions.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)  # no-store + nosniff on the API, HSTS in production
     api.init_app(app)  # JSON API: cases, payments, OpenAPI document
     from .web import staff
     staff.init_app(app)  # staff pages: sign-in, CSRF (API exempt), languages, page blueprints
+    from .web import health
+    health.init_app(app)  # /healthz and /readyz for load balancers
     from .web import signing_link, signing_tablet, verify
     for pages in (signing_tablet, signing_link, verify):
         pages.init_app(app)  # counsellors' tablet and links; public /s/<token>; /verify

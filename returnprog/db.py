@@ -7,6 +7,7 @@ than failing half-way with "database is locked" (DESIGN §7).
 """
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +111,15 @@ def upgrade(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+
+
+@functools.cache
+def migration_heads() -> tuple[str, ...]:
+    """The head revision(s) of this code's migrations (read from the migration files once
+    per process): a database whose ``alembic_version`` differs is behind or ahead."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
 
 
 def alembic_config(url: str):

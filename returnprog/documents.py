@@ -114,6 +114,7 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from .characters import control_character, normalise_newlines
 from . import glossary, mailtext
 from .files import open_private, private_dir, write_private
 from . import signature as signature_rules
@@ -401,7 +402,6 @@ def _strong(value: Any) -> Markup:
 # ---------------------------------------------------------------------------
 # Data validation: plain dicts in, template context out
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _text(data: Mapping[str, Any], key: str, *, required: bool = True,
@@ -414,10 +414,13 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = True,
         return None
     if not isinstance(value, str):
         raise DocumentDataError(f"{label} must be text, got {type(value).__name__}")
-    value = value.strip()
+    # The input rule (returnprog.characters), as for multi-line text: HTML folds line
+    # feeds and tabs into spaces, so data stored before names were held to one line
+    # still renders.
+    value = normalise_newlines(value).strip()
     if len(value) > max_len:
         raise DocumentDataError(f"{label} is longer than {max_len} characters")
-    if _CONTROL_RE.search(value):
+    if control_character(value, multiline=True) is not None:
         raise DocumentDataError(f"{label} contains control characters")
     return value
 

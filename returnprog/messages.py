@@ -276,6 +276,9 @@ MESSAGES: dict[str, str | Plural] = {
     "validate.reference_chars": N_("Letters, digits and ./- only."),
     "validate.idempotency_key": N_("8–100 letters, digits or ._:-"),
     "validate.password_length": N_("Use 12 to 200 characters."),
+    "validate.control_character": N_(
+        "Contains a control character (such as a bell or escape character); remove it."),
+    "validate.unstorable": N_("Contains a character that cannot be stored (a lone surrogate)."),
     # --- marshmallow's own (English as marshmallow words it, so the API is unchanged) ---
     "field.required": N_("Missing data for required field."),
     "field.null": N_("Field may not be null."),

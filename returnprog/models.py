@@ -294,6 +294,24 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: Optional[dt.datetime] = None
 
 
+class SchedulerHeartbeat(SQLModel, table=True):
+    """What the active scheduler last reported, one row (``id`` 1) upserted by whichever
+    scheduler holds the lock: who it is (``holder``, host and process id — no personal
+    data), since when (``started_at``), its latest heartbeat (``beat_at``) and how its
+    latest SMTP deliveries went (``last_sent_at``, ``last_error`` with addresses removed,
+    ``last_error_at``). The web reads it across machines for ``/readyz`` and the
+    dashboard's delivery warning."""
+
+    __tablename__ = "scheduler_heartbeat"
+    id: int = Field(default=1, primary_key=True)
+    holder: str = Field(max_length=200)
+    started_at: dt.datetime
+    beat_at: dt.datetime
+    last_sent_at: Optional[dt.datetime] = None
+    last_error: Optional[str] = Field(default=None, max_length=500)
+    last_error_at: Optional[dt.datetime] = None
+
+
 class AuditHead(SQLModel, table=True):
     """The tip of the audit chain. Updating this single row serialises appends (a row
     lock in PostgreSQL) and lets verification notice a deleted last event."""

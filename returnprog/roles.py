@@ -20,6 +20,9 @@ FIGURE_ROLES = (SUPERVISOR, FINANCE, ADMIN)
 PAYMENT_OVERVIEW_ROLES = (SUPERVISOR, FINANCE)
 # Roles that may cancel a payment or record a re-entry on a case they work on.
 PAYMENT_FOLLOW_UP_ROLES = (COUNSELLOR, SUPERVISOR)
+# Roles warned on the dashboard when reminder delivery is failing: they can act on it
+# (an administrator fixes the mail set-up, a supervisor has the team contact people).
+DELIVERY_WATCHERS = (SUPERVISOR, ADMIN)
 # Roles that take signatures at the office and hand out personal signing links.
 SIGNATURE_TAKERS = (COUNSELLOR,)
 # Roles that edit a case's intake and record IND confirmations.

@@ -21,6 +21,21 @@ connection). A scheduler that loses its PostgreSQL connection stops its jobs and
 for the lock again. SIGTERM or SIGINT lets the running job finish its current message,
 hands unsent claims back, releases the lock and exits 0.
 
+**Taking over.** Only the lock holder claims messages, so whatever is still claimed
+(``sending``) when a scheduler takes the lock was left by a predecessor that died: the new
+holder hands it all back to the queue (:func:`~returnprog.services.outbox.
+release_orphaned_claims`) before its first delivery, instead of letting it wait out the
+lease. With a file lock the predecessor is certainly dead (the kernel released its lock).
+A PostgreSQL predecessor may only have lost its lock connection and still be finishing a
+send: it notices within ``SCHEDULER_LOCK_POLL_SECONDS`` and stops before its next message,
+so the successor waits that plus ``SMTP_TIMEOUT`` (35 s by default) before releasing. The
+lease (``SCHEDULER_LEASE_SECONDS``) stays as the fallback for senders outside the scheduler.
+
+**Heartbeat.** The active scheduler upserts the ``scheduler_heartbeat`` row when it takes
+the lock and every ``SCHEDULER_HEARTBEAT_SECONDS``, and records each delivery run's latest
+success and SMTP error there; ``/readyz`` and the staff dashboard read it
+(:mod:`returnprog.services.health`).
+
 Settings (``instance/config.py`` or ``RETURNPROG_*`` environment variables):
 
 ================================  =======  =================================================
@@ -31,6 +46,8 @@ SCHEDULER_DELIVERY_SECONDS        30       how often the outbox is delivered
 SCHEDULER_LOCK_POLL_SECONDS       5        how often a waiting scheduler retries the lock
 SCHEDULER_BATCH_SIZE              50       messages claimed per batch
 SCHEDULER_LEASE_SECONDS           600      how long a claim lasts before a crash is assumed
+                                           (fallback: a new scheduler releases at takeover)
+SCHEDULER_HEARTBEAT_SECONDS       30       how often the active scheduler writes its heartbeat
 SCHEDULER_EARLIEST_HOUR           0        no new reminders are written before this hour
 SCHEDULER_TIMEZONE                Europe/Amsterdam   calendar of deadlines and hours
 SMTP_TIMEOUT                      30       seconds before an SMTP server counts as unreachable
@@ -48,6 +65,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 import zlib
@@ -61,7 +79,7 @@ from sqlalchemy.engine import Engine, make_url
 from . import anchor
 from . import reminders as plan
 from .db import session_scope
-from .services import outbox
+from .services import health, outbox
 from .services import reminders as service
 
 log = logging.getLogger("returnprog.scheduler")
@@ -71,6 +89,7 @@ DEFAULTS = {
     "SCHEDULER_DELIVERY_SECONDS": 30,
     "SCHEDULER_LOCK_POLL_SECONDS": 5,
     "SCHEDULER_BATCH_SIZE": 50,
+    "SCHEDULER_HEARTBEAT_SECONDS": 30,
     "SCHEDULER_EARLIEST_HOUR": 0,
     "SCHEDULER_TIMEZONE": plan.DEFAULT_TIMEZONE,
     "AUDIT_CHECKPOINT_SECONDS": 600,
@@ -90,6 +109,9 @@ def setting(config, key: str):
 
 class FileLock:
     """An exclusive ``flock`` on a file: released by the kernel when the process dies."""
+
+    # The holder can lose this lock only by dying: a successor need not wait for it.
+    survives_loss = False
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -132,6 +154,9 @@ class FileLock:
 class PostgresLock:
     """A session-level advisory lock held on a dedicated connection: released by the
     server when the connection (or the process) dies."""
+
+    # A holder whose lock connection dropped may still be running its current send.
+    survives_loss = True
 
     def __init__(self, engine: Engine, key: int = ADVISORY_LOCK_KEY):
         self.engine = engine
@@ -214,6 +239,9 @@ class ReminderScheduler:
         self.delivery_seconds = float(setting(cfg, "SCHEDULER_DELIVERY_SECONDS"))
         self.poll_seconds = float(setting(cfg, "SCHEDULER_LOCK_POLL_SECONDS"))
         self.batch_size = int(setting(cfg, "SCHEDULER_BATCH_SIZE"))
+        self.heartbeat_seconds = float(setting(cfg, "SCHEDULER_HEARTBEAT_SECONDS"))
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._last_beat = 0.0
         self.earliest_hour = int(setting(cfg, "SCHEDULER_EARLIEST_HOUR"))
         self.tz = str(setting(cfg, "SCHEDULER_TIMEZONE"))
         self.checkpoint_seconds = float(setting(cfg, "AUDIT_CHECKPOINT_SECONDS"))
@@ -253,10 +281,19 @@ class ReminderScheduler:
                 report = outbox.deliver_due(
                     session, outbox.SmtpMailer(self.smtp), self.smtp, self.retry,
                     batch_size=self.batch_size, stop=self.stop,
-                    today=plan._localise(service._utcnow(), self.tz).date())
+                    today=plan._localise(service._utcnow(), self.tz).date(),
+                    holding=lambda: not self.lock_lost.is_set())
         except Exception:
             log.exception("delivery failed; it runs again at the next interval")
             return None
+        if report.last_sent_at or report.last_error_at:
+            try:
+                with session_scope(self.engine) as session:
+                    health.record_delivery(session, sent_at=report.last_sent_at,
+                                           error=report.errors[-1] if report.errors else None,
+                                           error_at=report.last_error_at)
+            except Exception:
+                log.exception("could not record the delivery outcome for the dashboard")
         if report.claimed or report.cancelled:
             log.info("%s", report)
         for error in dict.fromkeys(report.errors):
@@ -279,11 +316,45 @@ class ReminderScheduler:
         return made
 
     def _watch(self) -> None:
-        """Periodic check: a stop request that raced the start, or a lost lock."""
+        """Periodic check: a stop request that raced the start, or a lost lock; and the
+        heartbeat when it is due."""
         if self.stop.is_set():
             self._shutdown_async()
-        else:
-            self._holding()
+        elif self._holding() and time.monotonic() - self._last_beat >= self.heartbeat_seconds:
+            self._beat()
+
+    def _beat(self, started: bool = False) -> None:
+        try:
+            with session_scope(self.engine) as session:
+                health.beat(session, self.holder, service._utcnow(), started=started)
+            self._last_beat = time.monotonic()
+        except Exception as exc:  # readiness will show the stale heartbeat
+            log.warning("could not write the heartbeat: %s", exc)
+
+    def take_over(self) -> None:
+        """Just after taking the lock: heartbeat, then hand back the claims a dead
+        predecessor left (after a grace period when it may only have lost its lock)."""
+        self._beat(started=True)
+        try:
+            with session_scope(self.engine) as session:
+                if not outbox.claimed_count(session):
+                    return  # a clean hand-over: nothing to release, no reason to wait
+        except Exception:
+            pass  # the release below reports the problem
+        if self.lock.survives_loss:
+            grace = self.poll_seconds + self.smtp.timeout
+            log.info("releasing claims left by a previous scheduler in %.0f s", grace)
+            if self.stop.wait(grace) or not self.lock.alive():
+                return
+        try:
+            with session_scope(self.engine) as session:
+                released = outbox.release_orphaned_claims(session, service._utcnow())
+        except Exception:
+            log.exception("could not release claims left by a previous scheduler; "
+                          "they are retried when their lease ends")
+            return
+        if released:
+            log.info("released %d message(s) claimed by a previous scheduler", released)
 
     def _holding(self) -> bool:
         if self.lock.alive():
@@ -341,6 +412,7 @@ class ReminderScheduler:
         if not self.wait_for_lock():
             return 0
         try:
+            self.take_over()
             self.sweep_job()
             self.delivery_job()
             self.checkpoint_job()
@@ -358,8 +430,14 @@ class ReminderScheduler:
                 break
             self.lock_lost.clear()
             self.last_swept = None  # after any gap, the first sweep catches up
+            self.take_over()
+            if self.stop.is_set() or not self._holding():
+                self.lock.release()
+                continue
+            # A thread per job: the watch (lost lock, heartbeat) must not queue behind a
+            # long sweep and delivery.
             sched = BlockingScheduler(
-                executors={"default": ThreadPoolExecutor(2)},
+                executors={"default": ThreadPoolExecutor(3)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
                 timezone=_zone(self.tz))
             start = dt.datetime.now(dt.timezone.utc)

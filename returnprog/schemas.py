@@ -13,6 +13,7 @@ from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_lo
                          validate, validates_schema)
 
 from . import identifiers
+from .characters import control_character, normalise_newlines
 from .workflow import DEPARTURE_EVIDENCE, ROLES
 from .messages import M, install_marshmallow_messages
 
@@ -58,27 +59,52 @@ def _cyrillic(value: str) -> None:
         raise ValidationError(M('validate.cyrillic'))
 
 
-# No database column can hold these: NUL (PostgreSQL text) and lone UTF-16 surrogates
-# (not encodable as UTF-8). Refused per field instead of failing at the INSERT.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# No database column can hold lone UTF-16 surrogates (not encodable as UTF-8); NUL, which
+# PostgreSQL text cannot hold either, is a control character (returnprog.characters).
+# Refused per field instead of failing at the INSERT.
+_UNSTORABLE = re.compile("[\ud800-\udfff]")
+
+# Field metadata marking text that may span lines (notes, reasons): it keeps \n and \t.
+MULTILINE = {"multiline": True}
+
+
+def _no_control_characters(multiline: bool):
+    def check(value) -> None:
+        if isinstance(value, str) and control_character(value, multiline=multiline) is not None:
+            raise ValidationError(M("validate.control_character"))
+    return check
+
+
+def _multiline(field) -> bool:
+    return bool(field is not None and field.metadata.get("multiline"))
 
 
 class Strict(Schema):
-    """Base: reject unknown fields and trim surrounding white space from strings."""
+    """Base: reject unknown fields, trim surrounding white space from strings and refuse
+    control characters in every text field (the rule of :mod:`returnprog.characters`,
+    which the PDF renderer applies too). Fields with :data:`MULTILINE` metadata may hold
+    line feeds and tabs; their line ends are normalised to ``\n`` first."""
 
     class Meta:
         unknown = RAISE
 
+    def on_bind_field(self, field_name, field_obj):
+        # A validator, not a pre_load refusal: the error joins the others of the same load,
+        # nested fields included, each beside its own field.
+        if isinstance(field_obj, fields.String):
+            field_obj.validators = [*field_obj.validators,
+                                    _no_control_characters(_multiline(field_obj))]
+
     @pre_load
     def _strip(self, data, **kwargs):
-        if isinstance(data, dict):
-            unstorable = {k: ["Contains a character that cannot be stored (NUL or a lone "
-                              "surrogate)."]
-                          for k, v in data.items() if isinstance(v, str) and _UNSTORABLE.search(v)}
-            if unstorable:
-                raise ValidationError(unstorable)
-            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
-        return data
+        if not isinstance(data, dict):
+            return data
+        unstorable = {k: [M("validate.unstorable")]
+                      for k, v in data.items() if isinstance(v, str) and _UNSTORABLE.search(v)}
+        if unstorable:
+            raise ValidationError(unstorable)
+        return {k: ((normalise_newlines(v) if _multiline(self.fields.get(k)) else v).strip()
+                    if isinstance(v, str) else v) for k, v in data.items()}
 
 
 def Name(required=True, **kw):
@@ -138,7 +164,7 @@ class IntakeSchema(Strict):
     destination_place = fields.String(load_default=None, allow_none=True,
                                       validate=validate.Length(max=200))
     intake_notes = fields.String(load_default=None, allow_none=True,
-                                 validate=validate.Length(max=5000))
+                                 validate=validate.Length(max=5000), metadata=MULTILINE)
 
     @validates_schema
     def _distinct_people(self, data, **kwargs):
@@ -171,13 +197,15 @@ class ExtendDeadlineSchema(Strict):
     """``extend_deadline``: a later deadline, with the reason for it."""
 
     departure_deadline = fields.Date(required=True)
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank])
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank],
+                           metadata=MULTILINE)
 
 
 class ReasonSchema(Strict):
     """``leave_programme``, ``reject``, ``lapse``: a reason is required."""
 
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank])
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank],
+                           metadata=MULTILINE)
 
 
 class ConfirmDepartureSchema(Strict):

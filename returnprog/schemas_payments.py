@@ -12,14 +12,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from . import payments
 from .export import KINDS
-from .schemas import Strict, _not_blank
+from .schemas import MULTILINE, Strict, _not_blank
 from .messages import M
 
 ID = dict(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 def _reason(required=True):
-    return fields.String(required=required, validate=[validate.Length(min=1, max=2000), _not_blank])
+    return fields.String(required=required, validate=[validate.Length(min=1, max=2000), _not_blank],
+                         metadata=MULTILINE)
 
 
 class ProposePaymentSchema(Strict):
@@ -63,7 +64,8 @@ class ReentrySchema(Strict):
     reclaim_cents = fields.Integer(required=True, strict=True,
                                    validate=validate.Range(min=0, max=payments.MAX_CENTS))
     payment_id = fields.Integer(load_default=None, allow_none=True, **ID)
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                         metadata=MULTILINE)
 
     @validates_schema
     def _not_future(self, data, **kwargs):

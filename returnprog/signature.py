@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import re
 from dataclasses import dataclass
 
 from PIL import Image
+
+from .characters import control_character
 
 # The drawn signature travels as a ``data:image/png;base64,...`` URI; this many characters
 # is far above what the signature pad sends (a 900x300 canvas is some 30,000) and bounds
@@ -26,7 +27,6 @@ MAX_SIGNATURE_IMAGE = 400_000
 MAX_PIXELS = 4_000_000
 MAX_TYPED_NAME = 200
 PNG_PREFIX = "data:image/png;base64,"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Problem codes, by field; the pages turn them into sentences in the signer's language.
 CONSENT, DRAWN, TOO_LARGE, TYPED, TYPED_LONG, TYPED_CHARS = (
@@ -109,7 +109,7 @@ def problems(method: str | None, typed_name: str | None, image_data_uri: str | N
         errors["typed_name"] = TYPED
     elif len(typed) > MAX_TYPED_NAME:
         errors["typed_name"] = TYPED_LONG
-    elif _CONTROL.search(typed):
+    elif control_character(typed) is not None:
         errors["typed_name"] = TYPED_CHARS
     if errors:
         return None, errors

@@ -130,6 +130,9 @@ MATRIX: dict[tuple[str, str], object] = {
     ("verify.verify_form", "GET"): everyone(OK, anonymous=OK),
     ("verify.verify_check", "POST"): everyone(PASS, anonymous=PASS),
     ("signing.static", "GET"): STATIC,
+    # health endpoints for load balancers: public; not ready here (no scheduler has run)
+    ("health.healthz", "GET"): everyone(OK, anonymous=OK),
+    ("health.readyz", "GET"): everyone(503, anonymous=503),
     # files
     ("static", "GET"): STATIC,
     # the JSON API: bearer tokens only (tests/test_api*.py test who may do what there)

@@ -9,8 +9,9 @@ from sqlalchemy import case as when
 
 from ..models import Case, OutboxMessage, Participant, Payment, Team
 from ..workflow import State
-from ..roles import COUNSELLOR, FIGURE_ROLES, FINANCE, SUPERVISOR
+from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
+from .outbox import delivery_health
 from .lookups import visible_cases
 
 # States in which a case has a departure deadline that is still running.
@@ -69,6 +70,28 @@ def dashboard(ctx: Context) -> dict:
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
             "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,
             "failed_messages": [dict(m) for m in failed]}
+
+
+def delivery_warning(ctx: Context, warning_age: dt.timedelta) -> dict | None:
+    """The dashboard's warning that reminders are not going out, long before any is marked
+    failed: for the roles who can act (:data:`~returnprog.roles.DELIVERY_WATCHERS`), when
+    the latest SMTP attempt failed or a due message has waited longer than
+    ``warning_age``. None when all is well or the reader cannot act. Programme-wide
+    counts and the last error with addresses removed — nothing about any one person."""
+    if ctx.actor.role not in DELIVERY_WATCHERS:
+        return None
+    state = delivery_health(ctx.session, ctx.now())
+    if not state.failing(warning_age):
+        return None
+    return {"unsent": state.unsent, "due": state.due,
+            "oldest_due_minutes": int(state.oldest_due_age.total_seconds() // 60)
+            if state.oldest_due_age is not None else None,
+            "waiting_too_long": state.oldest_due_age is not None
+            and state.oldest_due_age > warning_age,
+            "last_attempt_failed": state.last_attempt_failed,
+            "last_error": state.last_error if state.last_attempt_failed else None,
+            "last_error_at": state.last_error_at if state.last_attempt_failed else None,
+            "last_sent_at": state.last_sent_at}
 
 
 def _month_keys(today: dt.date, months: int) -> list[str]:

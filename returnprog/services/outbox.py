@@ -13,7 +13,8 @@ Guarantees (issue 5, DESIGN §5 "at least once, and never twice for the same rem
 - **At least once.** :func:`deliver_due` claims a batch with a compare-and-set
   (``pending → sending`` with a lease in ``next_attempt_at``), sends, and marks each message
   ``sent`` in its own small transaction. A sender that dies keeps its claims only until the
-  lease expires; then they are claimed again. Failed attempts back off exponentially; after
+  next scheduler takes the lock (:func:`release_orphaned_claims`), or at the latest until
+  the lease expires; then they are claimed again. Failed attempts back off exponentially; after
   the last one the message is ``failed`` and listed by :func:`failed_messages`.
 - **Never twice in the mailbox.** If the process dies in the few milliseconds between the
   SMTP server's "250 OK" and the commit of ``sent``, that one message is sent again — with
@@ -43,7 +44,7 @@ from sqlmodel import Session
 
 from .. import reminders as plan
 from ..db import begin_write
-from ..models import Case, OutboxMessage, SigningRequest
+from ..models import Case, OutboxMessage, SchedulerHeartbeat, SigningRequest
 from .uow import atomic
 
 log = logging.getLogger("returnprog.outbox")
@@ -281,6 +282,10 @@ class DeliveryReport:
     cancelled: int = 0
     released: int = 0
     errors: list[str] = field(default_factory=list)
+    # When the run last handed a message over, and last met an SMTP error (for the
+    # dashboard: "the last attempt failed" is an error later than the last success).
+    last_sent_at: dt.datetime | None = None
+    last_error_at: dt.datetime | None = None
 
     def __str__(self) -> str:
         return (f"delivery: {self.claimed} claimed, {self.sent} sent, {self.retried} to retry, "
@@ -403,12 +408,17 @@ def _release(session: Session, claims: Sequence[Claim], now: dt.datetime,
 def deliver_due(session: Session, mailer, settings: SmtpSettings, retry: RetryPolicy, *,
                 batch_size: int = 50, now: Callable[[], dt.datetime] = _utcnow,
                 today: dt.date | None = None, stop: threading.Event | None = None,
-                max_batches: int | None = None) -> DeliveryReport:
-    """Send what is due, batch after batch, until nothing is due, ``stop`` is set or
-    ``max_batches`` ran. Every outcome is committed message by message."""
+                max_batches: int | None = None,
+                holding: Callable[[], bool] | None = None) -> DeliveryReport:
+    """Send what is due, batch after batch, until nothing is due, ``stop`` is set,
+    ``holding()`` turns false (the scheduler lost its lock: a successor will release and
+    resend the rest) or ``max_batches`` ran. Every outcome is committed message by
+    message."""
     report = DeliveryReport()
     lease = dt.timedelta(seconds=retry.lease_seconds)
     batches = 0
+    if holding is not None:
+        stop = _StopWhenLost(stop, holding)
     try:
         while not (stop is not None and stop.is_set()):
             if max_batches is not None and batches >= max_batches:
@@ -429,6 +439,16 @@ def deliver_due(session: Session, mailer, settings: SmtpSettings, retry: RetryPo
     return report
 
 
+class _StopWhenLost:
+    """A stop event that is also set when the scheduler no longer holds its lock."""
+
+    def __init__(self, stop: threading.Event | None, holding: Callable[[], bool]):
+        self._stop, self._holding = stop, holding
+
+    def is_set(self) -> bool:
+        return (self._stop is not None and self._stop.is_set()) or not self._holding()
+
+
 def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> bool:
     """Send one claimed batch; False when the server is unreachable (stop for this run)."""
     # Never start a send that could outlast the lease: another sender may take over then.
@@ -443,8 +463,10 @@ def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> 
         except PermanentFailure as exc:
             _after_failure(session, claim, str(exc), retry, now(), True, report)
             report.errors.append(str(exc))
+            report.last_error_at = t
         except TemporaryFailure as exc:
             report.errors.append(str(exc))
+            report.last_error_at = t
             if exc.connection:
                 # The server is down: every message of the batch shares this attempt.
                 t = now()
@@ -453,12 +475,85 @@ def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> 
                 return False
             _after_failure(session, claim, str(exc), retry, now(), False, report)
         else:
+            report.last_sent_at = t
             if _finish(session, claim, status="sent", sent_at=now(), last_error=None):
                 report.sent += 1
             else:  # our lease ran out and someone else holds the message now
                 log.warning("message %s was sent but its lease had been taken over", claim.id)
                 report.sent += 1
     return True
+
+
+@atomic
+def release_orphaned_claims(session: Session, now: dt.datetime) -> int:
+    """Hand every claimed (``sending``) message back to the queue, due at once; returns how
+    many. Only for a scheduler that has just taken the lock: only the lock holder claims,
+    so every claim found then belongs to a predecessor that died or lost the lock — without
+    this they would wait out their lease (``SCHEDULER_LEASE_SECONDS``). Attempts are kept;
+    a predecessor that still finishes a send cannot record it (its lease compare-and-set
+    fails), so a message is at worst sent again under the same Message-ID. Commits."""
+    begin_write(session)
+    released = session.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
+                               .values(status="pending", next_attempt_at=now)
+                               .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return released
+
+
+def claimed_count(session: Session) -> int:
+    """How many messages are claimed (``sending``) right now; reads only."""
+    return session.execute(select(func.count()).where(
+        OutboxMessage.status == "sending")).scalar_one()
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """How delivery is going, long before messages are marked failed (no addresses)."""
+
+    unsent: int  # pending or being sent, including retries scheduled for later
+    due: int  # of those, due now (waiting for the scheduler)
+    oldest_due_age: dt.timedelta | None  # how long the longest-waiting due message waits
+    last_sent_at: dt.datetime | None  # the scheduler's latest successful hand-over
+    last_error: str | None  # its latest SMTP error, addresses removed
+    last_error_at: dt.datetime | None
+
+    @property
+    def last_attempt_failed(self) -> bool:
+        """The latest SMTP attempt failed (an error later than the latest success)."""
+        return self.last_error_at is not None and (
+            self.last_sent_at is None or self.last_error_at > self.last_sent_at)
+
+    def failing(self, warning_age: dt.timedelta) -> bool:
+        """Worth a warning: the last attempt failed, or a due message waits too long."""
+        return self.last_attempt_failed or (
+            self.oldest_due_age is not None and self.oldest_due_age > warning_age)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def delivery_health(session: Session, now: dt.datetime) -> DeliveryHealth:
+    """Unsent and due messages, the age of the oldest due one, and the scheduler's latest
+    success and SMTP error (from the heartbeat row). Reads only, on the ``ix_outbox_due``
+    index; for the dashboard warning and ``/readyz``."""
+    unsent_states = ("pending", "sending")
+    unsent = session.execute(select(func.count()).where(
+        OutboxMessage.status.in_(unsent_states))).scalar_one()
+    # Due as claim_due sees it: pending, or sending with an expired lease.
+    due_where = (OutboxMessage.status.in_(unsent_states), OutboxMessage.next_attempt_at <= now)
+    due = session.execute(select(func.count()).where(*due_where)).scalar_one() if unsent else 0
+    oldest = _aware(session.execute(select(func.min(OutboxMessage.next_attempt_at))
+                                    .where(*due_where)).scalar()) if due else None
+    beat = session.execute(select(SchedulerHeartbeat.last_sent_at, SchedulerHeartbeat.last_error,
+                                  SchedulerHeartbeat.last_error_at)).first()
+    return DeliveryHealth(unsent=unsent, due=due,
+                          oldest_due_age=(now - oldest) if oldest is not None else None,
+                          last_sent_at=_aware(beat.last_sent_at) if beat else None,
+                          last_error=beat.last_error if beat else None,
+                          last_error_at=_aware(beat.last_error_at) if beat else None)
 
 
 # --- read-outs for pages -----------------------------------------------------------------------

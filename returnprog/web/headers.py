@@ -1,14 +1,24 @@
-"""Security headers of the signing and verification pages.
+"""Security headers that are not a page's own business.
 
-Every page there is sent with ``Cache-Control: no-store`` and ``Referrer-Policy:
-no-referrer`` (a signing token must not leak through a cache or a Referer), plus a
-Content-Security-Policy: the staff UI's for staff pages, ``PUBLIC_CSP`` for public ones.
+- Signing and verification pages (:func:`secure_headers`): ``Cache-Control: no-store`` and
+  ``Referrer-Policy: no-referrer`` (a signing token must not leak through a cache or a
+  Referer), plus a Content-Security-Policy: the staff UI's for staff pages,
+  ``PUBLIC_CSP`` for public ones.
+- Every API response (:func:`init_app`) — JSON, every error status, the OpenAPI document:
+  ``Cache-Control: no-store`` (it carries BSNs and V-numbers) and
+  ``X-Content-Type-Options: nosniff``.
+- Every response when ``ENV_NAME`` is ``production``: ``Strict-Transport-Security``, so a
+  browser that once reached the service over HTTPS never falls back to plain HTTP.
+  Not in development, where the service runs on plain ``http://127.0.0.1``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from flask import Response
+from flask import Flask, Response, current_app, request
+
+API_PREFIX = "/api/"
+HSTS = "max-age=31536000; includeSubDomains"
 
 # Public pages load nothing but this site's stylesheet, the signature pad and data: images.
 PUBLIC_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -26,3 +36,17 @@ def secure_headers(csp: str) -> Callable[[Response], Response]:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
     return add
+
+
+def init_app(app: Flask) -> None:
+    """Add the API and production headers to every response of ``app`` (errors included:
+    Flask runs ``after_request`` for responses of error handlers too)."""
+
+    @app.after_request
+    def _api_and_transport_headers(response: Response) -> Response:
+        if request.path.startswith(API_PREFIX):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+        if current_app.config.get("ENV_NAME") == "production":
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response

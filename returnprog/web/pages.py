@@ -8,11 +8,12 @@ take is 403.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import secrets
 
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
@@ -20,6 +21,7 @@ from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
 from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES
+from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
@@ -55,10 +57,14 @@ def _helpers():
 @bp.get("/")
 @roles(*ROLES)
 def dashboard():
-    """My cases by state, deadlines in the next two weeks, overdue cases."""
+    """My cases by state, deadlines in the next two weeks, overdue cases; for those who
+    can act on it, a warning when reminders are not going out."""
+    age = dt.timedelta(seconds=Thresholds.from_config(current_app.config).delivery_warning_age)
+    delivery = figure_service.delivery_warning(ctx(), age)
     if actor().role == ADMIN:
-        return render_page("dashboard.html", data=None)
-    return render_page("dashboard.html", data=figure_service.dashboard(ctx()))
+        return render_page("dashboard.html", data=None, delivery=delivery)
+    return render_page("dashboard.html", data=figure_service.dashboard(ctx()),
+                       delivery=delivery)
 
 
 LIST_FIELDS = ("q", "state", "deadline_from", "deadline_to", "page")
