@@ -6,6 +6,7 @@ anything reaches these classes (DESIGN §7).
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Optional
 
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
@@ -32,13 +33,15 @@ class User(SQLModel, table=True):
     ``person`` is who holds the account: the personnel number of the staff member (upper
     case), shared by every account of the same person. Four eyes compares persons, not
     accounts. An account made without one (the operator's CLI, old rows) is a person of
-    its own: ``@`` + its e-mail address, which no personnel number can equal."""
+    its own: a key starting with ``@`` (its e-mail address, or random), which no
+    personnel number can equal."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True, index=True)
     name: str = Field(max_length=200)
     role: str = Field(max_length=20)
-    person: str = Field(max_length=255, index=True)
+    person: str = Field(default_factory=lambda: "@" + secrets.token_hex(8), max_length=255,
+                        index=True)
     team_id: Optional[int] = Field(default=None, foreign_key="team.id")
     password_hash: str = Field(default="", max_length=300)
     active: bool = True

@@ -273,10 +273,19 @@ class UserCreateSchema(Strict):
         PERSON_NUMBER, error=M("validate.person_number")))
     password = Password()
 
-    @validates_schema
+    # Also when another field is wrong: every problem shows at once.
+    @validates_schema(skip_on_field_errors=False)
     def _password_policy(self, data, **kwargs):
         if "password" in data:
             _password_in_context(data["password"], data.get("email"), data.get("name"))
+
+
+class AdminUserCreateSchema(UserCreateSchema):
+    """A new staff user made in the admin pages: the personnel number is required there."""
+
+    person = fields.String(required=True, validate=validate.Regexp(
+        PERSON_NUMBER, error=M("validate.person_number")),
+        error_messages={"required": M("account.person_required")})
 
 
 class RoleChangeSchema(Strict):

@@ -42,14 +42,15 @@ def users():
 @bp.route("/users/new", methods=["GET", "POST"])
 @roles(ADMIN)
 def new_user():
-    """Create a staff user (the same schema as ``flask create-user``)."""
+    """Create a staff user (the schema of ``flask create-user``, with the personnel number
+    required); a privileged role becomes a request for a second administrator."""
     c = ctx()
     errors, status, values = FormErrors(), 200, {"team": "Team Noord"}
     if request.method == "POST":
         values = request.form
         try:
-            user = accounts.create_user(c, load(schemas.UserCreateSchema,
-                                                form_data(schemas.UserCreateSchema)))
+            user = accounts.create_user(c, load(schemas.AdminUserCreateSchema,
+                                                form_data(schemas.AdminUserCreateSchema)))
         except (ValidationError, ServiceError) as exc:
             c.session.rollback()
             errors, status = errors_from(exc)
