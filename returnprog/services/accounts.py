@@ -10,6 +10,7 @@ import datetime as dt
 from functools import cache
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import audit, auth, passwords
@@ -209,8 +210,13 @@ def create_user(ctx: Context, data: dict) -> User | AccountRequest:
         return _request(ctx, "request_create_user", kind="create_user", email=email,
                         name=data.get("name") or email.split("@")[0], team=team,
                         person=person, role=data["role"], password_hash=password_hash)
-    user = auth.add_user(ctx.session, email=email, role=data["role"], name=data.get("name", ""),
-                         team=team, person=person, password_hash=password_hash)
+    try:
+        user = auth.add_user(ctx.session, email=email, role=data["role"],
+                             name=data.get("name", ""), team=team, person=person,
+                             password_hash=password_hash)
+    except (IntegrityError, OperationalError) as exc:  # the same address, at the same moment
+        ctx.session.rollback()
+        raise _field("email", 'account.email_taken') from exc
     audit.append(ctx.session, actor=ctx.actor, action="create_user",
                  details={"user": email, "role": user.role, "team": team, "person": person},
                  ip=ctx.ip)
@@ -242,7 +248,11 @@ def request_role_change(ctx: Context, user_id: int, role: str) -> AccountRequest
 
 
 def _pending(ctx: Context, request_id: int) -> AccountRequest:
-    request = ctx.session.get(AccountRequest, request_id)
+    # Row-locked (PostgreSQL): of two administrators deciding at once, the second waits and
+    # then finds it decided. SQLite is serialised by begin_write already.
+    request = ctx.session.execute(
+        select(AccountRequest).where(AccountRequest.id == request_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
     if request is None:
         raise NotFound('account.no_such_request')
     if request.status != PENDING:
@@ -286,9 +296,13 @@ def decide_request(ctx: Context, request_id: int, approve: bool,
     if approve:
         user = _recheck(ctx, request)
         if request.kind == "create_user":
-            user = auth.add_user(ctx.session, email=request.email, role=request.role,
-                                 name=request.name, team=request.team, person=request.person,
-                                 password_hash=request.password_hash)
+            try:
+                user = auth.add_user(ctx.session, email=request.email, role=request.role,
+                                     name=request.name, team=request.team,
+                                     person=request.person, password_hash=request.password_hash)
+            except (IntegrityError, OperationalError) as exc:
+                ctx.session.rollback()
+                raise Conflict('account.email_taken') from exc
         elif request.kind == "change_role":
             # A new role is new permissions: sessions under the old one end.
             user.role = request.role
