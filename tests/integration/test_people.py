@@ -300,3 +300,28 @@ def test_0005_makes_every_existing_account_a_person_of_its_own(db_url, session):
     engine.dispose()
     assert rows == {"old1@dtenv.example": "@old1@dtenv.example",
                     "old2@dtenv.example": "@old2@dtenv.example"}
+
+
+# --- racing administrators ----------------------------------------------------------------------
+
+def test_racing_approvals_of_one_request_create_one_account(engine, session, policy, ctx_for,
+                                                            admins):
+    from .test_concurrency import as_actor, run_together
+
+    adam, _ = admins
+    deciders = [mk(session, f"admin{i}@dtenv.example", "admin", f"P-09{i}") for i in range(4)]
+    request = accounts.create_user(ctx_for(adam), new("sup@dtenv.example", "supervisor", "P-10"))
+    contexts = [as_actor(engine, policy, d.id) for d in deciders]
+    try:
+        results = run_together(len(contexts), lambda i: accounts.decide_request(
+            contexts[i], request.id, approve=i % 2 == 0))
+    finally:
+        for c in contexts:
+            c.session.close()
+    won = [r for kind, r in results if kind == "ok"]
+    lost = [r for kind, r in results if kind == "error"]
+    assert len(won) == 1 and all(isinstance(e, Conflict) for e in lost), results
+    session.rollback()  # read what the racers committed, not an older snapshot
+    users = session.execute(select(User).where(User.email == "sup@dtenv.example")).all()
+    assert len(users) == (1 if won[0].status == "approved" else 0)
+    assert len(actions(session, "approve_account_request", "reject_account_request")) == 1
