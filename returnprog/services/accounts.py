@@ -1,9 +1,9 @@
 """Use cases of staff accounts: sign in (with lockout after repeated failures), sign out
 (which makes every earlier session cookie useless), and the administrators' user
 management under four eyes between people: administrators do no case work, and a new
-privileged account, a role change or a new password for someone else's privileged
-account waits for a second administrator (another person) to approve it. Like every service, each function commits a whole change with its audit event
-or raises having changed nothing."""
+privileged account, a role change or a new password for someone else's privileged account
+waits for a second administrator (another person) to approve it. Like every service, each
+function commits a whole change with its audit event or raises having changed nothing."""
 from __future__ import annotations
 
 import datetime as dt
@@ -190,6 +190,8 @@ def create_user(ctx: Context, data: dict) -> User | AccountRequest:
     and an administrator account for a person who does case work."""
     _admin(ctx)
     begin_write(ctx.session)
+    if data.get("role") not in ROLES:
+        raise _field("role", "validate.one_of", choices=", ".join(ROLES))
     person = auth.normal_person(data.get("person"))
     if not person:
         raise _field("person", 'account.person_required')
@@ -214,7 +216,8 @@ def create_user(ctx: Context, data: dict) -> User | AccountRequest:
         user = auth.add_user(ctx.session, email=email, role=data["role"],
                              name=data.get("name", ""), team=team, person=person,
                              password_hash=password_hash)
-    except (IntegrityError, OperationalError) as exc:  # the same address, at the same moment
+    except (ValueError, IntegrityError, OperationalError) as exc:
+        # The same address taken at the same moment by another administrator.
         ctx.session.rollback()
         raise _field("email", 'account.email_taken') from exc
     audit.append(ctx.session, actor=ctx.actor, action="create_user",
@@ -300,7 +303,7 @@ def decide_request(ctx: Context, request_id: int, approve: bool,
                 user = auth.add_user(ctx.session, email=request.email, role=request.role,
                                      name=request.name, team=request.team,
                                      person=request.person, password_hash=request.password_hash)
-            except (IntegrityError, OperationalError) as exc:
+            except (ValueError, IntegrityError, OperationalError) as exc:
                 ctx.session.rollback()
                 raise Conflict('account.email_taken') from exc
         elif request.kind == "change_role":
