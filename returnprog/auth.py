@@ -10,10 +10,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import audit
+from . import audit, passwords
 from .db import begin_write
+from .messages import M
 from .models import ApiToken, Team, User, utcnow
-from .roles import ROLES
+from .roles import ADMIN, CASE_ROLES, ROLES
 
 
 def hash_token(token: str) -> str:
@@ -36,20 +37,93 @@ def team_named(session: Session, name: str) -> Team:
     return team
 
 
-def create_user(session: Session, *, email: str, role: str, password: str, name: str = "",
-                team: str = "Team Noord", actor="system") -> User:
-    """Create a staff user with a hashed password and record it in the audit trail."""
+def normal_person(value: str | None) -> str:
+    """A personnel number as stored: trimmed and upper case ("" when none given)."""
+    return (value or "").strip().upper()
+
+
+def own_person(email: str) -> str:
+    """The person key of an account made without a personnel number: a person of its own
+    (a personnel number has no ``@``, so this never equals one)."""
+    return "@" + email
+
+
+def person_role_problem(session: Session, person: str, role: str,
+                        except_user_id: int | None = None) -> str | None:
+    """Why ``person`` may not hold an account with ``role`` (a message code), or None.
+
+    Administrators hold no case role: whoever manages accounts does no case work, so an
+    administrator cannot give himself a counsellor's, supervisor's or finance officer's
+    account, and a person doing case work gets no administrator account. ``except_user_id``
+    leaves out the account whose role is being changed."""
+    query = select(User.role).where(User.person == person)
+    if except_user_id is not None:
+        query = query.where(User.id != except_user_id)
+    held = set(session.execute(query).scalars())
+    if role == ADMIN and held & set(CASE_ROLES):
+        return "account.case_person_no_admin"
+    if role in CASE_ROLES and ADMIN in held:
+        return "account.admin_no_case_role"
+    return None
+
+
+def hash_new_password(password: str, *, email: str, name: str = "") -> str:
+    """The hash of a new staff password, after the policy (:mod:`returnprog.passwords`)
+    accepted it as typed; raises :class:`~returnprog.passwords.WeakPassword`."""
+    passwords.require_acceptable(password, email=email, name=name)
+    return generate_password_hash(password)
+
+
+def add_user(session: Session, *, email: str, role: str, name: str, team: str, person: str,
+             password_hash: str) -> User:
+    """Insert a staff account (no audit event, no commit: the caller's unit of work does
+    both). Raises ValueError for an unknown role or a taken address."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    email = email.strip().lower()
     if session.execute(select(User).where(User.email == email)).scalar_one_or_none():
         raise ValueError(f"a user {email} already exists")
-    user = User(email=email, name=name or email.split("@")[0], role=role,
-                team_id=team_named(session, team).id, password_hash=generate_password_hash(password))
+    user = User(email=email, name=name or email.split("@")[0], role=role, person=person,
+                team_id=team_named(session, team).id, password_hash=password_hash)
     session.add(user)
     session.flush()
+    return user
+
+
+def create_user(session: Session, *, email: str, role: str, password: str, name: str = "",
+                team: str = "Team Noord", actor="system", person: str | None = None) -> User:
+    """Create a staff user with a hashed password and record it in the audit trail.
+
+    This is the operator's way in (``flask create-user``, the demo seed): it takes effect
+    at once, also for the first administrators. ``person`` is the personnel number; without
+    one the account is a person of its own. Raises ValueError (WeakPassword for a password
+    the policy refuses) having written nothing."""
+    email = email.strip().lower()
+    person = normal_person(person) or own_person(email)
+    problem = person_role_problem(session, person, role)
+    if problem:
+        raise ValueError(str(M(problem)))
+    user = add_user(session, email=email, role=role, name=name, team=team, person=person,
+                    password_hash=hash_new_password(password, email=email, name=name))
     audit.append(session, actor=actor, action="create_user",
-                 details={"user": email, "role": role, "team": team})
+                 details={"user": email, "role": role, "team": team, "person": person})
+    session.commit()
+    return user
+
+
+def set_person(session: Session, email: str, person: str, *, actor="operator") -> User:
+    """Record that the account ``email`` belongs to personnel number ``person`` (the
+    operator's command; audited). Raises ValueError for an unknown account or when the
+    person would then hold an administrator and a case-role account."""
+    email, person = email.strip().lower(), normal_person(person)
+    user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if user is None:
+        raise ValueError(f"no user {email}")
+    problem = person_role_problem(session, person, user.role, except_user_id=user.id)
+    if problem:
+        raise ValueError(str(M(problem)))
+    old, user.person = user.person, person
+    audit.append(session, actor=actor, action="set_person",
+                 details={"user": email, "person": person, "old_person": old})
     session.commit()
     return user
 
@@ -60,8 +134,14 @@ def check_password(user: User, password: str) -> bool:
 
 
 def set_password(user: User, password: str) -> None:
-    """Store a new password hash and invalidate the user's existing sessions."""
-    user.password_hash = generate_password_hash(password)
+    """Store a new password hash (the policy judges it as typed) and invalidate the user's
+    existing sessions."""
+    set_password_hash(user, hash_new_password(password, email=user.email, name=user.name))
+
+
+def set_password_hash(user: User, password_hash: str) -> None:
+    """Store an already checked and hashed password; invalidate the user's sessions."""
+    user.password_hash = password_hash
     user.session_epoch += 1
 
 

@@ -1,4 +1,4 @@
-"""Flask commands: init-db, seed-demo, create-user, api-token, audit-verify,
+"""Flask commands: init-db, seed-demo, create-user, set-person, api-token, audit-verify,
 audit-checkpoint, verify-pdf."""
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from . import anchor, audit, auth, db, files
+from .messages import M
 from .models import User
+
+# How the audit trail names whoever runs these commands on the server.
+OPERATOR = "operator"
 
 
 def _session():
@@ -24,7 +28,8 @@ def init_app(app: Flask) -> None:
     from .mailsink import mail_sink_command
     from .scheduler import scheduler_command
 
-    for command in (init_db, seed_demo, create_user, api_token, audit_verify, audit_checkpoint,
+    for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
+                    audit_checkpoint,
                     scheduler_command, mail_sink_command, verify_pdf):
         app.cli.add_command(command)
 
@@ -75,8 +80,15 @@ def _read_password() -> str:
 @click.option("--role", required=True, type=click.Choice(auth.ROLES))
 @click.option("--name", default="")
 @click.option("--team", default="Team Noord")
-def create_user(email, role, name, team):
-    """Create a staff user; the password is prompted for, or read from standard input."""
+@click.option("--person", default=None,
+              help="the staff member's personnel number, shared by all their accounts "
+                   "(four eyes compares people); without it the account is a person of its own")
+def create_user(email, role, name, team, person):
+    """Create a staff user; the password is prompted for, or read from standard input.
+
+    The operator's way to make accounts, the first administrators included: it takes
+    effect at once (an administrator in the web pages needs a second one for privileged
+    roles) and is audited as the operator."""
     from marshmallow import ValidationError
 
     from .schemas import UserCreateSchema
@@ -84,16 +96,37 @@ def create_user(email, role, name, team):
     password = _read_password()
     try:
         data = UserCreateSchema().load({"email": email, "role": role, "name": name,
-                                        "team": team, "password": password})
+                                        "team": team, "password": password,
+                                        **({"person": person} if person else {})})
     except ValidationError as exc:
         raise click.ClickException(
             "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.normalized_messages().items()))
     with _session() as session:
         try:
-            auth.create_user(session, **data)
+            auth.create_user(session, actor=OPERATOR, **data)
         except ValueError as exc:
             raise click.ClickException(str(exc))
     click.echo(f"created {data['email']} ({role})")
+
+
+@click.command("set-person")
+@with_appcontext
+@click.argument("email")
+@click.argument("person")
+def set_person(email, person):
+    """Record the personnel number of an existing account (e.g. one made before persons
+    existed), so that four eyes knows it belongs to that staff member. Audited as the
+    operator; refused when it would give an administrator a case role or vice versa."""
+    from .schemas import PERSON_NUMBER
+
+    if not PERSON_NUMBER.match(person):
+        raise click.ClickException(str(M("validate.person_number")))
+    with _session() as session:
+        try:
+            auth.set_person(session, email, person, actor=OPERATOR)
+        except ValueError as exc:
+            raise click.ClickException(str(exc))
+    click.echo(f"{email.strip().lower()} now belongs to person {auth.normal_person(person)}")
 
 
 @click.command("api-token")

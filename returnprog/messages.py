@@ -73,6 +73,9 @@ MESSAGES: dict[str, str | Plural] = {
     "payment_not_approved:yet": N_("The travel-support payment has not been approved yet."),
     "payment_already_disbursed": N_("The travel support was already paid."),
     "payment_four_eyes": N_("The payment must be approved by someone other than its proposer."),
+    "payment_four_eyes:person": N_(
+        "The payment was proposed and approved by the same person under two accounts; "
+        "another person must approve it."),
     "tariff_missing": N_("No travel-support tariff is in force."),
     "payment_amount_mismatch": N_(
         "The payment amount (%(cents)s) differs from the household's tariff (%(tariff)s)."),
@@ -137,6 +140,30 @@ MESSAGES: dict[str, str | Plural] = {
     "account.admin_only": N_("Only an administrator may manage users."),
     "account.email_taken": N_("A user with this e-mail address already exists."),
     "account.self_deactivate": N_("You cannot deactivate your own account."),
+    "account.person_required": N_(
+        "Enter the staff member's personnel number: four eyes compares people, not accounts."),
+    "account.admin_no_case_role": N_(
+        "This person has an administrator account, and administrators do no case work: "
+        "they cannot also be counsellor, supervisor or finance officer."),
+    "account.case_person_no_admin": N_(
+        "This person has an account for case work (counsellor, supervisor or finance "
+        "officer); an administrator account must belong to someone who does no case work."),
+    "account.own_person": N_(
+        "This is your own personnel number: an administrator cannot create accounts for "
+        "himself or change the role of his own accounts."),
+    "account.role_unchanged": N_("The account already has this role."),
+    "account.request_exists": N_(
+        "A request for this account is already waiting for a second administrator."),
+    "account.no_such_request": N_("No such request."),
+    "account.request_decided": N_("This request has already been decided."),
+    "account.request_own": N_(
+        "You made this request (or it comes from another account of yours); a different "
+        "administrator must decide on it (four eyes)."),
+    "account.request_own_person": N_(
+        "This request concerns an account of your own person; another administrator must "
+        "decide on it."),
+    "account.request_stale": N_(
+        "The account changed since the request was made; reject it and make a new one."),
     "figures.role": N_("Programme figures are for supervisors, finance officers and administrators."),
     # --- services: payments ---
     "payment.stale": N_("The payment was changed by someone else; reload it and try again."),
@@ -160,6 +187,9 @@ MESSAGES: dict[str, str | Plural] = {
     "payment.reject_role": N_("Only a supervisor may reject a payment."),
     "payment.own_proposal": N_("You proposed this payment; someone else must decide on it (four eyes)."),
     "payment.own_proposal_detail": N_("The proposer can never decide on their own proposal."),
+    "payment.own_proposal:person": N_(
+        "This payment was proposed by another account of yours; a different person must "
+        "decide on it (four eyes)."),
     "payment.reject_reason": N_("Say why the payment is rejected."),
     "payment.cancel_reason": N_("Say why the payment is cancelled."),
     "payment.whole_cents_example": N_("Whole cents, e.g. 150000."),
@@ -195,6 +225,9 @@ MESSAGES: dict[str, str | Plural] = {
     "payment.decide_role": N_("Only a supervisor may approve or reject a payment."),
     "payment.disburse_four_eyes": N_(
         "You proposed or approved this payment; another finance officer must pay it out."),
+    "payment.disburse_four_eyes:person": N_(
+        "This payment was proposed or approved by another account of yours; a different "
+        "person must pay it out (four eyes)."),
     "payment.iban_checksum": N_(
         "The IBAN's check digits do not match: a character was probably mistyped. Check it "
         "against the bank card or statement."),
@@ -279,6 +312,16 @@ MESSAGES: dict[str, str | Plural] = {
     "validate.control_character": N_(
         "Contains a control character (such as a bell or escape character); remove it."),
     "validate.unstorable": N_("Contains a character that cannot be stored (a lone surrogate)."),
+    "validate.password_common": N_(
+        "This password is one that many people use; choose another, for example a few "
+        "unrelated words."),
+    "validate.password_pattern": N_(
+        "This password is a repetition or a simple sequence (like aaaa… or 1234…); choose "
+        "another."),
+    "validate.password_context": N_(
+        "A password may not contain the e-mail address, the name or the name of the "
+        "service (returnprog, DTenV)."),
+    "validate.person_number": N_("A personnel number is 1 to 20 letters, digits or hyphens."),
     # --- marshmallow's own (English as marshmallow words it, so the API is unchanged) ---
     "field.required": N_("Missing data for required field."),
     "field.null": N_("Field may not be null."),

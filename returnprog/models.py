@@ -6,6 +6,7 @@ anything reaches these classes (DESIGN §7).
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Optional
 
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
@@ -27,12 +28,20 @@ class Team(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
-    """A staff member: counsellor, supervisor, finance officer or admin."""
+    """A staff account: counsellor, supervisor, finance officer or admin.
+
+    ``person`` is who holds the account: the personnel number of the staff member (upper
+    case), shared by every account of the same person. Four eyes compares persons, not
+    accounts. An account made without one (the operator's CLI, old rows) is a person of
+    its own: a key starting with ``@`` (its e-mail address, or random), which no
+    personnel number can equal."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True, index=True)
     name: str = Field(max_length=200)
     role: str = Field(max_length=20)
+    person: str = Field(default_factory=lambda: "@" + secrets.token_hex(8), max_length=255,
+                        index=True)
     team_id: Optional[int] = Field(default=None, foreign_key="team.id")
     password_hash: str = Field(default="", max_length=300)
     active: bool = True
@@ -41,6 +50,42 @@ class User(SQLModel, table=True):
     # Bumped at sign-out and password change so that old session cookies stop working.
     session_epoch: int = 0
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+PENDING = "pending"
+
+
+class AccountRequest(SQLModel, table=True):
+    """A privileged account change one administrator asked for and a second one (another
+    person) must approve before it takes effect: a new account with a privileged role
+    (``create_user``), any role change (``change_role``), or a new password for someone
+    else's privileged account (``reset_password``). Decided requests stay as the record."""
+
+    __tablename__ = "account_request"
+    __table_args__ = (
+        # One open request per address: two admins cannot queue rival changes of one account.
+        Index("uq_account_request_pending_email", "email", unique=True,
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # create_user | change_role | reset_password
+    status: str = Field(default=PENDING, max_length=10)  # pending | approved | rejected
+    # The account changed; for create_user the account made on approval.
+    user_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    email: str = Field(max_length=254)
+    name: str = Field(default="", max_length=200)
+    team: str = Field(default="", max_length=120)
+    person: str = Field(max_length=255)
+    role: str = Field(max_length=20)
+    old_role: Optional[str] = Field(default=None, max_length=20)
+    # Only the hash of a requested password is kept, and only while the request is open.
+    password_hash: str = Field(default="", max_length=300)
+    requested_by: int = Field(foreign_key="user.id")
+    requested_at: dt.datetime = Field(default_factory=utcnow)
+    decided_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    decided_at: Optional[dt.datetime] = None
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class ApiToken(SQLModel, table=True):

@@ -143,20 +143,30 @@ def method_problems(method: str, iban: str | None, account_holder: str | None) -
 
 # --- four eyes ----------------------------------------------------------------------------
 
-def decision_problem(role: str, actor_id: int, proposed_by: int) -> str | None:
+def decision_problem(role: str, actor_id: int, proposed_by: int, *,
+                     actor_person: str | None = None,
+                     proposer_person: str | None = None) -> str | None:
     """Why ``actor`` may not approve or reject a proposal made by ``proposed_by``: only a
-    supervisor decides, and never on their own proposal (whatever their role is now)."""
+    supervisor decides, and never on their own proposal (whatever their role is now) —
+    nor on one made by another account of the same person, when the persons are given."""
     if actor_id == proposed_by:
         return M("payment.own_proposal")
+    if actor_person is not None and actor_person == proposer_person:
+        return M("payment.own_proposal:person")
     if role not in PAYMENT_DECIDERS:
         return M("payment.decide_role")
     return None
 
 
-def disbursement_problem(actor_id: int, proposed_by: int, approved_by: int | None) -> str | None:
-    """Why ``actor`` may not pay out: the one who pays is neither proposer nor approver."""
+def disbursement_problem(actor_id: int, proposed_by: int, approved_by: int | None, *,
+                         actor_person: str | None = None,
+                         other_persons: tuple[str | None, ...] = ()) -> str | None:
+    """Why ``actor`` may not pay out: the one who pays is neither proposer nor approver,
+    as an account or (``other_persons``: the proposer's and approver's) as a person."""
     if actor_id in (proposed_by, approved_by):
         return M("payment.disburse_four_eyes")
+    if actor_person is not None and actor_person in other_persons:
+        return M("payment.disburse_four_eyes:person")
     return None
 
 

@@ -27,3 +27,6 @@ DELIVERY_WATCHERS = (SUPERVISOR, ADMIN)
 SIGNATURE_TAKERS = (COUNSELLOR,)
 # Roles that edit a case's intake and record IND confirmations.
 INTAKE_ROLES = (COUNSELLOR,)
+# Roles whose accounts one administrator cannot make alone: a second administrator (another
+# person) approves a new account with one of them, as well as any change of role.
+PRIVILEGED_ROLES = (SUPERVISOR, FINANCE, ADMIN)

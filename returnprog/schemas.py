@@ -12,7 +12,7 @@ import re
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load,
                          validate, validates_schema)
 
-from . import identifiers
+from . import identifiers, passwords
 from .characters import control_character, normalise_newlines
 from .workflow import DEPARTURE_EVIDENCE, ROLES
 from .messages import M, install_marshmallow_messages
@@ -83,7 +83,8 @@ class Strict(Schema):
     """Base: reject unknown fields, trim surrounding white space from strings and refuse
     control characters in every text field (the rule of :mod:`returnprog.characters`,
     which the PDF renderer applies too). Fields with :data:`MULTILINE` metadata may hold
-    line feeds and tabs; their line ends are normalised to ``\n`` first."""
+    line feeds and tabs; their line ends are normalised to ``\n`` first. Fields marked
+    ``metadata={"as_typed": True}`` (passwords) are taken exactly as typed."""
 
     class Meta:
         unknown = RAISE
@@ -103,8 +104,10 @@ class Strict(Schema):
                       for k, v in data.items() if isinstance(v, str) and _UNSTORABLE.search(v)}
         if unstorable:
             raise ValidationError(unstorable)
+        as_typed = {name for name, f in self.fields.items() if f.metadata.get("as_typed")}
         return {k: ((normalise_newlines(v) if _multiline(self.fields.get(k)) else v).strip()
-                    if isinstance(v, str) else v) for k, v in data.items()}
+                    if isinstance(v, str) and k not in as_typed else v)
+                for k, v in data.items()}
 
 
 def Name(required=True, **kw):
@@ -272,16 +275,76 @@ class CaseQuerySchema(Strict):
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
+# Letters, digits and hyphens: an HR number such as ``P-004512``, never a name or address.
+PERSON_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$")
+
+
+def Password(**kw):
+    """A new staff password: taken exactly as typed (never trimmed), judged by the policy
+    of :mod:`returnprog.passwords` (its length here; the rest with the user's context)."""
+    return fields.String(required=True, load_only=True, metadata={"as_typed": True},
+                         validate=validate.Length(min=passwords.MIN_LENGTH,
+                                                  max=passwords.MAX_LENGTH,
+                                                  error=M("validate.password_length")), **kw)
+
+
 class UserCreateSchema(Strict):
-    """A new staff user (admin pages and the ``create-user`` command)."""
+    """A new staff user (admin pages and the ``create-user`` command). ``person`` is the
+    staff member's personnel number (the admin pages require it; the operator's command
+    may leave it out, making the account a person of its own)."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(load_default="", validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     team = fields.String(load_default="Team Noord", validate=validate.Length(min=1, max=120))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=12, max=200,
-                                                      error=M("validate.password_length")))
+    person = fields.String(load_default=None, validate=validate.Regexp(
+        PERSON_NUMBER, error=M("validate.person_number")))
+    password = Password()
+
+    # Also when another field is wrong: every problem shows at once.
+    @validates_schema(skip_on_field_errors=False)
+    def _password_policy(self, data, **kwargs):
+        if "password" in data:
+            _password_in_context(data["password"], data.get("email"), data.get("name"))
+
+
+class AdminUserCreateSchema(UserCreateSchema):
+    """A new staff user made in the admin pages: the personnel number is required there."""
+
+    person = fields.String(required=True, validate=validate.Regexp(
+        PERSON_NUMBER, error=M("validate.person_number")),
+        error_messages={"required": M("account.person_required")})
+
+
+class RoleChangeSchema(Strict):
+    """The new role asked for an existing account."""
+
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class DecisionSchema(Strict):
+    """An administrator's decision on another's request: an optional reason."""
+
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class PasswordSchema(Strict):
+    """A new password for an existing user; the service judges it with the user's context
+    (:func:`check_password_policy`)."""
+
+    password = Password()
+
+
+def _password_in_context(password: str, email: str | None, name: str | None) -> None:
+    found = passwords.problems(password, email=email, name=name)
+    if found:
+        raise ValidationError({"password": found})
+
+
+def check_password_policy(password: str, *, email: str, name: str = "") -> None:
+    """Raise a per-field ValidationError (``password``) when the policy refuses
+    ``password`` for the user with ``email`` and ``name``."""
+    _password_in_context(password, email, name)
 
 
 # --- dumps ----------------------------------------------------------------------------

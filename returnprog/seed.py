@@ -13,7 +13,7 @@ from typing import Iterator
 
 from sqlalchemy import select
 
-from . import auth, files, workflow
+from . import auth, files, passwords, workflow
 from .models import Participant
 from .policy import Policy
 from .services import Context
@@ -50,14 +50,24 @@ PLAN = [
     ("left_programme", 1, 1, 0, None), ("rejected", 1, 0, 0, None), ("lapsed", 1, 0, 40, 10),
 ]
 
+# (e-mail, role, name, team, personnel number): six different people, so the demo's four
+# eyes (Anna proposes, Sanne approves, Femke pays) is done by three persons.
 STAFF = [
-    ("anna.counsellor@dtenv.example", "counsellor", "Anna de Vries", "Team Noord"),
-    ("bram.counsellor@dtenv.example", "counsellor", "Bram Jansen", "Team Noord"),
-    ("sanne.supervisor@dtenv.example", "supervisor", "Sanne Bakker", "Team Noord"),
-    ("femke.finance@dtenv.example", "finance", "Femke Visser", "Team Noord"),
-    ("ad.admin@dtenv.example", "admin", "Ad Smit", "Team Noord"),
-    ("olga.counsellor@dtenv.example", "counsellor", "Olga Mulder", "Team Zuid"),
+    ("anna.counsellor@dtenv.example", "counsellor", "Anna de Vries", "Team Noord", "P-1001"),
+    ("bram.counsellor@dtenv.example", "counsellor", "Bram Jansen", "Team Noord", "P-1002"),
+    ("sanne.supervisor@dtenv.example", "supervisor", "Sanne Bakker", "Team Noord", "P-1003"),
+    ("femke.finance@dtenv.example", "finance", "Femke Visser", "Team Noord", "P-1004"),
+    ("ad.admin@dtenv.example", "admin", "Ad Smit", "Team Noord", "P-1005"),
+    ("olga.counsellor@dtenv.example", "counsellor", "Olga Mulder", "Team Zuid", "P-1006"),
 ]
+
+
+def _demo_password(email: str, name: str) -> str:
+    """A random password the policy accepts (a random one could, rarely, contain a name)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not passwords.problems(password, email=email, name=name):
+            return password
 
 
 def _household(index: int, adults: int, minors: int, today: dt.date) -> dict:
@@ -107,10 +117,10 @@ def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[
     ``credentials_file`` (mode 0600), never into the lines: those end up in the run log."""
     users = {}
     lines = []
-    for email, role, name, team in STAFF:
-        password = secrets.token_urlsafe(12)
+    for email, role, name, team, person in STAFF:
+        password = _demo_password(email, name)
         users[email] = auth.create_user(session, email=email, role=role, password=password,
-                                        name=name, team=team)
+                                        name=name, team=team, person=person)
         lines.append(f"{role:<11} {email:<34} {password}")
     roles = ", ".join(role for _email, role, _name, _team in STAFF)
     if credentials_file is not None:

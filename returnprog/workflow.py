@@ -76,6 +76,9 @@ class PaymentFacts:
     approved_by: int | None
     amount_cents: int
     expected_cents: int | None
+    # Who holds the proposing and approving accounts (four eyes is between people).
+    proposer_person: str | None = None
+    approver_person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,8 @@ def _payment_ready(facts, payload, policy):
     problems = []
     if pay.approved_by is None or pay.approved_by == pay.proposed_by:
         problems.append(Refusal("payment_four_eyes"))
+    elif pay.proposer_person is not None and pay.proposer_person == pay.approver_person:
+        problems.append(Refusal("payment_four_eyes:person"))
     if pay.expected_cents is None:
         problems.append(Refusal("tariff_missing"))
     elif pay.amount_cents != pay.expected_cents:

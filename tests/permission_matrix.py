@@ -117,6 +117,11 @@ MATRIX: dict[tuple[str, str], object] = {
     ("tokens.token_list", "GET"): everyone(OK),
     ("tokens.issue_token", "POST"): everyone(PASS),
     ("tokens.revoke_token", "POST"): everyone(HIDDEN),
+    ("admin.change_role", "GET"): only("admin"),
+    ("admin.change_role", "POST"): only("admin", expect=PASS),
+    ("admin.requests", "GET"): only("admin"),
+    ("admin.approve_request", "POST"): only("admin", expect=PASS),
+    ("admin.reject_request", "POST"): only("admin", expect=PASS),
     # signatures: counsellors take them on the tablet or send personal links; the link pages
     # themselves are public and token-based; anyone may verify a signed PDF
     ("signing.choose", "GET"): on_case("counsellor"),
@@ -163,6 +168,7 @@ PARAMS = {
     "document_id": lambda world, which: world.own_doc if which == "own" else world.other_doc,
     "user_id": lambda world, which: world.victim_id,
     "batch_id": lambda world, which: world.batch_id,
+    "request_id": lambda world, which: world.request_id,
     "action": lambda world, which: "confirm_commitment",
     # a signing-link token nobody was given (the link pages answer 410), the pad's script
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from returnprog import workflow
+from returnprog import auth, workflow
 from returnprog.models import AuditEvent, Case, Document
+from returnprog.services import accounts as account_service
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 
@@ -82,6 +83,8 @@ class World:
     other_doc: int
     victim_id: int
     batch_id: int
+    # A second administrator's pending request (a new supervisor) the first may decide.
+    request_id: int = 0
 
 
 def build_world(staff, ctx_for, session) -> World:
@@ -96,9 +99,14 @@ def build_world(staff, ctx_for, session) -> World:
         select(Document.id).join_from(Document, Case,
                                       Document.case_id == Case.id)
         .where(Case.reference == ref).limit(1)).scalar_one()
+    admin2 = auth.create_user(session, email="ada@dtenv.example", role="admin",
+                              password=PASSWORD, person="P-2002")
+    pending = account_service.create_user(ctx_for(admin2), {
+        "email": "nova@dtenv.example", "role": "supervisor", "person": "P-2003",
+        "password": PASSWORD, "team": "Team Noord"})
     return World(own=own.reference, other=other.reference, own_doc=doc(own.reference),
                  other_doc=doc(other.reference), victim_id=staff.counsellor2.id,
-                 batch_id=batch.id)
+                 batch_id=batch.id, request_id=pending.id)
 
 
 def audit_count(engine) -> int:

@@ -13,8 +13,8 @@ from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
 from . import Context, NotFound
 from .outbox import failed_messages
-from .lookups import gather_facts, live_payment, load_case
 from .access import record_look
+from .lookups import gather_facts, live_payment, load_case, person_of
 from .uow import atomic
 
 def outlook(ctx: Context, reference: str) -> dict:
@@ -47,7 +47,10 @@ def outlook(ctx: Context, reference: str) -> dict:
         and payment is None,
         "decide": role in workflow.PAYMENT_DECIDERS and payment is not None
         and payment.status == "proposed",
-        "own_proposal": payment is not None and payment.proposed_by == ctx.actor.id,
+        # Also a proposal from another account of the same person: four eyes is by people.
+        "own_proposal": payment is not None and (
+            payment.proposed_by == ctx.actor.id
+            or person_of(ctx, payment.proposed_by).get(payment.proposed_by) == ctx.actor.person),
     }
     ind_pending = [{"id": p.id, "name": p.name} for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed] \

@@ -84,12 +84,23 @@ def gather_facts(ctx: Context, case: Case) -> CaseFacts:
         adults = sum(1 for p in facts_people if p.is_adult)
         q = payments.quote(ctx.policy, adults, len(facts_people) - adults,
                            payment.proposed_at.date())
+        persons = person_of(ctx, payment.proposed_by, payment.approved_by)
         pay_facts = PaymentFacts(payment.status, payment.proposed_by, payment.approved_by,
-                                 payment.amount_cents, q.amount_cents if q else None)
+                                 payment.amount_cents, q.amount_cents if q else None,
+                                 proposer_person=persons.get(payment.proposed_by),
+                                 approver_person=persons.get(payment.approved_by))
     return CaseFacts(state=State(case.state), today=today, participants=facts_people,
                      departure_deadline=case.departure_deadline,
                      destination_oblast=case.destination_oblast,
                      destination_place=case.destination_place, payment=pay_facts)
+
+
+def person_of(ctx: Context, *user_ids: int | None) -> dict[int, str]:
+    """Who holds each of these accounts (``User.person``), by account id."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(ctx.session.execute(select(User.id, User.person).where(User.id.in_(ids))).all())
 
 
 def live_payment(ctx: Context, case: Case) -> Payment | None:

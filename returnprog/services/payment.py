@@ -21,7 +21,7 @@ from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_P
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
 from .access import record_look
-from .lookups import gather_facts, live_payment, load_case, visible_cases
+from .lookups import gather_facts, live_payment, load_case, person_of, visible_cases
 from .uow import atomic, begin_write, commit
 from ..messages import M
 
@@ -149,7 +149,10 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
     else:
         _lock_case_state(ctx, case)
     payment = _the_payment(ctx, case, ("proposed",), payment_id, expected_version, verb)
-    problem = payments.decision_problem(ctx.actor.role, ctx.actor.id, payment.proposed_by)
+    persons = person_of(ctx, payment.proposed_by)
+    problem = payments.decision_problem(ctx.actor.role, ctx.actor.id, payment.proposed_by,
+                                        actor_person=ctx.actor.person,
+                                        proposer_person=persons.get(payment.proposed_by))
     if problem:
         raise Forbidden(problem, [{"code": "payment_four_eyes",
                                    "message": M('payment.own_proposal_detail')}])
@@ -281,8 +284,10 @@ def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
         if not payload.get("idempotency_key"):
             raise Invalid("error.invalid_fields",
                           {"idempotency_key": [M("field.required")]})
-        problem = payments.disbursement_problem(ctx.actor.id, payment.proposed_by,
-                                                payment.approved_by)
+        persons = person_of(ctx, payment.proposed_by, payment.approved_by)
+        problem = payments.disbursement_problem(
+            ctx.actor.id, payment.proposed_by, payment.approved_by,
+            actor_person=ctx.actor.person, other_persons=tuple(persons.values()))
         if problem:
             raise Forbidden(problem, [{"code": "payment_four_eyes", "message": problem}])
         _compare_and_set(ctx, payment, ("approved",), status="disbursed",
@@ -387,6 +392,9 @@ def read_payment(ctx: Context, reference: str) -> dict:
     data = payment_data(payment, case.reference,
                         receipt_signed=_receipt_signed(ctx, case.id)
                         if payment.method == "cash" else None)
+    # The reader's own part in it, as a person (for the pages: no dead decide button).
+    data["own_proposal"] = payment.proposed_by == ctx.actor.id or \
+        person_of(ctx, payment.proposed_by).get(payment.proposed_by) == ctx.actor.person
     record_look(ctx, case.id, "payment", subject=str(payment.id))
     return data
 

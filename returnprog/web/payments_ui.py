@@ -65,7 +65,7 @@ def _payment_page(reference: str, status: int = 200, errors: FormErrors | None =
     live = payment["status"] in payments.LIVE_STATUSES
     can = {
         "decide": role == SUPERVISOR and payment["status"] == "proposed",
-        "own_proposal": payment["proposed_by"] == actor().id,
+        "own_proposal": payment["own_proposal"],
         "cancel": role in PAYMENT_FOLLOW_UP_ROLES and live
         and payment["status"] in payments.CANCELLABLE_STATUSES
         and payment["export_batch_id"] is None,

@@ -85,7 +85,8 @@ def _schema(schema) -> Schema:
 
 def form_data(schema_cls: type[Schema] | Schema, prefix: str = "", source=None) -> dict:
     """The fields of ``schema_cls`` as submitted (``prefix`` + name), blanks left out so
-    the schema's defaults and 'required' messages apply; other form fields are ignored."""
+    the schema's defaults and 'required' messages apply; other form fields are ignored.
+    Fields marked ``as_typed`` (passwords) keep their surrounding spaces."""
     source = request.form if source is None else source
     out = {}
     for name, field in _schema(schema_cls).fields.items():
@@ -94,7 +95,8 @@ def form_data(schema_cls: type[Schema] | Schema, prefix: str = "", source=None) 
         raw = source.get(prefix + name)
         if raw is None:
             continue
-        raw = raw.strip()
+        if not field.metadata.get("as_typed"):
+            raw = raw.strip()
         if raw == "":
             continue
         if isinstance(field, fields.Date):

@@ -363,6 +363,7 @@ def test_side_exits_and_the_remaining_pages(people, server):
     ad.submit("form[action='/admin/users/new']")  # empty: errors, accessibly
     assert ad.page.locator("#error-summary").is_visible()
     ad.page.fill("#email", "nieuw@dtenv.example")
+    ad.page.fill("#person", "P-4711")
     ad.page.check("input[name=role][value=counsellor]")
     ad.page.fill("#password", "a long enough password")
     ad.submit("form[action='/admin/users/new']")

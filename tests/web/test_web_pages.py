@@ -253,14 +253,17 @@ def test_admins_create_users_with_the_shared_schema(app, staff):
         assert f'href="#{field}"' in page
     assert 'value="not an address"' in page and 'value="short"' not in page
     dup = admin.post("/admin/users/new", {"email": staff.counsellor.email, "role": "counsellor",
-                                          "team": "Team Noord", "password": "long enough password"})
+                                          "team": "Team Noord", "person": "P-77",
+                                          "password": "long enough password"})
     assert dup.status_code == 422 and 'href="#email"' in dup.get_data(as_text=True)
     assert "Er bestaat al een gebruiker met dit e-mailadres." in text(dup.get_data(as_text=True))
+    # A counsellor account takes effect at once (a supervisor's would wait for a second
+    # administrator: tests/web/test_admin_four_eyes.py).
     ok = admin.post("/admin/users/new", {"email": "Nieuw@DTenV.example", "name": "Nieuw",
-                                         "role": "supervisor", "team": "Team Oost",
-                                         "password": "long enough password"})
+                                         "role": "counsellor", "team": "Team Oost",
+                                         "person": "p-4711", "password": "long enough password"})
     assert ok.status_code == 303
-    assert _count(app, User, User.email == "nieuw@dtenv.example") == 1
+    assert _count(app, User, User.email == "nieuw@dtenv.example", User.person == "P-4711") == 1
     assert "nieuw@dtenv.example" in admin.get("/admin/users").get_data(as_text=True)
     # Admins cannot lock themselves out.
     own = admin.post(f"/admin/users/{staff.admin.id}/deactivate")
