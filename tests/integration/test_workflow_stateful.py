@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from returnprog import audit
 from returnprog import db as dbmod
-from returnprog.models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber,
+from returnprog.models import (AccessEvent, AuditEvent, Case, Document, IndConfirmation, OpenVNumber,
                                Participant, Payment, Team, User)
 from returnprog.policy import DEFAULT_POLICY
 from returnprog.services import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
@@ -150,6 +150,9 @@ class CaseMachine(RuleBasedStateMachine):
         self.today = dt.date.today()
         self.cases: list[CaseModel] = []
         self.used_keys: dict[str, int] = {}
+        # (reader, case, day) already in the access log: a look is one row per interval, and
+        # every look of a day happens at noon of the model's clock.
+        self.looked: set[tuple[str, int, dt.date]] = set()
 
     def teardown(self):
         self.session.close()
@@ -202,6 +205,7 @@ class CaseMachine(RuleBasedStateMachine):
             "open_v": s.execute(select(OpenVNumber.v_number, OpenVNumber.case_id)
                                 .order_by(OpenVNumber.v_number)).all(),
             "documents": s.execute(select(func.count()).select_from(Document)).scalar_one(),
+            "looks": s.execute(select(func.count()).select_from(AccessEvent)).scalar_one(),
         }
 
     def last_event(self) -> AuditEvent:
@@ -209,11 +213,12 @@ class CaseMachine(RuleBasedStateMachine):
                                      .limit(1)).scalar_one()
 
     def attempt(self, what: str, call, expect, *, kind: str, case: CaseModel | None = None,
-                action: str | None = None):
+                action: str | None = None, new_look: bool = False):
         """Run one service call and check the database against the design.
 
         ``expect`` is "ok", "fail" (any refusal) or the ServiceError subclass predicted.
-        ``kind``: transition | record (an audit event but no move) | replay (no change)."""
+        ``kind``: transition | record (an audit event but no move) | replay (no change) |
+        look (a read: nothing changes but the access log, by one row when ``new_look``)."""
         before = self.world()
         try:
             result, error = call(), None
@@ -234,6 +239,10 @@ class CaseMachine(RuleBasedStateMachine):
         assert expect == "ok", f"{what} succeeded although the design refuses it ({expect})"
         if kind == "replay":
             assert after == before, f"{what}: a replay changed something"
+            return result
+        if kind == "look":
+            assert after["looks"] == before["looks"] + int(new_look), f"{what}: access log"
+            assert {**after, "looks": 0} == {**before, "looks": 0}, f"{what}: a read wrote"
             return result
         assert after["audit"] == before["audit"] + 1, f"{what}: expected one audit event"
         event = self.last_event()
@@ -563,10 +572,12 @@ class CaseMachine(RuleBasedStateMachine):
     def read_case(self, which, user):
         case = self.pick(which)
         user = self.resolve(user, case, "counsellor")
+        look = (user, case.id, self.today)
         data = self.attempt(f"{user} read_case", lambda: case_service.read_case(
             self.ctx(user), case.reference), "ok" if self.visible(user, case) else NotFound,
-            kind="record")
+            kind="look", new_look=look not in self.looked)
         if data is not None:
+            self.looked.add(look)
             assert data["state"] == case.state
             role = CAST[user][0]
             for action in ("confirm_commitment", "record_withdrawal", "pay_support"):
