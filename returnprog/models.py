@@ -305,3 +305,14 @@ class AuditEvent(SQLModel, table=True):
     ip: Optional[str] = Field(default=None, max_length=45)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class MetricCounter(SQLModel, table=True):
+    """A named count per day (e.g. anonymous verifications by verdict): operational
+    figures that are not audit events. Incremented by an upsert in a transaction of its
+    own, never through the audit chain's head row."""
+
+    __tablename__ = "metric_counter"
+    name: str = Field(primary_key=True, max_length=60)
+    day: dt.date = Field(primary_key=True)
+    count: int = 0

@@ -3,10 +3,11 @@ answer, valid or exactly why not. Rate-limited per client address."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, render_template, request, session
 
-from .. import documents
+from .. import documents, verifier
 from ..glossary import N_
 from ..services import verification as verification_service
 from . import ratelimit
@@ -25,7 +26,20 @@ SETTINGS = {
     "VERIFY_MAX_BYTES": 5 * 1024 * 1024,
     # Retired seal certificates (PEM paths) that documents sealed earlier still verify with.
     "SEAL_TRUSTED_CERT_PATHS": [],
+    # Bounds of one check, which runs in a child process (returnprog.verifier): CPU
+    # seconds (a normal sealed document takes ~0.1 s, the 50,000-deep field chain of
+    # issue 10 1.5–5 s); address space (RLIMIT_AS) in MB (a normal sealed document is
+    # checked within 120 MB, peaking at ~85 MB resident); wall-clock seconds after which
+    # the child is killed.
+    "VERIFY_CPU_SECONDS": 3,
+    "VERIFY_MEMORY_MB": 512,
+    "VERIFY_TIMEOUT_SECONDS": 6,
+    # Checks running at once on this machine, across all web workers (slot files in the
+    # instance folder). Keep it below the number of web workers so that a flood of
+    # uploads always leaves a worker for every other page; over the cap → 503.
+    "VERIFY_MAX_CONCURRENT": 1,
 }
+BUSY_RETRY_SECONDS = 60
 
 
 def _verify_language() -> str:
@@ -52,6 +66,9 @@ _REASON_TEXTS = {
                                       "not yet valid or not usable for sealing)"),
     documents.REASON_TIMESTAMP: N_("the seal's timestamp cannot be verified"),
     documents.REASON_NOT_REGISTERED: N_("the document is not in the register"),
+    verifier.REASON_UNCHECKED: N_("the file could not be checked: checking it needs more time "
+                                  "or memory than the check allows (it may be damaged or "
+                                  "built to overload the check)"),
 }
 CHECK_FAILED = "the file could not be checked"
 METHOD_TEXTS = {"drawn": N_("drawn signature"), "typed": N_("typed full name")}
@@ -63,6 +80,17 @@ def trusted_certs() -> list[bytes]:
     """The seal certificates this service trusts (current seal plus retired ones)."""
     return verification_service.trusted_cert_pems(
         seal(), current_app.config.get("SEAL_TRUSTED_CERT_PATHS") or ())
+
+
+def limits() -> verifier.Limits:
+    """The bounds of one check from the configuration (``VERIFY_*``); the concurrency
+    slots live in the instance folder, shared by every worker of the machine."""
+    config = current_app.config
+    return verifier.Limits(cpu_seconds=float(config["VERIFY_CPU_SECONDS"]),
+                           memory_mb=int(config["VERIFY_MEMORY_MB"]),
+                           timeout_seconds=float(config["VERIFY_TIMEOUT_SECONDS"]),
+                           max_concurrent=int(config["VERIFY_MAX_CONCURRENT"]),
+                           slots_dir=str(Path(current_app.instance_path) / "verify-slots"))
 
 
 def _verify_page(status: int = 200, result=None, errors: dict | None = None):
@@ -110,7 +138,11 @@ def verify_check():
         return _verify_page(422, errors={"pdf": [_("The file is empty.")]})
     try:
         result = verification_service.verify(db_session(), data, trusted_certs(),
-                                             channel="web")
+                                             channel="web", limits=limits())
+    except verifier.Busy:
+        response = _verify_page(503, errors={"pdf": [_(
+            "Many documents are being checked right now. Please try again in a minute.")]})
+        return response[0], 503, {"Retry-After": str(BUSY_RETRY_SECONDS)}
     except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
         log.exception("verification of an uploaded file failed")
         db_session().rollback()
