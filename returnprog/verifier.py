@@ -58,6 +58,10 @@ STOPPED_MEMORY = "memory"
 STOPPED_TIMEOUT = "timeout"
 STOPPED_CRASHED = "crashed"
 
+# Exit status of a child that ran out of memory even for its answer.
+EXIT_OUT_OF_MEMORY = 75
+RESERVE_BYTES = 4 * 1024 * 1024
+
 # The child's priority is lowered so that, on a small machine, the web workers answering
 # ordinary pages win the CPU over a long check.
 CHILD_NICENESS = 10
@@ -66,7 +70,8 @@ CHILD_NICENESS = 10
 @dataclass(frozen=True)
 class Limits:
     """The bounds of one check. ``memory_mb`` caps the child's whole address space
-    (``RLIMIT_AS``; the warm child starts at about 250–300 MB of it, see ``bench/README``);
+    (``RLIMIT_AS``; the warm child starts at about 125 MB of it, and a normal sealed
+    document is checked within 150 MB);
     ``cpu_seconds`` its CPU time (``RLIMIT_CPU``); ``timeout_seconds`` the wall-clock wait
     after which the parent kills it. ``slots_dir`` None means no machine-wide cap (tests,
     one-off scripts)."""
@@ -154,18 +159,26 @@ def _child_main(conn, cpu_seconds: float, memory_bytes: int) -> None:
     # limit one second later is SIGKILL for a process that ignores it.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # Address space kept back so that the answer "out of memory" can still be sent.
+    reserve = None
+    outcome = None
     try:
+        reserve = bytearray(RESERVE_BYTES)
         pdf = conn.recv_bytes()
         seal_pems, tsa_pems = conn.recv()
-        result = documents.check_seal(pdf, seal_pems, tsa_cert_pem_list=tsa_pems)
-        del pdf
-        conn.send(("done", result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        outcome = ("done", documents.check_seal(pdf, seal_pems, tsa_cert_pem_list=tsa_pems))
     except MemoryError:
-        conn.send(("stopped", STOPPED_MEMORY, None))
+        pass  # answered below, once the traceback and its frames are gone
     except RecursionError:
-        conn.send(("stopped", STOPPED_CRASHED, None))
-    finally:
+        outcome = ("stopped", STOPPED_CRASHED)
+    del reserve
+    if outcome is None:
+        outcome = ("stopped", STOPPED_MEMORY)
+    try:
+        conn.send((*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
         conn.close()
+    except MemoryError:
+        os._exit(EXIT_OUT_OF_MEMORY)
 
 
 def _unchecked(pdf_bytes: bytes, stopped: str, pid: int | None) -> Checked:
@@ -225,7 +238,9 @@ def check(pdf_bytes: bytes, seal_cert_pems: Iterable[bytes | str],
     elif killed:
         stopped = STOPPED_TIMEOUT
     elif exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
-        stopped = STOPPED_CPU
+        stopped = STOPPED_CPU  # soft and hard RLIMIT_CPU (our own kill is ``killed``)
+    elif exitcode == EXIT_OUT_OF_MEMORY:
+        stopped = STOPPED_MEMORY
     else:
         stopped = STOPPED_CRASHED
     log.warning("a PDF check was stopped (%s, child exit %s, %d bytes)",

@@ -28,9 +28,9 @@ SETTINGS = {
     "SEAL_TRUSTED_CERT_PATHS": [],
     # Bounds of one check, which runs in a child process (returnprog.verifier): CPU
     # seconds (a normal sealed document takes ~0.1 s, the 50,000-deep field chain of
-    # issue 10 1.5–5 s); address space (RLIMIT_AS) in MB (a normal sealed document is
-    # checked within 120 MB, peaking at ~85 MB resident); wall-clock seconds after which
-    # the child is killed.
+    # issue 10 1.5–5 s); the child's whole address space (RLIMIT_AS) in MB (it starts at
+    # ~125 MB; a normal sealed document is checked within 150 MB, ~85 MB resident);
+    # wall-clock seconds after which the child is killed.
     "VERIFY_CPU_SECONDS": 3,
     "VERIFY_MEMORY_MB": 512,
     "VERIFY_TIMEOUT_SECONDS": 6,
