@@ -41,13 +41,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from . import documents
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Busy", "Checked", "Limits", "REASON_UNCHECKED", "check", "warm_up"]
+__all__ = ["Busy", "Checked", "Limits", "REASON_UNCHECKED", "Slot", "check", "claim",
+           "warm_up"]
 
 REASON_UNCHECKED = ("the file could not be checked: checking it needs more time or memory "
                     "than the check allows (it may be damaged or built to overload the check)")
@@ -123,11 +124,32 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-@contextlib.contextmanager
-def _slot(limits: Limits) -> Iterator[None]:
+class Slot:
+    """One of the machine's check slots, held until :meth:`release` (or the end of a
+    ``with`` block); a process that dies releases it too (the kernel drops the lock)."""
+
+    def __init__(self, fd: int | None):
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the slot back (closing the descriptor drops the lock); idempotent."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Slot":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def claim(limits: Limits) -> Slot | None:
+    """Take a free check slot of the machine without waiting, or None when all
+    ``limits.max_concurrent`` are taken. Without ``slots_dir`` there is no cap (a slot
+    that holds nothing)."""
     if not limits.slots_dir:
-        yield
-        return
+        return Slot(None)
     folder = Path(limits.slots_dir)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for number in range(max(1, int(limits.max_concurrent))):
@@ -139,12 +161,8 @@ def _slot(limits: Limits) -> Iterator[None]:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 continue
             raise
-        try:
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-        return
-    raise Busy()
+        return Slot(fd)
+    return None
 
 
 def _child_main(conn, cpu_seconds: float, memory_bytes: int) -> None:
@@ -189,10 +207,13 @@ def _unchecked(pdf_bytes: bytes, stopped: str, pid: int | None) -> Checked:
 
 
 def check(pdf_bytes: bytes, seal_cert_pems: Iterable[bytes | str],
-          tsa_cert_pems: Iterable[bytes | str] = (), limits: Limits = Limits()) -> Checked:
+          tsa_cert_pems: Iterable[bytes | str] = (), limits: Limits = Limits(), *,
+          slot: Slot | None = None) -> Checked:
     """Run ``documents.check_seal`` on ``pdf_bytes`` in a bounded child process.
 
-    Raises :class:`Busy` when all ``limits.max_concurrent`` slots of the machine are taken.
+    ``slot`` is a slot the caller claimed already (and releases itself); without one, a
+    slot is claimed for the check and :class:`Busy` raised when all
+    ``limits.max_concurrent`` slots of the machine are taken.
     Never raises on bad input: a file that runs out of CPU time, memory or wall-clock time,
     or crashes the child, is answered ``REASON_UNCHECKED`` with ``stopped`` saying which.
     """
@@ -201,7 +222,13 @@ def check(pdf_bytes: bytes, seal_cert_pems: Iterable[bytes | str],
     tsa_pems = [p.encode("ascii") if isinstance(p, str) else bytes(p) for p in tsa_cert_pems]
     if not seal_pems:
         raise ValueError("a check needs at least one trusted seal certificate")
-    with _slot(limits):
+    if slot is None:
+        slot = claim(limits)
+        if slot is None:
+            raise Busy()
+    else:
+        slot = contextlib.nullcontext()
+    with slot:
         ctx = _context()
         ours, theirs = ctx.Pipe()
         child = ctx.Process(target=_child_main, name="returnprog-verify", daemon=True,

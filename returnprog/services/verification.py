@@ -92,24 +92,26 @@ def trusted_cert_pems(seal=None, extra_paths: Iterable[str] = ()) -> list[bytes]
 @atomic
 def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes | str], *,
            channel: str = "web", tsa_cert_pems: Iterable[bytes | str] = (),
-           limits: verifier.Limits | None = None) -> Verification:
+           limits: verifier.Limits | None = None,
+           slot: verifier.Slot | None = None) -> Verification:
     """Verify ``pdf_bytes`` against the trusted seal certificates and the register.
 
     The seal is checked in a bounded child process (``limits``; the defaults of
     ``verifier.Limits`` when None); a file that exceeds them is answered ``valid=False``
     with ``verifier.REASON_UNCHECKED``. Channel ``web`` (anonymous) bumps a daily counter
     per verdict; channel ``cli`` (an operator) records the check in the audit trail.
-    Raises ``verifier.Busy`` (after counting it) when every check slot of the machine is
+    ``slot``: a check slot the caller claimed already (``verifier.claim``); without one,
+    ``verifier.Busy`` is raised (after counting it) when every slot of the machine is
     taken. Never raises on bad input: garbage, truncated or tampered files are answered
     ``valid=False`` with the reasons.
     """
     data = bytes(pdf_bytes) if isinstance(pdf_bytes, (bytes, bytearray, memoryview)) else b""
     try:
         checked = verifier.check(data, list(trusted_cert_pems), list(tsa_cert_pems),
-                                 limits or verifier.Limits())
+                                 limits or verifier.Limits(), slot=slot)
     except verifier.Busy:
         if channel == "web":
-            metrics.bump(session, f"{COUNTER_PREFIX}{channel}.busy")
+            count_busy(session, channel)
         raise
     # The register is read here, in this process: the child never sees the database.
     # A check cut short says nothing about the file, so the register is not consulted.
@@ -133,6 +135,12 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
                           "size": len(data)})
     session.commit()
     return answer
+
+
+def count_busy(session: Session, channel: str = "web") -> None:
+    """Count an upload refused because every check slot was taken (claimed before the
+    upload was even read, see ``web.verify``)."""
+    metrics.bump(session, f"{COUNTER_PREFIX}{channel}.busy")
 
 
 def describe(answer: Verification) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, render_template, request, session
+from flask import Blueprint, Flask, current_app, g, render_template, request, session
 
 from .. import documents, verifier
 from ..glossary import N_
@@ -138,11 +138,10 @@ def verify_check():
         return _verify_page(422, errors={"pdf": [_("The file is empty.")]})
     try:
         result = verification_service.verify(db_session(), data, trusted_certs(),
-                                             channel="web", limits=limits())
+                                             channel="web", limits=limits(),
+                                             slot=g.get("verify_slot"))
     except verifier.Busy:
-        response = _verify_page(503, errors={"pdf": [_(
-            "Many documents are being checked right now. Please try again in a minute.")]})
-        return response[0], 503, {"Retry-After": str(BUSY_RETRY_SECONDS)}
+        return _busy()
     except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
         log.exception("verification of an uploaded file failed")
         db_session().rollback()
@@ -151,9 +150,59 @@ def verify_check():
 
 
 
+def _busy():
+    _ = page_texts(_verify_language())["_"]
+    page, status = _verify_page(503, errors={"pdf": [_(
+        "Many documents are being checked right now. Please try again in a minute.")]})
+    return page, status, {"Retry-After": str(BUSY_RETRY_SECONDS)}
+
+
+def _drain_upload() -> None:
+    """Read and drop the request body without parsing it: answering before the client
+    has sent its upload would reset the connection and lose the answer."""
+    stream = request.stream
+    left = int(current_app.config.get("MAX_CONTENT_LENGTH") or 0) or 64 * 1024 * 1024
+    try:
+        while left > 0:
+            chunk = stream.read(min(256 * 1024, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 - a broken or oversized body: nothing more to read
+        pass
+
+
+def _claim_slot_before_the_upload_is_read():
+    """For ``POST /verify``, first of all hooks (before CSRF parses the multipart body):
+    claim a check slot of the machine for this request, or answer 503 at once. A flood
+    of uploads then costs the busy workers only the raw bytes, not a multipart parse, a
+    temporary file and a page per refused upload."""
+    if request.endpoint != "verify.verify_check" or request.method != "POST":
+        return None
+    slot = verifier.claim(limits())
+    if slot is not None:
+        g.verify_slot = slot
+        return None
+    _drain_upload()
+    try:
+        verification_service.count_busy(db_session())
+    except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
+        log.warning("could not count a busy verification", exc_info=True)
+    return _busy()
+
+
+def _release_slot(_exc=None) -> None:
+    slot = g.pop("verify_slot", None)
+    if slot is not None:
+        slot.release()
+
+
 def init_app(app: Flask) -> None:
     """Register the verification page and its settings."""
     for key, value in SETTINGS.items():
         app.config.setdefault(key, value)
     ratelimit.init_app(app)
     app.register_blueprint(bp)
+    # First in line, ahead of CSRFProtect (which reads the whole form).
+    app.before_request_funcs.setdefault(None, []).insert(0, _claim_slot_before_the_upload_is_read)
+    app.teardown_request(_release_slot)

@@ -49,10 +49,14 @@ def _audit_events(app) -> int:
 
 def _uploader(app, lang: str):
     client = app.test_client()
-    token = csrf_token(client.get(f"/verify?lang={lang}").get_data(as_text=True))
+    form = client.get(f"/verify?lang={lang}").get_data(as_text=True)
+    token = csrf_token(form)
 
     def upload(data: bytes):
-        return client.post("/verify", data={"csrf_token": token, "lang": lang,
+        # The form's action carries the language, so that even an answer given before the
+        # body is read (busy) speaks it.
+        assert f'action="/verify?lang={lang}"' in form
+        return client.post(f"/verify?lang={lang}", data={"csrf_token": token, "lang": lang,
                                             "pdf": (io.BytesIO(data), "x.pdf")},
                            content_type="multipart/form-data")
     return upload
@@ -60,7 +64,9 @@ def _uploader(app, lang: str):
 
 def test_hostile_uploads_get_a_verdict_and_a_stopped_check_says_so_in_each_language(
         app, signed):  # noqa: F811
-    app.config.update(VERIFY_RATE_LIMIT=1000, VERIFY_CPU_SECONDS=1, VERIFY_TIMEOUT_SECONDS=30)
+    # 160 MB of address space: enough for a normal sealed document, not for the chain or
+    # the huge xref (memory use does not depend on the machine's speed, CPU time would).
+    app.config.update(VERIFY_RATE_LIMIT=1000, VERIFY_MEMORY_MB=160)
     events = _audit_events(app)
     stopped = 0
     for lang in ("en", "nl", "uk", "ru"):
@@ -70,7 +76,7 @@ def test_hostile_uploads_get_a_verdict_and_a_stopped_check_says_so_in_each_langu
             assert response.status_code == 200, (name, lang)
             body = html.unescape(response.get_data(as_text=True))
             assert 'class="verdict invalid"' in body, (name, lang)
-            if name == "deep field chain":  # seconds of CPU: stopped by the 1 s limit
+            if name in ("deep field chain", "huge xref"):
                 assert UNCHECKED[lang] in body, lang
                 stopped += 1
         response = upload(signed.pdf)
@@ -78,7 +84,7 @@ def test_hostile_uploads_get_a_verdict_and_a_stopped_check_says_so_in_each_langu
         assert 'class="verdict valid"' in response.get_data(as_text=True), lang
     counts = _counts(app)
     assert counts["verify.web.valid"] == 4
-    assert counts["verify.web.unchecked"] >= stopped == 4
+    assert counts["verify.web.unchecked"] == stopped == 8
     assert counts["verify.web.unchecked"] + counts["verify.web.invalid"] == 4 * len(CORPUS)
     assert _audit_events(app) == events  # anonymous uploads write no audit event
 
@@ -111,7 +117,7 @@ def test_a_full_machine_answers_503_with_retry_after_and_counts_it(app, signed):
 
 
 def test_the_command_line_check_is_bounded_too(app, signed, tmp_path):  # noqa: F811
-    app.config.update(VERIFY_CPU_SECONDS=1, VERIFY_TIMEOUT_SECONDS=30)
+    app.config.update(VERIFY_MEMORY_MB=160)
     path = tmp_path / "chain.pdf"
     path.write_bytes(CORPUS["deep field chain"]())
     result = app.test_cli_runner().invoke(args=["verify-pdf", str(path)])
