@@ -137,10 +137,10 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
     return answer
 
 
-def count_busy(session: Session, channel: str = "web") -> None:
-    """Count an upload refused because every check slot was taken (claimed before the
-    upload was even read, see ``web.verify``)."""
-    metrics.bump(session, f"{COUNTER_PREFIX}{channel}.busy")
+def count_busy(session: Session, channel: str = "web", *, by: int = 1) -> None:
+    """Count ``by`` uploads refused because every check slot was taken (refused before
+    the upload was even read, see ``web.verify.EarlyBusy``)."""
+    metrics.bump(session, f"{COUNTER_PREFIX}{channel}.busy", by=by)
 
 
 def describe(answer: Verification) -> list[str]:

@@ -3,15 +3,18 @@ answer, valid or exactly why not. Rate-limited per client address."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
-from flask import Blueprint, Flask, current_app, g, render_template, request, session
+from flask import Blueprint, Flask, current_app, render_template, request, session
 
 from .. import documents, verifier
 from ..glossary import N_
 from ..services import verification as verification_service
 from . import ratelimit
 from .headers import PUBLIC_CSP, secure_headers
+from ..db import session_scope
 from .sessions import db_session, seal
 from .signing_common import LANGUAGE_NAMES, flat_errors, local_time, page_texts, too_many
 
@@ -40,6 +43,8 @@ SETTINGS = {
     "VERIFY_MAX_CONCURRENT": 1,
 }
 BUSY_RETRY_SECONDS = 60
+DRAIN_MAX_BYTES = 1024 * 1024
+SLOT_KEY = "returnprog.verify_slot"  # WSGI environ key of the slot EarlyBusy claimed
 
 
 def _verify_language() -> str:
@@ -82,15 +87,17 @@ def trusted_certs() -> list[bytes]:
         seal(), current_app.config.get("SEAL_TRUSTED_CERT_PATHS") or ())
 
 
-def limits() -> verifier.Limits:
-    """The bounds of one check from the configuration (``VERIFY_*``); the concurrency
-    slots live in the instance folder, shared by every worker of the machine."""
-    config = current_app.config
+def limits(config=None, instance_path: str | None = None) -> verifier.Limits:
+    """The bounds of one check from the configuration (``VERIFY_*``; the current app's
+    unless given); the concurrency slots live in the instance folder, shared by every
+    worker of the machine."""
+    if config is None:
+        config, instance_path = current_app.config, current_app.instance_path
     return verifier.Limits(cpu_seconds=float(config["VERIFY_CPU_SECONDS"]),
                            memory_mb=int(config["VERIFY_MEMORY_MB"]),
                            timeout_seconds=float(config["VERIFY_TIMEOUT_SECONDS"]),
                            max_concurrent=int(config["VERIFY_MAX_CONCURRENT"]),
-                           slots_dir=str(Path(current_app.instance_path) / "verify-slots"))
+                           slots_dir=str(Path(instance_path) / "verify-slots"))
 
 
 def _verify_page(status: int = 200, result=None, errors: dict | None = None):
@@ -139,7 +146,7 @@ def verify_check():
     try:
         result = verification_service.verify(db_session(), data, trusted_certs(),
                                              channel="web", limits=limits(),
-                                             slot=g.get("verify_slot"))
+                                             slot=request.environ.get(SLOT_KEY))
     except verifier.Busy:
         return _busy()
     except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
@@ -149,52 +156,102 @@ def verify_check():
     return _verify_page(200, result=result)
 
 
-
 def _busy():
-    _ = page_texts(_verify_language())["_"]
-    page, status = _verify_page(503, errors={"pdf": [_(
-        "Many documents are being checked right now. Please try again in a minute.")]})
-    return page, status, {"Retry-After": str(BUSY_RETRY_SECONDS)}
+    # Only when a slot was lost between EarlyBusy and the check (e.g. a direct caller).
+    return _busy_page(_verify_language())
 
 
-def _drain_upload() -> None:
-    """Read and drop the request body without parsing it: answering before the client
-    has sent its upload would reset the connection and lose the answer."""
-    stream = request.stream
-    left = int(current_app.config.get("MAX_CONTENT_LENGTH") or 0) or 64 * 1024 * 1024
-    try:
-        while left > 0:
-            chunk = stream.read(min(256 * 1024, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-    except Exception:  # noqa: BLE001 - a broken or oversized body: nothing more to read
-        pass
+class EarlyBusy:
+    """WSGI middleware in front of the app for ``POST /verify``: claim a check slot of the
+    machine before anything else runs, and when none is free answer 503 right here.
+
+    Why this low: in a flood of uploads, every refusal occupies a sync worker, and the
+    sign-in page waits behind them. Refused inside Flask, each one cost a multipart parse
+    of up to 5 MB (CSRF reads the whole form), a session, a page render — tens of ms. Here
+    it costs a few syscalls and a cached page: no Flask, no database, no parsing. Uploads
+    up to ``DRAIN_MAX_BYTES`` (every document the service issues is ~30–40 KB) are read
+    and dropped first so the browser surely gets the page; larger ones are not read, and
+    the connection is closed after the answer (a client still sending may see a reset).
+    Refusals are counted in ``verify.web.busy``, written at most once a second per worker
+    and at the next check that gets a slot.
+    """
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._pages: dict[str, tuple[str, list, bytes]] = {}
+        self._pending = 0
+        self._flushed = time.monotonic()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/verify":
+            return self.wsgi_app(environ, start_response)
+        slot = verifier.claim(limits(self.app.config, self.app.instance_path))
+        if slot is None:
+            return self._refuse(environ, start_response)
+        environ[SLOT_KEY] = slot
+        try:
+            self._flush()
+            return self.wsgi_app(environ, start_response)
+        finally:
+            # The view has run (and its check ended) by the time the app returns.
+            slot.release()
+
+    def _refuse(self, environ, start_response):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = DRAIN_MAX_BYTES + 1
+        small = length <= DRAIN_MAX_BYTES
+        if small and length > 0:
+            stream = environ["wsgi.input"]
+            try:
+                while length > 0:
+                    chunk = stream.read(min(length, 64 * 1024))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+            except Exception:  # noqa: BLE001 - a broken body: nothing more to read
+                pass
+        lang = parse_qs(environ.get("QUERY_STRING", "")).get("lang", ["nl"])[0]
+        status, headers, body = self._page(lang if lang in VERIFY_LANGUAGES else "nl")
+        headers = list(headers)
+        if not small:
+            headers.append(("Connection", "close"))
+        self._pending += 1
+        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self._flush()
+        start_response(status, headers)
+        return [body]
+
+    def _page(self, lang: str) -> tuple[str, list, bytes]:
+        if lang not in self._pages:
+            with self.app.test_request_context(f"/verify?lang={lang}"):
+                response = self.app.make_response(_busy_page(lang))
+                response = self.app.process_response(response)
+                headers = [(k, v) for k, v in response.headers.items() if k != "Set-Cookie"]
+                self._pages[lang] = (response.status, headers, response.get_data())
+        return self._pages[lang]
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, 0
+        self._flushed = time.monotonic()
+        if not pending:
+            return
+        try:
+            with session_scope(self.app.extensions["returnprog.engine"]) as session:
+                verification_service.count_busy(session, by=pending)
+        except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
+            log.warning("could not count %d busy verifications", pending, exc_info=True)
 
 
-def _claim_slot_before_the_upload_is_read():
-    """For ``POST /verify``, first of all hooks (before CSRF parses the multipart body):
-    claim a check slot of the machine for this request, or answer 503 at once. A flood
-    of uploads then costs the busy workers only the raw bytes, not a multipart parse, a
-    temporary file and a page per refused upload."""
-    if request.endpoint != "verify.verify_check" or request.method != "POST":
-        return None
-    slot = verifier.claim(limits())
-    if slot is not None:
-        g.verify_slot = slot
-        return None
-    _drain_upload()
-    try:
-        verification_service.count_busy(db_session())
-    except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
-        log.warning("could not count a busy verification", exc_info=True)
-    return _busy()
-
-
-def _release_slot(_exc=None) -> None:
-    slot = g.pop("verify_slot", None)
-    if slot is not None:
-        slot.release()
+def _busy_page(lang: str):
+    texts = page_texts(lang)
+    return (render_template("signing/verify_busy.html", **texts,
+                            languages=[(code, LANGUAGE_NAMES[code]) for code in VERIFY_LANGUAGES]),
+            503, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
 
 def init_app(app: Flask) -> None:
@@ -203,6 +260,5 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     ratelimit.init_app(app)
     app.register_blueprint(bp)
-    # First in line, ahead of CSRFProtect (which reads the whole form).
-    app.before_request_funcs.setdefault(None, []).insert(0, _claim_slot_before_the_upload_is_read)
-    app.teardown_request(_release_slot)
+    # In front of everything, CSRFProtect included (it reads the whole form).
+    app.wsgi_app = EarlyBusy(app, app.wsgi_app)

@@ -101,18 +101,28 @@ def test_a_full_machine_answers_503_with_retry_after_and_counts_it(app, signed):
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "60"
             assert text in response.get_data(as_text=True), lang
+            assert f'<html lang="{lang}">' in response.get_data(as_text=True)
+            assert response.headers["Cache-Control"] == "no-store"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+            assert "Set-Cookie" not in response.headers
+            assert "Connection" not in response.headers  # a small upload was read first
+        # Larger than anything the service issues: answered unread, connection closed.
+        big = _uploader(app, "en")(CORPUS["deep field chain"]())
+        assert big.status_code == 503 and big.headers["Connection"] == "close"
+        assert BUSY["en"] in big.get_data(as_text=True)
     finally:
         os.close(fd)
     response = _uploader(app, "en")(signed.pdf)
     assert response.status_code == 200
     assert 'class="verdict valid"' in response.get_data(as_text=True)
-    assert _counts(app) == {"verify.web.busy": 4, "verify.web.valid": 1}
+    assert _counts(app) == {"verify.web.busy": 5, "verify.web.valid": 1}
 
     result = app.test_cli_runner().invoke(args=["metrics", "--prefix", "verify."])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert any(line.split()[1:] == ["verify.web.busy", "4"] for line in lines[:2]), lines
-    assert lines[-2].split() == ["verify.web.busy", "4"]
+    assert any(line.split()[1:] == ["verify.web.busy", "5"] for line in lines[:2]), lines
+    assert lines[-2].split() == ["verify.web.busy", "5"]
     assert lines[-1].split() == ["verify.web.valid", "1"]
 
 
