@@ -117,7 +117,6 @@ def huge_xref(entries: int = 240_000) -> bytes:
     head, _, _ = pdf.partition(b"xref\n")
     xref_at = len(head)
     rows = [b"0000000000 65535 f \n"]
-    offset = 0
     for line in pdf[len(head):].split(b"\n")[3:6]:
         rows.append(line + b"\n")
     rows += [b"0000000000 00001 f \n"] * entries

@@ -1,5 +1,8 @@
 """Public verification of signed PDFs (blueprint ``verify``): upload a PDF and get the
-answer, valid or exactly why not. Rate-limited per client address."""
+answer, valid or exactly why not. Rate-limited per client address; the check itself runs
+bounded in a child process (``returnprog.verifier``), at most ``VERIFY_MAX_CONCURRENT``
+at once on the machine — over that, :class:`EarlyBusy` answers 503 before the upload is
+parsed."""
 from __future__ import annotations
 
 import logging
@@ -10,11 +13,11 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Flask, current_app, render_template, request, session
 
 from .. import documents, verifier
+from ..db import session_scope
 from ..glossary import N_
 from ..services import verification as verification_service
 from . import ratelimit
 from .headers import PUBLIC_CSP, secure_headers
-from ..db import session_scope
 from .sessions import db_session, seal
 from .signing_common import LANGUAGE_NAMES, flat_errors, local_time, page_texts, too_many
 
