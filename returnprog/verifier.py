@@ -110,7 +110,8 @@ def _context():
         ctx = multiprocessing.get_context("forkserver")
         # "__main__" first: the server imports the main script once, so that each child
         # does not run it again (multiprocessing re-imports the main module in children).
-        ctx.set_forkserver_preload(["__main__", "returnprog.documents", "returnprog.verifier"])
+        ctx.set_forkserver_preload(["__main__", "returnprog.documents", "returnprog.verifier",
+                                    "returnprog.verifier_warmup"])
         _CONTEXT = ctx
     return _CONTEXT
 

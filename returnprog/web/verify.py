@@ -125,6 +125,12 @@ def _verify_page(status: int = 200, result=None, errors: dict | None = None):
 @bp.get("/verify")
 def verify_form():
     """Upload a PDF to check it."""
+    # Start this worker's check fork server now (it returns at once; the server imports
+    # and warms pyHanko in the background), so the upload that follows does not wait ~1 s.
+    try:
+        verifier.warm_up()
+    except Exception:  # noqa: BLE001 - an optimisation; the check starts it otherwise
+        log.warning("could not start the verification fork server", exc_info=True)
     return _verify_page()
 
 
