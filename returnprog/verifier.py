@@ -30,9 +30,11 @@ Flask-free and database-free; ``services.verification`` is the caller.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import fcntl
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -62,6 +64,8 @@ STOPPED_CRASHED = "crashed"
 # Exit status of a child that ran out of memory even for its answer.
 EXIT_OUT_OF_MEMORY = 75
 RESERVE_BYTES = 4 * 1024 * 1024
+# The child's answer is a verdict, a hash and a certificate subject: a few KB at most.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 # The child's priority is lowered so that, on a small machine, the web workers answering
 # ordinary pages win the CPU over a long check.
@@ -185,19 +189,54 @@ def _child_main(conn, cpu_seconds: float, memory_bytes: int) -> None:
         reserve = bytearray(RESERVE_BYTES)
         pdf = conn.recv_bytes()
         seal_pems, tsa_pems = conn.recv()
-        outcome = ("done", documents.check_seal(pdf, seal_pems, tsa_cert_pem_list=tsa_pems))
+        result = documents.check_seal(pdf, seal_pems, tsa_cert_pem_list=tsa_pems)
+        outcome = {"status": "done", "reasons": list(result.reasons), "sha256": result.sha256,
+                   "sealed_by": result.sealed_by,
+                   "sealed_at": result.sealed_at.isoformat() if result.sealed_at else None}
     except MemoryError:
         pass  # answered below, once the traceback and its frames are gone
     except RecursionError:
-        outcome = ("stopped", STOPPED_CRASHED)
+        outcome = {"status": "stopped", "stopped": STOPPED_CRASHED}
     del reserve
     if outcome is None:
-        outcome = ("stopped", STOPPED_MEMORY)
+        outcome = {"status": "stopped", "stopped": STOPPED_MEMORY}
     try:
-        conn.send((*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        outcome["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # Plain JSON, not a pickle: the parent must not run whatever a child that parsed
+        # a hostile file might send.
+        conn.send_bytes(json.dumps(outcome).encode())
         conn.close()
     except MemoryError:
         os._exit(EXIT_OUT_OF_MEMORY)
+
+
+def _answer(message: bytes) -> dict | None:
+    """The child's JSON answer, checked for shape; None when it makes no sense."""
+    try:
+        answer = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or answer.get("status") not in ("done", "stopped"):
+        return None
+    if answer["status"] == "stopped":
+        return answer if answer.get("stopped") in (STOPPED_MEMORY, STOPPED_CRASHED) else None
+    reasons = answer.get("reasons")
+    if not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
+        return None
+    for key in ("sha256", "sealed_by", "sealed_at"):
+        if answer.get(key) is not None and not isinstance(answer[key], str):
+            return None
+    if not isinstance(answer.get("maxrss_kb"), int):
+        return None
+    return answer
+
+
+def _result(answer: dict) -> documents.VerificationResult:
+    sealed_at = answer.get("sealed_at")
+    return documents.VerificationResult(
+        valid=False, reasons=list(answer["reasons"]), sha256=answer.get("sha256"),
+        sealed_by=answer.get("sealed_by"),
+        sealed_at=dt.datetime.fromisoformat(sealed_at) if sealed_at else None)
 
 
 def _unchecked(pdf_bytes: bytes, stopped: str, pid: int | None) -> Checked:
@@ -244,9 +283,9 @@ def check(pdf_bytes: bytes, seal_cert_pems: Iterable[bytes | str],
             ours.send_bytes(pdf_bytes)
             ours.send((seal_pems, tsa_pems))
             if ours.poll(max(0.0, deadline - time.monotonic())):
-                message = ours.recv()
+                message = _answer(ours.recv_bytes(MAX_ANSWER_BYTES))
         except (EOFError, OSError):
-            message = None  # the child died (a limit) before answering
+            message = None  # the child died (a limit) before answering, or said too much
         finally:
             ours.close()
             # A child that answered or hung up is exiting by itself: give it a moment, so
@@ -259,10 +298,10 @@ def check(pdf_bytes: bytes, seal_cert_pems: Iterable[bytes | str],
         pid, exitcode = child.pid, child.exitcode
         if exitcode is not None:
             child.close()
-    if message is not None and message[0] == "done":
-        return Checked(message[1], child_pid=pid, child_maxrss_kb=message[2])
+    if message is not None and message["status"] == "done":
+        return Checked(_result(message), child_pid=pid, child_maxrss_kb=message["maxrss_kb"])
     if message is not None:
-        stopped = message[1]
+        stopped = message["stopped"]
     elif killed:
         stopped = STOPPED_TIMEOUT
     elif exitcode in (-signal.SIGXCPU, -signal.SIGKILL):

@@ -122,3 +122,21 @@ def test_a_check_is_refused_when_every_slot_of_the_machine_is_taken(seal, sealed
         for fd in held:
             os.close(fd)
     assert oct((tmp_path / "slots").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_parent_accepts_only_a_plain_json_verdict_from_the_child():
+    """A child that parsed a hostile file is not trusted to send a pickle (which would
+    run code in the web worker): only JSON of the expected shape is read."""
+    import json
+    import pickle
+
+    good = {"status": "done", "reasons": [], "sha256": "ab" * 32, "sealed_by": "DTenV",
+            "sealed_at": "2026-12-01T10:00:00+00:00", "maxrss_kb": 90_000}
+    assert verifier._answer(json.dumps(good).encode()) == good
+    assert verifier._result(good).sealed_at.year == 2026
+    for bad in (pickle.dumps(good), b"not json", json.dumps([1]).encode(),
+                json.dumps({**good, "reasons": [1]}).encode(),
+                json.dumps({**good, "sealed_by": {"x": 1}}).encode(),
+                json.dumps({"status": "stopped", "stopped": "anything"}).encode(),
+                json.dumps({**good, "status": "valid"}).encode()):
+        assert verifier._answer(bad) is None, bad
