@@ -18,8 +18,9 @@ Design:
   database connections, sockets or session state. Each check gets a fresh child that
   exits afterwards, so nothing one hostile file did to memory survives into the next check.
 * The child gets only bytes (the PDF, the trusted certificates) and returns only the
-  cryptographic verdict and the SHA-256; the register lookup by hash happens in the parent
-  (``documents.complete_with_register``).
+  cryptographic verdict and the SHA-256, as plain JSON of a checked shape (never a pickle:
+  a process that parsed a hostile file is not trusted to run code in the web worker); the
+  register lookup by hash happens in the parent (``documents.complete_with_register``).
 * The machine-wide cap is ``max_concurrent`` slot files in ``slots_dir`` (the instance
   folder), each taken with a non-blocking ``fcntl.flock``: it holds across all gunicorn
   workers and is released by the kernel when a worker dies. No slot free → :class:`Busy`
