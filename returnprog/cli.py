@@ -1,5 +1,5 @@
 """Flask commands: init-db, seed-demo, create-user, set-person, api-token, audit-verify,
-audit-checkpoint, verify-pdf."""
+audit-checkpoint, verify-pdf, metrics."""
 from __future__ import annotations
 
 import secrets
@@ -29,8 +29,8 @@ def init_app(app: Flask) -> None:
     from .scheduler import scheduler_command
 
     for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
-                    audit_checkpoint,
-                    scheduler_command, mail_sink_command, verify_pdf):
+                    audit_checkpoint, scheduler_command, mail_sink_command, verify_pdf,
+                    metrics_command):
         app.cli.add_command(command)
 
 
@@ -195,13 +195,50 @@ def audit_checkpoint():
 @with_appcontext
 def verify_pdf(file):
     """Check a signed PDF: valid only when the service's seal is intact, trusted and covers
-    the whole file and its SHA-256 is in the register. Exit code 0 valid, 1 not valid."""
+    the whole file and its SHA-256 is in the register. The check runs bounded like the
+    public page's (VERIFY_* settings). Exit code 0 valid, 1 not valid, 2 busy."""
+    from . import verifier
     from .services import verification
-    from .web.verify import trusted_certs
+    from .web.verify import limits, trusted_certs
 
     data = Path(file).read_bytes()
     with _session() as session:
-        answer = verification.verify(session, data, trusted_certs(), channel="cli")
+        try:
+            answer = verification.verify(session, data, trusted_certs(), channel="cli",
+                                         limits=limits())
+        except verifier.Busy:
+            click.echo("BUSY: every check slot is taken (VERIFY_MAX_CONCURRENT); "
+                       "try again in a minute", err=True)
+            sys.exit(2)
     for line in verification.describe(answer):
         click.echo(line)
     sys.exit(0 if answer.valid else 1)
+
+
+@click.command("metrics")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 3660),
+              help="How many days back, today included.")
+@click.option("--prefix", default="", help="Only counters whose name starts with this, "
+              "e.g. verify.")
+@with_appcontext
+def metrics_command(days, prefix):
+    """Print the daily counters (e.g. anonymous verifications per verdict: verify.web.valid,
+    .invalid, .unchecked for files stopped by a limit, .busy for uploads refused at the
+    concurrency cap), newest day first, with a total per counter."""
+    import datetime as dt
+
+    from .services import metrics
+
+    since = metrics.today() - dt.timedelta(days=days - 1)
+    with _session() as session:
+        rows = metrics.counts(session, prefix=prefix, since=since)
+    if not rows:
+        click.echo(f"no counts since {since.isoformat()}")
+        return
+    totals: dict[str, int] = {}
+    for day, name, count in rows:
+        click.echo(f"{day.isoformat()}  {name:<28} {count:>8}")
+        totals[name] = totals.get(name, 0) + count
+    click.echo(f"total since {since.isoformat()}:")
+    for name in sorted(totals):
+        click.echo(f"            {name:<28} {totals[name]:>8}")

@@ -138,6 +138,8 @@ __all__ = [
     "render_pdf",
     "seal_pdf",
     "verify_pdf",
+    "check_seal",
+    "complete_with_register",
     "REASON_UNREADABLE",
     "REASON_NO_SEAL",
     "REASON_SEVERAL_SEALS",
@@ -893,6 +895,22 @@ def verify_pdf(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str],
     certificates in ``seal_cert_pem_list`` so documents sealed before a key
     rotation keep verifying.
     """
+    return complete_with_register(
+        check_seal(pdf_bytes, seal_cert_pem_list, tsa_cert_pem_list=tsa_cert_pem_list),
+        register_lookup)
+
+
+def check_seal(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str], *,
+               tsa_cert_pem_list: Iterable[bytes | str] = ()) -> VerificationResult:
+    """The cryptographic half of ``verify_pdf``, without the register: parse the file and
+    check its one seal against the trusted certificates. ``valid`` stays False (only the
+    register can make a file valid); ``reasons`` lists what is already wrong, and
+    ``sha256`` is set once the file at least starts like a PDF. This is the part that may
+    cost time and memory on a hostile file, so ``returnprog.verifier`` runs it in a
+    bounded child process and completes the answer with ``complete_with_register``.
+    A ``MemoryError`` is not read as "damaged": it propagates, so the caller can say the
+    file could not be checked.
+    """
     trusted = _certs_from_pem_list(seal_cert_pem_list)
     tsa_roots = _certs_from_pem_list(tsa_cert_pem_list)
     if not trusted:
@@ -909,12 +927,16 @@ def verify_pdf(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str],
         # Touch the document structure here so a broken file is reported as
         # unreadable rather than as a damaged seal.
         reader.root.get("/Pages")
+    except MemoryError:
+        raise
     except Exception:
         result.reasons.append(REASON_UNREADABLE)
         return result
 
     try:
         seals = reader.embedded_signatures
+    except MemoryError:
+        raise
     except Exception:
         # The signature dictionary or its CMS blob does not parse.
         log.info("reading the embedded seal raised", exc_info=True)
@@ -929,7 +951,17 @@ def verify_pdf(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str],
         result.reasons.append(REASON_SEVERAL_SEALS)
     else:
         result.reasons.extend(_check_seal(seals[0], trusted, tsa_roots, result))
+    return result
 
+
+def complete_with_register(result: VerificationResult,
+                           register_lookup: Callable[[str], dict | None]) -> VerificationResult:
+    """Finish a ``check_seal`` answer with the register: look the file's SHA-256 up (unless
+    the file was not even readable), attach the registered document or add
+    ``REASON_NOT_REGISTERED``, and set ``valid``. Exceptions of the lookup propagate."""
+    if result.sha256 is None or REASON_UNREADABLE in result.reasons:
+        result.valid = False
+        return result
     document = register_lookup(result.sha256)
     if document is None:
         result.reasons.append(REASON_NOT_REGISTERED)
@@ -960,6 +992,8 @@ def _check_seal(seal, trusted: list[asn1_x509.Certificate], tsa_roots: list[asn1
             # invalid (coverage check below), so the diff analysis adds nothing.
             skip_diff=True,
         )
+    except MemoryError:
+        raise
     except Exception:
         log.info("seal validation raised", exc_info=True)
         return [REASON_DAMAGED]

@@ -414,3 +414,14 @@ class AccessEvent(SQLModel, table=True):
     subject: str = Field(default="", max_length=60)  # e.g. the document id
     channel: str = Field(default="web", max_length=10)  # web | api | cli
     ip: Optional[str] = Field(default=None, max_length=45)
+
+
+class MetricCounter(SQLModel, table=True):
+    """A named count per day (e.g. anonymous verifications by verdict): operational
+    figures that are not audit events. Incremented by an upsert in a transaction of its
+    own, never through the audit chain's head row."""
+
+    __tablename__ = "metric_counter"
+    name: str = Field(primary_key=True, max_length=60)
+    day: dt.date = Field(primary_key=True)
+    count: int = 0

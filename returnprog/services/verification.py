@@ -3,9 +3,18 @@
 Anyone may ask (the public verification page, ``flask verify-pdf``). The answer is valid
 only when ``documents.verify_pdf`` finds one intact seal by a trusted seal certificate
 covering the whole file *and* the file's SHA-256 is in the register (the ``document``
-table). Every verification is written to the audit trail, without personal data: no
-names, no file name, no client address — only the verdict, the reasons, the hash and the
-registered document's id.
+table).
+
+The parsing and the cryptography run in a bounded child process (``returnprog.verifier``:
+CPU, memory and wall-clock limits, a machine-wide cap on concurrent checks); the register
+lookup by hash runs here, in the caller's process, after the child has answered.
+
+Anonymous checks from the public page (channel ``web``) are counted per day and verdict in
+``metric_counter`` (``verify.web.valid`` / ``.invalid`` / ``.unchecked`` / ``.busy``), not
+written to the audit trail: anyone may upload, and an audit event per upload let any
+visitor grow the chain and queue on its head. Checks by an operator (channel ``cli``) keep
+their audit event, without personal data: no names, no file name, no client address —
+only the verdict, the reasons, the hash and the registered document's id.
 """
 from __future__ import annotations
 
@@ -17,9 +26,13 @@ from typing import Callable, Iterable
 from sqlalchemy import select
 from sqlmodel import Session
 
-from .. import audit, documents
+from .. import audit, documents, verifier
 from ..models import Case, Document
+from . import metrics
 from .uow import atomic, begin_write
+
+# Counter names per verdict of an anonymous check (see ``metrics``).
+COUNTER_PREFIX = "verify."
 
 
 @dataclass
@@ -35,6 +48,8 @@ class Verification:
     document: dict | None = None
     sealed_by: str | None = None
     sealed_at: dt.datetime | None = None
+    # Set when the check was cut short by a limit (``verifier.STOPPED_*``).
+    stopped: str | None = None
 
 
 def register_lookup(session: Session) -> Callable[[str], dict | None]:
@@ -76,29 +91,56 @@ def trusted_cert_pems(seal=None, extra_paths: Iterable[str] = ()) -> list[bytes]
 
 @atomic
 def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes | str], *,
-           channel: str = "web", tsa_cert_pems: Iterable[bytes | str] = ()) -> Verification:
-    """Verify ``pdf_bytes`` against the trusted seal certificates and the register, and
-    record that a verification took place (channel ``web`` or ``cli``) in the audit trail.
+           channel: str = "web", tsa_cert_pems: Iterable[bytes | str] = (),
+           limits: verifier.Limits | None = None,
+           slot: verifier.Slot | None = None) -> Verification:
+    """Verify ``pdf_bytes`` against the trusted seal certificates and the register.
 
-    Never raises on bad input: garbage, truncated or tampered files are answered
+    The seal is checked in a bounded child process (``limits``; the defaults of
+    ``verifier.Limits`` when None); a file that exceeds them is answered ``valid=False``
+    with ``verifier.REASON_UNCHECKED``. Channel ``web`` (anonymous) bumps a daily counter
+    per verdict; channel ``cli`` (an operator) records the check in the audit trail.
+    ``slot``: a check slot the caller claimed already (``verifier.claim``); without one,
+    ``verifier.Busy`` is raised (after counting it) when every slot of the machine is
+    taken. Never raises on bad input: garbage, truncated or tampered files are answered
     ``valid=False`` with the reasons.
     """
-    lookup = register_lookup(session)
-    result = documents.verify_pdf(pdf_bytes, list(trusted_cert_pems), lookup,
-                                  tsa_cert_pem_list=list(tsa_cert_pems))
+    data = bytes(pdf_bytes) if isinstance(pdf_bytes, (bytes, bytearray, memoryview)) else b""
+    try:
+        checked = verifier.check(data, list(trusted_cert_pems), list(tsa_cert_pems),
+                                 limits or verifier.Limits(), slot=slot)
+    except verifier.Busy:
+        if channel == "web":
+            count_busy(session, channel)
+        raise
+    # The register is read here, in this process: the child never sees the database.
+    # A check cut short says nothing about the file, so the register is not consulted.
+    result = (checked.result if checked.stopped else
+              documents.complete_with_register(checked.result, register_lookup(session)))
     answer = Verification(valid=result.valid, reasons=list(result.reasons),
                           sha256=result.sha256, document=result.document,
                           sealed_by=result.sealed_by if result.valid else None,
-                          sealed_at=result.sealed_at if result.valid else None)
+                          sealed_at=result.sealed_at if result.valid else None,
+                          stopped=checked.stopped)
+    if channel == "web":
+        verdict = "valid" if answer.valid else ("unchecked" if answer.stopped else "invalid")
+        metrics.bump(session, f"{COUNTER_PREFIX}{channel}.{verdict}")
+        return answer
     doc = answer.document or {}
     begin_write(session)
     audit.append(session, actor=f"verification:{channel}", action="verify_document",
                  case_id=doc.get("case_id"),
                  details={"channel": channel, "valid": answer.valid, "reasons": answer.reasons,
                           "sha256": answer.sha256, "document_id": doc.get("document_id"),
-                          "size": len(pdf_bytes) if isinstance(pdf_bytes, bytes) else None})
+                          "size": len(data)})
     session.commit()
     return answer
+
+
+def count_busy(session: Session, channel: str = "web", *, by: int = 1) -> None:
+    """Count ``by`` uploads refused because every check slot was taken (refused before
+    the upload was even read, see ``web.verify.EarlyBusy``)."""
+    metrics.bump(session, f"{COUNTER_PREFIX}{channel}.busy", by=by)
 
 
 def describe(answer: Verification) -> list[str]:

@@ -1,12 +1,19 @@
 """Public verification of signed PDFs (blueprint ``verify``): upload a PDF and get the
-answer, valid or exactly why not. Rate-limited per client address."""
+answer, valid or exactly why not. Rate-limited per client address; the check itself runs
+bounded in a child process (``returnprog.verifier``), at most ``VERIFY_MAX_CONCURRENT``
+at once on the machine — over that, :class:`EarlyBusy` answers 503 before the upload is
+parsed."""
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
 
 from flask import Blueprint, Flask, current_app, render_template, request, session
 
-from .. import documents
+from .. import documents, verifier
+from ..db import session_scope
 from ..glossary import N_
 from ..services import verification as verification_service
 from . import ratelimit
@@ -25,7 +32,22 @@ SETTINGS = {
     "VERIFY_MAX_BYTES": 5 * 1024 * 1024,
     # Retired seal certificates (PEM paths) that documents sealed earlier still verify with.
     "SEAL_TRUSTED_CERT_PATHS": [],
+    # Bounds of one check, which runs in a child process (returnprog.verifier): CPU
+    # seconds (a normal sealed document takes ~0.1 s, the 50,000-deep field chain of
+    # issue 10 1.5–5 s); the child's whole address space (RLIMIT_AS) in MB (it starts at
+    # ~125 MB; a normal sealed document is checked within 150 MB, ~85 MB resident);
+    # wall-clock seconds after which the child is killed.
+    "VERIFY_CPU_SECONDS": 3,
+    "VERIFY_MEMORY_MB": 512,
+    "VERIFY_TIMEOUT_SECONDS": 6,
+    # Checks running at once on this machine, across all web workers (slot files in the
+    # instance folder). Keep it below the number of web workers so that a flood of
+    # uploads always leaves a worker for every other page; over the cap → 503.
+    "VERIFY_MAX_CONCURRENT": 1,
 }
+BUSY_RETRY_SECONDS = 60
+DRAIN_MAX_BYTES = 1024 * 1024
+SLOT_KEY = "returnprog.verify_slot"  # WSGI environ key of the slot EarlyBusy claimed
 
 
 def _verify_language() -> str:
@@ -52,6 +74,9 @@ _REASON_TEXTS = {
                                       "not yet valid or not usable for sealing)"),
     documents.REASON_TIMESTAMP: N_("the seal's timestamp cannot be verified"),
     documents.REASON_NOT_REGISTERED: N_("the document is not in the register"),
+    verifier.REASON_UNCHECKED: N_("the file could not be checked: checking it needs more time "
+                                  "or memory than the check allows (it may be damaged or "
+                                  "built to overload the check)"),
 }
 CHECK_FAILED = "the file could not be checked"
 METHOD_TEXTS = {"drawn": N_("drawn signature"), "typed": N_("typed full name")}
@@ -63,6 +88,19 @@ def trusted_certs() -> list[bytes]:
     """The seal certificates this service trusts (current seal plus retired ones)."""
     return verification_service.trusted_cert_pems(
         seal(), current_app.config.get("SEAL_TRUSTED_CERT_PATHS") or ())
+
+
+def limits(config=None, instance_path: str | None = None) -> verifier.Limits:
+    """The bounds of one check from the configuration (``VERIFY_*``; the current app's
+    unless given); the concurrency slots live in the instance folder, shared by every
+    worker of the machine."""
+    if config is None:
+        config, instance_path = current_app.config, current_app.instance_path
+    return verifier.Limits(cpu_seconds=float(config["VERIFY_CPU_SECONDS"]),
+                           memory_mb=int(config["VERIFY_MEMORY_MB"]),
+                           timeout_seconds=float(config["VERIFY_TIMEOUT_SECONDS"]),
+                           max_concurrent=int(config["VERIFY_MAX_CONCURRENT"]),
+                           slots_dir=str(Path(instance_path) / "verify-slots"))
 
 
 def _verify_page(status: int = 200, result=None, errors: dict | None = None):
@@ -87,6 +125,12 @@ def _verify_page(status: int = 200, result=None, errors: dict | None = None):
 @bp.get("/verify")
 def verify_form():
     """Upload a PDF to check it."""
+    # Start this worker's check fork server now (it returns at once; the server imports
+    # and warms pyHanko in the background), so the upload that follows does not wait ~1 s.
+    try:
+        verifier.warm_up()
+    except Exception:  # noqa: BLE001 - an optimisation; the check starts it otherwise
+        log.warning("could not start the verification fork server", exc_info=True)
     return _verify_page()
 
 
@@ -110,13 +154,113 @@ def verify_check():
         return _verify_page(422, errors={"pdf": [_("The file is empty.")]})
     try:
         result = verification_service.verify(db_session(), data, trusted_certs(),
-                                             channel="web")
+                                             channel="web", limits=limits(),
+                                             slot=request.environ.get(SLOT_KEY))
+    except verifier.Busy:
+        return _busy()
     except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
         log.exception("verification of an uploaded file failed")
         db_session().rollback()
         result = verification_service.Verification(valid=False, reasons=[CHECK_FAILED])
     return _verify_page(200, result=result)
 
+
+def _busy():
+    # Only when a slot was lost between EarlyBusy and the check (e.g. a direct caller).
+    return _busy_page(_verify_language())
+
+
+class EarlyBusy:
+    """WSGI middleware in front of the app for ``POST /verify``: claim a check slot of the
+    machine before anything else runs, and when none is free answer 503 right here.
+
+    Why this low: in a flood of uploads, every refusal occupies a sync worker, and the
+    sign-in page waits behind them. Refused inside Flask, each one cost a multipart parse
+    of up to 5 MB (CSRF reads the whole form), a session, a page render — tens of ms. Here
+    it costs a few syscalls and a cached page: no Flask, no database, no parsing. Uploads
+    up to ``DRAIN_MAX_BYTES`` (every document the service issues is ~30–40 KB) are read
+    and dropped first so the browser surely gets the page; larger ones are not read, and
+    the connection is closed after the answer (a client still sending may see a reset).
+    Refusals are counted in ``verify.web.busy``, written at most once a second per worker
+    and at the next check that gets a slot.
+    """
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._pages: dict[str, tuple[str, list, bytes]] = {}
+        self._pending = 0
+        self._flushed = time.monotonic()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/verify":
+            return self.wsgi_app(environ, start_response)
+        slot = verifier.claim(limits(self.app.config, self.app.instance_path))
+        if slot is None:
+            return self._refuse(environ, start_response)
+        environ[SLOT_KEY] = slot
+        try:
+            self._flush()
+            return self.wsgi_app(environ, start_response)
+        finally:
+            # The view has run (and its check ended) by the time the app returns.
+            slot.release()
+
+    def _refuse(self, environ, start_response):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = DRAIN_MAX_BYTES + 1
+        small = length <= DRAIN_MAX_BYTES
+        if small and length > 0:
+            stream = environ["wsgi.input"]
+            try:
+                while length > 0:
+                    chunk = stream.read(min(length, 64 * 1024))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+            except Exception:  # noqa: BLE001 - a broken body: nothing more to read
+                pass
+        lang = parse_qs(environ.get("QUERY_STRING", "")).get("lang", ["nl"])[0]
+        status, headers, body = self._page(lang if lang in VERIFY_LANGUAGES else "nl")
+        headers = list(headers)
+        if not small:
+            headers.append(("Connection", "close"))
+        self._pending += 1
+        if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
+            self._flush()
+        start_response(status, headers)
+        return [body]
+
+    def _page(self, lang: str) -> tuple[str, list, bytes]:
+        if lang not in self._pages:
+            with self.app.test_request_context(f"/verify?lang={lang}"):
+                response = self.app.make_response(_busy_page(lang))
+                response = self.app.process_response(response)
+                headers = [(k, v) for k, v in response.headers.items() if k != "Set-Cookie"]
+                self._pages[lang] = (response.status, headers, response.get_data())
+        return self._pages[lang]
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, 0
+        self._flushed = time.monotonic()
+        if not pending:
+            return
+        try:
+            with session_scope(self.app.extensions["returnprog.engine"]) as session:
+                verification_service.count_busy(session, by=pending)
+        except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
+            log.warning("could not count %d busy verifications", pending, exc_info=True)
+
+
+def _busy_page(lang: str):
+    texts = page_texts(lang)
+    return (render_template("signing/verify_busy.html", **texts,
+                            languages=[(code, LANGUAGE_NAMES[code]) for code in VERIFY_LANGUAGES]),
+            503, {"Retry-After": str(BUSY_RETRY_SECONDS)})
 
 
 def init_app(app: Flask) -> None:
@@ -125,3 +269,5 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     ratelimit.init_app(app)
     app.register_blueprint(bp)
+    # In front of everything, CSRFProtect included (it reads the whole form).
+    app.wsgi_app = EarlyBusy(app, app.wsgi_app)

@@ -7,14 +7,14 @@ new events are version 2. Looks at personal data move out of the chain into
 chain is append-only.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
