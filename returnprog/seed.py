@@ -122,7 +122,7 @@ def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[
         users[email] = auth.create_user(session, email=email, role=role, password=password,
                                         name=name, team=team, person=person)
         lines.append(f"{role:<11} {email:<34} {password}")
-    roles = ", ".join(role for _email, role, _name, _team in STAFF)
+    roles = ", ".join(role for _email, role, *_rest in STAFF)
     if credentials_file is not None:
         files.write_private(credentials_file, "\n".join(lines) + "\n")
         yield (f"Demo users created ({roles}); their sign-in details are in "

@@ -144,6 +144,8 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api.list_cases", "GET"): API,
     ("api.create_case", "POST"): API,
     ("api.get_case", "GET"): API,
+    ("api.get_trail", "GET"): API,
+    ("api.get_access_log", "GET"): API,
     ("api.update_case", "PUT"): API,
     ("api.add_ind_confirmation", "POST"): API,
     ("api.perform_action", "POST"): API,
