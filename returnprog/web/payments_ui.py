@@ -58,9 +58,8 @@ def payment_list():
 
 def _payment_page(reference: str, status: int = 200, errors: FormErrors | None = None,
                   values=None, form: str | None = None):
-    c = ctx()
-    payment = payment_service.read_payment(c, reference)
-    case = case_service.read_case(c, reference, log_view=False)
+    page = case_views.payment_page(ctx(), reference)
+    payment, case = page["payment"], page["case"]
     role = actor().role
     live = payment["status"] in payments.LIVE_STATUSES
     can = {
