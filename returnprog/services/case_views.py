@@ -28,12 +28,13 @@ from .uow import atomic
 
 @atomic
 def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
-              looks: bool = False, signing_links: bool = False, log_view: bool = True) -> dict:
+              trail: bool = True, looks: bool = False, signing_links: bool = False,
+              log_view: bool = True) -> dict:
     """Everything the staff case page shows, read in one transaction with a fixed number
     of statements: ``case`` (as :func:`cases.read_case`), ``info`` (as :func:`outlook`),
-    ``trail`` (the page before ``before_seq``, else the newest), ``looks`` (the newest
-    page of the access log, when asked) and ``signing_links`` (when asked). The look is
-    recorded at the end, after everything shown has been read."""
+    ``trail`` (the page before ``before_seq``, else the newest; None when not asked),
+    ``looks`` (the newest page of the access log, when asked) and ``signing_links`` (when
+    asked). The look is recorded at the end, after everything shown has been read."""
     case, counsellor, team = load_case_named(ctx, reference)
     snap = case_snapshot(ctx, case)
     facts = gather_facts(ctx, case, snap)
@@ -41,7 +42,7 @@ def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
         "case": cases.case_data(ctx, case, snapshot=snap, facts=facts,
                                 names=(counsellor, team)),
         "info": _outlook(ctx, case, snap, facts),
-        "trail": cases.trail_page(ctx, case, before_seq=before_seq),
+        "trail": cases.trail_page(ctx, case, before_seq=before_seq) if trail else None,
         "looks": cases.looks_page(ctx, case)["looks"] if looks else None,
         "signing_links": signing.links_of(ctx, case) if signing_links else None,
     }

@@ -233,10 +233,8 @@ def edit_intake(reference: str):
 
 def _case_context(reference: str, log_view: bool = True) -> dict:
     """The case as plain data (the look is logged) and what the reader may do next."""
-    c = ctx()
-    case = case_service.read_case(c, reference, log_view=log_view)
-    info = case_views.outlook(c, reference)
-    return {"case": case, "info": info}
+    page = case_views.case_page(ctx(), reference, trail=False, log_view=log_view)
+    return {"case": page["case"], "info": page["info"]}
 
 
 @bp.get("/cases/<reference>")

@@ -113,9 +113,8 @@ def propose(reference: str):
     c = _guard(reference, COUNSELLOR)
 
     def page(errors=None, status=200, values=None):
-        case = case_service.read_case(c, reference, log_view=False)
-        info = case_views.outlook(c, reference)
-        return render_page("payments/propose.html", status, case=case, info=info,
+        read = case_views.case_page(c, reference, trail=False, log_view=False)
+        return render_page("payments/propose.html", status, case=read["case"], info=read["info"],
                            errors=errors or FormErrors(), values=values or {},
                            methods=payments.METHODS)
 
