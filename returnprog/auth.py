@@ -11,7 +11,7 @@ from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit, passwords
-from .db import begin_write
+from .db import is_sqlite
 from .messages import M
 from .models import ApiToken, Team, User, utcnow
 from .roles import ADMIN, CASE_ROLES, ROLES
@@ -195,9 +195,16 @@ def check_api_token(session: Session, token: str) -> tuple[User | None, str]:
     last = _aware(api_token.last_used_at)
     if last is None or now - last >= LAST_USED_RESOLUTION:
         try:
-            begin_write(session)
+            # End the read first (a SQLite reader never upgrades its snapshot to a writer).
+            # Committing it, rather than begin_write's rollback, keeps the user loaded for
+            # the rest of the request instead of reading it again; the token row is not
+            # looked at again, so the UPDATE need not refresh it.
+            session.commit()
+            if is_sqlite(session):
+                session.connection(execution_options={"sqlite_immediate": True})
             session.execute(update(ApiToken).where(ApiToken.id == api_token.id)
-                            .values(last_used_at=now))
+                            .values(last_used_at=now)
+                            .execution_options(synchronize_session=False))
             session.commit()
         except OperationalError:  # a busy database delays the note, never the request
             session.rollback()

@@ -1,6 +1,12 @@
-"""Read helpers for the case pages: which steps are open to the reader now and what is
-still missing for the others, who still has to sign what, the deadline bounds, and the
-download of a signed document (logged, like every look at personal data)."""
+"""Read helpers for the case pages: the whole staff case page in one read, which steps are
+open to the reader now and what is still missing for the others, who still has to sign
+what, the deadline bounds, and the download of a signed document (logged, like every look
+at personal data).
+
+The case page costs a fixed number of statements however long the trail and however large
+the household: the case once, one snapshot of its rows (:func:`lookups.case_snapshot`),
+the newest trail page, then the access-log check and insert at the end. The budgets per
+route are in tests/web/test_statement_budgets.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,11 +17,41 @@ from .. import payments, workflow
 from ..models import Document
 from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
-from . import Context, NotFound
+from . import Context, NotFound, signing
+from . import cases
+from . import payment as payment_service
 from .outbox import failed_messages
 from .access import record_look
-from .lookups import gather_facts, live_payment, load_case, person_of
+from .lookups import CaseSnapshot, case_snapshot, gather_facts, load_case, load_case_named
 from .uow import atomic
+
+
+@atomic
+def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
+              trail: bool = True, looks: bool = False, signing_links: bool = False,
+              log_view: bool = True) -> dict:
+    """Everything the staff case page shows, read in one transaction with a fixed number
+    of statements: ``case`` (as :func:`cases.read_case`), ``info`` (as :func:`outlook`),
+    ``trail`` (the page before ``before_seq``, else the newest; None when not asked),
+    ``looks`` (the newest page of the access log, when asked) and ``signing_links`` (when
+    asked). The look is recorded at the end, after everything shown has been read."""
+    case, counsellor, team = load_case_named(ctx, reference)
+    snap = case_snapshot(ctx, case)
+    facts = gather_facts(ctx, case, snap)
+    page = {
+        "case": cases.case_data(ctx, case, snapshot=snap, facts=facts,
+                                names=(counsellor, team)),
+        "info": _outlook(ctx, case, snap, facts),
+        "trail": cases.trail_page(ctx, case, before_seq=before_seq) if trail else None,
+        "looks": cases.looks_page(ctx, case)["looks"] if looks else None,
+        "signing_links": signing.links_of(ctx, case) if signing_links else None,
+    }
+    if log_view:
+        record_look(ctx, case.id, "case")
+    else:
+        ctx.session.commit()  # read only: ends the snapshot
+    return page
+
 
 def outlook(ctx: Context, reference: str) -> dict:
     """The next steps on a case as the reader sees them.
@@ -29,7 +65,11 @@ def outlook(ctx: Context, reference: str) -> dict:
     ``failed_messages``: reminders that could not be delivered after the last retry.
     """
     case = load_case(ctx, reference)
-    facts = gather_facts(ctx, case)
+    snap = case_snapshot(ctx, case)
+    return _outlook(ctx, case, snap, gather_facts(ctx, case, snap))
+
+
+def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
     role, policy = ctx.actor.role, ctx.policy
     steps = []
     for name in CASE_ACTIONS:
@@ -39,7 +79,7 @@ def outlook(ctx: Context, reference: str) -> dict:
         refusals = action.precondition(facts, {}, policy)
         steps.append({"action": name, "allowed": not refusals,
                       "refusals": [r.as_dict() for r in refusals]})
-    payment = live_payment(ctx, case)
+    payment = snap.live_payment
     adults = len(facts.adults)
     quote = payments.quote(policy, adults, len(facts.participants) - adults, ctx.today())
     pay_steps = {
@@ -50,7 +90,7 @@ def outlook(ctx: Context, reference: str) -> dict:
         # Also a proposal from another account of the same person: four eyes is by people.
         "own_proposal": payment is not None and (
             payment.proposed_by == ctx.actor.id
-            or person_of(ctx, payment.proposed_by).get(payment.proposed_by) == ctx.actor.person),
+            or snap.persons.get(payment.proposed_by) == ctx.actor.person),
     }
     ind_pending = [{"id": p.id, "name": p.name} for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed] \
@@ -108,3 +148,26 @@ def document_for_download(ctx: Context, reference: str, document_id: int) -> Doc
         raise NotFound("case.no_document", id=document_id, ref=reference)
     record_look(ctx, case.id, "document", subject=str(doc.id))
     return doc
+
+
+@atomic
+def payment_page(ctx: Context, reference: str) -> dict:
+    """What the staff payment page of a case shows, in one read with a fixed number of
+    statements: ``payment`` (the live one, else the latest, as
+    :func:`payment.read_payment` gives it) and ``case`` (as :func:`cases.read_case`).
+    Looking at the bank details is recorded in the access log, at the end."""
+    case, counsellor, team = load_case_named(ctx, reference)
+    snap = case_snapshot(ctx, case)
+    current = snap.live_payment or (snap.payments[-1] if snap.payments else None)
+    if current is None:
+        raise NotFound("payment.case_has_none", ref=reference)
+    receipt = (any(d.kind == workflow.PAYMENT_RECEIPT for d in snap.documents)
+               if current.method == "cash" else None)
+    data = payment_service.payment_data(current, case.reference, receipt_signed=receipt)
+    # The reader's own part in it, as a person (for the pages: no dead decide button).
+    data["own_proposal"] = current.proposed_by == ctx.actor.id or \
+        snap.persons.get(current.proposed_by) == ctx.actor.person
+    page = {"payment": data,
+            "case": cases.case_data(ctx, case, snapshot=snap, names=(counsellor, team))}
+    record_look(ctx, case.id, "payment", subject=str(current.id))
+    return page

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from .. import access_log, audit, workflow
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
-from ..workflow import State
+from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, payment, transitions
 from .access import record_look
-from .lookups import allowed_actions, is_adult, load_case, visible_cases
+from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
+                      load_case, load_case_named, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M
 
@@ -186,9 +188,11 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
 def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
     """The whole case as plain data (participants, documents, payments, allowed actions;
     the trail is paged apart, :func:`case_trail`). The look at personal data is recorded
-    in the access log, never in the audit chain: a read takes no write lock of the chain."""
-    case = load_case(ctx, reference)
-    data = case_data(ctx, case)
+    in the access log, never in the audit chain: a read takes no write lock of the chain.
+    A fixed number of statements whatever the size of the case (see
+    tests/web/test_statement_budgets.py)."""
+    case, counsellor, team = load_case_named(ctx, reference)
+    data = case_data(ctx, case, names=(counsellor, team))
     if log_view:
         record_look(ctx, case.id, "case")
     return data
@@ -204,6 +208,16 @@ def case_trail(ctx: Context, reference: str, *, before_seq: int | None = None,
     """One page of the case's audit trail (its changes), newest first: ``events`` and
     ``next_before_seq`` to ask for the page before it (None on the oldest page)."""
     case = load_case(ctx, reference)
+    page = trail_page(ctx, case, before_seq=before_seq, limit=limit)
+    if log_view:
+        record_look(ctx, case.id, "trail")
+    return page
+
+
+def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
+               limit: int = TRAIL_PAGE) -> dict:
+    """One page of ``case``'s trail read in the current transaction (one statement):
+    the shape :func:`case_trail` returns."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
     query = select(AuditEvent).where(AuditEvent.case_id == case.id)
     if before_seq is not None:
@@ -214,8 +228,6 @@ def case_trail(ctx: Context, reference: str, *, before_seq: int | None = None,
                "from_state": e.from_state, "to_state": e.to_state,
                "details": json.loads(e.details or "{}")} for e in rows[:limit]]
     more = len(rows) > limit
-    if log_view:
-        record_look(ctx, case.id, "trail")
     return {"events": events, "next_before_seq": events[-1]["seq"] if more else None}
 
 
@@ -224,36 +236,41 @@ def case_looks(ctx: Context, reference: str, *, before_id: int | None = None,
                limit: int = TRAIL_PAGE) -> dict:
     """Who looked at the case, newest first, a page at a time (the access log)."""
     case = load_case(ctx, reference)
+    page = looks_page(ctx, case, before_id=before_id, limit=limit)
+    ctx.session.commit()  # read only: ends the snapshot
+    return page
+
+
+def looks_page(ctx: Context, case: Case, *, before_id: int | None = None,
+               limit: int = TRAIL_PAGE) -> dict:
+    """One page of the access log of ``case`` read in the current transaction (one
+    statement): the shape :func:`case_looks` returns."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
     rows = access_log.for_case(ctx.session, case.id, limit=limit + 1, before_id=before_id)
     looks = [{"id": r.id, "at": r.first_at, "actor": r.actor, "view": r.view,
               "subject": r.subject, "channel": r.channel} for r in rows[:limit]]
-    ctx.session.commit()  # read only: ends the snapshot
     return {"looks": looks, "next_before_id": looks[-1]["id"] if len(rows) > limit else None}
 
 
-def case_data(ctx: Context, case: Case) -> dict:
-    """Plain-data dump of one case for responses, pages and documents."""
+def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
+              facts: CaseFacts | None = None,
+              names: tuple[str | None, str | None] | None = None) -> dict:
+    """Plain-data dump of one case for responses, pages and documents. ``snapshot``,
+    ``facts`` and ``names`` (counsellor's e-mail, team's name) are read here unless the
+    caller has them already."""
     session = ctx.session
     today = ctx.today()
-    people = session.execute(select(Participant).where(Participant.case_id == case.id)
-                             .order_by(Participant.id)).scalars().all()
-    confs = {c.participant_id: c for c in session.execute(
-        select(IndConfirmation).where(IndConfirmation.case_id == case.id)).scalars()}
-    docs = session.execute(select(Document.id, Document.kind, Document.version,
-                                  Document.participant_id, Document.signer_name,
-                                  Document.signature_method, Document.signed_at,
-                                  Document.sha256, Document.terms)
-                           .where(Document.case_id == case.id).order_by(Document.id)).all()
-    pays = session.execute(select(Payment).where(Payment.case_id == case.id)
-                           .order_by(Payment.id)).scalars().all()
-    counsellor = session.get(User, case.counsellor_id)
-    team = session.get(Team, case.team_id)
+    snap = snapshot if snapshot is not None else case_snapshot(ctx, case)
+    facts = facts if facts is not None else gather_facts(ctx, case, snap)
+    if names is None:
+        counsellor = session.get(User, case.counsellor_id)
+        team = session.get(Team, case.team_id)
+        names = (counsellor.email if counsellor else None, team.name if team else None)
+    people, confs = snap.participants, snap.ind
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
     return {
         "reference": case.reference, "state": case.state, "version": case.version,
-        "counsellor": counsellor.email if counsellor else None,
-        "team": team.name if team else None,
+        "counsellor": names[0], "team": names[1],
         "principal_name": principal.full_name if principal else "",
         "household_size": len(people),
         "departure_deadline": case.departure_deadline,
@@ -262,7 +279,7 @@ def case_data(ctx: Context, case: Case) -> dict:
         "departed_on": case.departed_on, "departure_evidence": case.departure_evidence,
         "closing_reason": case.closing_reason,
         "created_at": case.created_at, "updated_at": case.updated_at,
-        "allowed_actions": allowed_actions(ctx, case),
+        "allowed_actions": allowed_actions(ctx, case, facts),
         "participants": [{
             **{k: getattr(p, k) for k in (
                 "id", "is_principal", "relationship", "given_names_latin", "family_name_latin",
@@ -270,15 +287,16 @@ def case_data(ctx: Context, case: Case) -> dict:
                 "bsn", "travel_document_number", "email", "phone", "language",
                 "asylum_application_pending")},
             "is_adult": is_adult(p, today, ctx.policy),
-            "ind_confirmation": ({"ind_reference": confs[p.id].ind_reference,
-                                  "confirmed_on": confs[p.id].confirmed_on.isoformat()}
+            "ind_confirmation": ({"ind_reference": confs[p.id][0],
+                                  "confirmed_on": confs[p.id][1].isoformat()}
                                  if p.id in confs else None)} for p in people],
-        "documents": [{**d._asdict(), "terms": json.loads(d.terms or "{}")} for d in docs],
+        "documents": [{**d._asdict(), "terms": json.loads(d.terms or "{}")}
+                      for d in snap.documents],
         "payments": [{"id": p.id, "status": p.status, "amount_cents": p.amount_cents,
                       "currency": p.currency, "method": p.method,
                       "breakdown": json.loads(p.breakdown or "{}"), "proposed_by": p.proposed_by,
                       "approved_by": p.approved_by, "disbursed_by": p.disbursed_by,
-                      "disbursed_at": p.disbursed_at} for p in pays],
+                      "disbursed_at": p.disbursed_at} for p in snap.payments],
     }
 
 
@@ -306,21 +324,32 @@ def list_cases(ctx: Context, filters: dict) -> dict:
         query = query.where(or_(Case.reference == needle.upper(), Case.id.in_(people)))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    cases = ctx.session.execute(query.order_by(Case.id.desc()).limit(per_page)
-                                .offset((page - 1) * per_page)).scalars().all()
-    ids = [c.id for c in cases]
-    principals = {p.case_id: p for p in ctx.session.execute(select(Participant).where(
-        Participant.case_id.in_(ids), Participant.is_principal)).scalars()} if ids else {}
-    sizes = dict(ctx.session.execute(select(Participant.case_id, func.count()).where(
-        Participant.case_id.in_(ids)).group_by(Participant.case_id)).all()) if ids else {}
-    emails = dict(ctx.session.execute(select(User.id, User.email).where(
-        User.id.in_({c.counsellor_id for c in cases}))).all()) if ids else {}
-    return {"page": page, "per_page": per_page, "total": total, "items": [{
-        "reference": c.reference, "state": c.state, "version": c.version,
-        "counsellor": emails.get(c.counsellor_id),
-        "principal_name": principals[c.id].full_name if c.id in principals else "",
-        "household_size": sizes.get(c.id, 0), "departure_deadline": c.departure_deadline,
-        "destination_oblast": c.destination_oblast, "updated_at": c.updated_at} for c in cases]}
+    return {"page": page, "per_page": per_page, "total": total,
+            "items": list_page(ctx, query, page, per_page)}
+
+
+def list_page(ctx: Context, query, page: int, per_page: int) -> list[dict]:
+    """The rows of one list page of ``query`` (a SELECT of cases), newest first, with the
+    principal's name, the household's size and the counsellor's address joined in: one
+    statement however many rows. The page is cut first, so the joins and the count of
+    each household run for its rows only."""
+    ids = (query.with_only_columns(Case.id).order_by(Case.id.desc()).limit(per_page)
+           .offset((page - 1) * per_page).subquery())
+    principal = aliased(Participant)
+    size = (select(func.count()).where(Participant.case_id == Case.id)
+            .correlate(Case).scalar_subquery())
+    rows = ctx.session.execute(
+        select(Case, principal.given_names_latin, principal.family_name_latin, size, User.email)
+        .join(ids, ids.c.id == Case.id)
+        .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
+        .outerjoin(User, User.id == Case.counsellor_id)
+        .order_by(Case.id.desc())).all()
+    return [{
+        "reference": c.reference, "state": c.state, "version": c.version, "counsellor": email,
+        "principal_name": f"{given} {family}" if given is not None else "",
+        "household_size": n, "departure_deadline": c.departure_deadline,
+        "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}
+        for c, given, family, n, email in rows]
 
 
 # --- transitions ------------------------------------------------------------------------------------

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from .. import payments, workflow
 from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
-from ..models import (Case, Document, IndConfirmation, Participant, Payment, User,
+from ..models import (Case, Document, IndConfirmation, Participant, Payment, Team, User,
                       LIVE_PAYMENT_STATUSES)
 from ..workflow import CaseFacts, ParticipantFacts, PaymentFacts, State
 from . import Context, NotFound
 
-__all__ = ["allowed_actions", "gather_facts", "is_adult", "live_payment", "load_case",
-           "visible_cases"]
+__all__ = ["CaseSnapshot", "allowed_actions", "case_snapshot", "gather_facts", "is_adult",
+           "live_payment", "load_case", "load_case_named", "visible_cases"]
 
 
 def visible_cases(actor: User):
@@ -47,25 +49,88 @@ def load_case(ctx: Context, reference: str) -> Case:
     return case
 
 
+def load_case_named(ctx: Context, reference: str) -> tuple[Case, str | None, str | None]:
+    """:func:`load_case` with the counsellor's e-mail address and the team's name joined
+    in: one statement instead of three for the pages that show them."""
+    query = None if "\x00" in reference else (
+        visible_cases(ctx.actor).add_columns(User.email, Team.name)
+        .outerjoin(User, User.id == Case.counsellor_id).outerjoin(Team, Team.id == Case.team_id)
+        .where(Case.reference == reference))
+    row = ctx.session.execute(query).first() if query is not None else None
+    if row is None:
+        raise NotFound("case.not_found", ref=reference)
+    return row[0], row[1], row[2]
+
+
 # --- facts ---------------------------------------------------------------------------------
+
+# The document columns a case read shows and the guards read: never the PDF itself.
+DOCUMENT_COLUMNS = (Document.id, Document.kind, Document.version, Document.participant_id,
+                    Document.signer_name, Document.signature_method, Document.signed_at,
+                    Document.sha256, Document.terms)
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    """The rows of one case that its pages show and its workflow guards read, taken in
+    the current transaction by :func:`case_snapshot` with three statements however large
+    the household or the number of documents and payments."""
+
+    participants: tuple  # Participant, in id order
+    ind: dict  # participant id -> (IND reference, confirmed on)
+    documents: tuple  # rows of DOCUMENT_COLUMNS, in id order
+    payments: tuple  # Payment, in id order
+    persons: dict  # account id -> person (User.person), for proposers and approvers
+
+    @property
+    def live_payment(self) -> Payment | None:
+        """The payment that is proposed, approved or disbursed (at most one exists)."""
+        return next((p for p in self.payments if p.status in LIVE_PAYMENT_STATUSES), None)
+
+
+def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
+    """Participants with their IND confirmation, documents (without the PDF), payments
+    with the people who proposed and approved them: one statement each."""
+    session = ctx.session
+    rows = session.execute(
+        select(Participant, IndConfirmation.ind_reference, IndConfirmation.confirmed_on)
+        .outerjoin(IndConfirmation, IndConfirmation.participant_id == Participant.id)
+        .where(Participant.case_id == case.id).order_by(Participant.id)).all()
+    docs = session.execute(select(*DOCUMENT_COLUMNS).where(Document.case_id == case.id)
+                           .order_by(Document.id)).all()
+    proposer, approver = aliased(User), aliased(User)
+    pays = session.execute(
+        select(Payment, proposer.id, proposer.person, approver.id, approver.person)
+        .outerjoin(proposer, proposer.id == Payment.proposed_by)
+        .outerjoin(approver, approver.id == Payment.approved_by)
+        .where(Payment.case_id == case.id).order_by(Payment.id)).all()
+    persons = {}
+    for _pay, *people in pays:
+        for account, person in zip(people[::2], people[1::2]):
+            if account is not None:
+                persons[account] = person
+    return CaseSnapshot(participants=tuple(r[0] for r in rows),
+                        ind={r[0].id: (r[1], r[2]) for r in rows if r[1] is not None},
+                        documents=tuple(docs), payments=tuple(r[0] for r in pays),
+                        persons=persons)
+
 
 def is_adult(p: Participant, today: dt.date, policy) -> bool:
     """Whether participant ``p`` signs for themselves on ``today``."""
     return policy.is_adult_on(p.date_of_birth, today)
 
 
-def gather_facts(ctx: Context, case: Case) -> CaseFacts:
-    """Snapshot of everything the workflow guards read, taken in the current transaction."""
-    session, today = ctx.session, ctx.today()
-    people = session.execute(select(Participant).where(Participant.case_id == case.id)
-                             .order_by(Participant.id)).scalars().all()
-    docs = session.execute(select(Document.participant_id, Document.kind, Document.terms)
-                           .where(Document.case_id == case.id)).all()
-    confirmed = set(session.execute(select(IndConfirmation.participant_id)
-                                    .where(IndConfirmation.case_id == case.id)).scalars())
+def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None) -> CaseFacts:
+    """Snapshot of everything the workflow guards read, taken in the current transaction
+    (from ``snapshot`` when the caller has read it already)."""
+    today = ctx.today()
+    snap = snapshot if snapshot is not None else case_snapshot(ctx, case)
+    people = snap.participants
+    confirmed = set(snap.ind)
     signed: dict[int, set[str]] = {}
     deadlines: dict[tuple[int, str], set[dt.date]] = {}
-    for pid, kind, terms in docs:
+    for doc in snap.documents:
+        pid, kind, terms = doc.participant_id, doc.kind, doc.terms
         signed.setdefault(pid, set()).add(kind)
         if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
             deadline = json.loads(terms or "{}").get("departure_deadline")
@@ -78,13 +143,13 @@ def gather_facts(ctx: Context, case: Case) -> CaseFacts:
         agreement_deadlines=frozenset(deadlines.get((p.id, workflow.DEPARTURE_AGREEMENT), ())),
         addendum_deadlines=frozenset(deadlines.get((p.id, workflow.ADDENDUM), ())),
         ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone)) for p in people)
-    payment = live_payment(ctx, case)
+    payment = snap.live_payment
     pay_facts = None
     if payment is not None:
         adults = sum(1 for p in facts_people if p.is_adult)
         q = payments.quote(ctx.policy, adults, len(facts_people) - adults,
                            payment.proposed_at.date())
-        persons = person_of(ctx, payment.proposed_by, payment.approved_by)
+        persons = snap.persons
         pay_facts = PaymentFacts(payment.status, payment.proposed_by, payment.approved_by,
                                  payment.amount_cents, q.amount_cents if q else None,
                                  proposer_person=persons.get(payment.proposed_by),
@@ -109,6 +174,7 @@ def live_payment(ctx: Context, case: Case) -> Payment | None:
         Payment.case_id == case.id, Payment.status.in_(LIVE_PAYMENT_STATUSES))).scalar_one_or_none()
 
 
-def allowed_actions(ctx: Context, case: Case) -> list[str]:
-    """The actions the actor could perform on ``case`` now."""
-    return workflow.allowed_actions(gather_facts(ctx, case), ctx.actor.role, ctx.policy)
+def allowed_actions(ctx: Context, case: Case, facts: CaseFacts | None = None) -> list[str]:
+    """The actions the actor could perform on ``case`` now (from ``facts`` when given)."""
+    facts = facts if facts is not None else gather_facts(ctx, case)
+    return workflow.allowed_actions(facts, ctx.actor.role, ctx.policy)

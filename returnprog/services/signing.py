@@ -397,7 +397,11 @@ def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRe
 def signing_links(ctx: Context, reference: str) -> list[dict]:
     """The signing links of a case, newest first, with their status (open, used, revoked,
     expired). The tokens themselves are not stored and so never shown again."""
-    case = load_case(ctx, reference)
+    return links_of(ctx, load_case(ctx, reference))
+
+
+def links_of(ctx: Context, case: Case) -> list[dict]:
+    """:func:`signing_links` of a case already loaded (one statement)."""
     now = ctx.now()
     rows = ctx.session.execute(select(SigningRequest).where(
         SigningRequest.case_id == case.id).order_by(SigningRequest.id.desc())).scalars().all()

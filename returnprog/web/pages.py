@@ -20,12 +20,13 @@ from marshmallow import ValidationError
 from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
-from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES
+from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES, SIGNATURE_TAKERS
 from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
 from ..services import figures as figure_service
+from .signing_common import signing_panel_data
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
 
@@ -232,29 +233,30 @@ def edit_intake(reference: str):
 
 def _case_context(reference: str, log_view: bool = True) -> dict:
     """The case as plain data (the look is logged) and what the reader may do next."""
-    c = ctx()
-    case = case_service.read_case(c, reference, log_view=log_view)
-    info = case_views.outlook(c, reference)
-    return {"case": case, "info": info}
+    page = case_views.case_page(ctx(), reference, trail=False, log_view=log_view)
+    return {"case": page["case"], "info": page["info"]}
 
 
 @bp.get("/cases/<reference>")
 @roles(*CASE_ROLES)
 def case_page(reference: str):
     """Participants, documents, the timeline, and the steps open now with their forms."""
-    context = _case_context(reference)
     before = request.args.get("before", "")
     before = int(before) if before.isascii() and before.isdigit() and len(before) < 10 else None
-    trail = case_service.case_trail(ctx(), reference, before_seq=before, log_view=False)
+    show_views = request.args.get("views") == "1"
+    takes_signatures = actor().role in SIGNATURE_TAKERS
+    page = case_views.case_page(ctx(), reference, before_seq=before, looks=show_views,
+                                signing_links=takes_signatures)
+    trail = page["trail"]
     # Chains written before the access log held views as events; they stay folded away.
     timeline = [e for e in trail["events"] if e["action"] not in VIEW_EVENTS]
-    show_views = request.args.get("views") == "1"
-    looks = case_service.case_looks(ctx(), reference)["looks"] if show_views else None
+    panel = signing_panel_data(page["info"], page["signing_links"],
+                               page["case"]["participants"]) if takes_signatures else None
     return render_page("cases/show.html", timeline=timeline,
                        older_before=trail["next_before_seq"], paged=before is not None,
-                       looks=looks, show_views=show_views,
+                       looks=page["looks"], show_views=show_views, signing_prepared=panel,
                        new_key=secrets.token_urlsafe(18), errors=FormErrors(), values={},
-                       **context)
+                       case=page["case"], info=page["info"])
 
 
 @bp.get("/cases/<reference>/documents/<int:document_id>.pdf")

@@ -58,9 +58,8 @@ def payment_list():
 
 def _payment_page(reference: str, status: int = 200, errors: FormErrors | None = None,
                   values=None, form: str | None = None):
-    c = ctx()
-    payment = payment_service.read_payment(c, reference)
-    case = case_service.read_case(c, reference, log_view=False)
+    page = case_views.payment_page(ctx(), reference)
+    payment, case = page["payment"], page["case"]
     role = actor().role
     live = payment["status"] in payments.LIVE_STATUSES
     can = {
@@ -114,9 +113,8 @@ def propose(reference: str):
     c = _guard(reference, COUNSELLOR)
 
     def page(errors=None, status=200, values=None):
-        case = case_service.read_case(c, reference, log_view=False)
-        info = case_views.outlook(c, reference)
-        return render_page("payments/propose.html", status, case=case, info=info,
+        read = case_views.case_page(c, reference, trail=False, log_view=False)
+        return render_page("payments/propose.html", status, case=read["case"], info=read["info"],
                            errors=errors or FormErrors(), values=values or {},
                            methods=payments.METHODS)
 

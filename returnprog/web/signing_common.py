@@ -87,6 +87,21 @@ def local_time(moment: dt.datetime | None) -> str:
     return moment.astimezone(ZONE).strftime("%d-%m-%Y %H:%M")
 
 
+def signing_panel_data(info: dict, links: list[dict], participants: list[dict]) -> dict:
+    """The signing choices from what a case read has gathered already (``info`` as
+    :func:`returnprog.services.case_views.outlook` gives it, the case's signing links, its participants in
+    :func:`cases.case_data`'s shape): no further statement."""
+    adults = [{"id": a["participant_id"], "name": a["name"]} for a in info["signing"]]
+    kinds = [d["kind"] for d in info["signing"][0]["documents"]] if info["signing"] else []
+    names = {p["id"]: f"{p['given_names_latin']} {p['family_name_latin']}" for p in participants}
+    names.update({a["id"]: a["name"] for a in adults})
+    for link in links:
+        link["name"] = names.get(link["participant_id"], "")
+        link["expires_local"] = local_time(link["expires_at"])
+        link["created_local"] = local_time(link["created_at"])
+    return {"signers": adults, "kinds": kinds, "links": links, "bounds": info["bounds"]}
+
+
 
 # --- the document and the signature form -----------------------------------------------------------
 

@@ -29,7 +29,7 @@ from .headers import secure_headers
 from .signing_common import (FORMS_DIR, SIGNING_FAILED, flat_errors, kept, local_time,
                              oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
-                             staff_gettext)
+                             signing_panel_data, staff_gettext)
 from .staff import CSP as STAFF_CSP
 from .ui import CASE_ROLES, actor, ctx, normalise_date, roles
 
@@ -105,21 +105,14 @@ def _counsellor_case(reference: str):
 def _choices(c, reference: str) -> dict:
     """Who can sign what now, and the case's signing links."""
     info = case_views.outlook(c, reference)
-    adults = [{"id": a["participant_id"], "name": a["name"]} for a in info["signing"]]
-    kinds = [d["kind"] for d in info["signing"][0]["documents"]] if info["signing"] else []
-    names = {a["id"]: a["name"] for a in adults}
     links = signing_service.signing_links(c, reference)
-    if links:
-        missing = {ln["participant_id"] for ln in links} - set(names)
-        if missing:
-            for p in c.session.execute(select(Participant).where(
-                    Participant.id.in_(missing))).scalars():
-                names[p.id] = p.full_name
-    for link in links:
-        link["name"] = names.get(link["participant_id"], "")
-        link["expires_local"] = local_time(link["expires_at"])
-        link["created_local"] = local_time(link["created_at"])
-    return {"signers": adults, "kinds": kinds, "links": links, "bounds": info["bounds"]}
+    names = {a["participant_id"]: a["name"] for a in info["signing"]}
+    missing = {ln["participant_id"] for ln in links} - set(names)
+    people = [{"id": p.id, "given_names_latin": p.given_names_latin,
+               "family_name_latin": p.family_name_latin}
+              for p in c.session.execute(select(Participant).where(
+                  Participant.id.in_(missing))).scalars()] if missing else []
+    return signing_panel_data(info, links, people)
 
 
 def _choose_page(reference: str, status: int = 200, errors: dict | None = None, values=None):
@@ -279,10 +272,11 @@ def revoke_link(reference: str):
 def _panel_helpers():
     """For the case page's signing panel (``forms/signing/_case_panel.html``)."""
 
-    def signing_panel(reference: str) -> dict | None:
+    def signing_panel(reference: str, prepared: dict | None = None) -> dict | None:
         if actor().role not in SIGNATURE_TAKERS:
             return None
-        return _choices(ctx(), reference)
+        # The case page gathers the panel with its one read; other pages ask here.
+        return prepared if prepared is not None else _choices(ctx(), reference)
 
     return {"signing_panel": signing_panel, "signing_S": staff_gettext,
             "link_status_labels": LINK_STATUS_LABELS}

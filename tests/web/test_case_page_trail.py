@@ -44,3 +44,25 @@ def test_who_looked_is_listed_from_the_access_log(app, staff, ctx_for):
     body = text(page.get_data(as_text=True))
     assert staff.supervisor.email in body and staff.counsellor.email in body
     assert _count(app, AccessEvent, AccessEvent.case_id == case.id) == 2
+
+
+def test_the_signing_panel_on_the_case_page_is_the_signatures_page_s(app, staff, ctx_for):
+    """The case page gathers its signing panel in its one read; it lists the same links,
+    with the signer's name, as the signatures page that asks for them apart."""
+    import re
+
+    from returnprog import workflow
+    from returnprog.services import signing as signing_service
+
+    c = ctx_for(staff.counsellor)
+    case = case_service.open_case(c, intake(2))
+    spouse = case_service.read_case(c, case.reference, log_view=False)["participants"][1]
+    signing_service.create_signing_link(c, case.reference, spouse["id"], workflow.COMMITMENT, {})
+    web = web_for(app, staff.counsellor)
+    table = re.compile(r'<table class="signing-links">.*?</table>', re.S)
+    on_case_page = table.search(web.get(f"/cases/{case.reference}").get_data(as_text=True))
+    on_own_page = table.search(web.get(f"/cases/{case.reference}/signatures").get_data(as_text=True))
+    assert on_case_page and on_own_page
+    assert f"{spouse['given_names_latin']} {spouse['family_name_latin']}" in on_case_page.group(0)
+    strip = lambda html: re.sub(r'name="csrf_token" value="[^"]*"', "", html)  # noqa: E731
+    assert strip(on_case_page.group(0)) == strip(on_own_page.group(0))

@@ -38,7 +38,9 @@ def authenticate():
     user, why = (check_api_token(db_session(), token.strip()) if scheme.lower() == "bearer"
                  else (None, "unknown"))
     # The lookup's read transaction must not pin an old snapshot for the write that follows.
-    db_session().rollback()
+    # Nothing was written in it: committing ends it like a rollback would, and keeps the
+    # user loaded rather than expiring it to be read again by the request's use case.
+    db_session().commit()
     if user is None:
         # Revoked and expired say so (the caller holds the token, nothing is revealed).
         message = TOKEN_REFUSALS.get(why, "Sign in first: send a valid bearer token.")
