@@ -27,6 +27,9 @@ def make_engine(url: str, **kwargs) -> Engine:
                                **kwargs)
         _configure_sqlite(engine)
         return engine
+    # A blackholed database host must not hang a request (or /readyz) for the operating
+    # system's connect timeout of minutes.
+    kwargs.setdefault("connect_args", {"connect_timeout": 10})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
