@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text, update  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from returnprog import audit  # noqa: E402
+from returnprog import audit, search  # noqa: E402
 from returnprog import db as dbmod  # noqa: E402
 from returnprog.models import (AuditEvent, AuditHead, Case, OpenVNumber, Participant,  # noqa: E402
                                ReferenceCounter, Team, User)
@@ -159,6 +159,9 @@ def seed(url: str, total: int, rng_seed: int = 7) -> float:
                 conn.execute(insert(OpenVNumber.__table__), open_v)
             conn.execute(insert(AuditEvent.__table__), events)
     with engine.begin() as conn:
+        # The rows went in around the services: build the search index the way the
+        # migration's backfill does, or a search would find nothing.
+        search.reindex(conn)
         conn.execute(update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
                      .values(seq=seq, hash=prev_hash))
         if engine.dialect.name == "postgresql":
