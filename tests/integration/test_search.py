@@ -225,3 +225,19 @@ def test_reindex_rebuilds_the_same_rows_the_services_wrote(engine, cases, sessio
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO case_search_fts(case_search_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_the_migration_indexes_the_cases_that_exist_before_it(db_url, engine, ctx_for, staff,
+                                                              cases, session):
+    from alembic import command
+
+    from returnprog import db as dbmod
+
+    session.close()
+    engine.dispose()
+    command.downgrade(dbmod.alembic_config(db_url), "0010-1")
+    dbmod.upgrade(db_url)
+    ctx = ctx_for(staff.counsellor)
+    assert found(ctx, "Oleksandra Hrytsenko") == {cases["hrytsenko"]}
+    assert found(ctx, "Ольга Мельник") == {cases["melnyk"]}
+    assert found(ctx, "111222333") == {cases["kovalenko"]}
