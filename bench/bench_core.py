@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text, update  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from returnprog import audit  # noqa: E402
+from returnprog import audit, search  # noqa: E402
 from returnprog import db as dbmod  # noqa: E402
 from returnprog.models import (AuditEvent, AuditHead, Case, OpenVNumber, Participant,  # noqa: E402
                                ReferenceCounter, Team, User)
@@ -145,12 +145,12 @@ def seed(url: str, total: int, rng_seed: int = 7) -> float:
             seq += 1
             details = f'{{"household_size": {size}, "reference": "{reference}"}}'
             actor = f"counsellor{cases[-1]['counsellor_id']}@dtenv.example"
-            digest = audit._digest(prev_hash, seq, created, actor, cid, "open_case", None,
-                                   "intake", details)
-            events.append({"seq": seq, "at": created, "actor_id": cases[-1]["counsellor_id"],
-                           "actor": actor, "case_id": cid, "action": "open_case",
-                           "from_state": None, "to_state": "intake", "details": details,
-                           "ip": None, "prev_hash": prev_hash, "hash": digest})
+            event = {"chain_version": audit.CHAIN_VERSION, "seq": seq, "at": created,
+                     "actor_id": cases[-1]["counsellor_id"], "actor": actor, "case_id": cid,
+                     "action": "open_case", "from_state": None, "to_state": "intake",
+                     "details": details, "ip": None, "prev_hash": prev_hash}
+            digest = audit.digest(event)
+            events.append({**event, "hash": digest})
             prev_hash = digest
         with engine.begin() as conn:
             conn.execute(insert(Case.__table__), cases)
@@ -159,6 +159,9 @@ def seed(url: str, total: int, rng_seed: int = 7) -> float:
                 conn.execute(insert(OpenVNumber.__table__), open_v)
             conn.execute(insert(AuditEvent.__table__), events)
     with engine.begin() as conn:
+        # The rows went in around the services: build the search index the way the
+        # migration's backfill does, or a search would find nothing.
+        search.reindex(conn)
         conn.execute(update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
                      .values(seq=seq, hash=prev_hash))
         if engine.dialect.name == "postgresql":

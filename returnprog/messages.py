@@ -322,6 +322,9 @@ MESSAGES: dict[str, str | Plural] = {
         "A password may not contain the e-mail address, the name or the name of the "
         "service (returnprog, DTenV)."),
     "validate.person_number": N_("A personnel number is 1 to 20 letters, digits or hyphens."),
+    "validate.search_short": N_(
+        "Type at least 3 letters or digits of a name, a case reference or a V-number."),
+    "validate.deadline_range": N_("The end of the deadline range is before its start."),
     # --- marshmallow's own (English as marshmallow words it, so the API is unchanged) ---
     "field.required": N_("Missing data for required field."),
     "field.null": N_("Field may not be null."),

@@ -183,6 +183,23 @@ class Participant(SQLModel, table=True):
         return age_on(self.date_of_birth, day)
 
 
+class CaseSearch(SQLModel, table=True):
+    """What the case search looks in: one row per case, its participants' names in every
+    stored spelling, its reference, V-numbers and BSN keys, folded
+    (:mod:`returnprog.search`). Kept in the same transaction as the participants; the
+    index is a ``pg_trgm`` GIN index on PostgreSQL and an FTS5 trigram table on SQLite
+    (made by the migration)."""
+
+    __tablename__ = "case_search"
+    __table_args__ = (
+        Index("ix_case_search_haystack_trgm", "haystack", postgresql_using="gin",
+              postgresql_ops={"haystack": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+    )
+    case_id: int = Field(foreign_key="case.id", primary_key=True,
+                         sa_column_kwargs={"autoincrement": False})
+    haystack: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class OpenVNumber(SQLModel, table=True):
     """A V-number held by an open case: the primary key makes a second open case impossible,
     even when two counsellors register the same person at the same moment."""

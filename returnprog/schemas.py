@@ -12,7 +12,7 @@ import re
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load,
                          validate, validates_schema)
 
-from . import identifiers, passwords
+from . import identifiers, passwords, search
 from .characters import control_character, normalise_newlines
 from .workflow import DEPARTURE_EVIDENCE, ROLES
 from .messages import M, install_marshmallow_messages
@@ -258,6 +258,11 @@ class IndConfirmationSchema(Strict):
             raise ValidationError({"confirmed_on": [M('validate.ind_future')]})
 
 
+def _searchable(value: str) -> None:
+    if value.strip() and not search.searchable(value):
+        raise ValidationError(M("validate.search_short"))
+
+
 class CaseQuerySchema(Strict):
     """Filters and paging for the case list."""
 
@@ -270,9 +275,16 @@ class CaseQuerySchema(Strict):
     counsellor = fields.Email(load_default=None)
     deadline_from = fields.Date(load_default=None)
     deadline_to = fields.Date(load_default=None)
-    q = fields.String(load_default=None, validate=validate.Length(max=100))
+    q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable])
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+
+    @validates_schema
+    def _deadline_range(self, data, **kwargs):
+        # A reversed range would silently find nothing; say so instead.
+        start, end = data.get("deadline_from"), data.get("deadline_to")
+        if start and end and start > end:
+            raise ValidationError({"deadline_to": [M("validate.deadline_range")]})
 
 
 # Letters, digits and hyphens: an HR number such as ``P-004512``, never a name or address.

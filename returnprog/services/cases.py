@@ -7,7 +7,7 @@ import json
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import access_log, audit, workflow
+from .. import access_log, audit, search, workflow
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
@@ -88,6 +88,7 @@ def open_case(ctx: Context, data: dict) -> Case:
     people += [_participant(case.id, m, False) for m in data.get("household", [])]
     ctx.session.add_all(people)
     _claim_v_numbers(ctx, case, people)
+    search.index_case(ctx.session, case.id, case.reference, people)
     audit.append(ctx.session, actor=actor, action="open_case", case_id=case.id,
                  to_state=State.INTAKE.value, details={"reference": case.reference,
                                                       "household_size": len(people)}, ip=ctx.ip)
@@ -136,6 +137,7 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     people += [_participant(case.id, m, False) for m in data.get("household", [])]
     ctx.session.add_all(people)
     _claim_v_numbers(ctx, case, people)
+    search.index_case(ctx.session, case.id, case.reference, people)
     details = {"household_size": len(people)}
     if links:
         details["signing_links_cancelled"] = links
@@ -314,14 +316,13 @@ def list_cases(ctx: Context, filters: dict) -> dict:
     if filters.get("deadline_to"):
         query = query.where(Case.departure_deadline <= filters["deadline_to"])
     if filters.get("q"):
-        needle = filters["q"].strip()
-        # autoescape: a % or _ typed in the search box is a character, not a wildcard.
-        people = select(Participant.case_id).where(or_(
-            Participant.v_number == needle.replace(" ", ""),
-            func.lower(Participant.family_name_latin).contains(needle.lower(), autoescape=True),
-            func.lower(Participant.given_names_latin).contains(needle.lower(), autoescape=True),
-            Participant.family_name_cyrillic.contains(needle, autoescape=True)))
-        query = query.where(or_(Case.reference == needle.upper(), Case.id.in_(people)))
+        # Every word must occur (any order, any script, substrings): see returnprog.search.
+        # The schema refuses a query without a word the index can find.
+        terms = search.parse(filters["q"])
+        if not any(t.indexed for t in terms):
+            raise Invalid("error.invalid_fields", {"q": [M("validate.search_short")]})
+        dialect = ctx.session.get_bind().dialect.name
+        query = query.where(Case.id.in_(search.matching_case_ids(dialect, terms)))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     return {"page": page, "per_page": per_page, "total": total,

@@ -10,13 +10,16 @@ from sqlmodel import SQLModel
 
 import returnprog.models  # noqa: F401  (registers the tables)
 from returnprog import db as dbmod
+from returnprog.search import alembic_filters
 
 
 def _diff(url):
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            # The search index is per engine (FTS5 on SQLite, pg_trgm on PostgreSQL).
+            context = MigrationContext.configure(conn, opts=alembic_filters(conn.dialect.name))
+            return compare_metadata(context, SQLModel.metadata)
     finally:
         engine.dispose()
 
