@@ -26,6 +26,9 @@ What is loaded, deterministic for a given seed:
   (two adults, one minor): one with a trail of ``trail_events[0]`` events and one with
   ``trail_events[1]`` (the trail after the agreement: signing links, signed addenda and
   deadline extensions, in turn).
+
+Whatever the services keep derived from these rows (the case search index, where the code
+has one: ``returnprog.search.reindex``) is rebuilt at the end.
 """
 from __future__ import annotations
 
@@ -385,6 +388,18 @@ def users_teams(users: dict) -> list[int]:
     return sorted({team for _, _, team in users.values()})
 
 
+def _optional_module(name: str):
+    """The module ``name``, or None when this version of the code has none."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
 def _flush(engine, rows: dict) -> None:
     tables = (("case", Case), ("participant", Participant), ("open_v", OpenVNumber),
               ("ind", IndConfirmation), ("payment", Payment), ("event", AuditEvent))
@@ -456,6 +471,12 @@ def load(url: str, total: int, *, trail_events: tuple[int, int] = (10, 1_000),
             loaded.trail_refs[events] = row["reference"]
         flush()
         with engine.begin() as conn:
+            # The rows went in around the services, so whatever the services keep derived
+            # from them must be rebuilt here: the case search index (issue 11, where it
+            # exists — returnprog.search.reindex, as its migration's backfill does).
+            reindex = getattr(_optional_module("returnprog.search"), "reindex", None)
+            if reindex is not None:
+                reindex(conn)
             conn.execute(insert(ReferenceCounter.__table__),
                          [{"year": year, "last": total + len(trail_events)}])
             conn.execute(update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)

@@ -1,5 +1,6 @@
 """The web benchmark's pure parts: it serves exactly ``make run``'s gunicorn command line
-(read from scripts/supervisord.conf) for the service and for the bare baseline, and the
+(read from scripts/supervisord.conf) for the service and, without the service's own config
+file, for the bare baseline, and the
 BSNs its loader makes pass the 11-check."""
 from __future__ import annotations
 
@@ -32,5 +33,12 @@ def test_the_benchmark_serves_make_runs_gunicorn_command():
     # The baseline: the same command line, only the app differs.
     at = app_cmd.index("wsgi:app")
     bare_cmd = bench_web.web_command(5123, bench_web.BARE_TOKEN)
-    assert bare_cmd == app_cmd[:at] + ["--pythonpath", str(BENCH), "bare_app:app"] + \
-        app_cmd[at + 1:]
+    expected_bare = app_cmd[:at] + ["--pythonpath", str(BENCH), "bare_app:app"] + app_cmd[at + 1:]
+    assert bare_cmd == bench_web.without_config(expected_bare)
+
+
+def test_the_baseline_leaves_out_only_the_services_gunicorn_config_file():
+    args = ["gunicorn", "--config", "python:returnprog.gunicorn_conf", "--workers", "2",
+            "-c", "other.py", "--config=third.py", "--bind", "127.0.0.1:1", "bare_app:app"]
+    assert bench_web.without_config(args) == ["gunicorn", "--workers", "2", "--bind",
+                                              "127.0.0.1:1", "bare_app:app"]
