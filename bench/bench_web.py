@@ -40,7 +40,7 @@ The table: request, req/s, the bare req/s it is compared with, × bare, the targ
 in ms, and for the case read and the case page the ratio of req/s with the 1,000-event case
 to req/s with the 10-event case (target: within 10%). Absolute numbers depend on the
 machine and on whatever else runs on it; compare the ratios. A full run takes about
-5–8 minutes per database with a warm cache (loading 150,000 cases adds 2–4 minutes).
+4 minutes per database with a warm cache (loading 150,000 cases adds 2–3 minutes).
 """
 from __future__ import annotations
 
