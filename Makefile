@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test setup system-deps db serve bench clean
+.PHONY: run test setup system-deps db serve bench bench-web clean
 
 # Debian packages (PostgreSQL server, chromium, fonts, WeasyPrint libraries): installed
 # only when missing, so this is instant on a prepared machine.
@@ -37,6 +37,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_core.py
+
+# Issue 11's web benchmark: wrk against `make run`'s gunicorn and a bare Flask route, with
+# 150,000 cases, on SQLite and PostgreSQL (BENCH_WEB_ARGS="--backend sqlite" etc.).
+bench-web: setup
+	$(BIN)/python bench/bench_web.py $(BENCH_WEB_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

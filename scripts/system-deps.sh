@@ -18,6 +18,7 @@ PACKAGES=(
   libpangoft2-1.0-0
   libharfbuzz0b
   libharfbuzz-subset0
+  wrk                   # HTTP load generator for bench/bench_web.py
 )
 
 log() { printf 'system-deps: %s\n' "$*"; }
