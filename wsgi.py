@@ -1,4 +1,5 @@
-"""WSGI entry point: ``gunicorn wsgi:app`` or ``flask --app wsgi ...``."""
+"""WSGI entry point: ``gunicorn --config python:returnprog.gunicorn_conf wsgi:app`` or
+``flask --app wsgi ...``."""
 from returnprog import create_app
 from returnprog.safety import UnsafeSettings
 

@@ -27,10 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlmodel import Session
 
 from .models import AuditHead
@@ -85,7 +81,13 @@ def chain_name(config) -> str:
     return url.render_as_string(hide_password=True).replace(":***@", "@")
 
 
+# ``cryptography`` is imported where checkpoints are signed or read, not with the module:
+# every ``flask`` command loads this one (returnprog.cli), few of them anchor.
+
 def _sign(key, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(hashes.SHA256()))
     if isinstance(key, rsa.RSAPrivateKey):
@@ -94,6 +96,10 @@ def _sign(key, data: bytes) -> bytes:
 
 
 def _verify(public_key, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+
     try:
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
@@ -118,6 +124,9 @@ def write(session: Session, path: str | os.PathLike, key, cert_pem: bytes, *,
     session.rollback()  # read only: do not hold a snapshot while writing the file
     if seq == 0:
         return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     cert = x509.load_pem_x509_certificate(cert_pem)
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     path = Path(path)
@@ -147,6 +156,9 @@ def read(path: str | os.PathLike, trusted_cert_pems: Iterable[bytes | str],
     of the trusted seal certificates (current and retired), and a problem sentence for
     every line that does not. A missing file is no checkpoints and no problems (nothing
     was anchored yet)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     trusted = {}
     for pem in trusted_cert_pems:
         cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)

@@ -15,6 +15,11 @@ Three steps, each usable on its own:
 * ``verify_pdf`` answers "is this exactly a document we issued?" and says why
   not when it is not.
 
+WeasyPrint, pyHanko, asn1crypto and ``cryptography`` are imported inside the functions
+that render, seal, verify or make a key, not with the module: the app and every ``flask``
+command import this module, and most of them never render (issue 11). A web server that
+forks workers preloads them and warms each worker instead (:mod:`returnprog.web.warmup`).
+
 Document kinds (``KINDS``) and the keys their data dict takes
 --------------------------------------------------------------
 Every kind:
@@ -86,33 +91,16 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from asn1crypto import pem as asn1_pem
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import signers
-from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
-from pyhanko.sign.signers import constants as signer_constants
-from pyhanko.sign.timestamps import HTTPTimeStamper
-from pyhanko.sign.validation import (
-    KeyUsageConstraints,
-    SignatureCoverageLevel,
-    validate_pdf_signature,
-)
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
-from weasyprint import HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign import signers
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcherResponse
 
 from .characters import control_character, normalise_newlines
 from . import glossary, mailtext
@@ -132,6 +120,7 @@ __all__ = [
     "VerificationResult",
     "ensure_dev_seal",
     "format_date",
+    "preload_libraries",
     "format_eur",
     "load_seal",
     "render_html",
@@ -140,6 +129,7 @@ __all__ = [
     "verify_pdf",
     "check_seal",
     "complete_with_register",
+    "warm_templates",
     "REASON_UNREADABLE",
     "REASON_NO_SEAL",
     "REASON_SEVERAL_SEALS",
@@ -267,7 +257,7 @@ def _read_asset(path: Path) -> bytes:
     return path.read_bytes()
 
 
-class RestrictedURLFetcher(URLFetcher):
+class RestrictedURLFetcher:
     """WeasyPrint URL fetcher that loads only packaged assets and data: images.
 
     ``asset:<relative path>`` resolves inside ``pdf_templates/`` (CSS and TTF
@@ -278,17 +268,20 @@ class RestrictedURLFetcher(URLFetcher):
     tests.
     """
 
+    # WeasyPrint calls the fetcher and reads this flag when a fetch raises; that
+    # call and this flag are all it asks of a fetcher. Not deriving from its
+    # URLFetcher (a urllib opener with file, HTTP and FTP handlers) keeps those
+    # handlers out of reach, saves building them for every document and lets this
+    # module load without WeasyPrint: only rendering imports it.
+    _fail_on_errors = False
+
     def __init__(self, asset_root: Path | str = TEMPLATE_DIR):
-        # The parent builds a urllib opener; it is never used because fetch()
-        # below never calls super().fetch().
-        super().__init__(
-            timeout=1,
-            allowed_protocols=("asset", "data"),
-            allow_redirects=False,
-            fail_on_errors=False,
-        )
         self._asset_root = Path(asset_root).resolve()
         self.refused: list[str] = []
+
+    def __call__(self, url):
+        """WeasyPrint's entry point: the same as ``fetch(url)``."""
+        return self.fetch(url)
 
     def fetch(self, url, headers=None):
         """Return the resource for an allowed URL; raise ValueError for anything else."""
@@ -309,6 +302,8 @@ class RestrictedURLFetcher(URLFetcher):
             raise ValueError(f"URL refused by the document renderer: {refusal}") from None
 
     def _fetch_data(self, url: str) -> URLFetcherResponse:
+        from weasyprint.urls import URLFetcherResponse
+
         header, sep, payload = url[len("data:"):].partition(",")
         if not sep:
             raise _Refused("malformed data: URI")
@@ -327,6 +322,8 @@ class RestrictedURLFetcher(URLFetcher):
         return URLFetcherResponse(url="data:", body=body, headers={"Content-Type": media_type})
 
     def _fetch_asset(self, rel: str) -> URLFetcherResponse:
+        from weasyprint.urls import URLFetcherResponse
+
         if not _ASSET_PATH_RE.fullmatch(rel):
             raise _Refused("asset path not allowed")
         suffix = Path(rel).suffix
@@ -632,9 +629,13 @@ def _font_config() -> FontConfiguration:
     # Building a FontConfiguration scans the system fonts and re-registers the
     # packaged @font-face files; keeping one per thread saves most of that on
     # every render after the first. Fontconfig objects are not shared across
-    # threads.
+    # threads. Nor across processes: WeasyPrint deletes the configuration's font
+    # folder when the object goes, so a gunicorn master must never build one for
+    # its workers to inherit (returnprog.warmup warms each worker instead).
     config = getattr(_font_configs, "config", None)
     if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
         config = _font_configs.config = FontConfiguration()
     return config
 
@@ -647,12 +648,39 @@ def _drop_producer(document, pdf) -> None:
 
 
 def _html_to_pdf(html: str, fetcher: RestrictedURLFetcher | None = None) -> bytes:
+    from weasyprint import HTML
+
     fetcher = fetcher or RestrictedURLFetcher()
     return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(
         pdf_variant=PDF_VARIANT,
         font_config=_font_config(),
         finisher=_drop_producer,
     )
+
+
+def preload_libraries() -> None:
+    """Import WeasyPrint, pyHanko and Pillow without rendering, sealing or building any
+    font configuration: for a server master about to fork workers that will render (see
+    :mod:`returnprog.web.warmup`). Everything else in this module imports them on first
+    use, so that code that never renders does not load them."""
+    import PIL.Image  # noqa: F401 - drawn signatures
+    import pyhanko.pdf_utils.incremental_writer  # noqa: F401
+    import pyhanko.pdf_utils.reader  # noqa: F401
+    import pyhanko.sign.signers  # noqa: F401
+    import pyhanko.sign.timestamps  # noqa: F401
+    import pyhanko.sign.validation  # noqa: F401
+    import weasyprint  # noqa: F401
+    import weasyprint.text.fonts  # noqa: F401
+
+
+def warm_templates() -> None:
+    """Compile every document template and load every language's texts now, so that no
+    participant's first document in a process waits for it."""
+    for kind in KINDS:
+        _environment().get_template(f"{kind}.html")
+    for language in LANGUAGES:
+        _texts(language)
+    _oblasts()
 
 
 def render_pdf(kind: str, data: Mapping[str, Any], language: str) -> bytes:
@@ -696,6 +724,12 @@ def load_seal(key_path: str | os.PathLike, cert_path: str | os.PathLike,
     timestamp on every seal. Raises ``SealError`` when the files cannot be read
     or the key does not belong to the certificate.
     """
+    from asn1crypto import pem as asn1_pem
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
     if isinstance(passphrase, str):
         passphrase = passphrase.encode("utf-8")
     try:
@@ -758,6 +792,11 @@ def ensure_dev_seal(instance_dir: str | os.PathLike) -> SealConfig:
 
 
 def _generate_dev_seal(key_path: Path, cert_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, DEV_SEAL_COMMON_NAME),
@@ -792,13 +831,21 @@ def _generate_dev_seal(key_path: Path, cert_path: Path) -> None:
     write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), exclusive=True)
 
 
-class _PdfA3Signer(signers.PdfSigner):
-    # pyHanko declares the ISO/TS 32002 extension for ECDSA P-256 and with it
-    # bumps the catalog to PDF 2.0, which contradicts PDF/A-3 (a PDF 1.7
-    # profile). The ESIC extension alone announces a PAdES signature on 1.7.
-    def register_extensions(self, pdf_out, *, md_algorithm: str) -> None:
-        pdf_out.ensure_output_version(version=(1, 7))
-        pdf_out.register_extension(signer_constants.ESIC_EXTENSION_1)
+@lru_cache(maxsize=1)
+def _pdfa3_signer_class() -> type:
+    # Defined on first seal, not at import: pyHanko loads only where documents are sealed.
+    from pyhanko.sign import signers
+    from pyhanko.sign.signers import constants as signer_constants
+
+    class _PdfA3Signer(signers.PdfSigner):
+        # pyHanko declares the ISO/TS 32002 extension for ECDSA P-256 and with it
+        # bumps the catalog to PDF 2.0, which contradicts PDF/A-3 (a PDF 1.7
+        # profile). The ESIC extension alone announces a PAdES signature on 1.7.
+        def register_extensions(self, pdf_out, *, md_algorithm: str) -> None:
+            pdf_out.ensure_output_version(version=(1, 7))
+            pdf_out.register_extension(signer_constants.ESIC_EXTENSION_1)
+
+    return _PdfA3Signer
 
 
 def seal_pdf(pdf_bytes: bytes, seal: SealConfig, *, reason: str, location: str = "DTenV") -> bytes:
@@ -810,6 +857,12 @@ def seal_pdf(pdf_bytes: bytes, seal: SealConfig, *, reason: str, location: str =
     timestamp. ``reason`` is recorded in the signature, e.g.
     ``"Deelnameverklaring VRP-2026-000123"``. Raises ``SealError`` on failure.
     """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
+    from pyhanko.sign.general import SigningError
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
     metadata = signers.PdfSignatureMetadata(
         field_name=SEAL_FIELD_NAME,
         reason=reason,
@@ -820,15 +873,49 @@ def seal_pdf(pdf_bytes: bytes, seal: SealConfig, *, reason: str, location: str =
         docmdp_permissions=MDPPerm.NO_CHANGES,
     )
     timestamper = HTTPTimeStamper(seal.tsa_url, timeout=15) if seal.tsa_url else None
-    try:
+    key = (seal.fingerprint_sha256, seal.tsa_url)
+
+    def sign(reserved: int | None) -> bytes:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
-        signer = _PdfA3Signer(
+        signer = _pdfa3_signer_class()(
             metadata, seal.signer, timestamper=timestamper,
             new_field_spec=SigFieldSpec(sig_field_name=SEAL_FIELD_NAME),
         )
-        return signer.sign_pdf(writer).getvalue()
+        return signer.sign_pdf(writer, bytes_reserved=reserved).getvalue()
+
+    try:
+        reserved = _seal_reservations.get(key)
+        try:
+            sealed = sign(reserved)
+        except SigningError:
+            if reserved is None:
+                raise
+            # A timestamp token larger than the first one: let pyHanko size it afresh.
+            _seal_reservations.pop(key, None)
+            reserved, sealed = None, sign(None)
+        if reserved is None and (space := _reserved_space(sealed)) is not None:
+            _seal_reservations[key] = space
+        return sealed
     except Exception as exc:
         raise SealError(f"sealing failed: {exc}") from exc
+
+
+# Space for the signature container, per seal certificate and TSA. pyHanko otherwise
+# sizes it on every seal by signing once in a dry run (and, with a TSA, by asking it
+# for a dummy timestamp): 40% of a seal's time for the same answer each time. The
+# first seal of a process measures it, with pyHanko's margin for a varying token.
+_seal_reservations: dict[tuple[str, str | None], int] = {}
+_BYTE_RANGE_RE = re.compile(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+\d+\s*\]")
+
+
+def _reserved_space(sealed: bytes) -> int | None:
+    # The signature is the gap between the two signed ranges, a <hex string>: the
+    # hex digits between the brackets are what pyHanko reserved.
+    matches = _BYTE_RANGE_RE.findall(sealed)
+    if len(matches) != 1:
+        return None
+    gap = int(matches[0][1]) - int(matches[0][0]) - 2
+    return gap if gap > 0 and gap % 2 == 0 else None
 
 
 # ---------------------------------------------------------------------------
@@ -867,6 +954,9 @@ class VerificationResult:
 
 
 def _certs_from_pem_list(pem_list: Iterable[bytes | str]) -> list[asn1_x509.Certificate]:
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     certs = []
     for item in pem_list or ():
         data = item.encode("ascii") if isinstance(item, str) else bytes(item)
@@ -911,6 +1001,8 @@ def check_seal(pdf_bytes: bytes, seal_cert_pem_list: Iterable[bytes | str], *,
     A ``MemoryError`` is not read as "damaged": it propagates, so the caller can say the
     file could not be checked.
     """
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     trusted = _certs_from_pem_list(seal_cert_pem_list)
     tsa_roots = _certs_from_pem_list(tsa_cert_pem_list)
     if not trusted:
@@ -973,6 +1065,13 @@ def complete_with_register(result: VerificationResult,
 
 def _check_seal(seal, trusted: list[asn1_x509.Certificate], tsa_roots: list[asn1_x509.Certificate],
                 result: VerificationResult) -> list[str]:
+    from pyhanko.sign.validation import (
+        KeyUsageConstraints,
+        SignatureCoverageLevel,
+        validate_pdf_signature,
+    )
+    from pyhanko_certvalidator import ValidationContext
+
     if seal.sig_object_type != "/Sig":
         return [REASON_DAMAGED]
     trusted_fingerprints = {cert.sha256 for cert in trusted}

@@ -16,8 +16,6 @@ import binascii
 import io
 from dataclasses import dataclass
 
-from PIL import Image
-
 from .characters import control_character
 
 # The drawn signature travels as a ``data:image/png;base64,...`` URI; this many characters
@@ -54,6 +52,8 @@ def read_png(uri: object, *, require_stroke: bool = True) -> CheckedPng:
     """The drawing as a ``CheckedPng``: a PNG data URI within the limit, decodable, not too
     many pixels and (unless ``require_stroke`` is false) with at least one visible stroke
     on white paper. Raises ``SignatureImageError`` otherwise."""
+    from PIL import Image  # Pillow loads where a drawing is checked, not with the app
+
     if not isinstance(uri, str) or not uri.startswith(PNG_PREFIX):
         raise SignatureImageError(DRAWN, "the signature must be a data:image/png;base64 URI")
     if too_large(uri):

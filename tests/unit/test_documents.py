@@ -778,6 +778,7 @@ def local_tsa():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
+            self.server.requests_seen += 1
             request = tsp.TimeStampReq.load(self.rfile.read(int(self.headers["Content-Length"])))
             body = stamper.request_tsa_response(request).dump()
             self.send_response(200)
@@ -790,15 +791,16 @@ def local_tsa():
             pass
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.requests_seen = 0
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", tsa_pem
+    yield f"http://127.0.0.1:{server.server_address[1]}/", tsa_pem, server
     server.shutdown()
     server.server_close()
 
 
 def test_seal_with_timestamp_verifies_against_the_trusted_tsa(tmp_path, rendered, seal, local_tsa):
-    tsa_url, tsa_pem = local_tsa
+    tsa_url, tsa_pem, _ = local_tsa
     stamped_seal = load_seal(_key_path_of(seal, tmp_path), _cert_path_of(seal, tmp_path), tsa_url=tsa_url)
     stamped = seal_pdf(rendered[("payment_receipt", "uk")], stamped_seal, reason="Ontvangstbewijs")
 
@@ -837,3 +839,45 @@ def test_pdfs_name_the_service_and_the_document_from_the_glossary(rendered, kind
         assert names["service"] in text, (lang, names["service"])
         assert names[kind] in text, (lang, names[kind])
     assert "Служба репатріації" not in text and "Vertrekafspraak" not in text
+
+
+# --- Sealing cost (issue 11): the signature's space is sized once per seal, not per document
+
+
+def test_after_the_first_seal_each_seal_asks_the_tsa_once(tmp_path, rendered, seal, local_tsa):
+    tsa_url, tsa_pem, server = local_tsa
+    stamped_seal = load_seal(_key_path_of(seal, tmp_path), _cert_path_of(seal, tmp_path), tsa_url=tsa_url)
+    seal_pdf(rendered[("commitment", "uk")], stamped_seal, reason="first")
+    before = server.requests_seen
+    stamped = [seal_pdf(rendered[("commitment", "uk")], stamped_seal, reason=f"again {i}")
+               for i in range(2)]
+    # pyHanko alone asks for a dummy timestamp to size every signature, then the real one.
+    assert server.requests_seen - before == 2
+    for pdf in stamped:
+        assert verify_pdf(pdf, [seal.cert_pem], register_everything,
+                          tsa_cert_pem_list=[tsa_pem]).valid
+
+
+def test_a_remembered_reservation_that_is_too_small_is_sized_afresh(rendered, seal):
+    seal_pdf(rendered[("commitment", "nl")], seal, reason="first")
+    key = (seal.fingerprint_sha256, None)
+    right = documents._seal_reservations[key]
+    documents._seal_reservations[key] = 64  # far too little for any CMS signature
+    try:
+        sealed_again = seal_pdf(rendered[("commitment", "nl")], seal, reason="retry")
+    finally:
+        remembered = documents._seal_reservations.get(key)
+        documents._seal_reservations[key] = right
+    assert verify_pdf(sealed_again, [seal.cert_pem], register_everything).valid
+    # Sized afresh: pyHanko's own estimate again, which moves by a few bytes with the
+    # length of the DER-encoded ECDSA signature of its dry run.
+    assert remembered is not None and abs(remembered - right) < 64
+
+
+def test_the_fetcher_has_no_way_to_open_urls_itself():
+    # Not WeasyPrint's URLFetcher (a urllib opener with file, HTTP and FTP handlers): the
+    # refusals above are the whole of what it can do.
+    fetcher = RestrictedURLFetcher()
+    assert not hasattr(fetcher, "open") and not hasattr(fetcher, "handlers")
+    with pytest.raises(ValueError):
+        fetcher("file:///etc/passwd")

@@ -64,9 +64,9 @@ def _uploader(app, lang: str):
 
 def test_hostile_uploads_get_a_verdict_and_a_stopped_check_says_so_in_each_language(
         app, signed):  # noqa: F811
-    # 160 MB of address space: enough for a normal sealed document, not for the chain or
+    # 130 MB of address space: enough for a normal sealed document, not for the chain or
     # the huge xref (memory use does not depend on the machine's speed, CPU time would).
-    app.config.update(VERIFY_RATE_LIMIT=1000, VERIFY_MEMORY_MB=160)
+    app.config.update(VERIFY_RATE_LIMIT=1000, VERIFY_MEMORY_MB=130)
     events = _audit_events(app)
     stopped = 0
     for lang in ("en", "nl", "uk", "ru"):
@@ -127,7 +127,7 @@ def test_a_full_machine_answers_503_with_retry_after_and_counts_it(app, signed):
 
 
 def test_the_command_line_check_is_bounded_too(app, signed, tmp_path):  # noqa: F811
-    app.config.update(VERIFY_MEMORY_MB=160)
+    app.config.update(VERIFY_MEMORY_MB=130)
     path = tmp_path / "chain.pdf"
     path.write_bytes(CORPUS["deep field chain"]())
     result = app.test_cli_runner().invoke(args=["verify-pdf", str(path)])

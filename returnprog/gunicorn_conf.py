@@ -1,0 +1,40 @@
+"""gunicorn settings for the web: ``gunicorn --config python:returnprog.gunicorn_conf ...``
+(scripts/supervisord.conf, deploy/systemd/returnprog-web.service, deploy/compose.yaml).
+Workers, bind address and logs stay on the command line.
+
+The master loads the app once and imports WeasyPrint and pyHanko once (shared by every
+worker it forks); each worker drops the database connections it inherited and renders
+and seals one throw-away document before it takes requests, so the first participant's
+signature costs what every later one does (:mod:`returnprog.web.warmup`).
+
+With the app preloaded, ``kill -HUP`` restarts the workers on the code the master loaded:
+restart the service (not reload) after changing the code.
+"""
+from __future__ import annotations
+
+preload_app = True
+
+
+def when_ready(server) -> None:
+    """In the master, after the app is loaded and before the first fork: import the
+    rendering and sealing libraries (never render here: see returnprog.web.warmup)."""
+    from returnprog.web import warmup
+
+    warmup.preload()
+
+
+def post_fork(server, worker) -> None:
+    """In each new worker: forget the pooled connections inherited from the master,
+    without closing them (they are the master's), so no two processes share one."""
+    engine = getattr(server.app.wsgi(), "extensions", {}).get("returnprog.engine")
+    if engine is not None:
+        engine.dispose(close=False)
+
+
+def post_worker_init(worker) -> None:
+    """In each worker, before its first request: render and seal one document."""
+    from returnprog.web import warmup
+
+    seconds = warmup.warm(worker.wsgi)
+    worker.log.info("worker %s warmed up in %.2f s (document rendered and sealed)",
+                    worker.pid, seconds)
