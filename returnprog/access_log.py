@@ -16,10 +16,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from .db import upsert_into
 from .models import AccessEvent
 
 # Length of one interval: a reader's repeated looks at the same thing within it are one row.
@@ -65,8 +64,7 @@ def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None
     """
     key = _key(actor, look, now, interval_seconds)
     values = {**key, "first_at": now, "channel": look.channel, "ip": ip}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AccessEvent).values(**values).on_conflict_do_nothing(
+    session.execute(upsert_into(session, AccessEvent).values(**values).on_conflict_do_nothing(
         index_elements=["actor", "case_id", "view", "subject", "interval"]))
 
 

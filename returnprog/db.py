@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -68,6 +69,18 @@ def begin_write(session: Session) -> None:
     session.expire_all()
     if session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={"sqlite_immediate": True})
+
+
+def upsert_into(bind, table):
+    """``INSERT INTO table`` in the dialect of ``bind`` (a session, connection or engine),
+    so that the ON CONFLICT clauses both databases share (``on_conflict_do_nothing`` /
+    ``on_conflict_do_update``) can follow."""
+    dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"the service runs on SQLite and PostgreSQL, not {dialect}")
 
 
 def is_sqlite(session: Session) -> bool:

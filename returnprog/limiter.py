@@ -17,6 +17,7 @@ atomic increment). ``sliding-window-counter`` is supported by every store above 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -31,6 +32,7 @@ from sqlalchemy import case, delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from .db import upsert_into
 from .models import RateLimitCounter
 
 DATABASE_URI = "database://"
@@ -40,16 +42,6 @@ KEY_MAX = 200  # rate_limit_counter.key holds 255; longer keys are hashed down
 PRUNE_ONE_IN = 500
 
 _table = RateLimitCounter.__table__
-
-
-def _upsert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the service runs on SQLite and PostgreSQL only
-        raise ValueError(f"no rate-limit store for the {dialect} dialect")
-    return insert
 
 
 class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -69,7 +61,7 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
         if engine is None:
             raise ValueError("DatabaseStorage needs the service's engine (engine=...)")
         self.engine = engine
-        self._insert = _upsert(engine.dialect.name)
+        self._insert = functools.partial(upsert_into, engine)
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     @property

@@ -8,6 +8,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .. import access_log, audit, search, workflow
+from ..db import upsert_into
 from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
@@ -32,12 +33,7 @@ def _next_reference(ctx: Context) -> str:
         # The year's first case. Several may race to create the counter (PostgreSQL):
         # INSERT … ON CONFLICT DO NOTHING waits for the winner instead of failing, and the
         # UPDATE then counts on from the committed row.
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        session.execute(upsert(ReferenceCounter).values(year=year, last=0)
+        session.execute(upsert_into(session, ReferenceCounter).values(year=year, last=0)
                         .on_conflict_do_nothing(index_elements=["year"]))
         last = session.execute(bump).scalar_one()
     return f"VRP-{year}-{last:06d}"
@@ -202,6 +198,10 @@ def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
 
 TRAIL_PAGE = 50
 TRAIL_PAGE_MAX = 200
+# Looks that chains written before the access log recorded as events. They stay in the
+# chain (it is append-only) but are not changes, so the trail leaves them out; looks are
+# read from the access log.
+LEGACY_LOOK_ACTIONS = ("view_case", "download_document", "view_payment")
 
 
 @atomic
@@ -221,7 +221,8 @@ def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
     """One page of ``case``'s trail read in the current transaction (one statement):
     the shape :func:`case_trail` returns."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
-    query = select(AuditEvent).where(AuditEvent.case_id == case.id)
+    query = select(AuditEvent).where(AuditEvent.case_id == case.id,
+                                     AuditEvent.action.not_in(LEGACY_LOOK_ACTIONS))
     if before_seq is not None:
         query = query.where(AuditEvent.seq < before_seq)
     rows = ctx.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ..db import begin_write, migration_heads
+from ..db import begin_write, migration_heads, upsert_into
 from ..models import SchedulerHeartbeat
 from .outbox import delivery_health
 from .uow import atomic
@@ -70,12 +69,6 @@ class Thresholds:
 
 # --- the heartbeat (written by the scheduler) ---------------------------------------------------
 
-def _upsert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        SchedulerHeartbeat.__table__)
-
-
 @atomic
 def beat(session: Session, holder: str, now: dt.datetime, *, started: bool = False) -> None:
     """Record that ``holder`` (host and pid of the active scheduler) is alive at ``now``;
@@ -84,7 +77,7 @@ def beat(session: Session, holder: str, now: dt.datetime, *, started: bool = Fal
     values = {"holder": holder[:200], "beat_at": now}
     if started:
         values["started_at"] = now
-    stmt = _upsert(session).values({"id": HEARTBEAT_ID, "started_at": now, **values})
+    stmt = upsert_into(session, SchedulerHeartbeat.__table__).values({"id": HEARTBEAT_ID, "started_at": now, **values})
     session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
     session.commit()
 

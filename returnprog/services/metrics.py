@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from ..db import upsert_into
 from ..models import MetricCounter
 from ..policy import TIMEZONE
 from .uow import atomic, begin_write
@@ -29,9 +28,8 @@ def today() -> dt.date:
 def bump(session: Session, name: str, *, by: int = 1, day: dt.date | None = None) -> None:
     """Add ``by`` to counter ``name`` for ``day`` (today) and commit, on its own."""
     day = day or today()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = MetricCounter.__table__
-    statement = insert(table).values(name=name, day=day, count=by)
+    statement = upsert_into(session, table).values(name=name, day=day, count=by)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.name, table.c.day],
         set_={"count": table.c.count + statement.excluded.count})

@@ -39,11 +39,10 @@ from email.utils import format_datetime
 from typing import Callable, Sequence
 
 from sqlalchemy import case as sql_case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from .. import reminders as plan
-from ..db import begin_write
+from ..db import begin_write, upsert_into
 from ..models import Case, OutboxMessage, SchedulerHeartbeat, SigningRequest
 from .uow import atomic
 
@@ -69,10 +68,7 @@ def _chunks(items: Sequence, size: int = CHUNK):
 
 def _insert(session: Session):
     """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`` for the dialect."""
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        OutboxMessage.__table__)
-    return (stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return (upsert_into(session, OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(OutboxMessage.__table__.c.id))
 
 

@@ -37,8 +37,6 @@ bp.url_value_preprocessor(plausible_reference)
 ACTION_SLUGS = {name: workflow.ACTIONS[name].slug for name in workflow.CASE_ACTIONS}
 MEMBER_ROWS = 6
 MORE_ROWS = 4
-# Audit events that recorded a look before looks moved to the access log; folded away.
-VIEW_EVENTS = ("view_case", "download_document", "view_payment")
 
 
 def action_url(reference: str, action: str) -> str:
@@ -248,11 +246,9 @@ def case_page(reference: str):
     page = case_views.case_page(ctx(), reference, before_seq=before, looks=show_views,
                                 signing_links=takes_signatures)
     trail = page["trail"]
-    # Chains written before the access log held views as events; they stay folded away.
-    timeline = [e for e in trail["events"] if e["action"] not in VIEW_EVENTS]
     panel = signing_panel_data(page["info"], page["signing_links"],
                                page["case"]["participants"]) if takes_signatures else None
-    return render_page("cases/show.html", timeline=timeline,
+    return render_page("cases/show.html", timeline=trail["events"],
                        older_before=trail["next_before_seq"], paged=before is not None,
                        looks=page["looks"], show_views=show_views, signing_prepared=panel,
                        new_key=secrets.token_urlsafe(18), errors=FormErrors(), values={},

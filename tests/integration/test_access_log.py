@@ -153,3 +153,16 @@ def test_the_trail_is_paged_newest_first(ctx_for, staff, session, case):
                                        before_seq=page["next_before_seq"], limit=1)
         seen += [e["seq"] for e in page["events"]]
     assert len(seen) == total and seen == sorted(seen, reverse=True)
+
+
+def test_looks_an_older_chain_recorded_as_events_stay_in_the_chain_but_not_in_the_trail(
+        ctx_for, staff, session, case):
+    # Before the access log, reading a case appended a view_case event to the chain.
+    from returnprog import audit
+
+    audit.append(session, actor=staff.counsellor, action="view_case", case_id=case.id)
+    session.commit()
+    actions = [e["action"] for e in case_service.case_trail(
+        ctx_for(staff.counsellor), case.reference, log_view=False)["events"]]
+    assert actions == ["open_case"]
+    assert audit.verify(session).ok
