@@ -33,7 +33,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from .identifiers import is_valid_bsn
@@ -190,6 +190,23 @@ def matching_case_ids(dialect: str, terms: list[Term]):
                                                 *narrow)
     like = [or_(*(column.contains(s, autoescape=True) for s in t.spellings)) for t in indexed]
     return select(CaseSearch.case_id).where(and_(*like), *narrow)
+
+
+def relevance(dialect: str, terms: list[Term]):
+    """A score for ranking the cases a search found: per word of the query, 2 when one of
+    its spellings is a whole word of the haystack (a full name, the whole reference), 1 when
+    a word starts with it, 0 when it only occurs inside a word. Summed over the words, so
+    "Olena Kovalenko" ranks the person of that name above an Olenka Kovalenkova.
+
+    Only evaluated on the rows the index found (the caller joins ``case_search``)."""
+    find = func.strpos if dialect == "postgresql" else func.instr
+    padded = literal(" ") + CaseSearch.haystack + literal(" ")
+    score = literal(0)
+    for term in terms:
+        whole = or_(*(find(padded, f" {s} ") > 0 for s in term.spellings))
+        start = or_(*(find(padded, f" {s}") > 0 for s in term.spellings))
+        score = score + case((whole, 2), (start, 1), else_=0)
+    return score
 
 
 def index_case(session, case_id: int, reference: str, people: Iterable) -> None:
