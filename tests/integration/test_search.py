@@ -303,3 +303,24 @@ def test_a_search_page_counts_its_hits_in_the_same_statement(engine, ctx_for, st
     # Past the last page the window has no row to carry the total: it is counted apart.
     beyond = case_service.list_cases(ctx, {"q": "bondar", "page": 9, "per_page": 3})
     assert beyond["total"] == 7 and beyond["items"] == []
+
+
+@pytest.mark.parametrize("q", ["Gritsenko", "Chritsenko", "Hrytsenko Oleksandra",
+                               "Гриценко", "Олександра Грыценко"])
+def test_a_name_registered_in_latin_only_is_found_by_other_transliterations(ctx_for, staff, q):
+    """A Hrytsenko entered without Cyrillic is found under the Russian passport's and the
+    Dutch register's spellings, and from Cyrillic, through the sound key."""
+    ctx = ctx_for(staff.counsellor)
+    ref = case_service.open_case(ctx, intake(principal=_named("Oleksandra", "Hrytsenko"))).reference
+    case_service.open_case(ctx, intake(principal=_named("Oleksandra", "Hryshchenko")))
+    assert found(ctx, q) == {ref}
+
+
+def test_an_exact_spelling_ranks_above_a_sound_alike(ctx_for, staff):
+    ctx = ctx_for(staff.counsellor)
+    exact = case_service.open_case(ctx, intake(principal=_named("Taras", "Gritsenko"))).reference
+    alike = case_service.open_case(ctx, intake(principal=_named("Taras", "Hrytsenko"))).reference
+    refs, _ = _refs(ctx, q="gritsenko")
+    assert refs == [exact, alike]
+    refs, _ = _refs(ctx, q="hrytsenko")
+    assert refs == [alike, exact]
