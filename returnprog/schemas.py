@@ -275,9 +275,20 @@ class CaseQuerySchema(Strict):
     counsellor = fields.Email(load_default=None)
     deadline_from = fields.Date(load_default=None)
     deadline_to = fields.Date(load_default=None)
-    q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable])
+    q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable],
+                      metadata={"description": "Words to find (reference, names in either "
+                                "script, V-number, full BSN); every word must match. In a "
+                                "GET they end up in the address: prefer POST /cases/search."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+    sort = fields.String(load_default=None, validate=validate.OneOf(
+        ["relevance", "reference", "state", "deadline"]), metadata={
+        "description": "relevance (the default when searching; best match first), "
+                       "reference (the default otherwise; newest first), state (in the "
+                       "programme's order) or deadline (cases without one last)"})
+    order = fields.String(load_default=None, validate=validate.OneOf(["asc", "desc"]),
+                          metadata={"description": "asc or desc; the sort's natural "
+                                    "direction when left out"})
 
     @validates_schema
     def _deadline_range(self, data, **kwargs):
@@ -465,6 +476,7 @@ class CaseSummaryOut(Schema):
     state = fields.String()
     version = fields.Integer()
     counsellor = fields.String()
+    counsellor_name = fields.String()
     principal_name = fields.String()
     household_size = fields.Integer()
     departure_deadline = fields.Date(allow_none=True)
@@ -496,6 +508,8 @@ class CaseListOut(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
     total = fields.Integer()
+    sort = fields.String()
+    order = fields.String()
 
 
 class ErrorOut(Schema):

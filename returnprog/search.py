@@ -7,6 +7,10 @@ are stored as their Ukrainian national transliteration (KMU 2010, the passport s
 and as the ICAO 9303 spelling of Russian passports (Гриценко → ``hrytsenko`` and
 ``gritsenko``). A query is folded and transliterated the same way, split on white space,
 and every word must occur somewhere in the haystack (AND, any order, substrings).
+Each name word is also stored as a *sound key* (:func:`sound_keys`), where the Ukrainian,
+Russian, Dutch, German and English transliterations of one name coincide, so "Gritsenko"
+or "Chritsenko" finds a Hrytsenko registered in Latin letters only; matches as typed rank
+above matches through the key (:func:`relevance`).
 
 Why Latin only: PostgreSQL's ``pg_trgm`` takes trigrams of word characters only, and in a
 database with ``LC_CTYPE=C`` (the test server, many installations) Cyrillic letters are
@@ -33,7 +37,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from .identifiers import is_valid_bsn
@@ -112,6 +116,48 @@ def spellings(word: str, *, query: bool = False) -> set[str]:
     return found
 
 
+# Loose spellings bridge the transliterations people meet in passports, Dutch registers
+# and letters: Ukrainian national (Hrytsenko), Russian ICAO (Gritsenko), Dutch
+# (Chritsenko, Grisjtsjenko, Joelija), German (Schewtschenko), English (Yulia). Each name
+# word is also stored as a *sound key*, a spelling in a smaller alphabet where the
+# variants coincide; a query word is looked for under its key too. Keys use lowercase
+# letters only (pg_trgm and FTS5 index them like any name); q, w, x and c stand for ч, ш,
+# ж and ц, so a key is never confused with the BSN key (capitals) or a V-number (digits).
+# Replacements run in this order, longest first; "ch" is ч in English and the national
+# systems but х in Dutch and German, so a Latin word with "ch" gets both keys.
+_LOOSE_FIRST = (("x", "ks"), ("w", "v"), ("ck", "k"), ("q", "k"))
+_LOOSE_CLUSTERS = (
+    ("schtsch", "w"), ("sjtsj", "w"), ("shtsh", "w"), ("shch", "w"), ("tsch", "q"),
+    ("sch", "w"), ("tsj", "q"), ("tch", "q"), ("cz", "q"),
+    ("zh", "x"), ("zj", "x"), ("sh", "w"), ("sj", "w"), ("sz", "w"),
+    ("kh", "g"), ("ts", "c"), ("tz", "c"), ("oe", "u"), ("ou", "u"), ("ph", "f"))
+_LOOSE_LETTERS = str.maketrans({"h": "g", "y": "i", "j": "i"})
+_DOUBLES = re.compile(r"(.)\1+")
+_LATIN_WORD = re.compile(r"[a-z]+")
+
+
+def sound_keys(word: str, *, ch_is_kh: bool | None = None) -> set[str]:
+    """The sound keys of a folded word (Latin or Cyrillic): Гриценко, Hrytsenko,
+    Gritsenko and Chritsenko all give ``gricenko``; Шевченко, Shevchenko and
+    Sjevtsjenko give ``wevqenko``. Words that are not plain letters (V-numbers,
+    references) have none. ``ch_is_kh`` False: "ch" is known to be ч."""
+    if _CYRILLIC.search(word):
+        # The national system spells ч as ch and х as kh: no doubt about "ch".
+        return sound_keys(kmu2010(word), ch_is_kh=False)
+    if not _LATIN_WORD.fullmatch(word):
+        return set()
+    for old, new in _LOOSE_FIRST:
+        word = word.replace(old, new)
+    keys = set()
+    for ch in ("q", "g") if "ch" in word and ch_is_kh is not False else ("q",):
+        key = word
+        for old, new in _LOOSE_CLUSTERS + (("ch", ch),):
+            key = key.replace(old, new)
+        key = _DOUBLES.sub(r"\1", key.translate(_LOOSE_LETTERS)).replace("ie", "e")
+        keys.add(key)
+    return keys
+
+
 def bsn_key(bsn: str) -> str:
     """What a full BSN is stored as: a digest written in capital letters, which no folded
     query contains, so only the whole BSN (never a prefix) finds the case."""
@@ -128,6 +174,7 @@ def haystack(reference: str, people: Iterable) -> str:
                      p.family_name_cyrillic):
             for word in fold(name or "").split():
                 words.update(dict.fromkeys(sorted(spellings(word))))
+                words.update(dict.fromkeys(sorted(sound_keys(word))))
         words[p.v_number] = None
         if p.bsn:
             words[bsn_key(p.bsn)] = None
@@ -136,9 +183,12 @@ def haystack(reference: str, people: Iterable) -> str:
 
 @dataclass(frozen=True)
 class Term:
-    """One word of a query: it matches when any of its spellings occurs in the haystack."""
+    """One word of a query: it matches when any of its spellings occurs in the haystack.
+    ``exact`` are the spellings as typed (and transliterated); the rest are sound keys,
+    which find more but rank lower."""
 
     spellings: tuple[str, ...]
+    exact: tuple[str, ...] = ()
 
     @property
     def indexed(self) -> bool:
@@ -153,9 +203,15 @@ def parse(q: str | None) -> list[Term]:
         found = spellings(word, query=True)
         if word.isdigit() and is_valid_bsn(word):
             found.add(bsn_key(word))
+        exact = tuple(sorted(found))
+        # A short word's key could be shorter than the index can find; such a word is
+        # looked for as typed only.
+        keys = {k for k in sound_keys(word) if len(k) >= MIN_INDEXED}
+        if all(len(s) >= MIN_INDEXED for s in found):
+            found |= keys
         # A spelling that contains another adds nothing to an OR of substrings.
         minimal = sorted(s for s in found if not any(o != s and o in s for o in found))
-        terms.append(Term(tuple(minimal)))
+        terms.append(Term(tuple(minimal), exact))
     return terms
 
 
@@ -190,6 +246,27 @@ def matching_case_ids(dialect: str, terms: list[Term]):
                                                 *narrow)
     like = [or_(*(column.contains(s, autoescape=True) for s in t.spellings)) for t in indexed]
     return select(CaseSearch.case_id).where(and_(*like), *narrow)
+
+
+def relevance(dialect: str, terms: list[Term]):
+    """A score for ranking the cases a search found: per word of the query, 4 when it is a
+    whole word of the haystack as typed (a full name, the whole reference), 3 when a word
+    starts with it, 2 and 1 for the same through its sound key only (Gritsenko for a
+    Hrytsenko), 0 when it only occurs inside a word. Summed over the words, so "Olena
+    Kovalenko" ranks the person of that name above an Olenaria Kovalenkova.
+
+    Only evaluated on the rows the index found (the caller joins ``case_search``)."""
+    find = func.strpos if dialect == "postgresql" else func.instr
+    padded = literal(" ") + CaseSearch.haystack + literal(" ")
+    score = literal(0)
+    for term in terms:
+        exact = term.exact or term.spellings
+        score = score + case(
+            (or_(*(find(padded, f" {s} ") > 0 for s in exact)), 4),
+            (or_(*(find(padded, f" {s}") > 0 for s in exact)), 3),
+            (or_(*(find(padded, f" {s} ") > 0 for s in term.spellings)), 2),
+            (or_(*(find(padded, f" {s}") > 0 for s in term.spellings)), 1), else_=0)
+    return score
 
 
 def index_case(session, case_id: int, reference: str, people: Iterable) -> None:

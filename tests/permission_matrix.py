@@ -79,6 +79,7 @@ MATRIX: dict[tuple[str, str], object] = {
     # dashboard, cases
     ("pages.dashboard", "GET"): everyone(OK),
     ("pages.case_list", "GET"): only(*CASE_ROLES),
+    ("pages.case_search", "POST"): only(*CASE_ROLES, expect=REDIRECT),
     ("pages.new_case", "GET"): only("counsellor"),
     ("pages.new_case", "POST"): only("counsellor", expect=PASS),
     ("pages.case_page", "GET"): on_case(*CASE_ROLES),
@@ -142,6 +143,7 @@ MATRIX: dict[tuple[str, str], object] = {
     ("static", "GET"): STATIC,
     # the JSON API: bearer tokens only (tests/test_api*.py test who may do what there)
     ("api.list_cases", "GET"): API,
+    ("api.search_cases", "POST"): API,
     ("api.create_case", "POST"): API,
     ("api.get_case", "GET"): API,
     ("api.get_trail", "GET"): API,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case as sa_case, delete, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .. import access_log, audit, search, workflow
 from ..db import upsert_into
-from ..models import (AuditEvent, Case, Document, IndConfirmation, OpenVNumber, Participant,
+from ..models import (AuditEvent, Case, CaseSearch, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
@@ -303,9 +303,35 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
     }
 
 
+# The list's sortable columns. The main line's order makes "state" sort as the programme
+# runs, not alphabetically.
+_STATE_ORDER = {state.value: i for i, state in enumerate(State)}
+SORTS = ("relevance", "reference", "state", "deadline")
+
+
+def _order_by(sort: str, descending: bool, score):
+    """ORDER BY terms for one sort of the list; the newest case breaks ties, so a page
+    boundary never shows a case twice or skips one."""
+    def direction(column):
+        return column.desc() if descending else column.asc()
+    if sort == "relevance" and score is not None:
+        return [direction(score), Case.id.desc()]
+    if sort == "reference":
+        return [direction(Case.reference)]
+    if sort == "state":
+        return [direction(sa_case(_STATE_ORDER, value=Case.state, else_=len(_STATE_ORDER))),
+                Case.id.desc()]
+    if sort == "deadline":
+        # Cases without a deadline (not yet agreed) come last in either direction.
+        return [Case.departure_deadline.is_(None), direction(Case.departure_deadline),
+                Case.id.desc()]
+    return [Case.id.desc()]
+
+
 def list_cases(ctx: Context, filters: dict) -> dict:
     """One page of the cases the actor may see, filtered (state, counsellor, deadline range,
-    free-text search on reference, name or V-number) and newest first."""
+    free-text search on reference, name, V-number or full BSN) and sorted: by relevance when
+    searching, newest first otherwise, or by the column asked for (``sort``, ``order``)."""
     query = visible_cases(ctx.actor)
     if filters.get("state"):
         query = query.where(Case.state == filters["state"])
@@ -316,6 +342,7 @@ def list_cases(ctx: Context, filters: dict) -> dict:
         query = query.where(Case.departure_deadline >= filters["deadline_from"])
     if filters.get("deadline_to"):
         query = query.where(Case.departure_deadline <= filters["deadline_to"])
+    score = None
     if filters.get("q"):
         # Every word must occur (any order, any script, substrings): see returnprog.search.
         # The schema refuses a query without a word the index can find.
@@ -323,35 +350,66 @@ def list_cases(ctx: Context, filters: dict) -> dict:
         if not any(t.indexed for t in terms):
             raise Invalid("error.invalid_fields", {"q": [M("validate.search_short")]})
         dialect = ctx.session.get_bind().dialect.name
-        query = query.where(Case.id.in_(search.matching_case_ids(dialect, terms)))
+        query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
+                 .where(Case.id.in_(search.matching_case_ids(dialect, terms))))
+        score = search.relevance(dialect, terms)
+    sort = filters.get("sort") or ("relevance" if score is not None else "reference")
+    if sort == "relevance" and score is None:
+        sort = "reference"
+    default_desc = sort in ("relevance", "reference")
+    descending = {"asc": False, "desc": True}.get(filters.get("order") or "", default_desc)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
-    total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    return {"page": page, "per_page": per_page, "total": total,
-            "items": list_page(ctx, query, page, per_page)}
+    order = _order_by(sort, descending, score)
+    # A search counts its hits in the same statement as the page (a window over the
+    # matches), so the index is read once per request, not twice. A plain list keeps its
+    # separate count, which an index answers without reading the rows.
+    items, total = list_page(ctx, query, page, per_page, order=order,
+                             count_in_page=score is not None)
+    if total is None:
+        total = ctx.session.execute(
+            select(func.count()).select_from(query.subquery())).scalar_one()
+    return {"page": page, "per_page": per_page, "total": total, "sort": sort,
+            "order": "desc" if descending else "asc", "items": items}
 
 
-def list_page(ctx: Context, query, page: int, per_page: int) -> list[dict]:
-    """The rows of one list page of ``query`` (a SELECT of cases), newest first, with the
-    principal's name, the household's size and the counsellor's address joined in: one
-    statement however many rows. The page is cut first, so the joins and the count of
-    each household run for its rows only."""
-    ids = (query.with_only_columns(Case.id).order_by(Case.id.desc()).limit(per_page)
+def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
+              count_in_page: bool = False) -> tuple[list[dict], int | None]:
+    """The rows of one list page of ``query`` (a SELECT of cases) in ``order`` (newest first
+    by default), with the principal's name, the household's size and the counsellor joined
+    in: one statement however many rows. The page is cut first, so the joins and the count
+    of each household run for its rows only. With ``count_in_page`` the same statement also
+    counts every row of ``query`` (returned as the total; None when the page is empty or
+    not counted)."""
+    order = order or [Case.id.desc()]
+    columns = [Case.id]
+    if count_in_page:
+        # The order may rank by the search index, which only the inner query joins: the
+        # position carries it out. (Plain lists order by case columns in both queries, so
+        # the database can stop reading after one page.)
+        columns += [func.row_number().over(order_by=order).label("pos"),
+                    func.count().over().label("total")]
+    ids = (query.with_only_columns(*columns).order_by(*order).limit(per_page)
            .offset((page - 1) * per_page).subquery())
     principal = aliased(Participant)
     size = (select(func.count()).where(Participant.case_id == Case.id)
             .correlate(Case).scalar_subquery())
+    extra = [ids.c.total] if count_in_page else [literal(None)]
     rows = ctx.session.execute(
-        select(Case, principal.given_names_latin, principal.family_name_latin, size, User.email)
+        select(Case, principal.given_names_latin, principal.family_name_latin, size,
+               User.name, User.email, *extra)
         .join(ids, ids.c.id == Case.id)
         .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
         .outerjoin(User, User.id == Case.counsellor_id)
-        .order_by(Case.id.desc())).all()
-    return [{
-        "reference": c.reference, "state": c.state, "version": c.version, "counsellor": email,
+        .order_by(*([ids.c.pos] if count_in_page else order))).all()
+    items = [{
+        "reference": c.reference, "state": c.state, "version": c.version,
+        "counsellor": email, "counsellor_name": name or email or "",
         "principal_name": f"{given} {family}" if given is not None else "",
         "household_size": n, "departure_deadline": c.departure_deadline,
         "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}
-        for c, given, family, n, email in rows]
+        for c, given, family, n, name, email, _ in rows]
+    total = rows[0][-1] if rows and count_in_page else None
+    return items, total
 
 
 # --- transitions ------------------------------------------------------------------------------------

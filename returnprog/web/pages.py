@@ -13,7 +13,8 @@ import math
 import re
 import secrets
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, request,
+                   session, url_for)
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
@@ -66,30 +67,78 @@ def dashboard():
                        delivery=delivery)
 
 
-LIST_FIELDS = ("q", "state", "deadline_from", "deadline_to", "page")
+LIST_FIELDS = ("state", "deadline_from", "deadline_to", "sort", "order", "page")
+# Searches kept in the (signed) session cookie, so the words — names, V-numbers — never
+# appear in an address, the browser's history or a proxy's log. The newest few are kept.
+SAVED_SEARCHES = 8
+
+
+def _save_search(q: str) -> str:
+    saved = dict(session.get("searches") or {})
+    for key, value in list(saved.items()):
+        if value == q:
+            del saved[key]  # the same words again: one entry, moved to the end
+    key = secrets.token_urlsafe(6)
+    saved[key] = q
+    session["searches"] = dict(list(saved.items())[-SAVED_SEARCHES:])
+    return key
+
+
+def _list_address(form) -> str:
+    """The case list's address for submitted filters: the search words replaced by the key
+    of a saved search, the other filters (states, dates, sorting) as they are."""
+    query = {k: form.get(k) for k in LIST_FIELDS + ("mine",) if form.get(k)}
+    query.pop("page", None)  # new filters start at the first page
+    q = (form.get("q") or "").strip()
+    if q:
+        query["search"] = _save_search(q)
+    return url_for("pages.case_list", **query)
+
+
+@bp.post("/cases")
+@roles(*CASE_ROLES)
+def case_search():
+    """The search form: keeps the words in the session and shows the list at an address
+    that holds only a key to them (POST-redirect-GET)."""
+    return redirect(_list_address(request.form), 303)
 
 
 @bp.get("/cases")
 @roles(*CASE_ROLES)
 def case_list():
-    """Search (reference, name, V-number), filter and page through the cases I may see."""
+    """Search (reference, name, V-number, full BSN), filter, sort and page through the
+    cases I may see."""
+    if request.args.get("q"):
+        # An old bookmark or a typed address: move the words out of the address.
+        return redirect(_list_address(request.args), 303)
     raw = form_data(schemas.CaseQuerySchema, source=request.args)
     raw.pop("counsellor", None)
     raw.pop("per_page", None)
+    errors, status = FormErrors(), 200
+    search_key = request.args.get("search")
+    q = None
+    if search_key:
+        q = (session.get("searches") or {}).get(search_key)
+        if q is None:
+            errors.add("q", _("This search is no longer kept. Type the words again."))
+        else:
+            raw["q"] = q
     mine = request.args.get("mine") == "1"
     if mine:
         raw["counsellor"] = actor().email
-    errors, status = FormErrors(), 200
-    try:
-        filters = load(schemas.CaseQuerySchema, raw)
-        result = case_service.list_cases(ctx(), filters)
-    except ValidationError as exc:
-        errors, status = errors_from(exc)
-        result = {"items": [], "total": 0, "page": 1, "per_page": 25}
+    result = {"items": [], "total": 0, "page": 1, "per_page": 25, "sort": "reference",
+              "order": "desc"}
+    if not errors:
+        try:
+            filters = load(schemas.CaseQuerySchema, raw)
+            result = case_service.list_cases(ctx(), filters)
+        except ValidationError as exc:
+            errors, status = errors_from(exc)
     pages = max(1, math.ceil(result["total"] / result["per_page"]))
-    query = {k: request.args.get(k) for k in LIST_FIELDS + ("mine",) if request.args.get(k)}
+    query = {k: request.args.get(k) for k in LIST_FIELDS + ("mine", "search")
+             if request.args.get(k)}
     return render_page("cases/list.html", status, result=result, pages=pages, query=query,
-                       errors=errors, mine=mine)
+                       errors=errors, mine=mine, q=q or "", searching=bool(q))
 
 
 # --- intake ----------------------------------------------------------------------------------------

@@ -241,3 +241,86 @@ def test_the_migration_indexes_the_cases_that_exist_before_it(db_url, engine, ct
     assert found(ctx, "Oleksandra Hrytsenko") == {cases["hrytsenko"]}
     assert found(ctx, "Ольга Мельник") == {cases["melnyk"]}
     assert found(ctx, "111222333") == {cases["kovalenko"]}
+
+
+def _refs(ctx, **filters):
+    page = case_service.list_cases(ctx, {"page": 1, "per_page": 25, **filters})
+    return [c["reference"] for c in page["items"]], page
+
+
+def test_a_search_ranks_whole_words_above_starts_above_insides(ctx_for, staff):
+    ctx = ctx_for(staff.counsellor)
+    # Opened best match first, so newest-first alone would list them in reverse.
+    exact = case_service.open_case(ctx, intake(principal=_named("Olena", "Kovalenko"))).reference
+    start = case_service.open_case(ctx, intake(principal=_named("Olenaria", "Kovalenkova"))).reference
+    inside = case_service.open_case(ctx, intake(principal=_named("Marolena", "Rekovalenko"))).reference
+    refs, page = _refs(ctx, q="olena kovalenko")
+    assert refs == [exact, start, inside] and page["sort"] == "relevance"
+    refs, _ = _refs(ctx, q="olena kovalenko", order="asc")
+    assert refs == [inside, start, exact]
+    # Without a search there is nothing to rank by: newest first.
+    refs, page = _refs(ctx, sort="relevance")
+    assert refs == [inside, start, exact] and page["sort"] == "reference"
+
+
+def test_the_list_sorts_by_state_in_the_programmes_order_and_by_deadline(
+        ctx_for, staff, session):
+    import datetime as dt
+
+    from returnprog.models import Case
+    ctx = ctx_for(staff.counsellor)
+    refs = [case_service.open_case(ctx, intake()).reference for _ in range(4)]
+    # States and deadlines set directly: the sort is what is under test, not the workflow.
+    for ref, state, deadline in zip(refs, ("departure_agreed", "intake", "committed", "intake"),
+                                    (dt.date(2027, 3, 1), None, dt.date(2027, 1, 1), None)):
+        session.execute(Case.__table__.update().where(Case.reference == ref)
+                        .values(state=state, departure_deadline=deadline))
+    session.commit()
+    by_state, _ = _refs(ctx, sort="state")
+    assert by_state == [refs[3], refs[1], refs[2], refs[0]]  # intake (newest first), committed, …
+    by_deadline, _ = _refs(ctx, sort="deadline")
+    assert by_deadline[:2] == [refs[2], refs[0]] and set(by_deadline[2:]) == {refs[1], refs[3]}
+    by_deadline, _ = _refs(ctx, sort="deadline", order="desc")
+    assert by_deadline[:2] == [refs[0], refs[2]]  # no deadline comes last either way
+
+
+def test_a_search_page_counts_its_hits_in_the_same_statement(engine, ctx_for, staff):
+    ctx = ctx_for(staff.counsellor)
+    for _ in range(7):
+        case_service.open_case(ctx, intake(principal=_named("Petro", "Bondar")))
+    seen = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        page = case_service.list_cases(ctx, {"q": "bondar", "page": 2, "per_page": 3})
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    assert page["total"] == 7 and len(page["items"]) == 3
+    assert len([s for s in seen if "case_search" in s]) == 1
+    # Past the last page the window has no row to carry the total: it is counted apart.
+    beyond = case_service.list_cases(ctx, {"q": "bondar", "page": 9, "per_page": 3})
+    assert beyond["total"] == 7 and beyond["items"] == []
+
+
+@pytest.mark.parametrize("q", ["Gritsenko", "Chritsenko", "Hrytsenko Oleksandra",
+                               "Гриценко", "Олександра Грыценко"])
+def test_a_name_registered_in_latin_only_is_found_by_other_transliterations(ctx_for, staff, q):
+    """A Hrytsenko entered without Cyrillic is found under the Russian passport's and the
+    Dutch register's spellings, and from Cyrillic, through the sound key."""
+    ctx = ctx_for(staff.counsellor)
+    ref = case_service.open_case(ctx, intake(principal=_named("Oleksandra", "Hrytsenko"))).reference
+    case_service.open_case(ctx, intake(principal=_named("Oleksandra", "Hryshchenko")))
+    assert found(ctx, q) == {ref}
+
+
+def test_an_exact_spelling_ranks_above_a_sound_alike(ctx_for, staff):
+    ctx = ctx_for(staff.counsellor)
+    exact = case_service.open_case(ctx, intake(principal=_named("Taras", "Gritsenko"))).reference
+    alike = case_service.open_case(ctx, intake(principal=_named("Taras", "Hrytsenko"))).reference
+    refs, _ = _refs(ctx, q="gritsenko")
+    assert refs == [exact, alike]
+    refs, _ = _refs(ctx, q="hrytsenko")
+    assert refs == [alike, exact]

@@ -34,9 +34,36 @@ def test_folding_ignores_case_accents_and_apostrophes_but_keeps_cyrillic_letters
 
 def test_a_query_word_is_looked_for_in_each_of_its_spellings():
     terms = search.parse("Гриценко  olena OLENA")
-    assert [t.spellings for t in terms] == [("gritsenko", "hrytsenko"), ("olena",)]
+    assert [t.exact for t in terms] == [("gritsenko", "hrytsenko"), ("olena",)]
+    assert [t.spellings for t in terms] == [("gricenko", "gritsenko", "hrytsenko"), ("olena",)]
     # A Cyrillic piece may start inside a name: both the initial and the inner spelling.
-    assert search.parse("євген")[0].spellings == ("ievgen", "ievhen", "yevhen")
+    assert search.parse("євген")[0].exact == ("ievgen", "ievhen", "yevhen")
+
+
+@pytest.mark.parametrize("key, words", [
+    ("gricenko", ["Гриценко", "Hrytsenko", "Gritsenko", "Chritsenko", "GRYTSENKO"]),
+    ("griwenko", ["Грищенко", "Hryshchenko", "Grishchenko", "Grisjtsjenko"]),
+    ("wevqenko", ["Шевченко", "Shevchenko", "Sjevtsjenko", "Schewtschenko", "Szewczenko"]),
+    ("iulia", ["Юлія", "Юлия", "Yuliia", "Iuliia", "Yulia", "Joelija", "Julija"]),
+    ("ivanov", ["Іванов", "Иванов", "Ivanov", "Iwanow"]),
+    ("xuk", ["Жук", "Zhuk", "Zjoek"]),
+    ("evgen", ["Євген", "Yevhen", "Ievhen"]),
+])
+def test_transliterations_of_one_name_share_a_sound_key(key, words):
+    """The Ukrainian national, Russian ICAO, Dutch, German and English spellings of a name
+    meet in one key (what lets "Gritsenko" find a Hrytsenko registered in Latin only)."""
+    for word in words:
+        assert key in search.sound_keys(search.fold(word)), word
+
+
+def test_sound_keys_keep_different_names_apart_and_leave_numbers_alone():
+    assert search.sound_keys("hrytsenko") != search.sound_keys("hryshchenko")
+    assert search.sound_keys("kovalenko") != search.sound_keys("kovalchuk")
+    assert search.sound_keys("7318264501") == set()
+    assert search.sound_keys("vrp-2026-000012") == set()
+    # Keys are lowercase letters only: never a BSN key (capitals) or a V-number (digits).
+    for word in ("Шевченко", "Chritsenko", "Zjoek"):
+        assert all(k.isalpha() and k.islower() for k in search.sound_keys(search.fold(word)))
 
 
 def test_short_words_are_not_indexed_and_a_query_of_only_short_words_is_refused():

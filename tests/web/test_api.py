@@ -943,6 +943,18 @@ def test_list_filters_by_state_counsellor_deadline_and_search(api, db):
     assert row["principal_name"] == "Taras Shevchenko"
     assert row["counsellor"] == "bram@dtenv.example"
     assert row["household_size"] == 1 and row["state"] == "intake"
+    assert row["counsellor_name"]  # a person's name, not only the address
+    # The same search with the words in the body, out of the address and the logs.
+    for query in ({"q": "Шевченко"}, {"q": special["principal"]["v_number"]},
+                  {"q": "taras", "state": "intake"}):
+        body = ok(api.post("/cases/search", json=query))
+        assert {c["reference"] for c in body["items"]} == {theirs}, query
+    assert ok(api.post("/cases/search", json={"state": "departure_agreed", "sort": "deadline"})
+              )["items"][0]["reference"] == agreed_near
+    bad = api.post("/cases/search", json={"q": "ol"})
+    assert bad.status_code == 422 and "q" in bad.get_json()["error"]["details"]
+    bad = api.post("/cases/search", json={"sort": "v_number"})
+    assert bad.status_code == 422 and "sort" in bad.get_json()["error"]["details"]
 
 
 def test_list_pages_through_every_case_once_newest_first(api):

@@ -39,6 +39,13 @@ def build_spec() -> APISpec:
         "post": {"summary": "Open a case", "requestBody": {
             "content": {"application/json": {"schema": "Intake"}}},
             "responses": {"201": case_ok, **errors}}})
+    spec.path(path="/api/v1/cases/search", operations={
+        "post": {"summary": "Search cases (filters in the body, so names and V-numbers stay "
+                            "out of addresses and logs)",
+                 "requestBody": {"required": True, "content": {
+                     "application/json": {"schema": schemas.CaseQuerySchema}}},
+                 "responses": {"200": {"description": "a page", "content": {
+                     "application/json": {"schema": "CaseListOut"}}}, **errors}}})
     spec.path(path="/api/v1/cases/{reference}", operations={
         "get": {"summary": "Read a case", "parameters": [ref], "responses": {"200": case_ok, **errors}},
         "put": {"summary": "Edit intake (only in intake)", "parameters": [ref],
