@@ -89,6 +89,8 @@ MESSAGES: dict[str, str | Plural] = {
     "withdrawal_irreversible": N_(
         "The asylum application has been withdrawn: the participant can no longer leave the "
         "programme this way."),
+    "confirmation_missing": N_(
+        "Confirm that you have read what this step means: it cannot be undone."),
     "wrong_state": N_("'%(action)s' is only possible when the case is %(states)s; it is %(state)s."),
     "wrong_state:now": N_("The case is %(state)s."),
     "role": N_("Only a %(roles)s may perform '%(action)s'."),
@@ -102,6 +104,7 @@ MESSAGES: dict[str, str | Plural] = {
     "case.not_found": N_("No case %(ref)s that you may see."),
     "case.busy": N_("The case is being changed by someone else right now; reload it and try again."),
     "case.changed_first": N_("Someone else changed the case first."),
+    "case.confirmation_missing": N_("'%(action)s' cannot be undone and was not confirmed."),
     "case.person_has_open_case": N_("A person on this case already has an open case."),
     "case.v_number_taken": N_("V-number %(v)s already belongs to an open case."),
     "case.no_team": N_("You are not in a team, so you cannot hold cases."),

@@ -128,6 +128,17 @@ class Action:
     # What the case's timeline says happened (the audit event's label); ``label`` is the
     # button. Both are msgids, translated where they are shown.
     event: str = ""
+    # A side exit: it ends the case off the main line (leave, reject, lapse). The case page
+    # sets these apart, after the main steps, so they are never the first thing reached.
+    destructive: bool = False
+    # What cannot be undone, in words (a msgid). Non-empty: the staff form asks for an
+    # explicit confirmation that states it, and the service refuses the form without it.
+    consequence: str = ""
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether the staff form must confirm this step before it happens."""
+        return bool(self.consequence)
 
     def effects(self, payload: dict) -> dict:
         """The case columns this action writes from its validated payload."""
@@ -301,7 +312,10 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            frozenset({COUNSELLOR}), N_("Record asylum withdrawal"),
            precondition=_withdrawal_ready, slug="withdrawal",
            document=WITHDRAWAL_DECLARATION, signable_in=frozenset({_S.INTAKE, _S.COMMITTED}),
-           event=N_("Asylum withdrawal recorded")),
+           event=N_("Asylum withdrawal recorded"),
+           consequence=N_("The withdrawal of the asylum application cannot be undone: "
+                          "afterwards the household can no longer leave the programme, and "
+                          "the case can only go forward or lapse.")),
     Action("agree_departure", frozenset({_S.ASYLUM_WITHDRAWN}), _S.DEPARTURE_AGREED,
            frozenset({COUNSELLOR}), N_("Agree departure deadline"),
            precondition=_agreement_signed, payload_guard=_agreement_payload,
@@ -326,15 +340,22 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("leave_programme", frozenset({_S.INTAKE, _S.COMMITTED}), _S.LEFT_PROGRAMME,
            frozenset({COUNSELLOR}), N_("Leave programme"), payload_guard=_reason_required,
            slug="leave", sets=_REASON,
-           event=N_("Left the programme")),
+           event=N_("Left the programme"), destructive=True,
+           consequence=N_("The case is closed for good: the household leaves the programme "
+                          "and the reception facilities tied to taking part end. This cannot "
+                          "be undone.")),
     Action("reject", frozenset({_S.INTAKE}), _S.REJECTED, frozenset({SUPERVISOR}),
            N_("Reject"), payload_guard=_reason_required, slug="rejection", sets=_REASON,
-           event=N_("Rejected")),
+           event=N_("Rejected"), destructive=True,
+           consequence=N_("The case is closed for good as not eligible for the programme. "
+                          "This cannot be undone.")),
     Action("lapse", frozenset({_S.ASYLUM_WITHDRAWN, _S.DEPARTURE_AGREED}), _S.LAPSED,
            frozenset({SUPERVISOR}), N_("Lapse"),
            precondition=_deadline_passed, payload_guard=_reason_required, slug="lapse",
            sets=_REASON,
-           event=N_("Lapsed")),
+           event=N_("Lapsed"), destructive=True,
+           consequence=N_("The case is closed for good: the household did not leave in time "
+                          "and the facilities end. This cannot be undone.")),
 )}
 
 # English refusals name actions by their button label.
@@ -342,6 +363,20 @@ messages.ACTION_LABELS.update({name: a.label for name, a in ACTIONS.items()})
 
 # Actions that move an existing case (open_case creates one and has no source state).
 CASE_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.sources)
+
+# The programme's main line, in order: a step's place is the place of the state it leads to.
+MAIN_LINE = (State.INTAKE, State.COMMITTED, State.ASYLUM_WITHDRAWN, State.DEPARTURE_AGREED,
+             State.SUPPORT_PAID, State.DEPARTED)
+
+
+def step_order(action_name: str) -> tuple[int, int]:
+    """Sort key of the steps a page offers: main-line steps first, in the order of the
+    programme; side exits (``destructive``) after them, in table order."""
+    action = ACTIONS[action_name]
+    if action.destructive or action.target not in MAIN_LINE:
+        return (1, CASE_ACTIONS.index(action_name))
+    return (0, MAIN_LINE.index(action.target))
+
 
 # Which documents may be signed in which state, read off the action each one is for.
 SIGNING_STATES: dict[str, frozenset[State]] = {

@@ -57,9 +57,13 @@ def outlook(ctx: Context, reference: str) -> dict:
     """The next steps on a case as the reader sees them.
 
     ``steps``: every workflow action the reader's role could take from the case's current
-    state, each either ``allowed`` or with the ``refusals`` that say what is missing.
+    state, each either ``allowed`` or with the ``refusals`` that say what is missing;
+    main-line steps first in the programme's order, then the side exits (``destructive``);
+    ``consequence`` says what a step that must be confirmed cannot undo.
     ``payment``: the live payment and which payment steps the reader may take.
     ``ind_pending``: participants still needing an IND confirmation (while committed).
+    ``ind_waiting_for``: adults who have not yet signed the withdrawal declaration; until
+    it is [], the IND has nothing to confirm and the page holds its forms back.
     ``signing``: per adult, the documents of this stage and whether each is signed.
     ``bounds``: earliest and latest departure deadline that may be agreed today.
     ``failed_messages``: reminders that could not be delivered after the last retry.
@@ -72,13 +76,14 @@ def outlook(ctx: Context, reference: str) -> dict:
 def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
     role, policy = ctx.actor.role, ctx.policy
     steps = []
-    for name in CASE_ACTIONS:
+    for name in sorted(CASE_ACTIONS, key=workflow.step_order):
         action = ACTIONS[name]
         if workflow.role_refusals(action, role) or workflow.state_refusals(action, facts.state):
             continue
         refusals = action.precondition(facts, {}, policy)
         steps.append({"action": name, "allowed": not refusals,
-                      "refusals": [r.as_dict() for r in refusals]})
+                      "refusals": [r.as_dict() for r in refusals],
+                      "destructive": action.destructive, "consequence": action.consequence})
     payment = snap.live_payment
     adults = len(facts.adults)
     quote = payments.quote(policy, adults, len(facts.participants) - adults, ctx.today())
@@ -95,6 +100,8 @@ def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
     ind_pending = [{"id": p.id, "name": p.name} for p in facts.participants
                    if p.asylum_application_pending and not p.ind_confirmed] \
         if facts.state == State.COMMITTED and role in INTAKE_ROLES else []
+    ind_waiting_for = [p.name for p in facts.adults
+                       if workflow.WITHDRAWAL_DECLARATION not in p.signed] if ind_pending else []
     kinds = [k for k, states in workflow.SIGNING_STATES.items()
              if facts.state in states and k != workflow.PAYMENT_RECEIPT]
     if payment is not None and payment.method == "cash" and payment.status == "disbursed" \
@@ -114,6 +121,7 @@ def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
         "payment_steps": pay_steps,
         "quote": ({"amount_cents": quote.amount_cents, **quote.breakdown()} if quote else None),
         "ind_pending": ind_pending,
+        "ind_waiting_for": ind_waiting_for,
         "signing": signing,
         "unsigned": sum(1 for a in signing for d in a["documents"] if not d["signed"]),
         "bounds": {"earliest": policy.earliest_deadline(ctx.today()),

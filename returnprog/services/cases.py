@@ -18,7 +18,7 @@ from .access import record_look
 from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
                       load_case, load_case_named, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
-from ..messages import M
+from ..messages import M, Refusal
 
 
 # --- open and edit ------------------------------------------------------------------------------
@@ -415,14 +415,25 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
 # --- transitions ------------------------------------------------------------------------------------
 
 @atomic
-def perform(ctx: Context, reference: str, action_name: str, payload: dict) -> Case:
+def perform(ctx: Context, reference: str, action_name: str, payload: dict, *,
+            confirmed: bool | None = None) -> Case:
     """Perform workflow action ``action_name`` on a case with its validated payload.
+
+    ``confirmed`` is the staff form's explicit confirmation of a step that cannot be undone
+    (``Action.consequence``): False refuses such a step with a field error and changes
+    nothing. None means the caller has no confirmation step: the API, whose request is
+    itself the deliberate act.
 
     Exactly one of two racing requests wins: the state change is a compare-and-set on the
     case's version, and the loser gets a Conflict. The change and its single audit event
     commit together or not at all. ``pay_support`` goes through the payment service, which
     pays out exactly once under the request's idempotency key.
     """
+    action = workflow.ACTIONS.get(action_name)
+    if confirmed is False and action is not None and action.needs_confirmation:
+        raise Invalid("case.confirmation_missing",
+                      [Refusal("confirmation_missing", field="confirm").as_dict()],
+                      action=action_name)
     if action_name == "pay_support":
         return payment.disburse(ctx, reference, payload)
     return transitions.run(ctx, reference, action_name, payload)

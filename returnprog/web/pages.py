@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
+from ..messages import M
 from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES, SIGNATURE_TAKERS
 from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
@@ -36,8 +37,9 @@ bp.url_value_preprocessor(plausible_reference)
 
 # URL slug of each workflow action's form, from the workflow table.
 ACTION_SLUGS = {name: workflow.ACTIONS[name].slug for name in workflow.CASE_ACTIONS}
-MEMBER_ROWS = 6
-MORE_ROWS = 4
+# What each step that must be confirmed cannot undo, and the side exits, from the table.
+CONSEQUENCES = {name: a.consequence for name, a in workflow.ACTIONS.items() if a.consequence}
+SIDE_EXITS = frozenset(name for name, a in workflow.ACTIONS.items() if a.destructive)
 
 
 def action_url(reference: str, action: str) -> str:
@@ -48,6 +50,7 @@ def action_url(reference: str, action: str) -> str:
 @bp.app_context_processor
 def _helpers():
     return {"action_url": action_url, "oblasts": OBLASTS, "action_slugs": ACTION_SLUGS,
+            "consequences": CONSEQUENCES, "side_exits": SIDE_EXITS,
             "states": [s.value for s in workflow.State],
             "oblast_choices": [(code, f"{code} – {name}") for code, name in sorted(OBLASTS.items())]}
 
@@ -149,11 +152,36 @@ _TEXT_FIELDS = ("given_names_latin", "family_name_latin", "given_names_cyrillic"
 
 
 def _row_count() -> int:
-    try:
-        rows = int(request.form.get("rows", MEMBER_ROWS))
-    except ValueError:
-        rows = MEMBER_ROWS
-    return max(MEMBER_ROWS, min(rows, schemas.MAX_HOUSEHOLD))
+    """How many member rows the submitted form had: its ``rows`` field, or more when rows
+    were added in the browser (the script need not keep the count right)."""
+    rows = request.form.get("rows", "")
+    rows = int(rows) if rows.isascii() and rows.isdigit() and len(rows) < 4 else 0
+    for key in request.form:
+        match = re.match(r"^household-(\d{1,3})-", key)
+        if match:
+            rows = max(rows, int(match.group(1)) + 1)
+    return max(0, min(rows, schemas.MAX_HOUSEHOLD))
+
+
+def _form_rows(rows: int):
+    """The re-rendered form when the submit only adds or removes a member row: what was
+    typed stays (rows after a removed one move up), nothing is validated or saved.
+    None when the submit is the real one."""
+    if "add_member" in request.form:
+        return request.form, min(rows + 1, schemas.MAX_HOUSEHOLD)
+    remove = request.form.get("remove_row", "")
+    if not remove:
+        return None
+    gone = int(remove) if remove.isascii() and remove.isdigit() and len(remove) < 4 else -1
+    values = {}
+    for key, value in request.form.items():
+        match = re.match(r"^household-(\d{1,3})-(.*)$", key)
+        if not match:
+            values[key] = value
+        elif int(match.group(1)) != gone:
+            row = int(match.group(1))
+            values[f"household-{row - 1 if row > gone >= 0 else row}-{match.group(2)}"] = value
+    return values, max(0, rows - 1) if 0 <= gone < rows else rows
 
 
 def _intake_data() -> tuple[dict, list[int]]:
@@ -210,11 +238,11 @@ def _intake_page(template_args: dict, values, errors: FormErrors, status: int, r
 def new_case():
     """Open a case: the principal, the household on the same form, the destination."""
     if request.method == "GET":
-        return _intake_page({"case": None}, {}, FormErrors(), 200, MEMBER_ROWS)
+        return _intake_page({"case": None}, {}, FormErrors(), 200, 0)
     rows = _row_count()
-    if "more_rows" in request.form:
-        return _intake_page({"case": None}, request.form, FormErrors(), 200,
-                            min(rows + MORE_ROWS, schemas.MAX_HOUSEHOLD))
+    changed = _form_rows(rows)
+    if changed:
+        return _intake_page({"case": None}, changed[0], FormErrors(), 200, changed[1])
     data, used = _intake_data()
     try:
         case = case_service.open_case(ctx(), load(schemas.IntakeSchema, data))
@@ -255,13 +283,12 @@ def edit_intake(reference: str):
     if case["state"] != workflow.State.INTAKE.value:
         raise Conflict('case.intake_locked')
     members = sum(1 for p in case["participants"] if not p["is_principal"])
-    base_rows = min(max(MEMBER_ROWS, members + 2), schemas.MAX_HOUSEHOLD)
     if request.method == "GET":
-        return _intake_page({"case": case}, _intake_values(case), FormErrors(), 200, base_rows)
-    rows = max(_row_count(), base_rows)
-    if "more_rows" in request.form:
-        return _intake_page({"case": case}, request.form, FormErrors(), 200,
-                            min(rows + MORE_ROWS, schemas.MAX_HOUSEHOLD))
+        return _intake_page({"case": case}, _intake_values(case), FormErrors(), 200, members)
+    rows = _row_count()
+    changed = _form_rows(rows)
+    if changed:
+        return _intake_page({"case": case}, changed[0], FormErrors(), 200, changed[1])
     data, used = _intake_data()
     version = request.form.get("version", "")
     version = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else None
@@ -340,15 +367,22 @@ def _perform(reference: str, action: str):
         return _action_page(reference, action)
     schema = schemas.ACTION_SCHEMAS[action]
     prefix = f"{action}-"  # several actions' forms share a page, so names carry the action
+    # The form's explicit confirmation of a step that cannot be undone (a checkbox).
+    confirmed = request.form.get(f"{prefix}confirm") == "yes"
     try:
         payload = load(schema, form_data(schema, prefix))
-        case_service.perform(c, reference, action, payload)
+        case_service.perform(c, reference, action, payload, confirmed=confirmed)
     except (ValidationError, ServiceError) as exc:
         if isinstance(exc, NotFound):
             raise
         c.session.rollback()
         errors, status = errors_from(exc, rename=lambda k: f"{prefix}{k}",
-                                     fields_known=tuple(f"{prefix}{k}" for k in schema().fields))
+                                     fields_known=tuple(f"{prefix}{k}" for k in (
+                                         *schema().fields, "confirm")))
+        if isinstance(exc, ValidationError) and not confirmed \
+                and workflow.ACTIONS[action].needs_confirmation:
+            # Say both at once, so a second round is not needed for the checkbox.
+            errors.add(f"{prefix}confirm", render_message(M("confirmation_missing")))
         return _action_page(reference, action, status, errors, request.form)
     flash(_("Done: %(action)s.", action=label(ACTION_LABELS, action)), "success")
     return redirect(url_for("pages.case_page", reference=reference), 303)

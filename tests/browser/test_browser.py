@@ -210,6 +210,8 @@ def test_a_household_case_from_intake_to_departure_in_the_browser(people, server
     assert page.input_value("#principal-given_names_latin") == principal["given_names_latin"]
 
     page.fill("#principal-v_number", principal["v_number"])
+    for _ in range(2):  # the form starts with the principal only; blocks are added in place
+        page.click("#add-member")
     _fill_person(page, "household-0", spouse, "spouse")
     _fill_person(page, "household-1", child, "child")
     page.select_option("#destination_oblast", "UA-46")
@@ -225,7 +227,11 @@ def test_a_household_case_from_intake_to_departure_in_the_browser(people, server
     anna.submit(f"form[action='/cases/{ref}/commitment']")
     assert "Deelname bevestigd" in anna.text()
 
-    # Withdrawal: one IND confirmation per person, then the irreversible step.
+    # Withdrawal: the declarations first, then one IND confirmation per person, then the
+    # irreversible step, confirmed.
+    assert page.locator("form.ind-form").count() == 0
+    server.sign(ref, workflow.WITHDRAWAL_DECLARATION)
+    anna.go(f"/cases/{ref}")
     for _ in range(3):
         form = page.locator("form.ind-form").first
         form.locator("input[name$='-ind_reference']").fill(f"IND-{TODAY:%Y}-{_ + 1:04d}")
@@ -234,8 +240,8 @@ def test_a_household_case_from_intake_to_departure_in_the_browser(people, server
             form.locator("button").click()
         anna.axe()
     assert page.locator("form.ind-form").count() == 0
-    server.sign(ref, workflow.WITHDRAWAL_DECLARATION)
     anna.go(f"/cases/{ref}/withdrawal")
+    page.check("#record_withdrawal-confirm")
     anna.submit(f"form[action='/cases/{ref}/withdrawal']")
     assert "Asielaanvraag ingetrokken" in anna.text()
 
@@ -334,6 +340,7 @@ def test_side_exits_and_the_remaining_pages(people, server):
     anna = people("counsellor")
     anna.go(f"/cases/{leaving}")
     anna.page.fill("#leave_programme-reason", "Blijft bij familie in Nederland.")
+    anna.page.check("#leave_programme-confirm")
     anna.submit(f"form[action='/cases/{leaving}/leave']")
     assert "Gestopt met het programma" in anna.text()
     anna.go("/cases")
@@ -345,10 +352,12 @@ def test_side_exits_and_the_remaining_pages(people, server):
     sanne = people("supervisor")
     sanne.go(f"/cases/{rejecting}")
     sanne.page.fill("#reject-reason", "Valt niet onder de doelgroep.")
+    sanne.page.check("#reject-confirm")
     sanne.submit(f"form[action='/cases/{rejecting}/rejection']")
     assert "Afgewezen" in sanne.text()
     sanne.go(f"/cases/{lapsing}")
     sanne.page.fill("#lapse-reason", "Niet vertrokken binnen de termijn.")
+    sanne.page.check("#lapse-confirm")
     sanne.submit(f"form[action='/cases/{lapsing}/lapse']")
     assert "Vervallen" in sanne.text()
     sanne.go("/figures")
@@ -483,3 +492,80 @@ def test_every_page_passes_axe(people, server, axe_checked):
                    "pages.download_document", "payments_ui.download_export",
                    "figures.programme_csv")]
     assert not missing, missing
+
+
+def _axe_now(page) -> None:
+    """axe-core on the page as it is now, whatever was checked before."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    bad = [v for v in Axe().run(page).response["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert not bad, "; ".join(f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in bad)
+
+
+def test_tab_reaches_the_main_line_step_before_leaving_and_leaving_asks_first(people, server):
+    with Session(server.engine, expire_on_commit=False) as s:
+        ref = case_service.open_case(server.service_ctx(s, USERS["counsellor"]),
+                                     intake(1, 0)).reference
+    server.sign(ref, workflow.COMMITMENT)
+    anna = people("counsellor")
+    page = anna.page
+    anna.go(f"/cases/{ref}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    forms: list[str] = []  # the forms Tab reaches, in order, until it reaches "leave"
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        reached = page.evaluate(
+            "(() => { const f = document.activeElement.closest('form');"
+            " return f ? f.getAttribute('action') : null; })()")
+        if reached and (not forms or forms[-1] != reached):
+            forms.append(reached)
+        if reached == f"/cases/{ref}/leave":
+            break
+    assert forms[0] == f"/cases/{ref}/commitment", forms
+    # Leaving comes after the main step and after the signing panel (a main task too).
+    assert forms[-1] == f"/cases/{ref}/leave", forms
+    assert f"/cases/{ref}/tablet" in forms[1:-1], forms
+    # Leaving is set apart further down, and goes only with its confirmation.
+    page.fill("#leave_programme-reason", "Blijft bij familie in Nederland.")
+    anna.submit(f"form[action='/cases/{ref}/leave']")
+    assert page.locator("#error-summary a[href='#leave_programme-confirm']").is_visible()
+    assert page.get_attribute("#leave_programme-confirm", "aria-invalid") == "true"
+    _axe_now(page)
+    assert server.case(ref).state == "intake"
+    assert "kan niet ongedaan worden gemaakt" in anna.text()
+    page.check("#leave_programme-confirm")
+    anna.submit(f"form[action='/cases/{ref}/leave']")
+    assert server.case(ref).state == "left_programme"
+
+
+def test_member_blocks_are_added_and_removed_in_place(people, server):
+    anna = people("counsellor")
+    page = anna.page
+    anna.go("/cases/new")
+    assert page.locator("fieldset.member").count() == 0
+    page.click("#add-member")
+    page.click("#add-member")
+    assert page.locator("fieldset.member").count() == 2
+    # The new block's first field has the focus; legends count the blocks shown.
+    assert page.evaluate("document.activeElement.id") == "household-1-given_names_latin"
+    assert page.locator("fieldset.member > legend").all_inner_texts() == [
+        "Lid van het huishouden 1", "Lid van het huishouden 2"]
+    _axe_now(page)
+    page.click("#household-0 .remove-member")  # empty: removed without a round trip
+    assert page.locator("fieldset.member").count() == 1
+    assert page.locator("fieldset.member > legend").inner_text() == "Lid van het huishouden 1"
+
+    principal, child = person(), person(adult=False, email=None)
+    _fill_person(page, "principal", principal)
+    _fill_person(page, "household-1", child, "child")
+    page.select_option("#destination_oblast", "UA-46")
+    page.fill("#destination_place", "Lviv")
+    # Enter in a field submits the form itself, not "remove this member".
+    with page.expect_navigation():
+        page.press("#destination_place", "Enter")
+    ref = re.search(r"/cases/(VRP-\d{4}-\d{6})$", page.url).group(1)
+    names = page.locator("table.people tbody th").all_inner_texts()
+    assert len(names) == 2 and child["given_names_latin"] in names[1]

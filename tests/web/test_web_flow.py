@@ -70,13 +70,17 @@ def test_a_household_goes_through_the_whole_programme_in_the_forms(app, staff, s
     assert counsellor.post(f"/cases/{ref}/commitment").status_code == 303
     assert _case(app, ref).state == "committed"
 
-    # Withdrawal: the IND confirmation per participant, then the withdrawal itself.
+    # Withdrawal: the declarations are signed first; only then are the IND forms offered
+    # (one per participant); then the withdrawal itself, confirmed.
+    page = counsellor.get(f"/cases/{ref}/withdrawal").get_data(as_text=True)
+    assert page.count('action="/cases/%s/ind-confirmations"' % ref) == 0
+    assert "#signing-title\"" in page  # the page points to the signatures instead
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
     page = counsellor.get(f"/cases/{ref}/withdrawal").get_data(as_text=True)
     assert page.count('action="/cases/%s/ind-confirmations"' % ref) == 3
-    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
     with Session(app.extensions["returnprog.engine"]) as s:
         ids = s.execute(select(Participant.id).where(Participant.case_id == case.id)).scalars().all()
-    refused = counsellor.post(f"/cases/{ref}/withdrawal")
+    refused = counsellor.post(f"/cases/{ref}/withdrawal", {"record_withdrawal-confirm": "yes"})
     assert refused.status_code == 409
     assert "IND-bevestiging" in text(refused.get_data(as_text=True))
     for pid in ids:
@@ -84,7 +88,8 @@ def test_a_household_goes_through_the_whole_programme_in_the_forms(app, staff, s
             "participant_id": str(pid), f"ind-{pid}-ind_reference": f"IND-2026-{pid:04d}",
             f"ind-{pid}-confirmed_on": TODAY.isoformat()})
         assert resp.status_code == 303
-    assert counsellor.post(f"/cases/{ref}/withdrawal").status_code == 303
+    assert counsellor.post(f"/cases/{ref}/withdrawal",
+                           {"record_withdrawal-confirm": "yes"}).status_code == 303
     assert _case(app, ref).state == "asylum_withdrawn"
 
     # Departure deadline: the page shows the policy's bounds; a date nobody signed for
@@ -174,13 +179,15 @@ def test_side_exits_leave_reject_and_lapse(app, staff, ctx_for, session):
     resp = counsellor.post(f"/cases/{leaving.reference}/leave", {"leave_programme-reason": " "})
     assert resp.status_code == 422 and 'href="#leave_programme-reason"' in resp.get_data(as_text=True)
     assert counsellor.post(f"/cases/{leaving.reference}/leave", {
-        "leave_programme-reason": "Wants to stay with family"}).status_code == 303
+        "leave_programme-reason": "Wants to stay with family",
+        "leave_programme-confirm": "yes"}).status_code == 303
     assert _case(app, leaving.reference).state == "left_programme"
 
     assert counsellor.post(f"/cases/{rejected.reference}/rejection",
                            {"reject-reason": "x"}).status_code == 403
     assert supervisor.post(f"/cases/{rejected.reference}/rejection",
-                           {"reject-reason": "Not displaced from Ukraine"}).status_code == 303
+                           {"reject-reason": "Not displaced from Ukraine",
+                            "reject-confirm": "yes"}).status_code == 303
     assert _case(app, rejected.reference).state == "rejected"
 
     # Lapse is refused until the deadline has passed, and the page says why.
@@ -191,5 +198,5 @@ def test_side_exits_leave_reject_and_lapse(app, staff, ctx_for, session):
             departure_deadline=TODAY - dt.timedelta(days=2)))
         s.commit()
     assert supervisor.post(f"/cases/{lapsing.reference}/lapse",
-                           {"lapse-reason": "Did not leave"}).status_code == 303
+                           {"lapse-reason": "Did not leave", "lapse-confirm": "yes"}).status_code == 303
     assert _case(app, lapsing.reference).state == "lapsed"

@@ -73,14 +73,15 @@ def test_a_v_number_with_an_open_case_is_refused_beside_that_person(app, staff, 
     assert _count(app, Case) == 1
 
 
-def test_more_member_blocks_keep_what_was_typed(app, staff):
+def test_adding_a_member_block_keeps_what_was_typed(app, staff):
     web = web_for(app, staff.counsellor)
     page = web.get("/cases/new").get_data(as_text=True)
-    assert 'id="household-5-v_number"' in page and 'id="household-6-v_number"' not in page
-    resp = web.post("/cases/new", {"rows": "6", "more_rows": "1",
+    assert 'id="principal-v_number"' in page and 'id="household-0-v_number"' not in page
+    resp = web.post("/cases/new", {"rows": "0", "add_member": "1",
                                    "principal-given_names_latin": "Olena"})
     page = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and 'id="household-9-v_number"' in page
+    assert resp.status_code == 200 and 'id="household-0-v_number"' in page
+    assert 'id="household-1-v_number"' not in page
     assert 'value="Olena"' in page and _count(app, Case) == 0
 
 
