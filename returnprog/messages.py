@@ -279,7 +279,9 @@ MESSAGES: dict[str, str | Plural] = {
     "signing.drawing_too_large": N_("The drawn signature is too large."),
     "signing.type_name": N_("Type your full name."),
     "signing.name_too_long": N_("The name is too long."),
-    "signing.name_characters": N_("Your name contains characters that cannot be used."),
+    "signing.name_characters": N_(
+        "Your name may contain only letters, spaces, hyphens and apostrophes."),
+    "signing.name_mismatch": N_("The typed name is not the signer's registered name."),
     "signing.minors_do_not_sign": N_("Minors do not sign."),
     "signing.participant_is_minor": N_("This participant is a minor."),
     "signing.extension_reason": N_("Say why the deadline is extended."),
@@ -366,6 +368,7 @@ MESSAGES: dict[str, str | Plural] = {
 PARTICIPANT_CODES = frozenset({
     "signing.link_invalid", "signing.link_used", "signing.link_withdrawn",
     "signing.link_expired", "signing.consent_required", "signing.name_characters",
+    "signing.name_mismatch",
     "signing.draw_signature", "signing.drawing_too_large", "signing.type_name",
     "signing.name_too_long", "signing.minors_do_not_sign", "signing.case_changed",
     "signing.cannot_prepare", "signing.wrong_state", "error.invalid_fields",

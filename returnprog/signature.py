@@ -27,8 +27,8 @@ MAX_TYPED_NAME = 200
 PNG_PREFIX = "data:image/png;base64,"
 
 # Problem codes, by field; the pages turn them into sentences in the signer's language.
-CONSENT, DRAWN, TOO_LARGE, TYPED, TYPED_LONG, TYPED_CHARS = (
-    "consent", "drawn", "too_large", "typed", "typed_long", "typed_chars")
+CONSENT, DRAWN, TOO_LARGE, TYPED, TYPED_LONG, TYPED_CHARS, TYPED_MISMATCH = (
+    "consent", "drawn", "too_large", "typed", "typed_long", "typed_chars", "typed_mismatch")
 
 
 class CheckedPng(str):
@@ -88,10 +88,14 @@ class Signature:
 
 
 def problems(method: str | None, typed_name: str | None, image_data_uri: str | None,
-             consent: bool) -> tuple[Signature | None, dict[str, str]]:
+             consent: bool, registered: tuple[str, ...] = ()) -> tuple[Signature | None,
+                                                                    dict[str, str]]:
     """Check a signature once: the ``Signature`` when it is acceptable, else ``None`` and
     every problem as field -> problem code (``consent``, ``signature``, ``typed_name``).
-    A missing ``method`` is taken from what was given (a drawing, else a typed name)."""
+    A missing ``method`` is taken from what was given (a drawing, else a typed name).
+    A typed name must be one of the ``registered`` forms of the signer's name
+    (:mod:`returnprog.names`); without them only its characters are checked."""
+    from . import names
     errors: dict[str, str] = {}
     if not consent:
         errors["consent"] = CONSENT
@@ -109,8 +113,11 @@ def problems(method: str | None, typed_name: str | None, image_data_uri: str | N
         errors["typed_name"] = TYPED
     elif len(typed) > MAX_TYPED_NAME:
         errors["typed_name"] = TYPED_LONG
-    elif control_character(typed) is not None:
+    elif control_character(typed) is not None or not names.letters_only(typed):
         errors["typed_name"] = TYPED_CHARS
+    elif registered and not names.matches(typed, registered):
+        errors["typed_name"] = TYPED_MISMATCH
     if errors:
         return None, errors
-    return Signature(method, typed if method == "typed" else None, image), {}
+    # The name as typed, white space tidied: what the document prints as the signature.
+    return Signature(method, " ".join(typed.split()) if method == "typed" else None, image), {}

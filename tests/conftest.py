@@ -166,10 +166,21 @@ def ctx_for(session, policy):
 _v = itertools.count(1)
 
 
+def _letters(n: int) -> str:
+    out = ""
+    while True:
+        n, digit = divmod(n, 10)
+        out = "abcdefghij"[digit] + out
+        if not n:
+            return out
+
+
 def person(adult=True, **over):
     """Intake data for one person; a fresh V-number each time."""
     n = next(_v)
-    data = {"given_names_latin": f"Olena{n}", "family_name_latin": "Kovalenko",
+    # A distinct given name per person, in letters only (a typed signature must be the
+    # signer's name, and names have no digits): Olenab, Olenac, …, Olenaba, …
+    data = {"given_names_latin": "Olena" + _letters(n), "family_name_latin": "Kovalenko",
             "given_names_cyrillic": "Олена", "family_name_cyrillic": "Коваленко",
             "date_of_birth": dt.date(1985, 5, 1) if adult else dt.date.today().replace(year=dt.date.today().year - 8),
             "v_number": f"{1000000000 + n * 7919 % 8999999999:010d}"[:10], "bsn": None,

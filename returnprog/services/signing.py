@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import func, select, update
 
-from .. import audit, payments, workflow
+from .. import audit, names, payments, workflow
 from .. import signature as signature_rules
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
@@ -124,6 +124,7 @@ _PROBLEM_MESSAGES = {
     signature_rules.TYPED: "signing.type_name",
     signature_rules.TYPED_LONG: "signing.name_too_long",
     signature_rules.TYPED_CHARS: "signing.name_characters",
+    signature_rules.TYPED_MISMATCH: "signing.name_mismatch",
 }
 
 
@@ -138,10 +139,13 @@ class SignatureInvalid(Invalid):
 
 
 def check_signature(method: str, typed_name: str | None, image_data_uri: str | None,
-                    consent: bool) -> signature_rules.Signature:
-    """The one check of a signature (consent, method, drawing or typed name), shared by
-    every way of signing; raises ``SignatureInvalid`` naming every problem."""
-    checked, problems = signature_rules.problems(method, typed_name, image_data_uri, consent)
+                    consent: bool, signer: Participant | None = None) -> signature_rules.Signature:
+    """The one check of a signature (consent, method, drawing or typed name — which must be
+    the ``signer``'s registered name), shared by every way of signing; raises
+    ``SignatureInvalid`` naming every problem."""
+    registered = names.registered_forms(signer) if signer is not None else ()
+    checked, problems = signature_rules.problems(method, typed_name, image_data_uri, consent,
+                                                 registered)
     if problems:
         raise SignatureInvalid(problems)
     return checked
@@ -232,7 +236,6 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
                   consent: bool = False) -> Document:
     """A participant signs at the office, the counsellor present (``ctx.actor``) and having
     checked ``identity_document``: render, sign, seal and store one document."""
-    signed = check_signature(method, typed_name, image_data_uri, consent)
     if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.office_role')
     if channel == "tablet" and not (identity_document or "").strip():
@@ -242,6 +245,7 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     # otherwise hold against every other writer meanwhile; re-check under the lock.
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
+    signed = check_signature(method, typed_name, image_data_uri, consent, person)
     terms = validate_terms(ctx, case, kind, terms)
     prepared = _prepare_signed(ctx, case, person, kind, terms, signed,
                                channel=channel, identity_document=identity_document)
@@ -333,12 +337,12 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
 
     ``link`` is the request the caller already opened with this token (the signing page
     does, to know the signer's language), so it is not looked up again."""
-    signed = check_signature(method, typed_name, image_data_uri, consent)
     if link is None or link.token_hash != hash_token(token):
         link = open_signing_link(ctx, token)
     request = link
     case = ctx.session.get(Case, request.case_id)
     person = _signer(ctx, case, request.participant_id, request.kind)
+    signed = check_signature(method, typed_name, image_data_uri, consent, person)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
     # Render and seal outside the write lock (see sign_document), then re-check under it.
     prepared = _prepare_signed(ctx, case, person, request.kind, terms, signed,

@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Response, render_template
 from markupsafe import Markup
 
-from .. import documents, glossary, i18n, mailtext
+from .. import documents, glossary, i18n, mailtext, names
 from .. import signature as signature_rules
 from ..glossary import N_
 from ..policy import TIMEZONE
@@ -130,7 +130,9 @@ _SIGNATURE_TEXTS = {
                                   "or choose to type your full name."),
     signature_rules.TYPED: N_("Type your full name."),
     signature_rules.TYPED_LONG: N_("Your name can have at most 200 characters."),
-    signature_rules.TYPED_CHARS: N_("Your name contains characters that cannot be used."),
+    signature_rules.TYPED_CHARS: N_("Your name may contain only letters, spaces, hyphens and "
+                                    "apostrophes."),
+    signature_rules.TYPED_MISMATCH: N_("Type your own name as it is registered: %(name)s."),
 }
 SIGNING_FAILED = N_("The document could not be signed. Please ask your counsellor for help.")
 
@@ -151,10 +153,17 @@ def oversized_signature(form, _: _Gettext) -> dict:
     return {}
 
 
-def signature_errors(problems: dict[str, str], _: _Gettext) -> dict:
-    """Signature problems (field -> code) as field -> sentences in the signer's language."""
-    return {field: [_(_SIGNATURE_TEXTS.get(code, SIGNING_FAILED))]
-            for field, code in problems.items()}
+def signature_errors(problems: dict[str, str], _: _Gettext, signer=None) -> dict:
+    """Signature problems (field -> code) as field -> sentences in the signer's language;
+    a typed name that is not the ``signer``'s says which name is expected."""
+    expected = " / ".join(names.registered_forms(signer)) if signer is not None else ""
+    out = {}
+    for field, code in problems.items():
+        text = _(_SIGNATURE_TEXTS.get(code, SIGNING_FAILED))
+        if code == signature_rules.TYPED_MISMATCH:
+            text = text % {"name": expected}
+        out[field] = [text]
+    return out
 
 
 def kept(form, problems: dict[str, str]) -> dict:

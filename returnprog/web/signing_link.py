@@ -120,7 +120,7 @@ def sign(token: str):
     except signing_service.LinkRefused as exc:
         return _refused(c, exc)
     except signing_service.SignatureInvalid as exc:
-        return _link_page(c, link, 422, signature_errors(exc.problems, _),
+        return _link_page(c, link, 422, signature_errors(exc.problems, _, person),
                           kept(request.form, exc.problems))
     except (Invalid, Conflict):
         # The case moved on, or the agreed terms are no longer acceptable.

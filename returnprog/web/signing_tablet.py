@@ -15,7 +15,7 @@ from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render
                    request, url_for)
 from sqlalchemy import select
 
-from .. import documents, i18n, workflow
+from .. import documents, i18n, names, workflow
 from .. import signature as signature_rules
 from ..config import public_base_url
 from ..glossary import N_
@@ -201,9 +201,10 @@ def tablet_sign(reference: str):
         errors["id_confirmed"] = [S("Confirm that you checked the identity document.")]
     if errors:
         # Nothing is signed, so the signature is checked here, to name every problem at once.
-        _checked, problems = signature_rules.problems(**given)
+        _checked, problems = signature_rules.problems(
+            **given, registered=names.registered_forms(person))
         return _tablet_page(c, case, person, selection, 422,
-                            {**signature_errors(problems, _), **errors},
+                            {**signature_errors(problems, _, person), **errors},
                             kept(request.form, problems))
     try:
         doc = signing_service.sign_document(
@@ -212,7 +213,7 @@ def tablet_sign(reference: str):
     except NotFound:
         raise
     except signing_service.SignatureInvalid as exc:
-        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, _),
+        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, _, person),
                             kept(request.form, exc.problems))
     except (ServiceError, documents.DocumentDataError) as exc:
         c.session.rollback()

@@ -314,7 +314,12 @@ def test_the_signing_page_speaks_the_signers_language_and_explains_mistakes(
          "Draw your signature"),
         ({"consent": "yes", "method": "typed", "typed_name": "  "}, "Type your full name."),
         ({"consent": "yes", "method": "typed", "typed_name": "x" * 201}, "at most 200"),
-        ({"consent": "yes", "method": "typed", "typed_name": "Olena\x07"}, "cannot be used"),
+        ({"consent": "yes", "method": "typed", "typed_name": "Olena\x07"}, "only letters, spaces"),
+        ({"consent": "yes", "method": "typed", "typed_name": "Виктор 😀 <b>"},
+         "only letters, spaces"),
+        # Somebody else's name: refused, naming the name expected in both scripts.
+        ({"consent": "yes", "method": "typed", "typed_name": "Taras Bondar"},
+         f"Type your own name as it is registered: Олена Коваленко / {english.full_name}."),
     ]
     for data, message in mistakes:
         resp = public_form(client, paths["en"], **data)
@@ -324,6 +329,15 @@ def test_the_signing_page_speaks_the_signers_language_and_explains_mistakes(
         assert 'id="error-summary"' in body
     assert snapshot(app) == before
     assert client.get(paths["en"]).status_code == 200  # mistakes do not spend the link
+    # In the signer's language, the same refusal (Russian here).
+    resp = public_form(client, paths["ru"], consent="yes", method="typed", typed_name="Taras Bondar")
+    assert resp.status_code == 422
+    assert "Введите своё имя так, как оно зарегистрировано" in html.unescape(
+        resp.get_data(as_text=True))
+    # Their own name, typed in the Latin letters of the travel document: signed.
+    resp = public_form(client, paths["ru"], consent="yes", method="typed",
+                       typed_name=russian.full_name.upper())
+    assert resp.status_code in (200, 303), text(resp.get_data(as_text=True))[:800]
 
 
 def test_a_link_for_a_step_the_case_has_left_is_not_signable(app, staff, ctx_for, session):

@@ -187,3 +187,27 @@ def test_the_tablet_refuses_what_is_not_this_cases_adult_or_not_signable_now(
         resp = web.post(f"/cases/{reference}/tablet/sign", {**ok, **bad_id})
         assert resp.status_code == 422, bad_id
     assert snapshot(app) == before
+
+
+def test_on_the_tablet_a_typed_name_must_be_the_signers_own(app, staff, ctx_for, session):
+    """The typed alternative on the tablet takes the signer's registered name only (either
+    script), says which name it expects in the signer's language, and signs nothing else."""
+    reference = _open_case(staff, ctx_for, adults=2, minors=0)
+    signer, other = adults_of(app, reference)[:2]
+    web = web_for(app, staff.counsellor)
+    base = {"participant_id": signer.id, "kind": "commitment", "consent": "yes",
+            "method": "typed", **ID_CHECK}
+    with Session(app.extensions["returnprog.engine"]) as s:
+        before = s.execute(select(AuditEvent)).all()
+    for typed, expected in (
+            (other.full_name, "Введіть своє ім’я так, як його зареєстровано: Олена Коваленко / "
+                              f"{signer.full_name}."),
+            ("Олена 😀 <b>", "Ім’я може містити лише літери, пробіли, дефіси та апострофи.")):
+        resp = web.post(f"/cases/{reference}/tablet/sign", {**base, "typed_name": typed})
+        assert resp.status_code == 422
+        assert expected in text(resp.get_data(as_text=True)), typed
+    with Session(app.extensions["returnprog.engine"]) as s:
+        assert s.execute(select(AuditEvent)).all() == before
+    resp = web.post(f"/cases/{reference}/tablet/sign",
+                    {**base, "typed_name": "коваленко " + signer.given_names_latin})
+    assert resp.status_code == 303
