@@ -130,6 +130,7 @@ MESSAGES: dict[str, str | Plural] = {
     "evidence.role": N_("Only counsellors and supervisors handle the evidence files of a case."),
     "evidence.not_found": N_("No evidence file %(id)s on case %(ref)s."),
     "evidence.choose_file": N_("Choose the file to upload."),
+    "api.send_multipart": N_("Send the file as multipart/form-data with the fields 'kind' and 'file'."),
     "evidence.empty": N_("The file is empty."),
     "evidence.too_large": N_("The file is too large: at most %(max)s MB."),
     "evidence.wrong_type": N_("Only PDF, JPEG and PNG files can be uploaded; this file is none of them."),
