@@ -110,3 +110,18 @@ def test_the_uploaders_file_name_is_cleaned_for_display(raw, expected):
 def test_a_long_file_name_is_cut():
     name = safe_filename("a" * 500 + ".pdf", PDF)
     assert len(name) <= 100 and name.endswith(".pdf")
+
+
+def test_hostile_pdfs_from_issue_10_get_an_answer_not_an_exception():
+    """Uploads are staff-only and checked in the worker: the files built to overload the
+    verifier must still end in an answer (accepted as a file that opens, or refused)."""
+    from .. import hostile_pdfs
+
+    for data in (hostile_pdfs.deep_field_chain(), hostile_pdfs.object_stream_bomb(),
+                 hostile_pdfs.huge_xref()):
+        try:
+            checked = check_upload(data, "x.pdf", None, 10 * 1024 * 1024)
+        except Refused as exc:
+            assert exc.code == "evidence.unreadable"
+        else:
+            assert checked.content_type == PDF
