@@ -180,7 +180,7 @@ def _store_file(ctx: Context, case, kind: str, data: bytes, filename: str | None
     ctx.session.add(row)
     flush_or_conflict(ctx)
     audit.append(ctx.session, actor=ctx.actor, action="upload_evidence", case_id=case.id,
-                 details={"evidence_id": row.id, "kind": kind,
+                 details={"evidence_id": row.id, "evidence_kind": kind,
                           "content_type": checked.content_type, "size": len(data),
                           "sha256": digest}, ip=ctx.ip)
     return row

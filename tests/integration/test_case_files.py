@@ -101,7 +101,7 @@ def test_an_upload_is_stored_with_a_sha256_that_matches_and_audited(staff, ctx_f
     assert stored.sha256 == hashlib.sha256(stored.content).hexdigest() == row["sha256"]
     assert stored.content_type == "application/pdf" and stored.filename == "Brief IND Kovalenko.pdf"
     [event] = events(session, "upload_evidence")
-    assert json.loads(event.details) == {"evidence_id": stored.id, "kind": "ind_letter",
+    assert json.loads(event.details) == {"evidence_id": stored.id, "evidence_kind": "ind_letter",
                                          "content_type": "application/pdf", "size": len(PDF),
                                          "sha256": stored.sha256}
     assert "Kovalenko" not in event.details  # the file name is not in the chain

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -302,6 +303,8 @@ def test_the_departure_form_takes_the_boarding_pass(app, staff, ctx_for, session
         assert (c.state, c.departure_evidence) == ("departed", "boarding")
     page = text(web.get(f"/cases/{case.reference}").get_data(as_text=True))
     assert "bewijs van het vertrek" in page
+    # The timeline names the upload and the kind of evidence in words.
+    assert re.search(r"Bewijsstuk geüpload \S+@dtenv\.example Instapkaart", page)
 
 
 def test_the_upload_bound_applies_to_the_departure_form_too(app, staff, ctx_for, session):
