@@ -23,7 +23,7 @@ from .models import AccessEvent
 
 # Length of one interval: a reader's repeated looks at the same thing within it are one row.
 INTERVAL_SECONDS = 15 * 60
-VIEWS = ("case", "document", "payment", "trail")
+VIEWS = ("case", "document", "payment", "trail", "notes", "evidence")
 
 
 @dataclass(frozen=True)

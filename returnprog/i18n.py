@@ -141,6 +141,8 @@ EVENT_LABELS = {
     "record_reentry": _l("Re-entry recorded"),
     "create_signing_link": _l("Signing link created"),
     "revoke_signing_link": _l("Signing link revoked"),
+    "add_case_note": _l("Note added"),
+    "upload_evidence": _l("Evidence file uploaded"),
 }
 
 # What a reader looked at and how (the access log, returnprog.access_log.VIEWS).
@@ -149,6 +151,8 @@ LOOK_VIEW_LABELS = {
     "document": _l("a signed document"),
     "payment": _l("the payment and bank details"),
     "trail": _l("the audit trail"),
+    "notes": _l("the notes"),
+    "evidence": _l("an evidence file"),
 }
 LOOK_CHANNEL_LABELS = {"web": _l("staff pages"), "api": _l("API"), "cli": _l("command line")}
 

@@ -126,6 +126,24 @@ MESSAGES: dict[str, str | Plural] = {
     "case.no_such_action": N_("No action called '%(name)s'."),
     "case.action_not_possible": N_("'%(action)s' is not possible yet."),
     "case.no_document": N_("No document %(id)s on case %(ref)s."),
+    # --- services: case notes and evidence files ---
+    "note.role": N_("Only counsellors and supervisors keep notes on a case."),
+    "note.unknown_note": N_("There is no note %(id)s on this case to correct."),
+    "note.too_long": N_("A note may be at most %(max)s characters long; split it into several notes."),
+    "evidence.role": N_("Only counsellors and supervisors handle the evidence files of a case."),
+    "evidence.not_found": N_("No evidence file %(id)s on case %(ref)s."),
+    "evidence.choose_file": N_("Choose the file to upload."),
+    "api.send_multipart": N_("Send the file as multipart/form-data with the fields 'kind' and 'file'."),
+    "evidence.empty": N_("The file is empty."),
+    "evidence.too_large": N_("The file is too large: at most %(max)s MB."),
+    "evidence.wrong_type": N_("Only PDF, JPEG and PNG files can be uploaded; this file is none of them."),
+    "evidence.type_mismatch": N_(
+        "The file's name or type says something else than its content, which is %(kinds)s; "
+        "save it under its right type and upload it again."),
+    "evidence.unreadable": N_("The file looks like %(kinds)s but cannot be opened as one; it may be damaged or protected by a password."),
+    "evidence.unknown_kind": N_("Choose what the file is evidence of."),
+    "evidence.not_on_case": N_("Evidence file %(id)s is not a file of this case."),
+    "evidence.wrong_kind": N_("This evidence file is of another kind than this form needs."),
     # --- services: accounts ---
     "account.sign_in_wrong": N_("The e-mail address or password is not right."),
     "account.sign_in_wait": NP_(

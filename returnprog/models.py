@@ -273,6 +273,44 @@ class IndConfirmation(SQLModel, table=True):
     confirmed_on: dt.date
     recorded_by: int = Field(foreign_key="user.id")
     recorded_at: dt.datetime = Field(default_factory=utcnow)
+    # The IND's letter, when one was uploaded (one letter may confirm several people).
+    evidence_file_id: Optional[int] = Field(default=None, foreign_key="evidence_file.id")
+
+
+class CaseNote(SQLModel, table=True):
+    """A free-text note on a case, by its author at its time. Never changed once stored:
+    a correction is a new note that names the note it corrects (``corrects_id``)."""
+
+    __tablename__ = "case_note"
+    __table_args__ = (Index("ix_case_note_case", "case_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    author_id: int = Field(foreign_key="user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    corrects_id: Optional[int] = Field(default=None, foreign_key="case_note.id")
+
+
+class EvidenceFile(SQLModel, table=True):
+    """An uploaded piece of evidence (PDF, JPEG or PNG) on a case: an IND letter, a boarding
+    pass, proof of a border crossing or of the BRP deregistration. Stored in the database
+    like the signed documents, with its SHA-256; never changed once stored. ``filename`` is
+    the uploader's name for it, sanitised, for display only. ``proves_departure`` marks
+    the file(s) the recorded departure relies on (set by ``confirm_departure``)."""
+
+    __tablename__ = "evidence_file"
+    __table_args__ = (Index("ix_evidence_file_case", "case_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    kind: str = Field(max_length=30)
+    content_type: str = Field(max_length=40)
+    filename: str = Field(default="", max_length=120)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    uploaded_by: int = Field(foreign_key="user.id")
+    uploaded_at: dt.datetime = Field(default_factory=utcnow)
+    proves_departure: bool = False
 
 
 LIVE_PAYMENT_STATUSES = ("proposed", "approved", "disbursed")

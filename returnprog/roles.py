@@ -25,6 +25,9 @@ PAYMENT_FOLLOW_UP_ROLES = (COUNSELLOR, SUPERVISOR)
 DELIVERY_WATCHERS = (SUPERVISOR, ADMIN)
 # Roles that take signatures at the office and hand out personal signing links.
 SIGNATURE_TAKERS = (COUNSELLOR,)
+# Roles that read and write a case's notes and evidence files (finance officers see a case
+# for its payment and need neither).
+CASE_FILE_ROLES = (COUNSELLOR, SUPERVISOR)
 # Roles that edit a case's intake and record IND confirmations.
 INTAKE_ROLES = (COUNSELLOR,)
 # Roles whose accounts one administrator cannot make alone: a second administrator (another

@@ -218,6 +218,9 @@ class ConfirmDepartureSchema(Strict):
     evidence = fields.String(required=True, validate=validate.OneOf(DEPARTURE_EVIDENCE))
     evidence_reference = fields.String(load_default=None, allow_none=True,
                                        validate=validate.Length(max=100))
+    # An uploaded evidence file of the case the departure relies on (absent: none).
+    evidence_file_id = fields.Integer(strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class PaySupportSchema(Strict):
@@ -251,6 +254,9 @@ class IndConfirmationSchema(Strict):
                                             validate.Regexp(r"^[A-Za-z0-9./ -]+$",
                                                             error=M("validate.reference_chars"))])
     confirmed_on = fields.Date(required=True)
+    # The IND's letter, uploaded as an evidence file of the case (absent: none).
+    evidence_file_id = fields.Integer(strict=True, allow_none=True,
+                                      validate=validate.Range(min=1, max=2**31 - 1))
 
     @validates_schema
     def _not_future(self, data, **kwargs):

@@ -88,6 +88,12 @@ MATRIX: dict[tuple[str, str], object] = {
     ("pages.edit_intake", "POST"): on_case("counsellor", expect=PASS),
     ("pages.download_document", "GET"): on_case(*CASE_ROLES),
     ("pages.record_ind_confirmation", "POST"): on_case("counsellor", expect=PASS),
+    # case notes and evidence files: counsellors and supervisors; finance needs neither
+    ("case_files.notes", "GET"): on_case("counsellor", "supervisor"),
+    ("case_files.add_note", "POST"): on_case("counsellor", "supervisor", expect=PASS),
+    ("case_files.evidence_list", "GET"): on_case("counsellor", "supervisor"),
+    ("case_files.upload_evidence", "POST"): on_case("counsellor", "supervisor", expect=PASS),
+    ("case_files.download_evidence", "GET"): on_case("counsellor", "supervisor"),
     **{(f"pages.action_{a}", "GET"): on_case(*r) for a, r in ACTION_ROLES.items()},
     **{(f"pages.action_{a}", "POST"): on_case(*r, expect=PASS) for a, r in ACTION_ROLES.items()},
     # payments
@@ -152,6 +158,11 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api.add_ind_confirmation", "POST"): API,
     ("api.perform_action", "POST"): API,
     ("api.openapi", "GET"): API,
+    ("api.list_notes", "GET"): API,
+    ("api.add_note", "POST"): API,
+    ("api.list_evidence", "GET"): API,
+    ("api.upload_evidence", "POST"): API,
+    ("api.download_evidence", "GET"): API,
     ("api_payments.get_payment", "GET"): API,
     ("api_payments.propose_payment", "POST"): API,
     ("api_payments.approve_payment", "POST"): API,
@@ -170,6 +181,7 @@ MATRIX: dict[tuple[str, str], object] = {
 PARAMS = {
     "reference": lambda world, which: world.own if which == "own" else world.other,
     "document_id": lambda world, which: world.own_doc if which == "own" else world.other_doc,
+    "evidence_id": lambda world, which: world.own_evidence if which == "own" else world.other_evidence,
     "user_id": lambda world, which: world.victim_id,
     "batch_id": lambda world, which: world.batch_id,
     "request_id": lambda world, which: world.request_id,

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from returnprog import auth, workflow
 from returnprog.models import AuditEvent, Case, Document
 from returnprog.services import accounts as account_service
+from returnprog.services import case_files as case_file_service
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 
@@ -85,6 +86,9 @@ class World:
     batch_id: int
     # A second administrator's pending request (a new supervisor) the first may decide.
     request_id: int = 0
+    # An evidence file on each case.
+    own_evidence: int = 0
+    other_evidence: int = 0
 
 
 def build_world(staff, ctx_for, session) -> World:
@@ -104,9 +108,32 @@ def build_world(staff, ctx_for, session) -> World:
     pending = account_service.create_user(ctx_for(admin2), {
         "email": "nova@dtenv.example", "role": "supervisor", "person": "P-2003",
         "password": PASSWORD, "team": "Team Noord"})
+    own_file = case_file_service.upload_evidence(ctx_for(staff.counsellor), own.reference,
+                                                 "other", TINY_PDF, "proof.pdf", None)
+    other_file = case_file_service.upload_evidence(ctx_for(staff.other_counsellor),
+                                                   other.reference, "other", TINY_PDF,
+                                                   "proof.pdf", None)
     return World(own=own.reference, other=other.reference, own_doc=doc(own.reference),
                  other_doc=doc(other.reference), victim_id=staff.counsellor2.id,
-                 batch_id=batch.id, request_id=pending.id)
+                 batch_id=batch.id, request_id=pending.id, own_evidence=own_file["id"],
+                 other_evidence=other_file["id"])
+
+
+def tiny_pdf(text: str = "evidence") -> bytes:
+    """A real one-page PDF (pypdf), for upload tests."""
+    import io
+
+    import pypdf
+
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_metadata({"/Title": text})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+TINY_PDF = tiny_pdf()
 
 
 def audit_count(engine) -> int:

@@ -17,7 +17,7 @@ from .. import payments, workflow
 from ..models import Document
 from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
-from . import Context, NotFound, signing
+from . import Context, NotFound, case_files, signing
 from . import cases
 from . import payment as payment_service
 from .outbox import failed_messages
@@ -34,7 +34,8 @@ def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
     of statements: ``case`` (as :func:`cases.read_case`), ``info`` (as :func:`outlook`),
     ``trail`` (the page before ``before_seq``, else the newest; None when not asked),
     ``looks`` (the newest page of the access log, when asked) and ``signing_links`` (when
-    asked). The look is recorded at the end, after everything shown has been read."""
+    asked) and ``case_files`` (the newest notes and evidence files,
+    :func:`case_files.case_files_of`). The look is recorded at the end, after everything shown has been read."""
     case, counsellor, team = load_case_named(ctx, reference)
     snap = case_snapshot(ctx, case)
     facts = gather_facts(ctx, case, snap)
@@ -45,6 +46,8 @@ def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
         "trail": cases.trail_page(ctx, case, before_seq=before_seq) if trail else None,
         "looks": cases.looks_page(ctx, case)["looks"] if looks else None,
         "signing_links": signing.links_of(ctx, case) if signing_links else None,
+        # The newest notes and evidence files, one statement (none for finance).
+        "case_files": case_files.case_files_of(ctx, case),
     }
     if log_view:
         record_look(ctx, case.id, "case")

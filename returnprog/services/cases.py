@@ -7,13 +7,13 @@ import json
 from sqlalchemy import and_, case as sa_case, delete, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import access_log, audit, search, workflow
+from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
 from ..models import (AuditEvent, Case, CaseSearch, Document, IndConfirmation, OpenVNumber, Participant,
                       Payment, ReferenceCounter, SigningRequest, Team, User)
 from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
-from . import Conflict, Context, Forbidden, Invalid, payment, transitions
+from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transitions
 from .access import record_look
 from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
                       load_case, load_case_named, visible_cases)
@@ -166,16 +166,23 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
         raise Conflict('case.ind_already_recorded',
                        [{"code": "ind_confirmation_exists",
                          "message": M("case.recorded", ref=existing.ind_reference)}])
+    letter = data.get("evidence_file_id")
+    if letter is not None:
+        case_files.attachable(ctx, case.id, letter, evidence.IND_KINDS, "evidence_file_id")
     conf = IndConfirmation(case_id=case.id, participant_id=person.id,
                            ind_reference=data["ind_reference"], confirmed_on=data["confirmed_on"],
-                           recorded_by=ctx.actor.id, recorded_at=ctx.now())
+                           recorded_by=ctx.actor.id, recorded_at=ctx.now(),
+                           evidence_file_id=letter)
     ctx.session.add(conf)
     # A racing request for the same participant fails here (unique participant_id), as a
     # Conflict rather than an IntegrityError escaping from the audit append's autoflush.
     flush_or_conflict(ctx, "case.ind_already_recorded")
+    details = {"participant_id": person.id, "ind_reference": data["ind_reference"],
+               "confirmed_on": data["confirmed_on"].isoformat()}
+    if letter is not None:
+        details["evidence_file_id"] = letter
     audit.append(ctx.session, actor=ctx.actor, action="record_ind_confirmation", case_id=case.id,
-                 details={"participant_id": person.id, "ind_reference": data["ind_reference"],
-                          "confirmed_on": data["confirmed_on"].isoformat()}, ip=ctx.ip)
+                 details=details, ip=ctx.ip)
     commit(ctx, "case.ind_already_recorded")
     return conf
 
@@ -436,4 +443,15 @@ def perform(ctx: Context, reference: str, action_name: str, payload: dict, *,
                       action=action_name)
     if action_name == "pay_support":
         return payment.disburse(ctx, reference, payload)
-    return transitions.run(ctx, reference, action_name, payload)
+    side_effect = (_departure_evidence if action_name == "confirm_departure"
+                   and payload.get("evidence_file_id") is not None else None)
+    return transitions.run(ctx, reference, action_name, payload, side_effect=side_effect)
+
+
+def _departure_evidence(ctx: Context, case: Case, payload: dict) -> dict:
+    """Mark the evidence file the departure relies on (after the compare-and-set moved the
+    case, in the same transaction: a refused file rolls the departure back too)."""
+    row = case_files.attachable(ctx, case.id, payload["evidence_file_id"],
+                                evidence.DEPARTURE_KINDS, "evidence_file_id")
+    row.proves_departure = True
+    return {"evidence_sha256": row.sha256}

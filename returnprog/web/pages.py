@@ -27,7 +27,9 @@ from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
+from ..services import case_files as case_file_service
 from ..services import figures as figure_service
+from .case_files_ui import store_upload
 from .signing_common import signing_panel_data
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
@@ -40,6 +42,9 @@ ACTION_SLUGS = {name: workflow.ACTIONS[name].slug for name in workflow.CASE_ACTI
 # What each step that must be confirmed cannot undo, and the side exits, from the table.
 CONSEQUENCES = {name: a.consequence for name, a in workflow.ACTIONS.items() if a.consequence}
 SIDE_EXITS = frozenset(name for name, a in workflow.ACTIONS.items() if a.destructive)
+# The evidence kind of a file uploaded on the departure form, by the evidence chosen there.
+DEPARTURE_FILE_KINDS = {"boarding": "boarding_pass", "border_crossing": "border_crossing",
+                        "brp_deregistration": "brp_deregistration"}
 
 
 def action_url(reference: str, action: str) -> str:
@@ -308,7 +313,7 @@ def edit_intake(reference: str):
 def _case_context(reference: str, log_view: bool = True) -> dict:
     """The case as plain data (the look is logged) and what the reader may do next."""
     page = case_views.case_page(ctx(), reference, trail=False, log_view=log_view)
-    return {"case": page["case"], "info": page["info"]}
+    return {"case": page["case"], "info": page["info"], "case_files": page["case_files"]}
 
 
 @bp.get("/cases/<reference>")
@@ -328,7 +333,8 @@ def case_page(reference: str):
                        older_before=trail["next_before_seq"], paged=before is not None,
                        looks=page["looks"], show_views=show_views, signing_prepared=panel,
                        new_key=secrets.token_urlsafe(18), errors=FormErrors(), values={},
-                       case=page["case"], info=page["info"])
+                       case=page["case"], info=page["info"], case_files=page["case_files"],
+                       may_see_case_files=case_file_service.may_see_case_files(actor().role))
 
 
 @bp.get("/cases/<reference>/documents/<int:document_id>.pdf")
@@ -371,6 +377,13 @@ def _perform(reference: str, action: str):
     confirmed = request.form.get(f"{prefix}confirm") == "yes"
     try:
         payload = load(schema, form_data(schema, prefix))
+        if action == "confirm_departure":
+            # A file chosen on the form is stored first (it is evidence of the case even
+            # if the departure is refused) and then named by the departure it proves.
+            uploaded = store_upload(c, reference, f"{prefix}file",
+                                    DEPARTURE_FILE_KINDS.get(payload["evidence"], "other"))
+            if uploaded is not None:
+                payload["evidence_file_id"] = uploaded
         case_service.perform(c, reference, action, payload, confirmed=confirmed)
     except (ValidationError, ServiceError) as exc:
         if isinstance(exc, NotFound):
@@ -414,15 +427,19 @@ def record_ind_confirmation(reference: str):
     data = form_data(schemas.IndConfirmationSchema, prefix)
     data["participant_id"] = int(pid) if pid.isascii() and pid.isdigit() and len(pid) < 10 else pid
     try:
-        case_service.record_ind_confirmation(c, reference,
-                                             load(schemas.IndConfirmationSchema, data))
+        loaded = load(schemas.IndConfirmationSchema, data)
+        uploaded = store_upload(c, reference, f"{prefix}file", "ind_letter")
+        if uploaded is not None:
+            loaded["evidence_file_id"] = uploaded
+        case_service.record_ind_confirmation(c, reference, loaded)
     except (ValidationError, ServiceError) as exc:
         if isinstance(exc, NotFound):
             raise
         c.session.rollback()
         errors, status = errors_from(exc, rename=lambda k: f"{prefix}{k}",
                                      fields_known=tuple(f"{prefix}{k}" for k in (
-                                         "ind_reference", "confirmed_on")))
+                                         "ind_reference", "confirmed_on", "evidence_file_id",
+                                         "file")))
         return _action_page(reference, "record_withdrawal", status, errors, request.form)
     flash(_("IND confirmation recorded."), "success")
     return redirect(action_url(reference, "record_withdrawal") + f"#ind-{pid}", 303)

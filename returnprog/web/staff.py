@@ -10,16 +10,16 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
-from . import admin, api, auth_views, figures, pages, payments_ui, tokens
+from . import admin, api, auth_views, case_files_ui, figures, pages, payments_ui, tokens, uploads
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
-PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp)
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp, case_files_ui.bp)
 # Blueprints of this UI: they get the strict content-security policy.
-UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens")
+UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens", "case_files")
 
 SETTINGS = {
     "IDLE_TIMEOUT_SECONDS": 30 * 60,
@@ -52,6 +52,8 @@ def init_app(app: Flask) -> None:
             if bp is not None:
                 csrf.exempt(bp)
 
+    # The evidence uploads' size bound answers before CSRF reads a large body.
+    uploads.init_app(app)
     csrf.init_app(app)
     app.jinja_env.globals["errs_ids"] = lambda name, errs: [
         f"{name}-error-{i}" for i in range(1, len(errs) + 1)]

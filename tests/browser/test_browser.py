@@ -455,6 +455,12 @@ def test_every_page_passes_axe(people, server, axe_checked):
         from returnprog.models import Document, User
         doc = s.execute(select(Document.id).where(Document.case_id == server.case(paid).id)).first()[0]
         victim = s.execute(select(User.id).where(User.email == USERS["finance"])).scalar_one()
+        from returnprog.services import case_files as case_file_service
+
+        from ..web_client import TINY_PDF
+        case_file_service.add_note(ctx, paid, {"body": "Belt maandag terug."})
+        evidence_id = case_file_service.upload_evidence(ctx, paid, "ind_letter", TINY_PDF,
+                                                        "brief.pdf", None)["id"]
 
     visitors = {}
     seen = 0
@@ -469,14 +475,15 @@ def test_every_page_passes_axe(people, server, axe_checked):
         if role is None:
             continue  # e.g. the sign-in page, which everyone signed in is sent away from
         params = {"reference": fresh if rule.endpoint == "pages.edit_intake" else paid,
-                  "document_id": doc, "user_id": victim, "batch_id": 1}
+                  "document_id": doc, "user_id": victim, "batch_id": 1,
+                  "evidence_id": evidence_id}
         with server.app.test_request_context():
             path = url_for(rule.endpoint, **{a: params[a] for a in rule.arguments})
         if role not in visitors:
             visitors[role] = people(role)
         staff = visitors[role]
         if rule.endpoint in ("pages.download_document", "payments_ui.download_export",
-                             "figures.programme_csv"):
+                             "figures.programme_csv", "case_files.download_evidence"):
             continue  # files, not pages
         staff.go(path)
         seen += 1
@@ -490,7 +497,7 @@ def test_every_page_passes_axe(people, server, axe_checked):
                if "GET" in r.methods and r.endpoint.split(".")[0] in UI_BLUEPRINTS
                and r.endpoint not in endpoints and r.endpoint not in (
                    "pages.download_document", "payments_ui.download_export",
-                   "figures.programme_csv")]
+                   "figures.programme_csv", "case_files.download_evidence")]
     assert not missing, missing
 
 

@@ -28,7 +28,8 @@ from sqlalchemy import event, update
 from sqlmodel import Session
 
 from returnprog import audit, auth
-from returnprog.models import AccessEvent, ApiToken, Case, OutboxMessage
+from returnprog.models import (AccessEvent, ApiToken, Case, CaseNote, EvidenceFile,
+                               OutboxMessage)
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 
@@ -61,10 +62,11 @@ class Budget:
 # Asked again at once, a route sends the same statements minus the writes.
 BUDGETS: dict[str, Budget] = {
     # user, case, people, docs, pays, failed reminders, trail page, signing links
-    # (counsellors), look check, look insert
-    "case page": Budget(10, 2, 1),
+    # (counsellors), newest notes and evidence files (one UNION ALL; counsellors and
+    # supervisors), look check, look insert
+    "case page": Budget(11, 2, 1),
     # + the newest page of the access log ("who looked at this case")
-    "case page with looks": Budget(11, 2, 1),
+    "case page with looks": Budget(12, 2, 1),
     # token, token last use, case, people, docs, pays, look check, look insert
     "case API": Budget(8, 4, 2),
     # token, token last use, case, trail page, look check, look insert
@@ -186,6 +188,12 @@ def _big_world(staff, ctx_for, session) -> str:
                                 view="case", channel="web") for n in range(1, 400))
     session.execute(update(OutboxMessage).where(OutboxMessage.case_id == case.id)
                     .values(status="failed", attempts=5, last_error="550 mailbox unavailable"))
+    # More notes and evidence files than the case page shows.
+    session.add_all(CaseNote(case_id=case.id, author_id=c.id, body=f"note {n}")
+                    for n in range(40))
+    session.add_all(EvidenceFile(case_id=case.id, kind="other", content_type="application/pdf",
+                                 filename=f"f{n}.pdf", size=4, sha256=f"{n:064d}",
+                                 content=b"%PDF", uploaded_by=c.id) for n in range(30))
     # Full list pages, deadlines coming up and overdue cases on the dashboard.
     for _ in range(30):
         case_service.open_case(ctx_for(c), intake(2, 1))

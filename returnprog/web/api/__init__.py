@@ -4,6 +4,7 @@
   body, loading it with a marshmallow schema, request-level errors;
 - :mod:`.cases` — cases, IND confirmations, workflow actions (blueprint ``api``, which also
   serves the public ``/openapi.json``);
+- :mod:`.case_files` — case notes and evidence files (on blueprint ``api``);
 - :mod:`.payments` — travel-support payments and finance exports (blueprint
   ``api_payments``);
 - :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
@@ -14,6 +15,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import cases, payments, tokens
+from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS
 from .openapi import build_spec
 

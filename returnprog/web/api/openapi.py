@@ -9,7 +9,7 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from ... import schemas, schemas_payments
+from ... import evidence, schemas, schemas_case_files, schemas_payments
 
 
 def build_spec() -> APISpec:
@@ -73,7 +73,45 @@ def build_spec() -> APISpec:
                  "responses": {"200": case_ok, **errors}}})
     _payment_paths(spec)
     _token_paths(spec, errors)
+    _case_file_paths(spec, errors, ref)
     return spec
+
+
+def _case_file_paths(spec: APISpec, errors: dict, ref: dict) -> None:
+    """Case notes and evidence files (:mod:`.case_files`)."""
+    for name in ("NoteSchema", "NoteOut", "NotesOut", "EvidenceOut", "EvidenceListOut"):
+        spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas_case_files, name))
+
+    def body(schema):
+        return {"content": {"application/json": {"schema": schema}}}
+
+    too_large = {"413": {"description": "the file is larger than EVIDENCE_MAX_BYTES",
+                         **body("ErrorOut")}}
+    spec.path(path="/api/v1/cases/{reference}/notes", operations={
+        "get": {"summary": "A page of the case's notes, newest first",
+                "parameters": [ref, {"in": "query", "schema": schemas_case_files.NotesQuerySchema}],
+                "responses": {"200": {"description": "a page", **body("NotesOut")}, **errors}},
+        "post": {"summary": "Add a note (never edited; a correction is a new note)",
+                 "parameters": [ref], "requestBody": body("Note"),
+                 "responses": {"201": {"description": "the note", **body("NoteOut")},
+                               **errors}}})
+    spec.path(path="/api/v1/cases/{reference}/evidence", operations={
+        "get": {"summary": "The case's evidence files", "parameters": [ref],
+                "responses": {"200": {"description": "every file, newest first",
+                                      **body("EvidenceListOut")}, **errors}},
+        "post": {"summary": "Upload a PDF, JPEG or PNG evidence file (checked by content)",
+                 "parameters": [ref], "requestBody": {"content": {"multipart/form-data": {
+                     "schema": {"type": "object", "required": ["kind", "file"], "properties": {
+                         "kind": {"type": "string", "enum": list(evidence.EVIDENCE_KINDS)},
+                         "file": {"type": "string", "format": "binary"}}}}}},
+                 "responses": {"201": {"description": "the file's entry", **body("EvidenceOut")},
+                               **errors, **too_large}}})
+    spec.path(path="/api/v1/cases/{reference}/evidence/{evidence_id}", operations={
+        "get": {"summary": "Download an evidence file",
+                "parameters": [ref, {"name": "evidence_id", "in": "path", "required": True,
+                                     "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "the file, as an attachment", "content": {
+                    "application/pdf": {}, "image/jpeg": {}, "image/png": {}}}, **errors}}})
 
 
 def _token_paths(spec: APISpec, errors: dict) -> None:
