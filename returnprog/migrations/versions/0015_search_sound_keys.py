@@ -2,14 +2,14 @@
 find a Hrytsenko registered in Latin only), so existing cases are indexed again.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0011
 """
 from alembic import op
 
 from returnprog import search
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
