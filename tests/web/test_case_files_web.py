@@ -234,6 +234,9 @@ def test_the_ind_confirmation_form_takes_the_letter(app, staff, ctx_for, session
     case = case_service.open_case(ctx_for(staff.counsellor), intake(2))
     fake_sign(session, case, workflow.COMMITMENT)
     case_service.perform(ctx_for(staff.counsellor), case.reference, "confirm_commitment", {})
+    # The IND forms are offered once the withdrawal declarations are signed.
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
+    session.commit()
     with _db(app) as s:
         first, second = s.execute(select(Participant.id).where(Participant.case_id == case.id)
                                   .order_by(Participant.id)).scalars().all()
@@ -270,6 +273,8 @@ def test_a_wrong_file_on_the_ind_form_is_shown_beside_it_and_nothing_is_recorded
     case = case_service.open_case(ctx_for(staff.counsellor), intake(1))
     fake_sign(session, case, workflow.COMMITMENT)
     case_service.perform(ctx_for(staff.counsellor), case.reference, "confirm_commitment", {})
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
+    session.commit()
     with _db(app) as s:
         pid = s.execute(select(Participant.id).where(Participant.case_id == case.id)).scalar_one()
     resp = web_for(app, staff.counsellor).post(f"/cases/{case.reference}/ind-confirmations", {
