@@ -174,3 +174,26 @@ def _intake_case(app, staff) -> str:
         ctx = Context(session=s, policy=app.extensions["returnprog.policy"],
                       actor=s.merge(staff.counsellor), ip="127.0.0.1", user_agent="pytest")
         return case_service.open_case(ctx, intake(1, 0, principal=person())).reference
+
+
+def test_finance_finds_a_case_by_its_reference_but_not_by_a_v_number_or_bsn(app, client,
+                                                                           session, world):
+    from sqlalchemy import select
+
+    from returnprog.models import Case, Participant
+
+    ref = world["ref"]
+    v_number = session.execute(select(Participant.v_number).join(
+        Case, Case.id == Participant.case_id).where(Case.reference == ref,
+                                                    Participant.is_principal)).scalar_one()
+    found = {}
+    for role in ("finance", "counsellor"):
+        headers = {"Authorization": f"Bearer {world['tokens'][role]}"}
+        found[role] = {q: [c["reference"] for c in client.get(
+            "/api/v1/cases", query_string={"q": q}, headers=headers).get_json()["items"]]
+            for q in (v_number, v_number[:7], BSNS[0], ref[-6:], "Kovalenko")}
+    assert found["counsellor"][v_number] == [ref] and found["counsellor"][BSNS[0]] == [ref]
+    assert found["finance"][v_number] == found["finance"][v_number[:7]] == []
+    assert found["finance"][BSNS[0]] == []
+    assert found["finance"][ref[-6:]] == [ref]
+    assert ref in found["finance"]["Kovalenko"]  # the payee's name is finance's to know
