@@ -83,6 +83,23 @@ MESSAGES: dict[str, str | Plural] = {
     "departure_date_future": N_("The departure date cannot be in the future."),
     "departure_evidence_missing": N_(
         "Evidence of departure is required: border crossing, boarding or BRP deregistration."),
+    "ind_before_declaration": N_(
+        "An IND confirmation is dated before the withdrawal declaration was signed, for: "
+        "%(names)s."),
+    "ind_before_declaration:date": N_(
+        "The IND confirmation date (%(date)s) is before the withdrawal declaration was "
+        "signed (%(signed_on)s)."),
+    "ind_date_future": N_("The IND cannot have confirmed in the future."),
+    "departure_before_agreement": N_(
+        "The departure date cannot be before the departure agreement was signed (%(date)s)."),
+    "payment_receipt_unsigned": N_(
+        "The travel support was paid in cash: the payment receipt must be signed before the "
+        "departure is confirmed."),
+    "partner_not_adult": N_("A spouse or partner must be an adult (%(age)s or older)."),
+    "child_not_younger": N_(
+        "A child or grandchild must be younger than the principal (born %(date)s)."),
+    "parent_not_older": N_(
+        "A parent or grandparent must be older than the principal (born %(date)s)."),
     "deadline_not_passed": N_("The departure deadline (%(date)s) has not passed yet."),
     "deadline_not_passed:reception": N_("The end of reception (%(date)s) has not passed yet."),
     "case_closed": N_("The case is closed (%(state)s); nothing more can happen."),
@@ -144,6 +161,9 @@ MESSAGES: dict[str, str | Plural] = {
     "evidence.unknown_kind": N_("Choose what the file is evidence of."),
     "evidence.not_on_case": N_("Evidence file %(id)s is not a file of this case."),
     "evidence.wrong_kind": N_("This evidence file is of another kind than this form needs."),
+    "case.documents_role": N_(
+        "Finance officers do not download the signed documents: they show the people's "
+        "identity numbers."),
     # --- services: accounts ---
     "account.sign_in_wrong": N_("The e-mail address or password is not right."),
     "account.sign_in_wait": NP_(
@@ -394,7 +414,7 @@ PARTICIPANT_CODES = frozenset({
 })
 
 # Parameter name -> kind of formatter (see the module docstring).
-PARAM_KINDS = {"date": "date", "deadline": "date", "current_date": "date",
+PARAM_KINDS = {"date": "date", "deadline": "date", "current_date": "date", "signed_on": "date",
                "cents": "money", "tariff": "money", "state": "state", "states": "states",
                "action": "action", "roles": "roles", "names": "names",
                "reclaim": "euro", "paid": "euro", "statuses": "alternatives", "method": "pay_method"}

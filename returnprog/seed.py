@@ -170,6 +170,8 @@ def seed(session, policy: Policy, seal=None, credentials_file=None) -> Iterator[
                 payment_service.approve(as_(supervisor), ref)
                 payment_service.disburse(as_(finance), ref, {"idempotency_key": f"seed-{ref}"})
             if steps >= 5:
+                # Paid in cash: the household signs the receipt before departing.
+                _sign_all(as_(counsellor), case, workflow.PAYMENT_RECEIPT, {})
                 departed = min(deadline, real_today)
                 case_service.perform(as_(counsellor, real_today), ref, "confirm_departure",
                                      {"departed_on": departed, "evidence": "boarding"})

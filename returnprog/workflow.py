@@ -8,9 +8,9 @@ always say what is missing.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from .glossary import N_
 from . import messages
@@ -65,6 +65,10 @@ class ParticipantFacts:
     addendum_deadlines: frozenset[dt.date] = frozenset()
     ind_confirmed: bool = False
     has_contact: bool = True
+    # Plausibility (issue 13): the IND's confirmation date, and the day (Amsterdam) each
+    # kind of document was first signed by this participant.
+    ind_confirmed_on: dt.date | None = None
+    first_signed_on: Mapping[str, dt.date] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class PaymentFacts:
     # Who holds the proposing and approving accounts (four eyes is between people).
     proposer_person: str | None = None
     approver_person: str | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class CaseFacts:
     destination_oblast: str | None = None
     destination_place: str | None = None
     payment: PaymentFacts | None = None
+    # Whether anyone signed a payment receipt on the case (cash needs one).
+    receipt_signed: bool = False
 
     @property
     def adults(self) -> tuple[ParticipantFacts, ...]:
@@ -168,6 +175,36 @@ def intake_problems(facts: CaseFacts) -> list[Refusal]:
     return problems
 
 
+# Relationships to the principal that say something about age (schemas.RELATIONSHIPS);
+# sibling and other say nothing.
+PARTNERS = ("spouse", "partner")
+YOUNGER_THAN_PRINCIPAL = ("child", "grandchild")
+OLDER_THAN_PRINCIPAL = ("parent", "grandparent")
+
+
+def household_problems(principal_born: dt.date | None,
+                       members: Iterable[tuple[str | None, dt.date | None]],
+                       today: dt.date, policy: Policy) -> list[Refusal]:
+    """Relationships that the dates of birth make implausible: a spouse or partner who is
+    a minor, a child or grandchild not younger than the principal, a parent or grandparent
+    not older. ``members`` are (relationship, date of birth) in household order; each
+    refusal names its member's field as ``household.<index>.relationship``."""
+    problems = []
+    for index, (relationship, born) in enumerate(members):
+        if born is None:
+            continue
+        where = f"household.{index}.relationship"
+        if relationship in PARTNERS and not policy.is_adult_on(born, today):
+            problems.append(Refusal("partner_not_adult", {"age": policy.adult_age}, where))
+        elif principal_born is None:
+            continue
+        elif relationship in YOUNGER_THAN_PRINCIPAL and born <= principal_born:
+            problems.append(Refusal("child_not_younger", {"date": principal_born}, where))
+        elif relationship in OLDER_THAN_PRINCIPAL and born >= principal_born:
+            problems.append(Refusal("parent_not_older", {"date": principal_born}, where))
+    return problems
+
+
 def _all_adults_signed(facts: CaseFacts, kind: str, what: str) -> list[Refusal]:
     missing = [p for p in facts.adults if kind not in p.signed]
     if missing:
@@ -180,6 +217,30 @@ def _commitment_ready(facts, payload, policy):
         facts, COMMITMENT, "The commitment (deelnameverklaring) is")
 
 
+def declaration_signed_on(facts: CaseFacts, participant: ParticipantFacts) -> dt.date | None:
+    """The day the withdrawal declaration covering ``participant`` was first signed: an
+    adult's own; for a minor, the first declaration of an adult of the household (the
+    adults withdraw a minor's application). None while nobody has signed one."""
+    own = participant.first_signed_on.get(WITHDRAWAL_DECLARATION)
+    if participant.is_adult or own is not None:
+        return own
+    days = [p.first_signed_on[WITHDRAWAL_DECLARATION] for p in facts.adults
+            if WITHDRAWAL_DECLARATION in p.first_signed_on]
+    return min(days) if days else None
+
+
+def ind_date_problems(confirmed_on: dt.date, declared_on: dt.date | None, today: dt.date,
+                      field_name: str = "confirmed_on") -> list[Refusal]:
+    """Why an IND confirmation dated ``confirmed_on`` is implausible: in the future, or
+    before the withdrawal declaration it confirms was signed (``declared_on``, if known)."""
+    if confirmed_on > today:
+        return [Refusal("ind_date_future", field=field_name)]
+    if declared_on is not None and confirmed_on < declared_on:
+        return [Refusal("ind_before_declaration:date",
+                        {"date": confirmed_on, "signed_on": declared_on}, field_name)]
+    return []
+
+
 def _withdrawal_ready(facts, payload, policy):
     refusals = _all_adults_signed(facts, WITHDRAWAL_DECLARATION,
                                   "The asylum withdrawal declaration is")
@@ -187,6 +248,13 @@ def _withdrawal_ready(facts, payload, policy):
                    if p.asylum_application_pending and not p.ind_confirmed]
     if unconfirmed:
         refusals.append(Refusal("ind_confirmation_missing", {"names": _names(unconfirmed)}))
+    # A confirmation recorded before its declaration was signed (the declaration came
+    # later) cannot confirm that declaration.
+    early = [p for p in facts.participants if p.ind_confirmed_on is not None
+             and (declared := declaration_signed_on(facts, p)) is not None
+             and p.ind_confirmed_on < declared]
+    if early:
+        refusals.append(Refusal("ind_before_declaration", {"names": _names(early)}))
     return refusals
 
 
@@ -276,13 +344,32 @@ def _payment_ready(facts, payload, policy):
     return problems
 
 
+def agreement_signed_on(facts: CaseFacts) -> dt.date | None:
+    """The day the departure agreement was complete: the last of the adults' first
+    signatures of it. None while an adult has not signed one."""
+    days = [p.first_signed_on.get(DEPARTURE_AGREEMENT) for p in facts.adults]
+    return max(days) if days and None not in days else None
+
+
+def _receipt_ready(facts, payload, policy):
+    # Cash leaves no bank trail: the signed receipt is the proof the household got it.
+    pay = facts.payment
+    if pay is not None and pay.method == "cash" and not facts.receipt_signed:
+        return [Refusal("payment_receipt_unsigned")]
+    return []
+
+
 def _departure_payload(facts, payload, policy):
     problems = []
     departed_on = payload.get("departed_on")
+    agreed_on = agreement_signed_on(facts)
     if departed_on is None:
         problems.append(Refusal("departure_date_missing", field="departed_on"))
     elif departed_on > facts.today:
         problems.append(Refusal("departure_date_future", field="departed_on"))
+    elif agreed_on is not None and departed_on < agreed_on:
+        problems.append(Refusal("departure_before_agreement", {"date": agreed_on},
+                                "departed_on"))
     if payload.get("evidence") not in DEPARTURE_EVIDENCE:
         problems.append(Refusal("departure_evidence_missing", field="evidence"))
     return problems
@@ -333,7 +420,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            signable_in=frozenset({_S.DEPARTURE_AGREED, _S.SUPPORT_PAID}),
            event=N_("Travel support paid out")),
     Action("confirm_departure", frozenset({_S.SUPPORT_PAID}), _S.DEPARTED,
-           frozenset({COUNSELLOR}), N_("Confirm departure"), payload_guard=_departure_payload,
+           frozenset({COUNSELLOR}), N_("Confirm departure"), precondition=_receipt_ready,
+           payload_guard=_departure_payload,
            slug="departure",
            sets=(("departed_on", "departed_on"), ("departure_evidence", "evidence")),
            event=N_("Departure confirmed")),

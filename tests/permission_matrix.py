@@ -86,7 +86,8 @@ MATRIX: dict[tuple[str, str], object] = {
     # the own case is past intake: its intake can no longer be edited (409)
     ("pages.edit_intake", "GET"): on_case("counsellor", expect=409),
     ("pages.edit_intake", "POST"): on_case("counsellor", expect=PASS),
-    ("pages.download_document", "GET"): on_case(*CASE_ROLES),
+    # signed PDFs print the people's identity numbers: not for finance (least privilege)
+    ("pages.download_document", "GET"): on_case("counsellor", "supervisor"),
     ("pages.record_ind_confirmation", "POST"): on_case("counsellor", expect=PASS),
     # case notes and evidence files: counsellors and supervisors; finance needs neither
     ("case_files.notes", "GET"): on_case("counsellor", "supervisor"),

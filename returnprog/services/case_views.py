@@ -17,7 +17,8 @@ from .. import payments, workflow
 from ..models import Document
 from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
-from . import Context, NotFound, case_files, signing
+from . import Context, Forbidden, NotFound, case_files, signing
+from .role_views import may_download_documents
 from . import cases
 from . import payment as payment_service
 from .outbox import failed_messages
@@ -153,6 +154,8 @@ def document_for_download(ctx: Context, reference: str, document_id: int) -> Doc
     """A signed document of a case the reader may see; the download is recorded in the
     access log (it is a look at personal data)."""
     case = load_case(ctx, reference)
+    if not may_download_documents(ctx.actor.role):
+        raise Forbidden("case.documents_role")
     doc = ctx.session.execute(select(Document).where(
         Document.id == document_id, Document.case_id == case.id)).scalar_one_or_none()
     if doc is None:

@@ -15,6 +15,7 @@ from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transitions
 from .access import record_look
+from .role_views import is_narrowed, narrow_case, narrow_details
 from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
                       load_case, load_case_named, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
@@ -62,6 +63,23 @@ def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> Non
     flush_or_conflict(ctx, "case.person_has_open_case")
 
 
+def _check_household(ctx: Context, data: dict) -> None:
+    """Refuse a household whose relationships the dates of birth make implausible
+    (:func:`workflow.household_problems`), per member field, before anything is written."""
+    members = list(data.get("household") or [])
+    problems = workflow.household_problems(
+        (data.get("principal") or {}).get("date_of_birth"),
+        [(m.get("relationship"), m.get("date_of_birth")) for m in members],
+        ctx.today(), ctx.policy)
+    if problems:
+        details: dict = {}
+        for refusal in problems:
+            _household, index, name = refusal.field.split(".")
+            details.setdefault("household", {}).setdefault(index, {}).setdefault(
+                name, []).append(refusal.message)
+        raise Invalid("error.invalid_fields", details)
+
+
 @atomic
 def open_case(ctx: Context, data: dict) -> Case:
     """``open_case``: create a case in ``intake`` from validated intake data
@@ -72,6 +90,7 @@ def open_case(ctx: Context, data: dict) -> Case:
         raise Forbidden(refusals[0].message)
     if actor.team_id is None:
         raise Forbidden('case.no_team')
+    _check_household(ctx, data)
     begin_write(ctx.session)
     now = ctx.now()
     case = Case(reference=_next_reference(ctx), state=State.INTAKE.value, team_id=actor.team_id,
@@ -105,6 +124,7 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
     if expected_version is not None and expected_version != case.version:
         raise Conflict(BUSY_MESSAGE, [{"code": "stale_version",
                                        "message": M("case.version", version=case.version)}])
+    _check_household(ctx, data)
     version = case.version
     changed = ctx.session.execute(
         update(Case).where(Case.id == case.id, Case.version == version,
@@ -166,6 +186,14 @@ def record_ind_confirmation(ctx: Context, reference: str, data: dict) -> IndConf
         raise Conflict('case.ind_already_recorded',
                        [{"code": "ind_confirmation_exists",
                          "message": M("case.recorded", ref=existing.ind_reference)}])
+    facts = gather_facts(ctx, case)
+    mine = next(p for p in facts.participants if p.id == person.id)
+    problems = workflow.ind_date_problems(data["confirmed_on"],
+                                          workflow.declaration_signed_on(facts, mine),
+                                          facts.today)
+    if problems:
+        raise Invalid("error.invalid_fields",
+                      {"confirmed_on": [r.message for r in problems]})
     letter = data.get("evidence_file_id")
     if letter is not None:
         case_files.attachable(ctx, case.id, letter, evidence.IND_KINDS, "evidence_file_id")
@@ -236,7 +264,8 @@ def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
                                ).scalars().all()
     events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
                "from_state": e.from_state, "to_state": e.to_state,
-               "details": json.loads(e.details or "{}")} for e in rows[:limit]]
+               "details": narrow_details(_role(ctx), json.loads(e.details or "{}"))}
+              for e in rows[:limit]]
     more = len(rows) > limit
     return {"events": events, "next_before_seq": events[-1]["seq"] if more else None}
 
@@ -278,7 +307,7 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
         names = (counsellor.email if counsellor else None, team.name if team else None)
     people, confs = snap.participants, snap.ind
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
-    return {
+    return narrow_case(_role(ctx), {
         "reference": case.reference, "state": case.state, "version": case.version,
         "counsellor": names[0], "team": names[1],
         "principal_name": principal.full_name if principal else "",
@@ -307,7 +336,11 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
                       "breakdown": json.loads(p.breakdown or "{}"), "proposed_by": p.proposed_by,
                       "approved_by": p.approved_by, "disbursed_by": p.disbursed_by,
                       "disbursed_at": p.disbursed_at} for p in snap.payments],
-    }
+    })
+
+
+def _role(ctx: Context) -> str | None:
+    return getattr(ctx.actor, "role", None)
 
 
 # The list's sortable columns. The main line's order makes "state" sort as the programme
@@ -359,6 +392,12 @@ def list_cases(ctx: Context, filters: dict) -> dict:
         dialect = ctx.session.get_bind().dialect.name
         query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
                  .where(Case.id.in_(search.matching_case_ids(dialect, terms))))
+        if is_narrowed(_role(ctx)):
+            # Finance may not learn whose V-number or BSN this is: a number finds a case
+            # for them only through its reference.
+            for word in search.fold(filters["q"]).split():
+                if word.isdigit():
+                    query = query.where(Case.reference.contains(word, autoescape=True))
         score = search.relevance(dialect, terms)
     sort = filters.get("sort") or ("relevance" if score is not None else "reference")
     if sort == "relevance" and score is None:

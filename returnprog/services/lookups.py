@@ -10,10 +10,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 
 from .. import payments, workflow
+from ..policy import TIMEZONE
 from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
 from ..models import (Case, Document, IndConfirmation, Participant, Payment, Team, User,
                       LIVE_PAYMENT_STATUSES)
@@ -28,13 +29,17 @@ def visible_cases(actor: User):
     """A SELECT of the cases ``actor`` may see.
 
     Counsellors and supervisors see their team's cases; finance officers see cases with a
-    payment (the payment views); admins manage users and see no personal data.
+    payment and cases at the payment stage (``departure_agreed``), so that paying out a
+    case whose payment is not approved yet is refused with the reason, not "not found"
+    (what they read of a case is narrowed, :mod:`.role_views`); admins manage users and
+    see no personal data.
     """
     query = select(Case)
     if actor.role in (COUNSELLOR, SUPERVISOR):
         return query.where(Case.team_id == actor.team_id)
     if actor.role == FINANCE:
-        return query.where(Case.id.in_(select(Payment.case_id)))
+        return query.where(or_(Case.id.in_(select(Payment.case_id)),
+                               Case.state == State.DEPARTURE_AGREED.value))
     return query.where(False)
 
 
@@ -120,6 +125,17 @@ def is_adult(p: Participant, today: dt.date, policy) -> bool:
     return policy.is_adult_on(p.date_of_birth, today)
 
 
+def signed_day(signed_at: dt.datetime | None, today: dt.date) -> dt.date | None:
+    """The programme's calendar day (Amsterdam) of a signature, never later than
+    ``today``: the service's "today" is the server's date, and a signature made after
+    midnight in Amsterdam but before midnight on the server must not count as tomorrow."""
+    if signed_at is None:
+        return None
+    if signed_at.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
+        signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+    return min(signed_at.astimezone(TIMEZONE).date(), today)
+
+
 def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None) -> CaseFacts:
     """Snapshot of everything the workflow guards read, taken in the current transaction
     (from ``snapshot`` when the caller has read it already)."""
@@ -128,10 +144,15 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
     people = snap.participants
     confirmed = set(snap.ind)
     signed: dict[int, set[str]] = {}
+    first_signed: dict[int, dict[str, dt.date]] = {}
     deadlines: dict[tuple[int, str], set[dt.date]] = {}
     for doc in snap.documents:
         pid, kind, terms = doc.participant_id, doc.kind, doc.terms
         signed.setdefault(pid, set()).add(kind)
+        day = signed_day(doc.signed_at, today)
+        if day is not None:
+            known = first_signed.setdefault(pid, {})
+            known[kind] = min(known.get(kind, day), day)
         if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
             deadline = json.loads(terms or "{}").get("departure_deadline")
             if deadline:
@@ -142,7 +163,9 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
         signed=frozenset(signed.get(p.id, ())),
         agreement_deadlines=frozenset(deadlines.get((p.id, workflow.DEPARTURE_AGREEMENT), ())),
         addendum_deadlines=frozenset(deadlines.get((p.id, workflow.ADDENDUM), ())),
-        ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone)) for p in people)
+        ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone),
+        ind_confirmed_on=snap.ind[p.id][1] if p.id in snap.ind else None,
+        first_signed_on=first_signed.get(p.id, {})) for p in people)
     payment = snap.live_payment
     pay_facts = None
     if payment is not None:
@@ -153,11 +176,14 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
         pay_facts = PaymentFacts(payment.status, payment.proposed_by, payment.approved_by,
                                  payment.amount_cents, q.amount_cents if q else None,
                                  proposer_person=persons.get(payment.proposed_by),
-                                 approver_person=persons.get(payment.approved_by))
+                                 approver_person=persons.get(payment.approved_by),
+                                 method=payment.method)
     return CaseFacts(state=State(case.state), today=today, participants=facts_people,
                      departure_deadline=case.departure_deadline,
                      destination_oblast=case.destination_oblast,
-                     destination_place=case.destination_place, payment=pay_facts)
+                     destination_place=case.destination_place, payment=pay_facts,
+                     receipt_signed=any(d.kind == workflow.PAYMENT_RECEIPT
+                                        for d in snap.documents))
 
 
 def person_of(ctx: Context, *user_ids: int | None) -> dict[int, str]:

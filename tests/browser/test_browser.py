@@ -290,7 +290,9 @@ def test_a_household_case_from_intake_to_departure_in_the_browser(people, server
     assert "Reisbijdrage betaald" in femke.text()
     femke.go("/payments/exports")
 
-    # Departure: date and evidence; the case is closed.
+    # Departure: paid in cash, so the household signs the receipt first (documents flow,
+    # tested elsewhere); then date and evidence, and the case is closed.
+    server.sign(ref, workflow.PAYMENT_RECEIPT)
     anna.go(f"/cases/{ref}")
     page.fill("#confirm_departure-departed_on", TODAY.isoformat())
     page.check("#confirm_departure-evidence-boarding")

@@ -319,8 +319,9 @@ def test_the_same_key_with_a_different_request_is_refused(ctx_for, staff, sessio
 
 def test_only_finance_pays_out_and_only_an_approved_payment(agreed, ctx_for, staff, session):
     ref = agreed.reference
-    with pytest.raises(NotFound):  # finance sees no case without a payment
+    with pytest.raises(Conflict) as err:  # no payment yet: the reason, not "not found"
         payment_service.disburse(ctx_for(staff.finance), ref, {"idempotency_key": "too-early-1"})
+    assert err.value.details[0]["code"] == "payment_not_approved"
     p = payment_service.propose(ctx_for(staff.counsellor), ref, {"method": "cash"})
     with pytest.raises(Conflict) as err:
         payment_service.disburse(ctx_for(staff.finance), ref, {"idempotency_key": "too-early-2"})

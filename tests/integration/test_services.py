@@ -260,10 +260,14 @@ def test_an_admin_sees_no_case(ctx_for, staff, session):
     assert case_service.list_cases(ctx_for(staff.admin), {})["total"] == 0
 
 
-def test_finance_sees_a_case_only_once_it_has_a_payment(ctx_for, staff, session):
-    case = drive_to(ctx_for, staff, session, "departure_agreed")
+def test_finance_sees_a_case_at_the_payment_stage_or_with_a_payment(ctx_for, staff, session):
+    # Issue 13: a case waiting for its payment is finance's to see (narrowed), so paying it
+    # out too early is refused with the reason; before that stage it is not theirs.
+    committed = drive_to(ctx_for, staff, session, "committed")
     with pytest.raises(NotFound):
-        case_service.read_case(ctx_for(staff.finance), case.reference)
+        case_service.read_case(ctx_for(staff.finance), committed.reference)
+    case = drive_to(ctx_for, staff, session, "departure_agreed")
+    assert case_service.read_case(ctx_for(staff.finance), case.reference)["state"] == "departure_agreed"
     payment_service.propose(ctx_for(staff.counsellor), case.reference, {"method": "cash"})
     assert case_service.read_case(ctx_for(staff.finance), case.reference)["state"] == "departure_agreed"
 

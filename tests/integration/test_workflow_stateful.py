@@ -107,6 +107,10 @@ class CaseModel:
     agreements: dict[int, set[dt.date]] = field(default_factory=dict)
     addenda: dict[int, set[dt.date]] = field(default_factory=dict)
     ind: set[int] = field(default_factory=set)
+    ind_on: dict[int, dt.date] = field(default_factory=dict)  # person -> IND's date
+    # (person, kind) -> the model day the person first signed that kind of document
+    first_signed: dict[tuple[int, str], dt.date] = field(default_factory=dict)
+    method: str | None = None  # how the live payment is paid
     documents: int = 0
     deadline: dt.date | None = None
     payment: str | None = None  # status of the live payment
@@ -174,7 +178,8 @@ class CaseMachine(RuleBasedStateMachine):
         if role in ("counsellor", "supervisor"):
             return team == case.team
         if role == "finance":
-            return case.payment_rows > 0
+            # Any case that ever had a payment, and any case waiting for its payment.
+            return case.payment_rows > 0 or case.state == "departure_agreed"
         return False
 
     def staff_of(self, case: CaseModel, role: str) -> str:
@@ -281,9 +286,12 @@ class CaseMachine(RuleBasedStateMachine):
             self.observer.add(Document(case_id=case.id, participant_id=p.id, kind=kind,
                                        version=n, terms=json.dumps(terms), signer_name=f"P{p.id}",
                                        signature_method="typed", signing_channel="tablet",
-                                       signed_at=dt.datetime.now(dt.timezone.utc), pdf=blob,
-                                       sha256=hashlib.sha256(blob).hexdigest()))
+                                       # noon UTC of the model's day: that day in Amsterdam too
+                                       signed_at=dt.datetime.combine(self.today, dt.time(12),
+                                                                     dt.timezone.utc),
+                                       pdf=blob, sha256=hashlib.sha256(blob).hexdigest()))
             case.signed.setdefault(p.id, set()).add(kind)
+            case.first_signed.setdefault((p.id, kind), self.today)
             if kind == "departure_agreement":
                 case.agreements.setdefault(p.id, set()).add(deadline)
             if kind == "addendum":
@@ -298,6 +306,38 @@ class CaseMachine(RuleBasedStateMachine):
         return (d is not None and d > t and d >= t + dt.timedelta(days=MIN_LEAD_DAYS)
                 and d <= t + dt.timedelta(days=MAX_TERM_DAYS) and d <= RECEPTION_END)
 
+    def signed_day(self, case: CaseModel, pid: int, kind: str) -> dt.date | None:
+        """When ``pid`` first signed ``kind``; a signature the clock has gone back before
+        counts as today."""
+        day = case.first_signed.get((pid, kind))
+        return None if day is None else min(day, self.today)
+
+    def declared_day(self, case: CaseModel, p: Person) -> dt.date | None:
+        """When the withdrawal declaration for ``p`` was first signed: their own, or for a
+        minor who signed none, the first one an adult of the household signed."""
+        declared = self.signed_day(case, p.id, "withdrawal_declaration")
+        if declared is None and not p.adult:
+            days = [d for a in case.adults
+                    if (d := self.signed_day(case, a.id, "withdrawal_declaration"))]
+            declared = min(days) if days else None
+        return declared
+
+    def ind_dated_before_its_declaration(self, case: CaseModel) -> bool:
+        """Some IND confirmation carries a date before the declaration it confirms."""
+        return any(p.id in case.ind_on and (d := self.declared_day(case, p)) is not None
+                   and case.ind_on[p.id] < d for p in case.people)
+
+    def agreement_day(self, case: CaseModel) -> dt.date | None:
+        """The day the last adult first signed a departure agreement (None while one of
+        them has not)."""
+        days = [self.signed_day(case, p.id, "departure_agreement") for p in case.adults]
+        return None if not days or None in days else max(days)
+
+    def receipt_missing(self, case: CaseModel) -> bool:
+        """Paid in cash and nobody has signed a receipt."""
+        return case.method == "cash" and not any(
+            kind == "payment_receipt" for (_pid, kind) in case.first_signed)
+
     def guards_met(self, case: CaseModel, action: str, payload: dict) -> bool:
         adults = case.adults
         if action == "confirm_commitment":
@@ -305,7 +345,8 @@ class CaseMachine(RuleBasedStateMachine):
                     and all("commitment" in case.signed.get(p.id, ()) for p in adults))
         if action == "record_withdrawal":
             return (all("withdrawal_declaration" in case.signed.get(p.id, ()) for p in adults)
-                    and all(p.id in case.ind for p in case.people if p.pending))
+                    and all(p.id in case.ind for p in case.people if p.pending)
+                    and not self.ind_dated_before_its_declaration(case))
         if action == "agree_departure":
             d = payload.get("departure_deadline")
             return self.deadline_ok(d) and all(d in case.agreements.get(p.id, ()) for p in adults)
@@ -317,9 +358,12 @@ class CaseMachine(RuleBasedStateMachine):
         if action == "pay_support":
             return case.payment == "approved"
         if action == "confirm_departure":
+            agreed = self.agreement_day(case)
             return (payload.get("departed_on") is not None
                     and payload["departed_on"] <= self.today
-                    and payload.get("evidence") in EVIDENCE)
+                    and (agreed is None or payload["departed_on"] >= agreed)
+                    and payload.get("evidence") in EVIDENCE
+                    and not self.receipt_missing(case))
         if action in ("leave_programme", "reject"):
             return not _blank(payload.get("reason"))
         if action == "lapse":
@@ -390,7 +434,8 @@ class CaseMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, kind=st.sampled_from(["commitment", "withdrawal_declaration",
-                                            "departure_agreement", "addendum"]),
+                                            "departure_agreement", "addendum",
+                                            "payment_receipt"]),
           who=st.sampled_from(["adults", "adults", "first", "everyone"]),
           days=st.sampled_from([-1, 0, 6, 7, 20, 30, 45, 60, 90, 91]))
     def sign(self, which, kind, who, days):
@@ -401,11 +446,13 @@ class CaseMachine(RuleBasedStateMachine):
         self.sign_documents(case, kind, people, deadline)
 
     @precondition(lambda self: self.cases)
-    @rule(which=CASE, user=ACTORS, index=st.integers(0, 6))
-    def record_ind_confirmation(self, which, user, index):
+    @rule(which=CASE, user=ACTORS, index=st.integers(0, 6),
+          back=st.sampled_from([0, 0, 0, 5]))
+    def record_ind_confirmation(self, which, user, index, back):
         case = self.pick(which)
         user = self.resolve(user, case, "counsellor")
         strangers = [p for c in self.cases if c is not case for p in c.people]
+        on = self.today - dt.timedelta(days=back)
         if index < len(case.people):
             pid, mine = case.people[index].id, case.people[index]
         else:
@@ -421,13 +468,16 @@ class CaseMachine(RuleBasedStateMachine):
             expect = Invalid
         elif pid in case.ind:
             expect = Conflict
+        elif (declared := self.declared_day(case, mine)) is not None and on < declared:
+            expect = Invalid  # the IND cannot confirm a declaration not yet signed
         else:
             expect = "ok"
         done = self.attempt(f"{user} record_ind_confirmation", lambda: case_service.record_ind_confirmation(
             self.ctx(user), case.reference, {"participant_id": pid, "ind_reference": f"IND-{pid}",
-                                             "confirmed_on": self.today}), expect, kind="record")
+                                             "confirmed_on": on}), expect, kind="record")
         if done is not None:
             case.ind.add(pid)
+            case.ind_on[pid] = on
 
     def _payload(self, case: CaseModel, action: str, data) -> dict:
         t = self.today
@@ -496,6 +546,7 @@ class CaseMachine(RuleBasedStateMachine):
             self.ctx(user), case.reference, data), "ok" if ok else "fail", kind="record")
         if done is not None:
             case.payment, case.payment_rows = "proposed", case.payment_rows + 1
+            case.method = data["method"]
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, user=ACTORS, approve=st.booleans(),
@@ -641,12 +692,14 @@ class CaseMachine(RuleBasedStateMachine):
                         "participant_id": p.id, "ind_reference": f"IND-{p.id}",
                         "confirmed_on": self.today}), "ok", kind="record")
                 case.ind.add(p.id)
+                case.ind_on[p.id] = self.today
 
     def _pay(self, case: CaseModel, counsellor: str, supervisor: str, probe: bool) -> None:
         if case.payment is None:
             self.attempt("propose", lambda: payment_service.propose(
                 self.ctx(counsellor), case.reference, {"method": "cash"}), "ok", kind="record")
             case.payment, case.payment_rows = "proposed", case.payment_rows + 1
+            case.method = "cash"
         key = f"key-{next(_numbers):08d}"
         pay = (lambda: payment_service.disburse(self.ctx("finance"), case.reference,
                                                 {"idempotency_key": key}))
@@ -691,6 +744,20 @@ class CaseMachine(RuleBasedStateMachine):
         elif case.state == "committed":
             missing = [p for p in case.adults
                        if "withdrawal_declaration" not in case.signed.get(p.id, ())]
+            early = [p for p in case.people if p.pending and p.id not in case.ind]
+            if branch == "lapse" and probe and early and len(missing) == len(case.adults):
+                # Rarely: the IND "confirmed" yesterday what nobody has declared yet; once
+                # the declarations are signed today, that confirmation blocks the withdrawal.
+                self.time_passes(1)
+                t = self.today
+                self.attempt("record_ind_confirmation dated yesterday",
+                             lambda p=early[0]: case_service.record_ind_confirmation(
+                                 self.ctx(counsellor), case.reference, {
+                                     "participant_id": p.id, "ind_reference": f"IND-{p.id}",
+                                     "confirmed_on": t - dt.timedelta(days=1)}), "ok",
+                             kind="record")
+                case.ind.add(early[0].id)
+                case.ind_on[early[0].id] = t - dt.timedelta(days=1)
             self.sign_documents(case, "withdrawal_declaration", missing)
             waiting = [p for p in case.people if p.pending and p.id not in case.ind]
             if probe and waiting:  # the IND has confirmed for all but one (a minor, if any)
@@ -737,6 +804,13 @@ class CaseMachine(RuleBasedStateMachine):
             if probe:
                 self._perform(case, "confirm_departure", counsellor,
                               {"departed_on": t + dt.timedelta(days=1), "evidence": "boarding"})
+                # before the agreement was signed (the issue's 2020-01-01)
+                self._perform(case, "confirm_departure", counsellor,
+                              {"departed_on": dt.date(2020, 1, 1), "evidence": "boarding"})
+                self._perform(case, "confirm_departure", counsellor,
+                              {"departed_on": t, "evidence": "boarding"})
+            if self.receipt_missing(case):
+                self.sign_documents(case, "payment_receipt", case.adults[:1])
             self._perform(case, "confirm_departure", counsellor,
                           {"departed_on": t, "evidence": "boarding"})
         else:  # final: everything is refused

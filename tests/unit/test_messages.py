@@ -28,7 +28,8 @@ SAMPLES = {
     "statuses": ["proposed"], "why": "too short", "batch": 2, "length": 12, "country": "NL",
     "methods": "transfer, cash, card", "max": 100, "min": 2, "equal": 10, "method": "cash",
     "reclaim": 5000, "paid": 4000, "num": 2, "kinds": "commitment, addendum",
-    "choices": "a, b", "where": "principal", "seconds": 5,
+    "choices": "a, b", "where": "principal", "seconds": 5, "signed_on": dt.date(2026, 5, 6),
+    "age": 18,
 }
 
 

@@ -1126,10 +1126,21 @@ def test_a_case_driven_through_the_api_as_far_as_documents_and_payments_allow(ap
     assert ok(finance.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}-1"}))["state"] \
         == "support_paid"
     assert_error(finance.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}-2"}), 409)
-    # support_paid → departed
+    # support_paid → departed: paid in cash, so not before the receipt is signed
+    err = assert_error(api.act(ref, "confirm_departure", {
+        "departed_on": TODAY, "evidence": "boarding"}), 409)
+    assert codes(err) == ["payment_receipt_unsigned"]
+    assert "confirm_departure" not in api.read(ref)["allowed_actions"]
+    sign(db, ref, workflow.PAYMENT_RECEIPT)
+    assert "confirm_departure" in api.read(ref)["allowed_actions"]
     err = assert_error(api.act(ref, "confirm_departure", {
         "departed_on": TODAY + dt.timedelta(days=2), "evidence": "boarding"}), 409)
     assert codes(err) == ["departure_date_future"]
+    # a departure dated before the departure agreement was signed (today) is implausible
+    err = assert_error(api.act(ref, "confirm_departure", {
+        "departed_on": dt.date(2020, 1, 1), "evidence": "boarding"}), 409)
+    assert codes(err) == ["departure_before_agreement"]
+    assert err["details"][0]["field"] == "departed_on"
     done = ok(api.act(ref, "confirm_departure", {"departed_on": TODAY,
                                                  "evidence": "border_crossing",
                                                  "evidence_reference": "KMar 42"}))

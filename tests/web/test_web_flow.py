@@ -152,6 +152,19 @@ def test_a_household_goes_through_the_whole_programme_in_the_forms(app, staff, s
     # Departure: evidence is required; then the case is closed.
     assert counsellor.post(f"/cases/{ref}/departure", {
         "confirm_departure-departed_on": TODAY.isoformat()}).status_code == 422
+    # Paid in cash: not before the receipt is signed; never dated before the agreement.
+    unsigned = counsellor.post(f"/cases/{ref}/departure", {
+        "confirm_departure-departed_on": TODAY.isoformat(),
+        "confirm_departure-evidence": "boarding"})
+    assert unsigned.status_code == 409
+    assert "ontvangstbewijs" in text(unsigned.get_data(as_text=True))
+    fake_sign(session, case, workflow.PAYMENT_RECEIPT)
+    early = counsellor.post(f"/cases/{ref}/departure", {
+        "confirm_departure-departed_on": "2020-01-01",
+        "confirm_departure-evidence": "boarding"})
+    assert early.status_code == 409
+    assert 'href="#confirm_departure-departed_on"' in early.get_data(as_text=True)
+    assert _case(app, ref).state == "support_paid"
     assert counsellor.post(f"/cases/{ref}/departure", {
         "confirm_departure-departed_on": TODAY.isoformat(),
         "confirm_departure-evidence": "boarding"}).status_code == 303
