@@ -3,7 +3,8 @@
 
 Finance officers pay out travel support. They need the payee, the amount, the method, the
 IBAN and the case reference, not the identifiers of the people: BSN, V-number,
-travel-document number and date of birth are left out of every case read they get (the
+travel-document number and date of birth are left out of every case read they get, and so
+are e-mail address and phone number (contact with the household is the counsellor's) (the
 case page, the payment page, the API's case read, the trail), and they do not download
 the signed PDFs, which print those identifiers. Flask-free: the services apply it to the
 plain data they hand to pages and the API.
@@ -13,7 +14,8 @@ from __future__ import annotations
 from ..roles import FINANCE
 
 # Participant fields a finance officer does not see.
-FINANCE_HIDDEN_FIELDS = ("bsn", "v_number", "travel_document_number", "date_of_birth")
+FINANCE_HIDDEN_FIELDS = ("bsn", "v_number", "travel_document_number", "date_of_birth",
+                         "email", "phone")
 
 __all__ = ["FINANCE_HIDDEN_FIELDS", "is_narrowed", "may_download_documents", "narrow_case",
            "narrow_details"]
