@@ -85,6 +85,9 @@ MATRIX: dict[tuple[str, str], object] = {
     # the own case is past intake: its intake can no longer be edited (409)
     ("pages.edit_intake", "GET"): on_case("counsellor", expect=409),
     ("pages.edit_intake", "POST"): on_case("counsellor", expect=PASS),
+    # corrections after signing (issue 13): the own case is past intake, so correctable
+    ("corrections.correct_case", "GET"): on_case("counsellor"),
+    ("corrections.correct_case", "POST"): on_case("counsellor", expect=PASS),
     ("pages.download_document", "GET"): on_case(*CASE_ROLES),
     ("pages.record_ind_confirmation", "POST"): on_case("counsellor", expect=PASS),
     **{(f"pages.action_{a}", "GET"): on_case(*r) for a, r in ACTION_ROLES.items()},

@@ -10,14 +10,15 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
-from . import admin, api, auth_views, figures, pages, payments_ui, tokens
+from . import admin, api, auth_views, corrections_ui, figures, pages, payments_ui, tokens
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
-PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp)
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp,
+                   corrections_ui.bp)
 # Blueprints of this UI: they get the strict content-security policy.
 UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens")
 
