@@ -3,7 +3,7 @@ fields given are changed, so nothing here has a default. Household composition, 
 BSN and the departure deadline are not correctable here (see the service's docstring)."""
 from __future__ import annotations
 
-from marshmallow import fields, pre_load, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from .schemas import (LANGUAGES, MULTILINE, Name, Strict, _birth_date, _cyrillic, _oblast)
 from .messages import M
@@ -47,3 +47,31 @@ class CorrectionSchema(_BlankIsNone):
     destination_place = fields.String(allow_none=True, validate=validate.Length(max=200))
     participants = fields.List(fields.Nested(ParticipantCorrectionSchema),
                                validate=validate.Length(max=15))
+
+
+class _ChangeOut(Schema):
+    participant_id = fields.Integer(allow_none=True)
+    field = fields.String()
+    old = fields.Raw(allow_none=True)
+    new = fields.Raw(allow_none=True)
+
+
+class _DocumentRefOut(Schema):
+    document_id = fields.Integer()
+    kind = fields.String()
+    version = fields.Integer()
+    participant_id = fields.Integer(allow_none=True)
+    signer_name = fields.String()
+
+
+class CorrectionOut(Schema):
+    """What a correction did (or, as a dry run, would do)."""
+
+    dry_run = fields.Boolean()
+    changes = fields.List(fields.Nested(_ChangeOut))
+    reissue = fields.List(fields.Nested(_DocumentRefOut),
+                          metadata={"description": "superseded: to be signed again"})
+    kept = fields.List(fields.Nested(_DocumentRefOut),
+                       metadata={"description": "of steps already taken: left as signed"})
+    links_revoked = fields.List(fields.Integer())
+    version = fields.Integer(metadata={"description": "the case's version after saving"})

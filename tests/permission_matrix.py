@@ -149,6 +149,7 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api.get_case", "GET"): API,
     ("api.get_trail", "GET"): API,
     ("api.get_access_log", "GET"): API,
+    ("api.correct_case", "POST"): API,
     ("api.update_case", "PUT"): API,
     ("api.add_ind_confirmation", "POST"): API,
     ("api.perform_action", "POST"): API,
