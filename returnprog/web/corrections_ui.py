@@ -30,6 +30,12 @@ bp.url_value_preprocessor(plausible_reference)
 _FORM_FIELDS = corrections.PARTICIPANT_FIELDS
 
 
+@bp.app_context_processor
+def _helpers():
+    # The case page's timeline names the fields a correction changed.
+    return {"field_label": field_label}
+
+
 def _values(case: dict) -> dict:
     """The form's fields filled with the case as it is."""
     values = {k: case.get(k) or "" for k in corrections.CASE_FIELDS}
@@ -91,7 +97,7 @@ def _review(case: dict, plan: dict):
     for d in plan["reissue"]:
         by_person.setdefault(d["participant_id"], []).append(d)
     return render_page("cases/correction_review.html", case=case, plan=plan, names=names,
-                       reissue_by_person=by_person, form=request.form, field_label=field_label,
+                       reissue_by_person=by_person, form=request.form,
                        version=request.form.get("version", ""))
 
 

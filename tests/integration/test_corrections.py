@@ -280,3 +280,43 @@ def test_the_search_index_follows_a_corrected_name(ctx_for, staff, session):
     assert found("Zlata Kovalenko") == [case.reference]
     assert found("Шевченко") == [case.reference]
     assert found(f"{old_given} Kovalenko") == []
+
+
+STATED_VALUES = {"given_names_latin": "Zoriana", "family_name_latin": "Kovalenko-Bondar",
+                 "given_names_cyrillic": "Зоряна", "family_name_cyrillic": "Коваленко-Бондар",
+                 "date_of_birth": dt.date(1985, 6, 2)}
+# DESIGN §3 written out: where each kind may (still) be signed.
+SIGNABLE = {"commitment": {"intake"}, "withdrawal_declaration": {"intake", "committed"},
+            "departure_agreement": {"committed", "asylum_withdrawn"},
+            "addendum": {"departure_agreed"}, "payment_receipt": {"departure_agreed", "support_paid"}}
+
+
+@pytest.mark.parametrize("state", NON_FINAL)
+@pytest.mark.parametrize("field", sorted(STATED_VALUES))
+def test_stated_data_can_be_corrected_in_every_state_before_a_final_one(
+        ctx_for, staff, session, state, field):
+    case = drive_to(ctx_for, staff, session, state, adults=2, minors=1)
+    if state == "intake":
+        fake_sign(session, case, workflow.COMMITMENT)
+    for kind in SIGNABLE:  # something signed of every kind that may still be signed now
+        if state in SIGNABLE[kind] and not _live(session, case, kind):
+            deadline = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+            fake_sign(session, case, kind, {"departure_deadline": deadline, "reason": "r"}
+                      if kind in ("departure_agreement", "addendum") else None)
+    case = case_service.load_case(ctx_for(staff.counsellor), case.reference)
+    principal = _principal(session, case)
+    live = _live(session, case)
+    plan = _correct(ctx_for(staff.counsellor), case,
+                    {"participants": [{"id": principal.id, field: STATED_VALUES[field]}]})
+    session.expire_all()
+    assert getattr(_principal(session, case), field) == STATED_VALUES[field]
+    # The principal is on every document but another adult's withdrawal declaration.
+    on_it = {d.id for d in live if d.kind != workflow.WITHDRAWAL_DECLARATION
+             or d.participant_id == principal.id}
+    expected = {d.id for d in live if d.id in on_it and state in SIGNABLE[d.kind]}
+    assert {d["document_id"] for d in plan["reissue"]} == expected and expected
+    assert {d["document_id"] for d in plan["kept"]} == on_it - expected
+    assert {d.id for d in _live(session, case)} == {d.id for d in live} - expected
+    change = json.loads(_last_event(session, case).details)["changes"][0]
+    assert change["field"] == field and change["new_sha256"] == corrections._digest(
+        STATED_VALUES[field])

@@ -80,6 +80,8 @@ def test_a_name_correction_is_reviewed_then_saved_and_the_old_declaration_shows_
         assert event.action == "correct_case" and "Kovalenko-Shevchenko" not in event.details
     shown = web.get(f"/cases/{case.reference}").get_data(as_text=True)
     assert 'class="superseded"' in shown
+    # The timeline names the field corrected, never the personal value.
+    assert "Achternaam (Latijnse letters)" in text(shown)
     assert web.get(f"/cases/{case.reference}/documents/{own_declaration}.pdf").status_code == 200
 
     # Posting the same form again: the version has moved on, so it is refused, not re-applied.
