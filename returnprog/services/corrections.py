@@ -132,7 +132,7 @@ def _changes(case: Case, people: dict, data: dict) -> list[dict]:
     return changes
 
 
-def _refusals(ctx: Context, case: Case, people: dict, changes: list[dict], signed: bool) -> None:
+def _refusals(ctx: Context, case: Case, changes: list[dict], signed: bool) -> None:
     state = State(case.state)
     if state in DESTINATION_FIXED and any(
             c["field"] in ("destination_oblast", "destination_place") for c in changes):
@@ -147,12 +147,20 @@ def _refusals(ctx: Context, case: Case, people: dict, changes: list[dict], signe
                            [{"code": "adulthood_changes", "field": "date_of_birth",
                              "participant_id": c["participant_id"],
                              "message": M('correction.adulthood_changes_detail')}])
-    if state != State.INTAKE:
-        for person in people.values():
-            if ctx.policy.is_adult_on(person.date_of_birth, today) and not (
-                    person.email or person.phone):
-                raise Invalid('correction.contact_missing',
-                              {"participant_id": [M('correction.contact_missing_detail')]})
+
+
+def _contact_refusal(ctx: Context, case: Case, people: dict, changes: list[dict]) -> None:
+    """After intake the reminders need a way to reach each adult: a correction may not
+    take the last one away (an adult who never had one is not this correction's doing)."""
+    if State(case.state) == State.INTAKE:
+        return
+    touched = {c["participant_id"] for c in changes if c["field"] in ("email", "phone")}
+    for pid in touched:
+        person = people[pid]
+        if ctx.policy.is_adult_on(person.date_of_birth, ctx.today()) and not (
+                person.email or person.phone):
+            raise Invalid('correction.contact_missing',
+                          {"participant_id": [M('correction.contact_missing_detail')]})
 
 
 @atomic
@@ -189,7 +197,7 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     links = session.execute(select(SigningRequest).where(
         SigningRequest.case_id == case.id, SigningRequest.used_at.is_(None),
         SigningRequest.revoked_at.is_(None), SigningRequest.expires_at > now)).scalars().all()
-    _refusals(ctx, case, {**people}, changes, bool(docs))
+    _refusals(ctx, case, changes, bool(docs))
 
     stated = any(c["field"] in STATED_FIELDS or c["field"].startswith("destination_")
                  for c in changes)
@@ -214,7 +222,7 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     for c in changes:
         if c["participant_id"] is not None:
             setattr(people[c["participant_id"]], c["field"], c["new"])
-    _refusals(ctx, case, people, [], bool(docs))  # contact left for every adult
+    _contact_refusal(ctx, case, people, changes)
     session.flush()
 
     reissue, kept, revoke = [], [], set()

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from returnprog import audit, documents, workflow
 from returnprog.models import (AuditEvent, Document, OutboxMessage, Participant,
@@ -132,6 +132,13 @@ def test_an_adult_keeps_a_way_to_be_reached(ctx_for, staff, session):
         _correct(ctx_for(staff.counsellor), case,
                  {"participants": [{"id": principal.id, "email": None}]})
     assert refused.value.message_code == "correction.contact_missing"
+    # Another adult without any contact (a child come of age) does not block the others'.
+    child = next(p for p in _people(session, case) if p.relationship == "child")
+    session.execute(update(Participant).where(Participant.id == child.id)
+                    .values(date_of_birth=dt.date(2000, 1, 1)))
+    session.commit()
+    _correct(ctx_for(staff.counsellor), case,
+             {"participants": [{"id": principal.id, "phone": "+31 6 9999 0000"}]})
 
 
 def test_a_name_correction_supersedes_the_declaration_and_blocks_the_withdrawal_until_signed_again(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from returnprog import workflow
-from returnprog.models import AuditEvent, Case, Document, Participant
+from returnprog.models import AuditEvent, Document, Participant
 
 from ..conftest import drive_to, fake_sign
 from ..web_client import text, web_for
