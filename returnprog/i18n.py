@@ -129,6 +129,7 @@ ACTION_LABELS = {name: _l(a.label) for name, a in workflow.ACTIONS.items()}
 EVENT_LABELS = {
     **{name: _l(a.event) for name, a in workflow.ACTIONS.items()},
     "update_intake": _l("Intake edited"),
+    "correct_case": _l("Case details corrected"),
     "record_ind_confirmation": _l("IND confirmation recorded"),
     "view_case": _l("Case viewed"),
     "download_document": _l("Document downloaded"),

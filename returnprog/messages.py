@@ -131,6 +131,21 @@ MESSAGES: dict[str, str | Plural] = {
         "Documents have already been signed for this household; the intake can no longer be "
         "edited."),
     "case.signed_documents_exist": N_("Signed documents exist."),
+    "correction.role": N_("Only a counsellor may correct a case."),
+    "correction.case_closed": N_("A closed case can no longer be corrected."),
+    "correction.nothing_changed": N_("Nothing was changed: every value is as it was."),
+    "correction.destination_agreed": N_(
+        "The destination is fixed by the signed departure agreement and can no longer be "
+        "corrected."),
+    "correction.destination_agreed_detail": N_(
+        "The departure agreement cannot be signed again once the departure is agreed."),
+    "correction.adulthood_changes": N_(
+        "This date of birth would make a minor an adult or an adult a minor. That changes who "
+        "signs and the travel support: a correction cannot do that once documents are signed."),
+    "correction.adulthood_changes_detail": N_("The correction changes who is an adult."),
+    "correction.contact_missing": N_("Every adult needs an e-mail address or a phone number."),
+    "correction.contact_missing_detail": N_(
+        "An adult would be left without an e-mail address and without a phone number."),
     "case.ind_role": N_("Only a counsellor may record an IND confirmation."),
     "case.ind_state": N_("IND confirmations are recorded while the case is committed."),
     "case.unknown_participant": N_("Unknown participant."),

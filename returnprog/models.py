@@ -233,6 +233,11 @@ class Document(SQLModel, table=True):
     sha256: str = Field(max_length=64, unique=True)
     created_at: dt.datetime = Field(default_factory=utcnow)
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    # A correction of what the document states supersedes it (the signed PDF stays): from
+    # ``superseded_at`` the guards want a new version signed, which ``superseded_by`` names
+    # once it is.
+    superseded_at: Optional[dt.datetime] = None
+    superseded_by: Optional[int] = Field(default=None, foreign_key="document.id")
 
 
 class SigningRequest(SQLModel, table=True):

@@ -412,6 +412,8 @@ class DocumentOut(Schema):
     signed_at = fields.DateTime()
     sha256 = fields.String()
     terms = fields.Dict()
+    # Set when a correction superseded it: the corrected version must be signed.
+    superseded_at = fields.DateTime(allow_none=True)
 
 
 class AuditOut(Schema):

@@ -88,6 +88,9 @@ MATRIX: dict[tuple[str, str], object] = {
     ("pages.edit_intake", "POST"): on_case("counsellor", expect=PASS),
     # signed PDFs print the people's identity numbers: not for finance (least privilege)
     ("pages.download_document", "GET"): on_case("counsellor", "supervisor"),
+    # corrections after signing (issue 13): the own case is past intake, so correctable
+    ("corrections.correct_case", "GET"): on_case("counsellor"),
+    ("corrections.correct_case", "POST"): on_case("counsellor", expect=PASS),
     ("pages.record_ind_confirmation", "POST"): on_case("counsellor", expect=PASS),
     # case notes and evidence files: counsellors and supervisors; finance needs neither
     ("case_files.notes", "GET"): on_case("counsellor", "supervisor"),
@@ -155,6 +158,7 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api.get_case", "GET"): API,
     ("api.get_trail", "GET"): API,
     ("api.get_access_log", "GET"): API,
+    ("api.correct_case", "POST"): API,
     ("api.update_case", "PUT"): API,
     ("api.add_ind_confirmation", "POST"): API,
     ("api.perform_action", "POST"): API,

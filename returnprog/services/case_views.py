@@ -175,7 +175,8 @@ def payment_page(ctx: Context, reference: str) -> dict:
     current = snap.live_payment or (snap.payments[-1] if snap.payments else None)
     if current is None:
         raise NotFound("payment.case_has_none", ref=reference)
-    receipt = (any(d.kind == workflow.PAYMENT_RECEIPT for d in snap.documents)
+    receipt = (any(d.kind == workflow.PAYMENT_RECEIPT and d.superseded_at is None
+                   for d in snap.documents)
                if current.method == "cash" else None)
     data = payment_service.payment_data(current, case.reference, receipt_signed=receipt)
     # The reader's own part in it, as a person (for the pages: no dead decide button).

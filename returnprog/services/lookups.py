@@ -72,7 +72,7 @@ def load_case_named(ctx: Context, reference: str) -> tuple[Case, str | None, str
 # The document columns a case read shows and the guards read: never the PDF itself.
 DOCUMENT_COLUMNS = (Document.id, Document.kind, Document.version, Document.participant_id,
                     Document.signer_name, Document.signature_method, Document.signed_at,
-                    Document.sha256, Document.terms)
+                    Document.sha256, Document.terms, Document.superseded_at)
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
     first_signed: dict[int, dict[str, dt.date]] = {}
     deadlines: dict[tuple[int, str], set[dt.date]] = {}
     for doc in snap.documents:
+        if doc.superseded_at is not None:
+            continue  # a correction superseded it: the new version must be signed
         pid, kind, terms = doc.participant_id, doc.kind, doc.terms
         signed.setdefault(pid, set()).add(kind)
         day = signed_day(doc.signed_at, today)

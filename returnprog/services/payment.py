@@ -376,7 +376,8 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
 
 def _receipt_signed(ctx: Context, case_id: int) -> bool:
     return bool(ctx.session.execute(select(func.count()).select_from(Document).where(
-        Document.case_id == case_id, Document.kind == PAYMENT_RECEIPT)).scalar_one())
+        Document.case_id == case_id, Document.kind == PAYMENT_RECEIPT,
+        Document.superseded_at.is_(None))).scalar_one())
 
 
 @atomic

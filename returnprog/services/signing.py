@@ -43,9 +43,12 @@ def _household(ctx: Context, case) -> dict:
     }
 
 
-def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict) -> dict:
-    """The plain data a document template is rendered from (no ORM objects)."""
-    full = _household(ctx, case)
+def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict, *,
+                  household: dict | None = None) -> dict:
+    """The plain data a document template is rendered from (no ORM objects).
+    ``household`` is :func:`_household` of the case when the caller has read it already
+    (a correction compares many documents of one household)."""
+    full = household if household is not None else _household(ctx, case)
     keys = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
             "family_name_cyrillic", "date_of_birth", "is_adult", "relationship", "is_principal")
     plain = lambda p, extra=(): {k: (p[k].isoformat() if isinstance(p[k], dt.date) else p[k])  # noqa: E731
@@ -220,6 +223,11 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                    created_by=getattr(ctx.actor, "id", None))
     ctx.session.add(doc)
     ctx.session.flush()
+    # The versions a correction superseded are now replaced by this one.
+    ctx.session.execute(update(Document).where(
+        Document.case_id == case.id, Document.kind == kind, Document.participant_id == person.id,
+        Document.superseded_at.is_not(None), Document.superseded_by.is_(None),
+        Document.id != doc.id).values(superseded_by=doc.id))
     audit.append(ctx.session, actor=ctx.actor or actor_label, action="sign_document",
                  case_id=case.id,
                  details={"document_id": doc.id, "kind": kind, "version": version,

@@ -10,16 +10,19 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
-from . import admin, api, auth_views, case_files_ui, figures, pages, payments_ui, tokens, uploads
+from . import (admin, api, auth_views, case_files_ui, corrections_ui, figures, pages,
+               payments_ui, tokens, uploads)
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
-PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp, case_files_ui.bp)
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp, case_files_ui.bp,
+                   corrections_ui.bp)
 # Blueprints of this UI: they get the strict content-security policy.
-UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens", "case_files")
+UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens", "case_files",
+                 "corrections")
 
 SETTINGS = {
     "IDLE_TIMEOUT_SECONDS": 30 * 60,

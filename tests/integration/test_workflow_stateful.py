@@ -34,6 +34,7 @@ from returnprog.models import (AccessEvent, AuditEvent, Case, Document, IndConfi
 from returnprog.policy import DEFAULT_POLICY
 from returnprog.services import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError
 from returnprog.services import cases as case_service
+from returnprog.services import corrections
 from returnprog.services import payment as payment_service
 
 from ..conftest import person
@@ -61,6 +62,11 @@ WHO = {"confirm_commitment": "counsellor", "record_withdrawal": "counsellor",
        "pay_support": "finance", "confirm_departure": "counsellor",
        "leave_programme": "counsellor", "reject": "supervisor", "lapse": "supervisor"}
 FINAL = {"departed", "left_programme", "rejected", "lapsed"}
+# DESIGN §3: in which states each document may (still) be signed.
+SIGNABLE = {"commitment": {"intake"}, "withdrawal_declaration": {"intake", "committed"},
+            "departure_agreement": {"committed", "asylum_withdrawn"},
+            "addendum": {"departure_agreed"},
+            "payment_receipt": {"departure_agreed", "support_paid"}}
 BEFORE_WITHDRAWAL = {"intake", "committed", "left_programme"}
 EVIDENCE = ("border_crossing", "boarding", "brp_deregistration")
 
@@ -210,6 +216,8 @@ class CaseMachine(RuleBasedStateMachine):
             "open_v": s.execute(select(OpenVNumber.v_number, OpenVNumber.case_id)
                                 .order_by(OpenVNumber.v_number)).all(),
             "documents": s.execute(select(func.count()).select_from(Document)).scalar_one(),
+            "live_documents": s.execute(select(func.count()).select_from(Document).where(
+                Document.superseded_at.is_(None))).scalar_one(),
             "looks": s.execute(select(func.count()).select_from(AccessEvent)).scalar_one(),
         }
 
@@ -617,6 +625,47 @@ class CaseMachine(RuleBasedStateMachine):
             case.people = [Person(id=r.id, v_number=r.v_number, adult=True, pending=True,
                                   contact=True) for r in rows]
             case.destination, case.version = True, case.version + 1
+
+    @precondition(lambda self: self.cases)
+    @rule(which=CASE, user=ACTORS, index=st.integers(0, 6))
+    def correct_a_name(self, which, user, index):
+        """Issue 13: a name is printed on every document of the household but another
+        adult's withdrawal declaration (only its signer and the minors are on it). The
+        documents that state it and can still be signed in this state are superseded: the
+        guards want them signed again; those of steps already taken stay."""
+        case = self.pick(which)
+        user = self.resolve(user, case, "counsellor")
+        target = case.people[index % len(case.people)]
+        if not self.visible(user, case):
+            expect = NotFound
+        elif CAST[user][0] != "counsellor":
+            expect = Forbidden
+        elif case.state in FINAL:
+            expect = Conflict
+        else:
+            expect = "ok"
+        data = {"participants": [{"id": target.id, "given_names_latin": f"Fixed{next(_numbers)}"}]}
+        done = self.attempt(f"{user} correct_case", lambda: corrections.correct_case(
+            self.ctx(user), case.reference, data, case.version), expect, kind="record")
+        if done is None:
+            return
+        case.version += 1
+        tally("correction superseded documents" if done["reissue"] else "correction, nothing to re-sign")
+        for signer in case.people:
+            for kind in list(case.signed.get(signer.id, ())):
+                states = SIGNABLE[kind]
+                on_it = kind != "withdrawal_declaration" or signer.id == target.id \
+                    or not target.adult
+                if on_it and case.state in states:
+                    case.signed[signer.id].discard(kind)
+                    if kind == "departure_agreement":
+                        case.agreements.pop(signer.id, None)
+                    if kind == "addendum":
+                        case.addenda.pop(signer.id, None)
+        live = set(self.observer.execute(select(Document.participant_id, Document.kind).where(
+            Document.case_id == case.id, Document.superseded_at.is_(None))).all())
+        assert live == {(pid, k) for pid, kinds in case.signed.items() for k in kinds}, (
+            f"superseded other documents than the design says: {done['reissue']}")
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, user=ACTORS)

@@ -8,7 +8,9 @@ from flask import Blueprint, jsonify, request
 
 from ...messages import M
 from ... import schemas
+from ...schemas_corrections import CorrectionOut, CorrectionSchema
 from ...services import cases as case_service
+from ...services import corrections
 from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
 from .openapi import build_spec
 
@@ -81,6 +83,25 @@ def update_case(reference: str):
                and len(expected) < 10 else None)
     case = case_service.update_intake(api_ctx(), reference, data, version)
     return _case_response(case.reference)
+
+
+def _if_match() -> int | None:
+    expected = request.headers.get("If-Match", "").strip('"')
+    return (int(expected) if expected and expected.isascii() and expected.isdigit()
+            and len(expected) < 10 else None)
+
+
+@bp.post("/cases/<reference>/corrections")
+def correct_case(reference: str):
+    """Correct contact data, notes, names, dates of birth or the destination at any state
+    before a final one (If-Match: the case's version). Stated data supersedes the signed
+    documents that state it; ``?dry_run=1`` says what would be done without saving."""
+    data = load(CorrectionSchema, json_body())
+    dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    plan = corrections.correct_case(api_ctx(), reference, data, _if_match(), dry_run=dry_run)
+    iso = lambda v: v.isoformat() if hasattr(v, "isoformat") else v  # noqa: E731
+    plan["changes"] = [{**c, "old": iso(c["old"]), "new": iso(c["new"])} for c in plan["changes"]]
+    return jsonify(CorrectionOut().dump({**plan, "dry_run": dry_run}))
 
 
 @bp.post("/cases/<reference>/ind-confirmations")

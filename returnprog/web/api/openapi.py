@@ -58,6 +58,20 @@ def build_spec() -> APISpec:
             "parameters": [ref, {"in": "query", "schema": schemas.TrailQuerySchema}],
             "responses": {"200": {"description": "a page, newest first", "content": {
                 "application/json": {"schema": out}}}, **errors}}})
+    from ...schemas_corrections import CorrectionOut, CorrectionSchema
+    spec.components.schema("Correction", schema=CorrectionSchema)
+    spec.components.schema("CorrectionOut", schema=CorrectionOut)
+    spec.path(path="/api/v1/cases/{reference}/corrections", operations={
+        "post": {"summary": "Correct a case (any state before a final one)",
+                 "description": "Names, dates of birth and the destination supersede the "
+                                "signed documents that state them (listed in `reissue`).",
+                 "parameters": [ref, {"name": "If-Match", "in": "header", "required": True,
+                                      "schema": {"type": "integer"}},
+                                {"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}],
+                 "requestBody": {"content": {"application/json": {"schema": "Correction"}}},
+                 "responses": {"200": {"description": "what was (or would be) done",
+                                       "content": {"application/json": {
+                                           "schema": "CorrectionOut"}}}, **errors}}})
     spec.path(path="/api/v1/cases/{reference}/ind-confirmations", operations={
         "post": {"summary": "Record an IND confirmation", "parameters": [ref],
                  "requestBody": {"content": {"application/json": {"schema": "IndConfirmation"}}},
