@@ -167,19 +167,17 @@ _v = itertools.count(1)
 
 
 def _letters(n: int) -> str:
-    out = ""
-    while True:
-        n, digit = divmod(n, 10)
-        out = "abcdefghij"[digit] + out
-        if not n:
-            return out
+    # Six consonant+vowel pairs: no name is a prefix of another, and no pair is one the
+    # search's sound keys fold together (no h, j, y, s, doubled letters), so a search for
+    # one test person never finds another.
+    return "".join("bdfklmnprt"[int(d)] + "a" for d in f"{n % 1_000_000:06d}")
 
 
 def person(adult=True, **over):
     """Intake data for one person; a fresh V-number each time."""
     n = next(_v)
     # A distinct given name per person, in letters only (a typed signature must be the
-    # signer's name, and names have no digits): Olenab, Olenac, …, Olenaba, …
+    # signer's name, and names have no digits): Olenabababababa, Olenababababada, …
     data = {"given_names_latin": "Olena" + _letters(n), "family_name_latin": "Kovalenko",
             "given_names_cyrillic": "Олена", "family_name_cyrillic": "Коваленко",
             "date_of_birth": dt.date(1985, 5, 1) if adult else dt.date.today().replace(year=dt.date.today().year - 8),

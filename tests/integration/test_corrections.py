@@ -182,7 +182,8 @@ def test_a_name_correction_supersedes_the_declaration_and_blocks_the_withdrawal_
     # The new version, really signed, lifts the block and names what it replaces.
     c.seal = documents.ensure_dev_seal(tmp_path)
     new = signing.sign_document(c, case.reference, principal.id, workflow.WITHDRAWAL_DECLARATION,
-                                {}, method="typed", typed_name="Olena Kovalenko-Shevchenko",
+                                {}, method="typed",
+                                typed_name=f"{principal.given_names_latin} Kovalenko-Shevchenko",
                                 channel="tablet", identity_document="passport", consent=True)
     session.expire_all()
     assert session.get(Document, declaration.id).superseded_by == new.id
