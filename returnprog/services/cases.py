@@ -15,8 +15,8 @@ from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, payment, transitions
 from .access import record_look
-from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
-                      load_case, load_case_named, visible_cases)
+from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
+                      is_adult, load_case, load_case_named, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M
 
@@ -189,8 +189,8 @@ def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
     in the access log, never in the audit chain: a read takes no write lock of the chain.
     A fixed number of statements whatever the size of the case (see
     tests/web/test_statement_budgets.py)."""
-    case, counsellor, team = load_case_named(ctx, reference)
-    data = case_data(ctx, case, names=(counsellor, team))
+    case, *names = load_case_named(ctx, reference)
+    data = case_data(ctx, case, names=tuple(names))
     if log_view:
         record_look(ctx, case.id, "case")
     return data
@@ -259,8 +259,9 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
               facts: CaseFacts | None = None,
               names: tuple[str | None, str | None] | None = None) -> dict:
     """Plain-data dump of one case for responses, pages and documents. ``snapshot``,
-    ``facts`` and ``names`` (counsellor's e-mail, team's name) are read here unless the
-    caller has them already."""
+    ``facts`` and ``names`` (counsellor's e-mail, team's name and, optionally, the
+    counsellor's name) are read here unless the caller has them already. ``counsellor`` is
+    the address (the API's field); pages show ``counsellor_name``."""
     session = ctx.session
     today = ctx.today()
     snap = snapshot if snapshot is not None else case_snapshot(ctx, case)
@@ -268,12 +269,14 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
     if names is None:
         counsellor = session.get(User, case.counsellor_id)
         team = session.get(Team, case.team_id)
-        names = (counsellor.email if counsellor else None, team.name if team else None)
+        names = (counsellor.email if counsellor else None, team.name if team else None,
+                 counsellor.name if counsellor else None)
     people, confs = snap.participants, snap.ind
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
     return {
         "reference": case.reference, "state": case.state, "version": case.version,
         "counsellor": names[0], "team": names[1],
+        "counsellor_name": display_name(names[2] if len(names) > 2 else None, names[0]),
         "principal_name": principal.full_name if principal else "",
         "household_size": len(people),
         "departure_deadline": case.departure_deadline,
@@ -333,7 +336,8 @@ def list_cases(ctx: Context, filters: dict) -> dict:
 def list_page(ctx: Context, query, page: int, per_page: int) -> list[dict]:
     """The rows of one list page of ``query`` (a SELECT of cases), newest first, with the
     principal's name, the household's size and the counsellor's address joined in: one
-    statement however many rows. The page is cut first, so the joins and the count of
+    statement however many rows (``counsellor`` is the address, as the API gives it;
+    ``counsellor_name`` the name pages show). The page is cut first, so the joins and the count of
     each household run for its rows only."""
     ids = (query.with_only_columns(Case.id).order_by(Case.id.desc()).limit(per_page)
            .offset((page - 1) * per_page).subquery())
@@ -341,17 +345,19 @@ def list_page(ctx: Context, query, page: int, per_page: int) -> list[dict]:
     size = (select(func.count()).where(Participant.case_id == Case.id)
             .correlate(Case).scalar_subquery())
     rows = ctx.session.execute(
-        select(Case, principal.given_names_latin, principal.family_name_latin, size, User.email)
+        select(Case, principal.given_names_latin, principal.family_name_latin, size, User.email,
+               User.name)
         .join(ids, ids.c.id == Case.id)
         .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
         .outerjoin(User, User.id == Case.counsellor_id)
         .order_by(Case.id.desc())).all()
     return [{
         "reference": c.reference, "state": c.state, "version": c.version, "counsellor": email,
+        "counsellor_name": display_name(name, email),
         "principal_name": f"{given} {family}" if given is not None else "",
         "household_size": n, "departure_deadline": c.departure_deadline,
         "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}
-        for c, given, family, n, email in rows]
+        for c, given, family, n, email, name in rows]
 
 
 # --- transitions ------------------------------------------------------------------------------------
