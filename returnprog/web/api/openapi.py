@@ -9,7 +9,7 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from ... import schemas, schemas_payments
+from ... import schemas, schemas_payments, schemas_queues
 
 
 def build_spec() -> APISpec:
@@ -65,8 +65,25 @@ def build_spec() -> APISpec:
                                for a in schemas.ACTION_SCHEMAS]}}}},
                  "responses": {"200": case_ok, **errors}}})
     _payment_paths(spec)
+    _queue_paths(spec, errors)
     _token_paths(spec, errors)
     return spec
+
+
+def _queue_paths(spec: APISpec, errors: dict) -> None:
+    """The caller's work queues (:mod:`.queues`): counts, and the rows of one."""
+    for name in ("QueueCountsOut", "QueueOut"):
+        spec.components.schema(name, schema=getattr(schemas_queues, name))
+    spec.path(path="/api/v1/queues", operations={"get": {
+        "summary": "How many cases wait in each of your work queues",
+        "responses": {"200": {"description": "counts by queue", "content": {
+            "application/json": {"schema": "QueueCountsOut"}}}, **errors}}})
+    spec.path(path="/api/v1/queues/{name}", operations={"get": {
+        "summary": "The cases in one of your work queues, each with its next step",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": list(schemas_queues.QUEUE_NAMES)}}],
+        "responses": {"200": {"description": "the queue", "content": {
+            "application/json": {"schema": "QueueOut"}}}, **errors}}})
 
 
 def _token_paths(spec: APISpec, errors: dict) -> None:
