@@ -85,8 +85,8 @@ class Entry:
     extra: dict = field(default_factory=dict, compare=False)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite hands datetimes back without their zone; they are stored in UTC.
+def aware(moment: dt.datetime) -> dt.datetime:
+    """``moment`` with its zone: UTC when the database gave it back without one."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
@@ -104,7 +104,7 @@ def counsellor_entries(facts: CaseFacts, links: Iterable[LinkFacts], now: dt.dat
     kind, when its last signature was given (for the days the IND has been waiting)."""
     if facts.state in FINAL_STATES:
         return []
-    now = _aware(now)
+    now = aware(now)
     names = {p.id: p.name for p in facts.participants}
     signable = [link for link in links
                 if facts.state in workflow.SIGNING_STATES.get(link.kind, ())]
@@ -112,7 +112,7 @@ def counsellor_entries(facts: CaseFacts, links: Iterable[LinkFacts], now: dt.dat
     waiting = [link for link in signable if link.kind == workflow.ADDENDUM or not any(
         p.id == link.participant_id and link.kind in p.signed for p in facts.participants)]
     if waiting:
-        expiries = sorted(_aware(link.expires_at) for link in waiting)
+        expiries = sorted(aware(link.expires_at) for link in waiting)
         open_ones = [e for e in expiries if e > now]
         out.append(Entry(
             PARTICIPANT, SIGN, names=tuple(sorted({names.get(link.participant_id, "")
@@ -144,7 +144,7 @@ def counsellor_entries(facts: CaseFacts, links: Iterable[LinkFacts], now: dt.dat
     elif signing:
         unsigned = [p for p in facts.adults if kind not in p.signed]
         linked = {link.participant_id for link in signable
-                  if link.kind == kind and _aware(link.expires_at) > now}
+                  if link.kind == kind and aware(link.expires_at) > now}
         without = [p for p in unsigned if p.id not in linked]
         if without:
             out.append(Entry(MINE, SIGN, reasons=tuple(signing),
@@ -199,6 +199,6 @@ def to_export(method: str, exported: bool) -> bool:
 
 
 __all__ = ["APPROVALS", "EXTENSIONS", "Entry", "IND", "LinkFacts", "MAIN_LINE", "MINE",
-           "OVERDUE", "PARTICIPANT", "QUEUES_BY_ROLE", "QUEUE_NAMES", "TO_PAY",
+           "OVERDUE", "PARTICIPANT", "QUEUES_BY_ROLE", "QUEUE_NAMES", "TO_PAY", "aware",
            "counsellor_entries", "extension_entry", "overdue_step", "own_proposal",
            "to_export"]

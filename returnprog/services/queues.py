@@ -87,7 +87,7 @@ def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
         signed_at: dict[str, dt.datetime] = {}
         for doc in snap.documents:
             if doc.signed_at is not None:
-                moment = rules._aware(doc.signed_at)
+                moment = rules.aware(doc.signed_at)
                 signed_at[doc.kind] = max(signed_at.get(doc.kind, moment), moment)
         for entry in rules.counsellor_entries(facts, links.get(case.id, ()), now, ctx.policy,
                                               signed_at):
