@@ -257,7 +257,7 @@ def looks_page(ctx: Context, case: Case, *, before_id: int | None = None,
 
 def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
               facts: CaseFacts | None = None,
-              names: tuple[str | None, str | None] | None = None) -> dict:
+              names: tuple[str | None, ...] | None = None) -> dict:
     """Plain-data dump of one case for responses, pages and documents. ``snapshot``,
     ``facts`` and ``names`` (counsellor's e-mail, team's name and, optionally, the
     counsellor's name) are read here unless the caller has them already. ``counsellor`` is
@@ -335,10 +335,10 @@ def list_cases(ctx: Context, filters: dict) -> dict:
 
 def list_page(ctx: Context, query, page: int, per_page: int) -> list[dict]:
     """The rows of one list page of ``query`` (a SELECT of cases), newest first, with the
-    principal's name, the household's size and the counsellor's address joined in: one
-    statement however many rows (``counsellor`` is the address, as the API gives it;
-    ``counsellor_name`` the name pages show). The page is cut first, so the joins and the count of
-    each household run for its rows only."""
+    principal's name, the household's size and the counsellor's address and name joined
+    in: one statement however many rows (``counsellor`` is the address, as the API gives
+    it; ``counsellor_name`` the name pages show). The page is cut first, so the joins and
+    the count of each household run for its rows only."""
     ids = (query.with_only_columns(Case.id).order_by(Case.id.desc()).limit(per_page)
            .offset((page - 1) * per_page).subquery())
     principal = aliased(Participant)
