@@ -11,6 +11,7 @@ case list); opening a case from a queue is the look that is logged.
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
@@ -32,18 +33,40 @@ def queue_names(role: str) -> tuple[str, ...]:
     return rules.QUEUES_BY_ROLE.get(role, ())
 
 
+# The case columns the queues show and the workflow guards read (rows, not ORM objects:
+# a queue may hold a thousand cases).
+CASE_COLUMNS = (Case.id, Case.reference, Case.state, Case.departure_deadline,
+                Case.destination_oblast, Case.destination_place)
+
+
+class _CaseRow(NamedTuple):
+    id: int
+    reference: str
+    state: str
+    departure_deadline: dt.date | None
+    destination_oblast: str | None
+    destination_place: str | None
+
+
 def _with_names(query):
-    """``query`` (a SELECT of cases) with the principal's name and the counsellor's name
-    and address joined in."""
+    """``query`` (a SELECT of cases) as the columns of CASE_COLUMNS with the principal's
+    name and the counsellor's name and address joined in."""
     principal = aliased(Participant)
     counsellor = aliased(User)
-    return (query.add_columns(principal.given_names_latin, principal.family_name_latin,
-                              counsellor.name, counsellor.email)
+    return (query.with_only_columns(*CASE_COLUMNS)
+            .add_columns(principal.given_names_latin, principal.family_name_latin,
+                         counsellor.name, counsellor.email)
             .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
             .outerjoin(counsellor, counsellor.id == Case.counsellor_id))
 
 
-def _row(ctx: Context, case: Case, given, family, name, email, entry=None) -> dict:
+def _split(row) -> tuple[_CaseRow, tuple]:
+    """A row of :func:`_with_names`: the case, then the rest."""
+    width = len(CASE_COLUMNS)
+    return _CaseRow(*row[:width]), tuple(row[width:])
+
+
+def _row(ctx: Context, case: _CaseRow, given, family, name, email, entry=None) -> dict:
     today = ctx.today()
     row = {"reference": case.reference, "state": case.state,
            "principal_name": f"{given} {family}" if given is not None else "",
@@ -79,7 +102,7 @@ def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
                    SigningRequest.revoked_at.is_(None))).all():
         links.setdefault(case_id, []).append(rules.LinkFacts(pid, kind, expires_at))
     out: dict[str, list[dict]] = {q: [] for q in queue_names(COUNSELLOR)}
-    for case, *names in cases:
+    for case, names in map(_split, cases):
         snap = snaps.get(case.id)
         if snap is None:
             continue  # a case without participants cannot exist past open_case
@@ -113,8 +136,8 @@ def _approvals(ctx: Context) -> list[dict]:
         .outerjoin(proposer, proposer.id == Payment.proposed_by)
         .order_by(Payment.proposed_at, Payment.id)).all()
     out = []
-    for case, given, family, name, email, pid, cents, currency, method, by, at, person, \
-            pname, pemail in rows:
+    for case, (given, family, name, email, pid, cents, currency, method, by, at, person,
+               pname, pemail) in map(_split, rows):
         if rules.own_proposal(by, person, actor.id, actor.person):
             continue
         row = _row(ctx, case, given, family, name, email)
@@ -136,7 +159,7 @@ def _extensions(ctx: Context) -> list[dict]:
                                                             Case.id)).all()
     snaps = case_snapshots(ctx, query.with_only_columns(Case.id))
     out = []
-    for case, *names in cases:
+    for case, names in map(_split, cases):
         snap = snaps.get(case.id)
         entry = rules.extension_entry(gather_facts(ctx, case, snap), ctx.policy) if snap else None
         if entry is not None:
@@ -150,8 +173,8 @@ def _overdue(ctx: Context) -> list[dict]:
     query = visible_cases(ctx.actor).where(Case.state.in_(DEADLINE_STATES),
                                            Case.departure_deadline < ctx.today())
     out = []
-    for case, *names in ctx.session.execute(
-            _with_names(query).order_by(Case.departure_deadline, Case.id)).all():
+    for case, names in map(_split, ctx.session.execute(
+            _with_names(query).order_by(Case.departure_deadline, Case.id)).all()):
         row = _row(ctx, case, *names)
         row.update({"step": rules.overdue_step(State(case.state)),
                     "days_overdue": -row["days_left"]})
@@ -170,7 +193,8 @@ def _to_pay(ctx: Context) -> list[dict]:
         .join(Payment, and_(Payment.case_id == Case.id, Payment.status == "approved"))
         .order_by(Payment.approved_at, Payment.id)).all()
     out = []
-    for case, given, family, name, email, pid, cents, currency, method, at, batch in rows:
+    for case, (given, family, name, email, pid, cents, currency, method, at, batch) in map(
+            _split, rows):
         row = _row(ctx, case, given, family, name, email)
         row.update({"step": "pay_support", "payment_id": pid, "amount_cents": cents,
                     "currency": currency, "method": method, "approved_at": at,
