@@ -271,6 +271,8 @@ MESSAGES: dict[str, str | Plural] = {
     "payment.whole_cents": N_("Amounts are whole cents."),
     "payment.reentry_invalid": N_("The re-entry cannot be recorded like this."),
     "payment.case_has_none": N_("Case %(ref)s has no payment."),
+    # --- services: work queues ---
+    "queue.not_found": N_("No work queue %(name)s for your role."),
     "payment.export_kind": N_("Unknown export kind."),
     "payment.export_nothing": N_("No approved bank transfers are waiting for export."),
     "payment.export_all_taken": N_("Every approved transfer is already in an export."),

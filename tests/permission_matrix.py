@@ -100,6 +100,12 @@ MATRIX: dict[tuple[str, str], object] = {
     ("case_files.download_evidence", "GET"): on_case("counsellor", "supervisor"),
     **{(f"pages.action_{a}", "GET"): on_case(*r) for a, r in ACTION_ROLES.items()},
     **{(f"pages.action_{a}", "POST"): on_case(*r, expect=PASS) for a, r in ACTION_ROLES.items()},
+    # work queues: the filler names the counsellor's "mine" for the own case and the
+    # supervisor's "approvals" for the other; a queue of another role is not found
+    ("queues.queue", "GET"): {"anonymous": LOGIN, "admin": FORBIDDEN,
+                              "counsellor": {"own": OK, "other": HIDDEN},
+                              "supervisor": {"own": HIDDEN, "other": OK},
+                              "finance": {"own": HIDDEN, "other": HIDDEN}},
     # payments
     ("payments_ui.payment_list", "GET"): only("supervisor", "finance"),
     ("payments_ui.case_payment", "GET"): on_case(*CASE_ROLES),
@@ -178,6 +184,8 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_payments.create_export", "POST"): API,
     ("api_payments.list_exports", "GET"): API,
     ("api_payments.download_export", "GET"): API,
+    ("api_queues.queue_counts", "GET"): API,
+    ("api_queues.queue_rows", "GET"): API,
     ("api_tokens.list_tokens", "GET"): API,
     ("api_tokens.revoke_token", "DELETE"): API,
 }
@@ -195,5 +203,6 @@ PARAMS = {
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
     "filename": lambda world, which: "signature.js",
     "token_id": lambda world, which: 999_999,
+    "name": lambda world, which: "mine" if which == "own" else "approvals",
 }
 

@@ -36,13 +36,14 @@ def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
     ``trail`` (the page before ``before_seq``, else the newest; None when not asked),
     ``looks`` (the newest page of the access log, when asked) and ``signing_links`` (when
     asked) and ``case_files`` (the newest notes and evidence files,
-    :func:`case_files.case_files_of`). The look is recorded at the end, after everything shown has been read."""
-    case, counsellor, team = load_case_named(ctx, reference)
+    :func:`case_files.case_files_of`). The look is recorded at the end, after everything
+    shown has been read."""
+    case, *names = load_case_named(ctx, reference)
     snap = case_snapshot(ctx, case)
     facts = gather_facts(ctx, case, snap)
     page = {
         "case": cases.case_data(ctx, case, snapshot=snap, facts=facts,
-                                names=(counsellor, team)),
+                                names=tuple(names)),
         "info": _outlook(ctx, case, snap, facts),
         "trail": cases.trail_page(ctx, case, before_seq=before_seq) if trail else None,
         "looks": cases.looks_page(ctx, case)["looks"] if looks else None,
@@ -170,7 +171,7 @@ def payment_page(ctx: Context, reference: str) -> dict:
     statements: ``payment`` (the live one, else the latest, as
     :func:`payment.read_payment` gives it) and ``case`` (as :func:`cases.read_case`).
     Looking at the bank details is recorded in the access log, at the end."""
-    case, counsellor, team = load_case_named(ctx, reference)
+    case, *names = load_case_named(ctx, reference)
     snap = case_snapshot(ctx, case)
     current = snap.live_payment or (snap.payments[-1] if snap.payments else None)
     if current is None:
@@ -183,6 +184,6 @@ def payment_page(ctx: Context, reference: str) -> dict:
     data["own_proposal"] = current.proposed_by == ctx.actor.id or \
         snap.persons.get(current.proposed_by) == ctx.actor.person
     page = {"payment": data,
-            "case": cases.case_data(ctx, case, snapshot=snap, names=(counsellor, team))}
+            "case": cases.case_data(ctx, case, snapshot=snap, names=tuple(names))}
     record_look(ctx, case.id, "payment", subject=str(current.id))
     return page

@@ -16,8 +16,8 @@ from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transitions
 from .access import record_look
 from .role_views import is_narrowed, narrow_case, narrow_details
-from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, gather_facts, is_adult,
-                      load_case, load_case_named, visible_cases)
+from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
+                      is_adult, load_case, load_case_named, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M, Refusal
 
@@ -224,8 +224,8 @@ def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
     in the access log, never in the audit chain: a read takes no write lock of the chain.
     A fixed number of statements whatever the size of the case (see
     tests/web/test_statement_budgets.py)."""
-    case, counsellor, team = load_case_named(ctx, reference)
-    data = case_data(ctx, case, names=(counsellor, team))
+    case, *names = load_case_named(ctx, reference)
+    data = case_data(ctx, case, names=tuple(names))
     if log_view:
         record_look(ctx, case.id, "case")
     return data
@@ -293,10 +293,11 @@ def looks_page(ctx: Context, case: Case, *, before_id: int | None = None,
 
 def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
               facts: CaseFacts | None = None,
-              names: tuple[str | None, str | None] | None = None) -> dict:
+              names: tuple[str | None, ...] | None = None) -> dict:
     """Plain-data dump of one case for responses, pages and documents. ``snapshot``,
-    ``facts`` and ``names`` (counsellor's e-mail, team's name) are read here unless the
-    caller has them already."""
+    ``facts`` and ``names`` (counsellor's e-mail, team's name and, optionally, the
+    counsellor's name) are read here unless the caller has them already. ``counsellor`` is
+    the address (the API's field); pages show ``counsellor_name``."""
     session = ctx.session
     today = ctx.today()
     snap = snapshot if snapshot is not None else case_snapshot(ctx, case)
@@ -304,12 +305,14 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
     if names is None:
         counsellor = session.get(User, case.counsellor_id)
         team = session.get(Team, case.team_id)
-        names = (counsellor.email if counsellor else None, team.name if team else None)
+        names = (counsellor.email if counsellor else None, team.name if team else None,
+                 counsellor.name if counsellor else None)
     people, confs = snap.participants, snap.ind
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
     return narrow_case(_role(ctx), {
         "reference": case.reference, "state": case.state, "version": case.version,
         "counsellor": names[0], "team": names[1],
+        "counsellor_name": display_name(names[2] if len(names) > 2 else None, names[0]),
         "principal_name": principal.full_name if principal else "",
         "household_size": len(people),
         "departure_deadline": case.departure_deadline,
@@ -421,8 +424,8 @@ def list_cases(ctx: Context, filters: dict) -> dict:
 def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
               count_in_page: bool = False) -> tuple[list[dict], int | None]:
     """The rows of one list page of ``query`` (a SELECT of cases) in ``order`` (newest first
-    by default), with the principal's name, the household's size and the counsellor joined
-    in: one statement however many rows. The page is cut first, so the joins and the count
+    by default), with the principal's name, the household's size and the counsellor (address, and the name
+    pages show) joined in: one statement however many rows. The page is cut first, so the joins and the count
     of each household run for its rows only. With ``count_in_page`` the same statement also
     counts every row of ``query`` (returned as the total; None when the page is empty or
     not counted)."""
@@ -449,7 +452,7 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
         .order_by(*([ids.c.pos] if count_in_page else order))).all()
     items = [{
         "reference": c.reference, "state": c.state, "version": c.version,
-        "counsellor": email, "counsellor_name": name or email or "",
+        "counsellor": email, "counsellor_name": display_name(name, email),
         "principal_name": f"{given} {family}" if given is not None else "",
         "household_size": n, "departure_deadline": c.departure_deadline,
         "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}

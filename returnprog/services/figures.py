@@ -14,6 +14,7 @@ from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERV
 from . import Context, Forbidden
 from .outbox import delivery_health
 from .lookups import visible_cases
+from .queues import queue_counts
 
 # States in which a case has a departure deadline that is still running.
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
@@ -40,7 +41,8 @@ def dashboard(ctx: Context) -> dict:
     """What a signed-in person sees first.
 
     Counsellors: their own cases; supervisors: their team's; finance: the cases with a
-    payment. Cases per state, deadlines in the next 14 days, overdue cases.
+    payment. Cases per state, deadlines in the next 14 days, overdue cases, and how many
+    cases wait in each of the reader's work queues (:func:`queues.queue_counts`).
     """
     actor, today = ctx.actor, ctx.today()
     query = visible_cases(actor)
@@ -67,7 +69,7 @@ def dashboard(ctx: Context) -> dict:
         .order_by(OutboxMessage.id.desc()).limit(50)).mappings().all()
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
             "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,
-            "failed_messages": [dict(m) for m in failed]}
+            "failed_messages": [dict(m) for m in failed], "queues": queue_counts(ctx)}
 
 
 def delivery_warning(ctx: Context, warning_age: dt.timedelta) -> dict | None:

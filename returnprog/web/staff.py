@@ -1,5 +1,5 @@
 """The staff web UI, wired in one place: languages, sign-in, CSRF, security headers and the
-page blueprints (dashboard and cases, payments, programme figures, user administration, API tokens).
+page blueprints (dashboard and cases, payments, work queues, programme figures, user administration, API tokens).
 
 The JSON API keeps its bearer tokens and is exempt from CSRF (it carries no cookies).
 """
@@ -11,18 +11,18 @@ from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
 from . import (admin, api, auth_views, case_files_ui, corrections_ui, figures, pages,
-               payments_ui, tokens, uploads)
+               payments_ui, queues, tokens, uploads)
 
 csrf = CSRFProtect()
 
 # Blueprints answering with JSON to bearer tokens: no cookies, so no CSRF.
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
-PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, figures.bp, admin.bp, tokens.bp, case_files_ui.bp,
-                   corrections_ui.bp)
+PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, queues.bp, figures.bp, admin.bp, tokens.bp,
+                   case_files_ui.bp, corrections_ui.bp)
 # Blueprints of this UI: they get the strict content-security policy.
-UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "figures", "admin", "tokens", "case_files",
-                 "corrections")
+UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "queues", "figures", "admin", "tokens",
+                 "case_files", "corrections")
 
 SETTINGS = {
     "IDLE_TIMEOUT_SECONDS": 30 * 60,

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlmodel import Session
 
 from returnprog import audit, auth
@@ -32,6 +32,7 @@ from returnprog.models import (AccessEvent, ApiToken, Case, CaseNote, EvidenceFi
                                OutboxMessage)
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
+from returnprog.services import signing as signing_service
 
 from ..conftest import drive_to, fake_sign, intake
 from ..web_client import web_for
@@ -75,10 +76,25 @@ BUDGETS: dict[str, Budget] = {
     "case list API": Budget(4, 3, 1),
     # user, count, page (principal, household size, counsellor joined)
     "case list": Budget(3, 1, 0),
-    # user, cases per state, deadlines coming up, overdue (principal joined), failed reminders
-    "dashboard": Budget(5, 1, 0),
-    # + the delivery warning: unsent/due/oldest due in one pass, the scheduler heartbeat
-    "dashboard (supervisor)": Budget(7, 1, 0),
+    # user, cases per state, deadlines coming up, overdue (principal joined), failed
+    # reminders; the work queues' counts: the counsellor's open cases (principal and
+    # counsellor joined), their participants with IND confirmations, documents, payments
+    # with their people, open signing links
+    "dashboard": Budget(10, 1, 0),
+    # + the delivery warning: unsent/due/oldest due in one pass, the scheduler heartbeat;
+    # the supervisor's queues instead of the counsellor's: proposals to decide (proposer
+    # joined), cases with an addendum + their participants, documents, payments, overdue
+    "dashboard (supervisor)": Budget(13, 1, 0),
+    # user + the counsellor's queues (as on the dashboard)
+    "queue (counsellor)": Budget(6, 1, 0),
+    # user, proposals to decide (case, principal, counsellor and proposer joined)
+    "queue approvals": Budget(2, 1, 0),
+    # user, cases with an addendum, their participants, documents, payments
+    "queue extensions": Budget(5, 1, 0),
+    # user, approved payments (case, principal, counsellor joined)
+    "queue (finance)": Budget(2, 1, 0),
+    # token, token last use, the counsellor's queues
+    "queues API": Budget(7, 3, 1),
     # user, case, people, docs (receipt signed?), pays (with people: own proposal?),
     # look check, look insert
     "payment page": Budget(7, 2, 1),
@@ -163,6 +179,13 @@ def _small_world(staff, ctx_for, session) -> str:
     return case.reference
 
 
+def linked_principal(session, case) -> int:
+    """The id of the case's principal (who gets a signing link in the big world)."""
+    from returnprog.models import Participant
+    return session.execute(select(Participant.id).where(
+        Participant.case_id == case.id, Participant.is_principal)).scalar_one()
+
+
 def _big_world(staff, ctx_for, session) -> str:
     """A household of eight (four minors), a rejected and a paid payment, a dozen documents,
     a trail of 300 events, hundreds of looks, failed reminders, and full list pages."""
@@ -197,9 +220,21 @@ def _big_world(staff, ctx_for, session) -> str:
     # Full list pages, deadlines coming up and overdue cases on the dashboard.
     for _ in range(30):
         case_service.open_case(ctx_for(c), intake(2, 1))
-    for days in (3, 5, 8):
-        drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=1,
-                 deadline=today + dt.timedelta(days=20 + days))
+    agreed = [drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=1,
+                       deadline=today + dt.timedelta(days=20 + days)) for days in (3, 5, 8)]
+    # Something in every work queue: a proposal to decide, an approved payment to pay, an
+    # extension signed, signing links sent, declarations waiting on the IND.
+    payment_service.propose(ctx_for(c), agreed[0].reference, {"method": "cash"})
+    payment_service.propose(ctx_for(c), agreed[1].reference, {"method": "cash"})
+    payment_service.approve(ctx_for(staff.supervisor), agreed[1].reference)
+    fake_sign(session, agreed[2], "addendum",
+              {"departure_deadline": (today + dt.timedelta(days=60)).isoformat()})
+    for _ in range(3):
+        linked = case_service.open_case(ctx_for(c), intake(1))
+        signing_service.create_signing_link(ctx_for(c), linked.reference,
+                                            linked_principal(session, linked), "commitment", {})
+    waiting = drive_to(ctx_for, staff, session, "committed", adults=2, minors=0)
+    fake_sign(session, waiting, "withdrawal_declaration")
     overdue = drive_to(ctx_for, staff, session, "departure_agreed", adults=2, minors=0)
     session.execute(update(Case).where(Case.id == overdue.id)
                     .values(departure_deadline=today - dt.timedelta(days=2)))
@@ -216,6 +251,11 @@ ROUTES = {  # name: (who, path); {ref} is the case's reference
     "case list": ("counsellor", "/cases"),
     "dashboard": ("counsellor", "/"),
     "dashboard (supervisor)": ("supervisor", "/"),
+    "queue (counsellor)": ("counsellor", "/queues/mine"),
+    "queue approvals": ("supervisor", "/queues/approvals"),
+    "queue extensions": ("supervisor", "/queues/extensions"),
+    "queue (finance)": ("finance", "/queues/to_pay"),
+    "queues API": ("api", "/api/v1/queues"),
     "payment page": ("supervisor", "/cases/{ref}/payment"),
     "payment list": ("supervisor", "/payments?status=disbursed"),
 }
@@ -224,7 +264,8 @@ ROUTES = {  # name: (who, path); {ref} is the case's reference
 def _measure(app, counter, staff, token: str, ref: str) -> dict[str, tuple[Tally, Tally]]:
     """Each route requested twice in a row by a reader who has not looked yet (fresh
     clients, the token's last use older than a minute): the first and the second tally."""
-    webs = {"counsellor": web_for(app, staff.counsellor), "supervisor": web_for(app, staff.supervisor)}
+    webs = {"counsellor": web_for(app, staff.counsellor), "supervisor": web_for(app, staff.supervisor),
+            "finance": web_for(app, staff.finance)}
     api = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     out = {}

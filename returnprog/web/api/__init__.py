@@ -7,6 +7,7 @@
 - :mod:`.case_files` — case notes and evidence files (on blueprint ``api``);
 - :mod:`.payments` — travel-support payments and finance exports (blueprint
   ``api_payments``);
+- :mod:`.queues` — the caller's work queues: counts and rows (blueprint ``api_queues``);
 - :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
 - :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
 """
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, payments, tokens
+from . import cases, payments, queues, tokens
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
-BLUEPRINTS = (cases.bp, payments.bp, tokens.bp)
+BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp)
 
 
 def init_app(app: Flask) -> None:

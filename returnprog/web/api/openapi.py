@@ -9,7 +9,7 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from ... import evidence, schemas, schemas_case_files, schemas_payments
+from ... import evidence, schemas, schemas_case_files, schemas_payments, schemas_queues
 
 
 def build_spec() -> APISpec:
@@ -86,6 +86,7 @@ def build_spec() -> APISpec:
                                for a in schemas.ACTION_SCHEMAS]}}}},
                  "responses": {"200": case_ok, **errors}}})
     _payment_paths(spec)
+    _queue_paths(spec, errors)
     _token_paths(spec, errors)
     _case_file_paths(spec, errors, ref)
     return spec
@@ -126,6 +127,22 @@ def _case_file_paths(spec: APISpec, errors: dict, ref: dict) -> None:
                                      "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "the file, as an attachment", "content": {
                     "application/pdf": {}, "image/jpeg": {}, "image/png": {}}}, **errors}}})
+
+
+def _queue_paths(spec: APISpec, errors: dict) -> None:
+    """The caller's work queues (:mod:`.queues`): counts, and the rows of one."""
+    for name in ("QueueCountsOut", "QueueOut"):
+        spec.components.schema(name, schema=getattr(schemas_queues, name))
+    spec.path(path="/api/v1/queues", operations={"get": {
+        "summary": "How many cases wait in each of your work queues",
+        "responses": {"200": {"description": "counts by queue", "content": {
+            "application/json": {"schema": "QueueCountsOut"}}}, **errors}}})
+    spec.path(path="/api/v1/queues/{name}", operations={"get": {
+        "summary": "The cases in one of your work queues, each with its next step",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": list(schemas_queues.QUEUE_NAMES)}}],
+        "responses": {"200": {"description": "the queue", "content": {
+            "application/json": {"schema": "QueueOut"}}}, **errors}}})
 
 
 def _token_paths(spec: APISpec, errors: dict) -> None:
