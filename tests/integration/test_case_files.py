@@ -173,6 +173,8 @@ def test_an_ind_confirmation_refuses_a_file_of_another_case_or_kind(staff, ctx_f
 
 def test_a_departure_can_rely_on_an_uploaded_boarding_pass(staff, ctx_for, session):
     case = drive_to(ctx_for, staff, session, "support_paid", adults=1, minors=0)
+    fake_sign(session, case, workflow.PAYMENT_RECEIPT)  # paid in cash: receipt first
+    session.commit()
     boarding = case_files.upload_evidence(ctx_for(staff.counsellor), case.reference,
                                           "boarding_pass", PDF, "bp.pdf", None)
     letter = case_files.upload_evidence(ctx_for(staff.counsellor), case.reference,

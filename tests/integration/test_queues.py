@@ -72,6 +72,8 @@ def world(staff, ctx_for, session):
         "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. Kovalenko"})
     payment_service.approve(ctx_for(staff.supervisor), w["approved"].reference)
     w["paid"] = drive_to(ctx_for, staff, session, "support_paid", adults=1, minors=0)
+    fake_sign(session, w["paid"], workflow.PAYMENT_RECEIPT)  # paid in cash: receipt first
+    session.commit()
     w["departed"] = drive_to(ctx_for, staff, session, "departed", adults=1, minors=0)
     w["overdue"] = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0,
                             deadline=dt.date.today() + dt.timedelta(days=30))

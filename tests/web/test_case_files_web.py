@@ -290,6 +290,8 @@ def test_a_wrong_file_on_the_ind_form_is_shown_beside_it_and_nothing_is_recorded
 
 def test_the_departure_form_takes_the_boarding_pass(app, staff, ctx_for, session):
     case = drive_to(ctx_for, staff, session, "support_paid", adults=1, minors=0)
+    fake_sign(session, case, workflow.PAYMENT_RECEIPT)  # paid in cash: receipt first
+    session.commit()
     web = web_for(app, staff.counsellor)
     page = web.get(f"/cases/{case.reference}/departure").get_data(as_text=True)
     assert 'name="confirm_departure-file"' in page

@@ -39,6 +39,8 @@ def test_counsellor_follows_the_dashboard_to_each_next_step_form(app, staff, ctx
     fake_sign(session, ready, workflow.COMMITMENT)
     to_propose = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0)
     paid = drive_to(ctx_for, staff, session, "support_paid", adults=1, minors=0)
+    fake_sign(session, paid, workflow.PAYMENT_RECEIPT)  # paid in cash: receipt first
+    session.commit()
     other_team = case_service.open_case(ctx_for(staff.other_counsellor), intake(1))
     web = web_for(app, c)
     dashboard = web.get("/").get_data(as_text=True)
