@@ -29,7 +29,6 @@ import hmac
 import re
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 
 from .. import audit, reminders as plan
@@ -69,7 +68,10 @@ def code_hash(secret, link_id: int, code: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def _fernet(secret) -> Fernet:
+def _fernet(secret):
+    # Imported when a code is sealed or opened: app start-up loads no crypto library.
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(_key(secret, b"seal")))
 
 
@@ -84,15 +86,20 @@ def revealer(secret):
     after the secret changed, becomes a dash rather than a code)."""
     if not secret:
         return None
-    fernet = _fernet(secret)
 
     def reveal(text: str) -> str:
+        if "[[sealed:" not in text:
+            return text
+        from cryptography.fernet import InvalidToken
+
+        fernet = _fernet(secret)
+
         def opened(match):
             try:
                 return fernet.decrypt(match.group(1).encode()).decode()
             except InvalidToken:
                 return "—"
-        return _SEALED.sub(opened, text) if "[[sealed:" in text else text
+        return _SEALED.sub(opened, text)
     return reveal
 
 
