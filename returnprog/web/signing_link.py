@@ -147,6 +147,20 @@ def _code_page(c, link, template: str, status: int = 200, errors: dict | None = 
         again_url=url_for("sign_link.page", token=token), **extra), status
 
 
+def _not_signable(c, link):
+    """The 409 page when the link's document can no longer be signed (the case moved on):
+    said before any code is asked for or sent; else None."""
+    case = c.session.get(Case, link.case_id)
+    try:
+        signing_service.validate_terms(c, case, link.kind, json.loads(link.terms or "{}"))
+    except (Invalid, Conflict):
+        c.session.rollback()
+        person = c.session.get(Participant, link.participant_id)
+        return render_template("signing/not_signable.html",
+                               **page_texts(participant_language(person.language))), 409
+    return None
+
+
 def _opened(token: str):
     """The context and the usable link of ``token`` with this request counted against
     its limit; else the response refusing it (a refusal or the 429 page)."""
@@ -170,6 +184,9 @@ def send_code(token: str):
         return refused
     if not signing_codes.required(c, link):
         return redirect(url_for("sign_link.page", token=token), 303)
+    unsignable = _not_signable(c, link)
+    if unsignable is not None:
+        return unsignable
     person = c.session.get(Participant, link.participant_id)
     _ = participant_gettext(participant_language(person.language))
     channel = request.form.get("channel", "")
@@ -245,7 +262,7 @@ def page(token: str):
     if refused is not None:
         return refused
     if not _verified(c, link):
-        return _code_page(c, link, "code_choose")
+        return _not_signable(c, link) or _code_page(c, link, "code_choose")
     return _link_page(c, link)
 
 
@@ -263,7 +280,7 @@ def sign(token: str):
         return too_many(wait)
     if not _verified(c, link):
         # Nothing of the document is shown before the code (the service checks it again).
-        return _code_page(c, link, "code_choose", 403)
+        return _not_signable(c, link) or _code_page(c, link, "code_choose", 403)
     person = c.session.get(Participant, link.participant_id)
     lang = participant_language(person.language)
     _ = participant_gettext(lang)

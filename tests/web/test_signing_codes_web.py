@@ -273,3 +273,25 @@ def test_a_tablet_signature_records_the_identity_document_check(app, staff, ctx_
     assert doc.signer_verification == "id_document"
     with Session(_engine(app)) as s:
         assert s.get(Document, doc.id).signer_verification == "id_document"
+
+
+def test_no_code_is_asked_for_or_sent_for_a_document_the_case_has_left(
+        app, staff, ctx_for, session):
+    from ..conftest import confirm_ind, fake_sign
+    from returnprog.services import cases as case_service
+
+    from returnprog.models import Case
+
+    path, person = _declaration_link(app, staff, ctx_for, session)
+    client = app.test_client()
+    page = client.get(path).get_data(as_text=True)
+    # Meanwhile the declaration was signed on paper and the withdrawal recorded.
+    session.rollback()
+    case = session.get(Case, person.case_id)
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
+    confirm_ind(ctx_for(staff.counsellor), case)
+    case_service.perform(ctx_for(staff.counsellor), case.reference, "record_withdrawal", {})
+    assert client.get(path).status_code == 409
+    assert _post(client, path + "/code", page, channel="email").status_code == 409
+    with Session(_engine(app)) as s:
+        assert s.execute(select(SigningCode)).first() is None
