@@ -257,3 +257,23 @@ def test_a_commitment_link_needs_no_code_and_records_none(ctx_for, staff, sessio
     doc = signing.sign_with_link(ctx, token, method="typed", typed_name=person.full_name,
                                  consent=True)
     assert doc.signer_verification == "none"
+
+
+def test_replacing_the_intake_drops_the_codes_of_the_links_it_cancels(ctx_for, staff, session):
+    from returnprog.services import cases as case_service
+    from ..conftest import intake
+
+    case = case_service.open_case(ctx_for(staff.counsellor), intake())
+    pid = session.execute(select(Participant.id).where(Participant.case_id == case.id)).scalar_one()
+    link, _ = signing.create_signing_link(ctx_for(staff.counsellor), case.reference, pid,
+                                          workflow.COMMITMENT, {})
+    # A policy that wants a code for the commitment, so that a code exists for the link.
+    strict = dataclasses.replace(ctx_for(None), policy=dataclasses.replace(
+        ctx_for(None).policy, signer_verification=(("commitment", "code"),)))
+    signing_codes.send_code(strict, link, "email", secret=SECRET)
+    case_service.update_intake(ctx_for(staff.counsellor), case.reference, intake(2))
+    assert session.execute(select(SigningCode)).first() is None
+    # The code mail still waiting is not sent for a link that no longer exists.
+    mail = session.execute(select(OutboxMessage).where(
+        OutboxMessage.kind == "signing_code")).scalar_one()
+    assert (mail.status, mail.signing_request_id) == ("cancelled", None)
