@@ -29,7 +29,7 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .. import audit, reminders as plan
 from ..messages import M
@@ -274,23 +274,36 @@ def check_code(ctx: Context, link: SigningRequest, code: str, *, secret) -> Sign
     if _aware(row.expires_at) <= _now(ctx):
         raise CodeRefused("expired")
     actor = f"participant:{link.participant_id}"
+    # Compare-and-set updates: two requests racing on one code (PostgreSQL runs them side
+    # by side) can neither both spend it nor squeeze in a sixth try.
+    live = (SigningCode.id == row.id, SigningCode.used_at.is_(None),
+            SigningCode.attempts < MAX_TRIES)
     if not hmac.compare_digest(code_hash(secret, link.id, entered), row.code_hash):
-        row.attempts += 1
+        attempts = ctx.session.execute(
+            update(SigningCode).where(*live).values(attempts=SigningCode.attempts + 1)
+            .returning(SigningCode.attempts).execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if attempts is None:
+            raise CodeRefused("locked")
         audit.append(ctx.session, actor=actor, action="signing_code_failed",
                      case_id=link.case_id,
                      details={"signing_request_id": link.id, "signing_code_id": row.id,
-                              "channel": row.channel, "attempt": row.attempts,
-                              "locked": row.attempts >= MAX_TRIES}, ip=ctx.ip)
+                              "channel": row.channel, "attempt": attempts,
+                              "locked": attempts >= MAX_TRIES}, ip=ctx.ip)
         commit(ctx)
-        if row.attempts >= MAX_TRIES:
+        if attempts >= MAX_TRIES:
             raise CodeRefused("locked")
-        raise CodeRefused("wrong", MAX_TRIES - row.attempts)
-    row.used_at = _now(ctx)
+        raise CodeRefused("wrong", MAX_TRIES - attempts)
+    spent = ctx.session.execute(update(SigningCode).where(*live).values(used_at=_now(ctx))
+                                .execution_options(synchronize_session=False)).rowcount
+    if spent != 1:
+        raise CodeRefused("none")
     audit.append(ctx.session, actor=actor, action="signing_code_verified",
                  case_id=link.case_id,
                  details={"signing_request_id": link.id, "signing_code_id": row.id,
                           "channel": row.channel}, ip=ctx.ip)
     commit(ctx)
+    ctx.session.refresh(row)
     return row
 
 

@@ -1,7 +1,10 @@
 """The personal signing link, public (blueprint ``sign_link``, no sign-in).
 
 ``/s/<token>`` shows the document in the signer's language and takes a drawn signature or
-a typed full name.
+a typed full name. When the policy wants a verified signer for the document kind, the page
+first asks where to send a one-time code (``POST /s/<token>/code``), then for the code
+(``GET /s/<token>/code``, ``POST /s/<token>/code/check``); the document opens only after
+the right one (:mod:`returnprog.services.signing_codes`).
 
 Limits, shared by every worker (:mod:`.ratelimit`): the token is looked up first (one
 indexed query on its hash). A link that is not usable (unknown, used, expired, withdrawn)

@@ -277,3 +277,43 @@ def test_replacing_the_intake_drops_the_codes_of_the_links_it_cancels(ctx_for, s
     mail = session.execute(select(OutboxMessage).where(
         OutboxMessage.kind == "signing_code")).scalar_one()
     assert (mail.status, mail.signing_request_id) == ("cancelled", None)
+
+
+def test_racing_tries_never_exceed_five_and_a_code_is_spent_once(ctx_for, staff, session,
+                                                                  engine, policy):
+    from sqlmodel import Session as DbSession
+
+    from returnprog.services import Context
+    from returnprog.models import SigningRequest
+    from .test_concurrency import run_together
+
+    link, _, _ = _link(ctx_for, staff, session)
+    signing_codes.send_code(_public(ctx_for), link, "email", secret=SECRET)
+    code = _mailed_code(session, link)
+    wrong = f"{(int(code) + 3) % 10 ** 6:06d}"
+
+    def attempt(entered):
+        def work(i):
+            with DbSession(engine, expire_on_commit=False) as s:
+                ctx = Context(session=s, policy=policy, actor=None, ip="10.0.0.1")
+                mine = s.get(SigningRequest, link.id)
+                try:
+                    return signing_codes.check_code(ctx, mine, entered, secret=SECRET).id
+                except signing_codes.CodeRefused as exc:
+                    return exc.reason
+                except Exception as exc:  # a lost lock race is a refusal, not a try
+                    return type(exc).__name__
+        return work
+
+    outcomes = [r for _, r in run_together(12, attempt(wrong))]
+    session.rollback()
+    assert signing_codes.latest_code(_public(ctx_for), link).attempts == 5
+    assert len(_events(session, "signing_code_failed")) == 5
+    assert outcomes.count("wrong") + outcomes.count("locked") + outcomes.count("Conflict") == 12
+    # A fresh code spent by racing right answers: exactly one wins.
+    signing_codes.send_code(_public(ctx_for), link, "email", secret=SECRET)
+    code = _mailed_code(session, link)
+    outcomes = [r for _, r in run_together(8, attempt(code))]
+    assert sum(isinstance(r, int) for r in outcomes) == 1, outcomes
+    session.rollback()
+    assert len(_events(session, "signing_code_verified")) == 1
