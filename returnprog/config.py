@@ -33,6 +33,14 @@ class Defaults:
     SMTP_USERNAME = None
     SMTP_PASSWORD = None
     MAIL_FROM = "returnprog@dtenv.example"
+    # Text messages (signing codes): "sink" writes each message as a file under
+    # SMS_SINK_DIR (None: instance/sms/); "twilio" sends through Twilio's API with
+    # TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM (a number or an MG… service).
+    SMS_BACKEND = "sink"
+    SMS_SINK_DIR = None
+    TWILIO_ACCOUNT_SID = None
+    TWILIO_AUTH_TOKEN = None
+    TWILIO_FROM = None
     # The address put into links sent out (signing links). Unset: this machine's own
     # address on PORT (see public_base_url), which is right for development only.
     PUBLIC_BASE_URL = None

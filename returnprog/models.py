@@ -226,6 +226,9 @@ class Document(SQLModel, table=True):
     signature_method: str = Field(default="", max_length=10)  # drawn | typed
     signing_channel: str = Field(default="", max_length=10)  # tablet | link
     identity_document: Optional[str] = Field(default=None, max_length=60)
+    # How the signer was verified: email_code | sms_code (a one-time code on a personal
+    # link), id_document (the tablet: the counsellor checked it), none (the link alone).
+    signer_verification: Optional[str] = Field(default=None, max_length=20)
     signed_at: Optional[dt.datetime] = None
     signed_ip: Optional[str] = Field(default=None, max_length=45)
     signed_user_agent: Optional[str] = Field(default=None, max_length=300)
@@ -265,6 +268,23 @@ class SigningRequest(SQLModel, table=True):
     created_by: int = Field(foreign_key="user.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
     document_id: Optional[int] = Field(default=None, foreign_key="document.id")
+
+
+class SigningCode(SQLModel, table=True):
+    """A one-time code sent to a personal link's signer (e-mail or text message). Only an
+    HMAC of the code (keyed by the server secret, bound to the link) is kept; it expires,
+    allows a few tries and is spent by the right one (``used_at``)."""
+
+    __tablename__ = "signing_code"
+    __table_args__ = (Index("ix_signing_code_request", "signing_request_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    signing_request_id: int = Field(foreign_key="signing_request.id")
+    channel: str = Field(max_length=10)  # email | sms
+    code_hash: str = Field(max_length=64)
+    expires_at: dt.datetime
+    attempts: int = 0
+    used_at: Optional[dt.datetime] = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
 
 
 class IndConfirmation(SQLModel, table=True):

@@ -69,11 +69,27 @@ class Policy:
     signing_link_reminder_days: int = 2
     tariffs: tuple[Tariff, ...] = EXAMPLE_TARIFFS
     currency: str = "EUR"
+    # How a signer of a personal link proves to be the registered participant, per
+    # document kind: "code" (a one-time code sent to their registered e-mail address or
+    # phone) or "none" (the link alone). The withdrawal declaration ends the asylum
+    # application at the IND and the departure agreement fixes the deadline and the money,
+    # so both are irreversible in their effect and need the code; the commitment, the
+    # addendum and the cash receipt follow a signed agreement. Kinds not named need none.
+    # The office tablet never needs a code: the counsellor checks the ID document there.
+    # (Security policy 2026; an operator overrides it with POLICY["signer_verification"],
+    # a mapping of kind to "none" | "code", merged over these defaults.)
+    signer_verification: tuple[tuple[str, str], ...] = (
+        ("withdrawal_declaration", "code"), ("departure_agreement", "code"))
 
     def is_adult_on(self, date_of_birth: dt.date, day: dt.date) -> bool:
         """Whether someone born on ``date_of_birth`` signs for themselves on ``day``: the one
         place adulthood is decided (guards, signing, reminders, seed)."""
         return age_on(date_of_birth, day) >= self.adult_age
+
+    def verification_for(self, kind: str) -> str:
+        """How the signer of a personal link for a ``kind`` document must verify: "code"
+        or "none" (the one place this is decided: pages and the signing service ask)."""
+        return dict(self.signer_verification).get(kind, "none")
 
     def tariff_on(self, day: dt.date) -> Tariff | None:
         """The tariff in force on ``day``: the latest one whose effective date has come."""
@@ -99,6 +115,8 @@ def _coerce(name: str, value):
                 adult_cents=int(t["adult_cents"]), minor_cents=int(t["minor_cents"]),
                 label=str(t.get("label", "")))
             for t in value)
+    if name == "signer_verification":
+        return _verification(value)
     if isinstance(default, dt.date):
         return _date(value)
     if isinstance(default, tuple):
@@ -108,6 +126,22 @@ def _coerce(name: str, value):
     if isinstance(default, int):
         return int(value)
     return value
+
+
+VERIFICATION_LEVELS = ("none", "code")
+
+
+def _verification(value) -> tuple[tuple[str, str], ...]:
+    """An override of ``signer_verification`` (a mapping, or pairs) merged over the
+    defaults; an unknown level is an error (a typo must not switch the code off)."""
+    pairs = dict(value.items() if hasattr(value, "items") else value)
+    for kind, level in pairs.items():
+        if level not in VERIFICATION_LEVELS:
+            raise ValueError(f"signer_verification[{kind!r}] must be one of "
+                             f"{', '.join(VERIFICATION_LEVELS)}, not {level!r}")
+    merged = dict(Policy.signer_verification)
+    merged.update({str(k): str(v) for k, v in pairs.items()})
+    return tuple(sorted(merged.items()))
 
 
 def _date(value) -> dt.date:

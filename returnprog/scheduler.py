@@ -79,7 +79,7 @@ from sqlalchemy.engine import Engine, make_url
 from . import anchor
 from . import reminders as plan
 from .db import session_scope
-from .services import health, outbox
+from .services import health, outbox, signing_codes
 from .services import reminders as service
 
 log = logging.getLogger("returnprog.scheduler")
@@ -282,7 +282,8 @@ class ReminderScheduler:
                     session, outbox.SmtpMailer(self.smtp), self.smtp, self.retry,
                     batch_size=self.batch_size, stop=self.stop,
                     today=plan._localise(service._utcnow(), self.tz).date(),
-                    holding=lambda: not self.lock_lost.is_set())
+                    holding=lambda: not self.lock_lost.is_set(),
+                    reveal=signing_codes.revealer(self.config.get("SECRET_KEY")))
         except Exception:
             log.exception("delivery failed; it runs again at the next interval")
             return None

@@ -149,6 +149,10 @@ MATRIX: dict[tuple[str, str], object] = {
     ("sign_link.page", "GET"): covered_by("tests/test_signing_links.py"),
     ("sign_link.sign", "POST"): covered_by("tests/test_signing_links.py"),
     ("sign_link.done", "GET"): covered_by("tests/test_signing_links.py"),
+    # the one-time code steps of a link: public and token-based like the link page itself
+    ("sign_link.send_code", "POST"): covered_by("tests/web/test_signing_codes_web.py"),
+    ("sign_link.enter_code", "GET"): covered_by("tests/web/test_signing_codes_web.py"),
+    ("sign_link.check_code", "POST"): covered_by("tests/web/test_signing_codes_web.py"),
     ("verify.verify_form", "GET"): everyone(OK, anonymous=OK),
     ("verify.verify_check", "POST"): everyone(PASS, anonymous=PASS),
     ("signing.static", "GET"): STATIC,

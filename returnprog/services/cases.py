@@ -10,7 +10,8 @@ from sqlalchemy.orm import aliased
 from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
 from ..models import (AuditEvent, Case, CaseSearch, Document, IndConfirmation, OpenVNumber, Participant,
-                      Payment, ReferenceCounter, SigningRequest, Team, User)
+                      OutboxMessage, Payment, ReferenceCounter, SigningCode, SigningRequest,
+                      Team, User)
 from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transitions
@@ -144,6 +145,18 @@ def update_intake(ctx: Context, reference: str, data: dict, expected_version: in
         raise Conflict('case.intake_signed', [{"code": "documents_signed",
                                                   "message": M('case.signed_documents_exist')}])
     ctx.session.execute(delete(OpenVNumber).where(OpenVNumber.case_id == case.id))
+    lapsing = select(SigningRequest.id).where(SigningRequest.case_id == case.id,
+                                              SigningRequest.document_id.is_(None))
+    ctx.session.execute(delete(SigningCode).where(SigningCode.signing_request_id.in_(lapsing)))
+    # Mail about those links (reminders, codes) no longer has a link to point at: unsent
+    # mail is cancelled, and every row lets go of the link so that it can be deleted.
+    ctx.session.execute(update(OutboxMessage).where(
+        OutboxMessage.signing_request_id.in_(lapsing), OutboxMessage.status == "pending")
+        .values(status="cancelled", last_error="cancelled: the intake was replaced")
+        .execution_options(synchronize_session=False))
+    ctx.session.execute(update(OutboxMessage).where(
+        OutboxMessage.signing_request_id.in_(lapsing)).values(signing_request_id=None)
+        .execution_options(synchronize_session=False))
     # Signing links sent to the old household (none used: no document exists) point at
     # participants that are about to be replaced; they lapse with them.
     links = ctx.session.execute(delete(SigningRequest).where(

@@ -226,8 +226,13 @@ class SmtpMailer:
                     pass
 
 
-def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None) -> EmailMessage:
-    """The e-mail for an outbox row: bilingual subject, text part and HTML alternative."""
+def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None,
+                reveal: Callable[[str], str] | None = None) -> EmailMessage:
+    """The e-mail for an outbox row: bilingual subject, text part and HTML alternative.
+
+    ``reveal`` opens the sealed parts of a body just before sending (a signing code is
+    kept in the outbox only encrypted, see :mod:`returnprog.services.signing_codes`)."""
+    reveal = reveal or (lambda text: text)
     domain = settings.mail_from.rsplit("@", 1)[-1] or "localhost"
     msg = EmailMessage()
     msg["From"] = settings.mail_from
@@ -239,8 +244,8 @@ def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None) -> 
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Returnprog-Kind"] = row.kind
     msg["X-Returnprog-Key"] = row.idempotency_key
-    msg.set_content(row.body_text)
-    msg.add_alternative(row.body_html, subtype="html")
+    msg.set_content(reveal(row.body_text))
+    msg.add_alternative(reveal(row.body_html), subtype="html")
     # After set_content, which clears Content-* headers.
     msg["Content-Language"] = "nl" if row.language in ("nl", None) else f"nl, {row.language}"
     return msg
@@ -405,7 +410,8 @@ def deliver_due(session: Session, mailer, settings: SmtpSettings, retry: RetryPo
                 batch_size: int = 50, now: Callable[[], dt.datetime] = _utcnow,
                 today: dt.date | None = None, stop: threading.Event | None = None,
                 max_batches: int | None = None,
-                holding: Callable[[], bool] | None = None) -> DeliveryReport:
+                holding: Callable[[], bool] | None = None,
+                reveal: Callable[[str], str] | None = None) -> DeliveryReport:
     """Send what is due, batch after batch, until nothing is due, ``stop`` is set,
     ``holding()`` turns false (the scheduler lost its lock: a successor will release and
     resend the rest) or ``max_batches`` ran. Every outcome is committed message by
@@ -428,7 +434,8 @@ def deliver_due(session: Session, mailer, settings: SmtpSettings, retry: RetryPo
                     continue
                 break
             report.claimed += len(claims)
-            if not _send_batch(session, mailer, settings, retry, claims, now, stop, report):
+            if not _send_batch(session, mailer, settings, retry, claims, now, stop, report,
+                               reveal):
                 break
     finally:
         mailer.close()
@@ -445,7 +452,8 @@ class _StopWhenLost:
         return (self._stop is not None and self._stop.is_set()) or not self._holding()
 
 
-def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> bool:
+def _send_batch(session, mailer, settings, retry, claims, now, stop, report,
+                reveal=None) -> bool:
     """Send one claimed batch; False when the server is unreachable (stop for this run)."""
     # Never start a send that could outlast the lease: another sender may take over then.
     margin = dt.timedelta(seconds=min(settings.timeout, retry.lease_seconds / 2))
@@ -455,7 +463,7 @@ def _send_batch(session, mailer, settings, retry, claims, now, stop, report) -> 
             _release(session, claims[i:], t, report)
             return False
         try:
-            mailer.send(build_email(claim, settings, t))
+            mailer.send(build_email(claim, settings, t, reveal))
         except PermanentFailure as exc:
             _after_failure(session, claim, str(exc), retry, now(), True, report)
             report.errors.append(str(exc))

@@ -14,7 +14,7 @@ from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
 from ..roles import SIGNATURE_TAKERS
 from ..workflow import State
-from . import Conflict, Context, Forbidden, Invalid, NotFound
+from . import Conflict, Context, Forbidden, Invalid, NotFound, signing_codes
 from .lookups import load_case
 from .uow import atomic, begin_write, commit
 from ..messages import M
@@ -207,7 +207,7 @@ def _still_current(ctx: Context, case, person: Participant, kind: str, terms: di
 
 def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
                    prepared: dict, *, method: str, channel: str, identity_document: str | None,
-                   actor_label: str) -> Document:
+                   actor_label: str, verification: str) -> Document:
     """Store a prepared, sealed document with its audit event (the caller commits)."""
     sealed = prepared["pdf"]
     version = (ctx.session.execute(select(func.max(Document.version)).where(
@@ -217,7 +217,7 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                    language=person.language, terms=json.dumps(terms, sort_keys=True),
                    signer_name=person.full_name, signature_method=method,
                    signing_channel=channel, identity_document=identity_document,
-                   signed_at=prepared["signed_at"], signed_ip=ctx.ip,
+                   signer_verification=verification, signed_at=prepared["signed_at"], signed_ip=ctx.ip,
                    signed_user_agent=ctx.user_agent, pdf=sealed,
                    sha256=hashlib.sha256(sealed).hexdigest(),
                    created_by=getattr(ctx.actor, "id", None))
@@ -232,7 +232,7 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                  case_id=case.id,
                  details={"document_id": doc.id, "kind": kind, "version": version,
                           "participant_id": person.id, "method": method, "channel": channel,
-                          "user_agent": ctx.user_agent, "sha256": doc.sha256, **terms},
+                          "verification": verification, "user_agent": ctx.user_agent, "sha256": doc.sha256, **terms},
                  ip=ctx.ip)
     return doc
 
@@ -263,7 +263,8 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     terms = validate_terms(ctx, case, kind, terms)
     _still_current(ctx, case, person, kind, terms, prepared)
     doc = _record_signed(ctx, case, person, kind, terms, prepared, method=signed.method,
-                         channel=channel, identity_document=identity_document, actor_label="")
+                         channel=channel, identity_document=identity_document, actor_label="",
+                         verification=signing_codes.TABLET_METHOD)
     commit(ctx)
     return doc
 
@@ -339,15 +340,21 @@ def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
 @atomic
 def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | None = None,
                    image_data_uri: str | None = None, consent: bool = False,
-                   link: SigningRequest | None = None) -> Document:
+                   link: SigningRequest | None = None,
+                   verified_code_id: int | None = None) -> Document:
     """The participant signs through their personal link (no staff user: ``ctx.actor`` is
     None). The link is spent in the same transaction as the signature: single use.
 
     ``link`` is the request the caller already opened with this token (the signing page
-    does, to know the signer's language), so it is not looked up again."""
+    does, to know the signer's language), so it is not looked up again. When the policy
+    wants a code for the document, ``verified_code_id`` must name a code of this link the
+    signer entered lately (:func:`signing_codes.verification`); else VerificationRequired."""
     if link is None or link.token_hash != hash_token(token):
         link = open_signing_link(ctx, token)
     request = link
+    verification = signing_codes.verification(ctx, request, verified_code_id)
+    if verification is None:
+        raise signing_codes.VerificationRequired()
     case = ctx.session.get(Case, request.case_id)
     person = _signer(ctx, case, request.participant_id, request.kind)
     signed = check_signature(method, typed_name, image_data_uri, consent, person)
@@ -373,7 +380,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
                           "used")
     doc = _record_signed(ctx, case, person, request.kind, terms, prepared,
                          method=signed.method, channel="link", identity_document=None,
-                         actor_label=f"participant:{person.id}")
+                         actor_label=f"participant:{person.id}", verification=verification)
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
                         .values(document_id=doc.id))
     commit(ctx)

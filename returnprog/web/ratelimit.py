@@ -30,6 +30,9 @@ SETTINGS = {
     # this the address gets 429 for every link that is not valid until the window passed.
     "SIGNING_FAILURE_LIMIT": 10,
     "SIGNING_FAILURE_WINDOW_SECONDS": 15 * 60,
+    # One-time codes sent for one signing link (a new code replaces the old one).
+    "SIGNING_CODE_SEND_LIMIT": 3,
+    "SIGNING_CODE_SEND_WINDOW_SECONDS": 15 * 60,
     # Verification uploads per client address per window.
     "VERIFY_RATE_LIMIT": 20,
     "VERIFY_RATE_WINDOW_SECONDS": 60,

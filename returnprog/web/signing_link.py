@@ -1,7 +1,10 @@
 """The personal signing link, public (blueprint ``sign_link``, no sign-in).
 
 ``/s/<token>`` shows the document in the signer's language and takes a drawn signature or
-a typed full name.
+a typed full name. When the policy wants a verified signer for the document kind, the page
+first asks where to send a one-time code (``POST /s/<token>/code``), then for the code
+(``GET /s/<token>/code``, ``POST /s/<token>/code/check``); the document opens only after
+the right one (:mod:`returnprog.services.signing_codes`).
 
 Limits, shared by every worker (:mod:`.ratelimit`): the token is looked up first (one
 indexed query on its hash). A link that is not usable (unknown, used, expired, withdrawn)
@@ -16,13 +19,16 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .. import documents
 from ..glossary import N_
 from ..models import Case, Participant
 from ..services import Conflict, Invalid
+from .. import sms as sms_module
 from ..services import signing as signing_service
+from ..services import signing_codes
 from . import ratelimit, redaction
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import service_context
@@ -82,17 +88,184 @@ def _link_page(c, link, status: int = 200, errors: dict | None = None, values=No
                            values=values or {}), status
 
 
-@bp.get("/s/<token>")
-def page(token: str):
-    """The signer's page: the document in their language, consent, signature."""
+# --- signer verification (one-time code) ------------------------------------------------------
+#
+# A verified code is carried by a cookie signed with the app's secret: the link's id and the
+# code's id, valid VERIFIED_MINUTES. The signing service checks the code row itself (this
+# link's, spent lately), so the cookie of another link, an old one or a forged one opens
+# nothing; the cookie holds no personal data and no code.
+
+VERIFIED_COOKIE = "returnprog_signer"
+_COOKIE_SALT = "signing-code-verified"
+
+# Why a code does not open the document -> the sentence saying it to the participant.
+CODE_TEXTS = {
+    "wrong": N_("This code is not right. Check the digits and try again."),
+    "locked": N_("You entered a wrong code too many times, so this code no longer works. "
+                 "Ask for a new code."),
+    "expired": N_("This code has expired. Ask for a new code."),
+    "none": N_("There is no valid code for this link. Ask for a code first."),
+    "format": N_("Enter the 6 digits of the code."),
+}
+CHANNEL_TEXTS = {
+    "channel": N_("Choose where we should send the code."),
+    "undeliverable": N_("The code could not be sent. Try the other way, or try again later."),
+}
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_COOKIE_SALT)
+
+
+def verified_code_id(link) -> int | None:
+    """The code id the signer's cookie names for ``link`` (None when absent, expired,
+    forged or for another link)."""
+    raw = request.cookies.get(VERIFIED_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = _serializer().loads(raw, max_age=signing_codes.VERIFIED_MINUTES * 60)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("l") != link.id:
+        return None
+    code_id = data.get("c")
+    return code_id if isinstance(code_id, int) else None
+
+
+def _verified(c, link) -> bool:
+    return signing_codes.verification(c, link, verified_code_id(link)) is not None
+
+
+def _code_page(c, link, template: str, status: int = 200, errors: dict | None = None, **extra):
+    person = c.session.get(Participant, link.participant_id)
+    lang = participant_language(person.language)
+    token = request.view_args["token"]
+    return render_template(
+        f"signing/{template}.html", **page_texts(lang), kind=link.kind,
+        errors=errors or {}, summary=flat_errors(errors or {}),
+        channels=signing_codes.contacts(person), minutes=signing_codes.CODE_MINUTES,
+        send_url=url_for("sign_link.send_code", token=token),
+        check_url=url_for("sign_link.check_code", token=token),
+        again_url=url_for("sign_link.page", token=token), **extra), status
+
+
+def _not_signable(c, link):
+    """The 409 page when the link's document can no longer be signed (the case moved on):
+    said before any code is asked for or sent; else None."""
+    case = c.session.get(Case, link.case_id)
+    try:
+        signing_service.validate_terms(c, case, link.kind, json.loads(link.terms or "{}"))
+    except (Invalid, Conflict):
+        c.session.rollback()
+        person = c.session.get(Participant, link.participant_id)
+        return render_template("signing/not_signable.html",
+                               **page_texts(participant_language(person.language))), 409
+    return None
+
+
+def _opened(token: str):
+    """The context and the usable link of ``token`` with this request counted against
+    its limit; else the response refusing it (a refusal or the 429 page)."""
     c = service_context(None)
     try:
         link = signing_service.open_signing_link(c, token)
     except signing_service.LinkRefused as exc:
-        return _refused(c, exc)
+        return c, None, _refused(c, exc)
     wait = _spend_link_request(c, link)
     if wait:
+        return c, None, too_many(wait)
+    return c, link, None
+
+
+@bp.post("/s/<token>/code")
+def send_code(token: str):
+    """Send a one-time code on the channel the participant chose (at most
+    SIGNING_CODE_SEND_LIMIT per window and link), then ask for it."""
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
+    if not signing_codes.required(c, link):
+        return redirect(url_for("sign_link.page", token=token), 303)
+    unsignable = _not_signable(c, link)
+    if unsignable is not None:
+        return unsignable
+    person = c.session.get(Participant, link.participant_id)
+    _ = participant_gettext(participant_language(person.language))
+    channel = request.form.get("channel", "")
+    if channel not in dict(signing_codes.contacts(person)):
+        unknown = CHANNEL_TEXTS["channel"]
+        return _code_page(c, link, "code_choose", 422, {"channel": [_(unknown)]})
+    c.session.rollback()  # the limiter writes on its own connection
+    wait = ratelimit.hit("SIGNING_CODE_SEND", "link-code", key=link.token_hash[:32])
+    if wait:
         return too_many(wait)
+    sender = (sms_module.sender_from_config(current_app.config, current_app.instance_path)
+              if channel == "sms" else None)
+    try:
+        signing_codes.send_code(c, link, channel, secret=current_app.config["SECRET_KEY"],
+                                sms=sender)
+    except (Invalid, Conflict):
+        log.warning("a signing code could not be sent on channel %s", channel)
+        failed = CHANNEL_TEXTS["undeliverable"]
+        return _code_page(c, link, "code_choose", 503, {"channel": [_(failed)]})
+    return redirect(url_for("sign_link.enter_code", token=token), 303)
+
+
+@bp.get("/s/<token>/code")
+def enter_code(token: str):
+    """Where the participant enters the code sent to them ("we sent a code to o***@…")."""
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
+    latest = signing_codes.latest_code(c, link)
+    if latest is None or not signing_codes.required(c, link):
+        return redirect(url_for("sign_link.page", token=token), 303)
+    person = c.session.get(Participant, link.participant_id)
+    return _code_page(c, link, "code_enter", channel=latest.channel,
+                      sent_to=dict(signing_codes.contacts(person)).get(latest.channel),
+                      locked=latest.attempts >= signing_codes.MAX_TRIES)
+
+
+@bp.post("/s/<token>/code/check")
+def check_code(token: str):
+    """Check the code; the right one opens the document (a cookie for this link)."""
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
+    person = c.session.get(Participant, link.participant_id)
+    _ = participant_gettext(participant_language(person.language))
+    try:
+        row = signing_codes.check_code(c, link, request.form.get("code", ""),
+                                       secret=current_app.config["SECRET_KEY"])
+    except signing_codes.CodeRefused as exc:
+        text = _(CODE_TEXTS[exc.reason])
+        if exc.reason == "wrong":
+            text += " " + _.ngettext("You have %(num)d more try.", "You have %(num)d more tries.",
+                                     exc.tries_left)
+        latest = signing_codes.latest_code(c, link)
+        channel = latest.channel if latest is not None else None
+        return _code_page(c, link, "code_enter", 422, {"code": [text]}, channel=channel,
+                          sent_to=dict(signing_codes.contacts(person)).get(channel),
+                          locked=exc.reason in ("locked", "expired", "none"))
+    response = redirect(url_for("sign_link.page", token=token), 303)
+    response.set_cookie(VERIFIED_COOKIE, _serializer().dumps({"l": link.id, "c": row.id}),
+                        max_age=signing_codes.VERIFIED_MINUTES * 60, path="/s/",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")
+                                    or request.is_secure),
+                        httponly=True, samesite="Strict")
+    return response
+
+
+@bp.get("/s/<token>")
+def page(token: str):
+    """The signer's page: the document in their language, consent, signature — after the
+    one-time code when the policy wants one for this document."""
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
+    if not _verified(c, link):
+        return _not_signable(c, link) or _code_page(c, link, "code_choose")
     return _link_page(c, link)
 
 
@@ -108,6 +281,9 @@ def sign(token: str):
     wait = _spend_link_request(c, link)
     if wait:
         return too_many(wait)
+    if not _verified(c, link):
+        # Nothing of the document is shown before the code (the service checks it again).
+        return _not_signable(c, link) or _code_page(c, link, "code_choose", 403)
     person = c.session.get(Participant, link.participant_id)
     lang = participant_language(person.language)
     _ = participant_gettext(lang)
@@ -116,9 +292,13 @@ def sign(token: str):
         return _link_page(c, link, 413, errors, kept(request.form, errors))
     kind = link.kind
     try:
-        signing_service.sign_with_link(c, token, link=link, **signature_form(request.form))
+        signing_service.sign_with_link(c, token, link=link, **signature_form(request.form),
+                                       verified_code_id=verified_code_id(link))
     except signing_service.LinkRefused as exc:
         return _refused(c, exc)
+    except signing_codes.VerificationRequired:
+        c.session.rollback()
+        return _code_page(c, link, "code_choose", 403)
     except signing_service.SignatureInvalid as exc:
         return _link_page(c, link, 422, signature_errors(exc.problems, _, person),
                           kept(request.form, exc.problems))

@@ -71,6 +71,8 @@ def _values(kind, lang):
                                  sent="1", until="8"),
         "counsellor_link_expired": dict(case, role="counsellor", signer="Olena",
                                         document_kind="departure_agreement", until="8"),
+        "participant_code": dict(case, role="participant", code="042917", minutes=10,
+                                 document_kind="departure_agreement"),
     }[kind]
 
 
