@@ -165,9 +165,9 @@ def test_a_signature_drawn_with_the_mouse_on_the_tablet_ends_in_a_verified_pdf(l
         page.fill("#id_number", "FX765432")
         page.check("#id_confirmed")
         page.click("form.signing-form button[type=submit]")
-        page.wait_for_url(f"{live.base}/cases/{reference}#docs-title")
+        page.wait_for_url(f"{live.base}/cases/{reference}/documents/*/copy")
 
-        # The case page offers the sealed PDF; download it as the counsellor would.
+        # The confirmation offers the sealed PDF to print; download it as the counsellor would.
         with page.expect_download() as download:
             page.click(f"a[href$='.pdf']")
         pdf = open(download.value.path(), "rb").read()
