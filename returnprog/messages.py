@@ -338,6 +338,16 @@ MESSAGES: dict[str, str | Plural] = {
     "signing.revoke_role": N_("Only a counsellor can withdraw a signing link."),
     "signing.no_link": N_("No signing link %(id)s on case %(ref)s."),
     "signing.link_done": N_("This signing link was already used or withdrawn."),
+    "signing.link_declined": N_("You declined to sign through this link; ask your counsellor "
+                                "for a new one if you change your mind."),
+    "signing.decline_reason": N_("Say why you do not want to sign: choose a reason or write "
+                                 "it in your own words."),
+    "signing.decline_reason_long": N_("Your reason can have at most %(max)s characters."),
+    "signing.decline_reason_characters": N_("Your reason contains a character that cannot be "
+                                            "stored (a control character). Please remove it."),
+    "signing.copy_no_email": N_("This participant has no e-mail address: print the copy "
+                                "instead."),
+    "signing.copy_not_signed": N_("This document has no signed copy to send."),
     # --- schemas ---
     "validate.blank": N_("Must not be blank."),
     "validate.v_number": N_("A V-number is exactly 10 digits."),
@@ -409,6 +419,8 @@ PARTICIPANT_CODES = frozenset({
     "signing.name_mismatch",
     "signing.draw_signature", "signing.drawing_too_large", "signing.type_name",
     "signing.name_too_long", "signing.minors_do_not_sign", "signing.case_changed",
+    "signing.link_declined", "signing.decline_reason", "signing.decline_reason_long",
+    "signing.decline_reason_characters",
     "signing.cannot_prepare", "signing.wrong_state", "error.invalid_fields",
     "case.unknown_participant", "case.busy",
 })

@@ -75,10 +75,11 @@ BUDGETS: dict[str, Budget] = {
     "case list API": Budget(4, 3, 1),
     # user, count, page (principal, household size, counsellor joined)
     "case list": Budget(3, 1, 0),
-    # user, cases per state, deadlines coming up, overdue (principal joined), failed reminders
-    "dashboard": Budget(5, 1, 0),
+    # user, cases per state, deadlines coming up, overdue (principal joined), failed reminders,
+    # declined signatures
+    "dashboard": Budget(6, 1, 0),
     # + the delivery warning: unsent/due/oldest due in one pass, the scheduler heartbeat
-    "dashboard (supervisor)": Budget(7, 1, 0),
+    "dashboard (supervisor)": Budget(8, 1, 0),
     # user, case, people, docs (receipt signed?), pays (with people: own proposal?),
     # look check, look insert
     "payment page": Budget(7, 2, 1),
