@@ -395,7 +395,7 @@ def check_decline_reason(code: str | None, reason: str | None) -> tuple[str | No
     if len(text) > MAX_DECLINE_REASON:
         raise Invalid("signing.decline_reason_long",
                       {"decline_reason": [M("signing.decline_reason_long",
-                                            max=MAX_DECLINE_REASON)]})
+                                            max=MAX_DECLINE_REASON)]}, max=MAX_DECLINE_REASON)
     if characters.control_character(text, multiline=True) is not None:
         raise Invalid("signing.decline_reason_characters",
                       {"decline_reason": [M("signing.decline_reason_characters")]})
