@@ -71,6 +71,9 @@ def _values(kind, lang):
                                  sent="1", until="8"),
         "counsellor_link_expired": dict(case, role="counsellor", signer="Olena",
                                         document_kind="departure_agreement", until="8"),
+        # next_step comes translated already (services.signed_copy.next_step)
+        "participant_copy": dict(case, role="participant", document_kind="departure_agreement",
+                                 signed="1", next_step=""),
     }[kind]
 
 
