@@ -33,7 +33,7 @@ def _objects(lang: str, kind: str = workflow.WITHDRAWAL_DECLARATION):
     ("ru", "Ваш подписанный документ", "Uw ondertekende document"),
     ("en", "Your signed document", "Uw ondertekende document"),
     ("nl", "Uw ondertekende document", "Your signed document"),
-])
+], ids=["uk", "ru", "en", "nl"])
 def test_the_copy_mail_is_in_the_signers_language_first_and_names_the_document_by_id(
         lang, first, then):
     message = signed_copy.copy_message(*_objects(lang))

@@ -214,7 +214,7 @@ def test_a_participant_without_e_mail_gets_the_download_and_no_mail(app, staff, 
     ("en", "Your signed document", "Uw ondertekende document"),
     ("nl", "Uw ondertekende document", "Your signed document"),
     ("ru", "Ваш подписанный документ", "Uw ondertekende document"),
-])
+], ids=["en", "nl", "ru"])
 def test_the_copy_mail_speaks_the_signers_language_first(app, staff, ctx_for, lang, first,
                                                          second):
     reference = _open_case(staff, ctx_for)
