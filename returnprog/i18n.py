@@ -142,6 +142,8 @@ EVENT_LABELS = {
     "record_reentry": _l("Re-entry recorded"),
     "create_signing_link": _l("Signing link created"),
     "revoke_signing_link": _l("Signing link revoked"),
+    "signing_declined": _l("Signature declined by the participant"),
+    "email_signed_copy": _l("Signed copy e-mailed to the signer"),
     "add_case_note": _l("Note added"),
     "upload_evidence": _l("Evidence file uploaded"),
 }
@@ -155,7 +157,8 @@ LOOK_VIEW_LABELS = {
     "notes": _l("the notes"),
     "evidence": _l("an evidence file"),
 }
-LOOK_CHANNEL_LABELS = {"web": _l("staff pages"), "api": _l("API"), "cli": _l("command line")}
+LOOK_CHANNEL_LABELS = {"web": _l("staff pages"), "api": _l("API"), "cli": _l("command line"),
+                       "link": _l("the participant's signing link")}
 
 # The document kinds as the glossary names them (the same names as the PDFs and e-mails).
 DOCUMENT_LABELS = {kind: _l(msgid) for kind, msgid in glossary.DOCUMENT_NAMES.items()}

@@ -364,6 +364,16 @@ MESSAGES: dict[str, str | Plural] = {
     "signing.code_channel": N_("No code can be sent this way: no such contact is registered."),
     "signing.code_not_needed": N_("This document needs no code."),
     "signing.code_undeliverable": N_("The code could not be sent. Try another way or try again later."),
+    "signing.link_declined": N_("You declined to sign through this link; ask your counsellor "
+                                "for a new one if you change your mind."),
+    "signing.decline_reason": N_("Say why you do not want to sign: choose a reason or write "
+                                 "it in your own words."),
+    "signing.decline_reason_long": N_("Your reason can have at most %(max)s characters."),
+    "signing.decline_reason_characters": N_("Your reason contains a character that cannot be "
+                                            "stored (a control character). Please remove it."),
+    "signing.copy_no_email": N_("This participant has no e-mail address: print the copy "
+                                "instead."),
+    "signing.copy_not_signed": N_("This document has no signed copy to send."),
     # --- schemas ---
     "validate.blank": N_("Must not be blank."),
     "validate.v_number": N_("A V-number is exactly 10 digits."),
@@ -435,6 +445,8 @@ PARTICIPANT_CODES = frozenset({
     "signing.name_mismatch",
     "signing.draw_signature", "signing.drawing_too_large", "signing.type_name",
     "signing.name_too_long", "signing.minors_do_not_sign", "signing.case_changed",
+    "signing.link_declined", "signing.decline_reason", "signing.decline_reason_long",
+    "signing.decline_reason_characters",
     "signing.cannot_prepare", "signing.wrong_state", "error.invalid_fields",
     "case.unknown_participant", "case.busy",
 })

@@ -268,6 +268,12 @@ class SigningRequest(SQLModel, table=True):
     created_by: int = Field(foreign_key="user.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
     document_id: Optional[int] = Field(default=None, foreign_key="document.id")
+    # The participant declined to sign through the link (issue 12): when, a standard reason
+    # code if one was chosen, and their own words. The link is closed then (revoked_at is
+    # set as well); only a digest of the reason goes to the audit chain.
+    declined_at: Optional[dt.datetime] = None
+    decline_code: Optional[str] = Field(default=None, max_length=30)
+    decline_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class SigningCode(SQLModel, table=True):
@@ -407,6 +413,8 @@ class OutboxMessage(SQLModel, table=True):
     recipient: str = Field(max_length=254)
     deadline: Optional[dt.date] = None
     signing_request_id: Optional[int] = Field(default=None, foreign_key="signing_request.id")
+    # A signed document sent as an attachment: its bytes are read at delivery, not copied.
+    document_id: Optional[int] = Field(default=None, foreign_key="document.id")
     language: str = Field(default="nl", max_length=2)
     subject: str = Field(max_length=300)
     body_text: str = Field(sa_column=Column(Text, nullable=False))

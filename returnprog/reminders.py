@@ -213,6 +213,7 @@ class Message:
     body_html: str
     deadline: dt.date | None = None        # the case deadline a deadline message is about
     signing_request_id: int | None = None  # the link a signing-link message is about
+    document_id: int | None = None         # a signed document to attach at delivery
 
 
 def format_date(day: dt.date, lang: str, weekday: bool = True) -> str:

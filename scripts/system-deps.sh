@@ -19,6 +19,7 @@ PACKAGES=(
   libharfbuzz0b
   libharfbuzz-subset0
   wrk                   # HTTP load generator for bench/bench_web.py
+  poppler-utils         # pdfsig: the signed-copy tests check seals with a second verifier
 )
 
 log() { printf 'system-deps: %s\n' "$*"; }

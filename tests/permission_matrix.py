@@ -146,7 +146,15 @@ MATRIX: dict[tuple[str, str], object] = {
     ("signing.tablet_sign", "POST"): on_case("counsellor", expect=PASS),
     ("signing.create_link", "POST"): on_case("counsellor", expect=PASS),
     ("signing.revoke_link", "POST"): on_case("counsellor", expect=PASS),
+    # after a tablet signature: the signer's copy, e-mailed or printed (issue 12 item 3)
+    ("signing.copy_offer", "GET"): on_case("counsellor"),
+    ("signing.email_copy", "POST"): on_case("counsellor", expect=PASS),
     ("sign_link.page", "GET"): covered_by("tests/test_signing_links.py"),
+    # the signer's copy (a cookie of the browser that signed) and declining to sign
+    ("sign_link.copy", "GET"): covered_by("tests/web/test_signing_copy_decline.py"),
+    ("sign_link.decline", "GET"): covered_by("tests/web/test_signing_copy_decline.py"),
+    ("sign_link.decline", "POST"): covered_by("tests/web/test_signing_copy_decline.py"),
+    ("sign_link.declined", "GET"): covered_by("tests/web/test_signing_copy_decline.py"),
     ("sign_link.sign", "POST"): covered_by("tests/test_signing_links.py"),
     ("sign_link.done", "GET"): covered_by("tests/test_signing_links.py"),
     # the one-time code steps of a link: public and token-based like the link page itself

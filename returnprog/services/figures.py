@@ -8,7 +8,7 @@ from sqlalchemy import and_, extract, func, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import aliased
 
-from ..models import Case, OutboxMessage, Participant, Payment, Team
+from ..models import Case, OutboxMessage, Participant, Payment, SigningRequest, Team
 from ..workflow import State
 from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
@@ -19,6 +19,7 @@ from .queues import queue_counts
 # States in which a case has a departure deadline that is still running.
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
 UPCOMING_DAYS = 14
+DECLINED_DAYS = 30  # how far back the dashboard lists declined signatures
 ROW_LIMIT = 50
 
 
@@ -67,9 +68,17 @@ def dashboard(ctx: Context) -> dict:
         .join(Case, Case.id == OutboxMessage.case_id)
         .where(OutboxMessage.status == "failed", Case.id.in_(select(ids.c.id)))
         .order_by(OutboxMessage.id.desc()).limit(50)).mappings().all()
+    # Signatures participants declined lately (issue 12): the counsellor follows them up.
+    declined = [] if actor.role == FINANCE else [dict(r) for r in ctx.session.execute(
+        select(Case.reference, SigningRequest.kind, SigningRequest.declined_at)
+        .join(Case, Case.id == SigningRequest.case_id)
+        .where(SigningRequest.declined_at >= ctx.now() - dt.timedelta(days=DECLINED_DAYS),
+               Case.id.in_(select(ids.c.id)))
+        .order_by(SigningRequest.declined_at.desc()).limit(50)).mappings()]
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
             "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,
-            "failed_messages": [dict(m) for m in failed], "queues": queue_counts(ctx)}
+            "failed_messages": [dict(m) for m in failed], "queues": queue_counts(ctx),
+            "declined": declined, "declined_days": DECLINED_DAYS}
 
 
 def delivery_warning(ctx: Context, warning_age: dt.timedelta) -> dict | None:

@@ -43,7 +43,7 @@ from sqlmodel import Session
 
 from .. import reminders as plan
 from ..db import begin_write, upsert_into
-from ..models import Case, OutboxMessage, SchedulerHeartbeat, SigningRequest
+from ..models import Case, Document, OutboxMessage, SchedulerHeartbeat, SigningRequest
 from .uow import atomic
 
 log = logging.getLogger("returnprog.outbox")
@@ -90,7 +90,9 @@ def enqueue(session: Session, messages: Sequence[plan.Message | plan.Planned], *
             OutboxMessage.idempotency_key.in_(keys))).scalars())
         rows = [{"idempotency_key": m.key, "case_id": m.case_id, "kind": m.kind,
                  "recipient": m.recipient, "deadline": m.deadline,
-                 "signing_request_id": m.signing_request_id, "language": m.language, "subject": m.subject,
+                 "signing_request_id": m.signing_request_id,
+                 "document_id": getattr(m, "document_id", None),
+                 "language": m.language, "subject": m.subject,
                  "body_text": m.body_text, "body_html": m.body_html, "status": "pending",
                  "attempts": 0, "next_attempt_at": now, "created_at": now}
                 for k in keys if k not in existing for m in (_built(unique[k]),)]
@@ -227,8 +229,10 @@ class SmtpMailer:
 
 
 def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None,
-                reveal: Callable[[str], str] | None = None) -> EmailMessage:
-    """The e-mail for an outbox row: bilingual subject, text part and HTML alternative.
+                reveal: Callable[[str], str] | None = None,
+                attachment: tuple[bytes, str] | None = None) -> EmailMessage:
+    """The e-mail for an outbox row: bilingual subject, text part and HTML alternative, and
+    ``attachment`` (PDF bytes and file name) when the row names a signed document.
 
     ``reveal`` opens the sealed parts of a body just before sending (a signing code is
     kept in the outbox only encrypted, see :mod:`returnprog.services.signing_codes`)."""
@@ -246,6 +250,9 @@ def build_email(row, settings: SmtpSettings, now: dt.datetime | None = None,
     msg["X-Returnprog-Key"] = row.idempotency_key
     msg.set_content(reveal(row.body_text))
     msg.add_alternative(reveal(row.body_html), subtype="html")
+    if attachment is not None:
+        msg.add_attachment(attachment[0], maintype="application", subtype="pdf",
+                           filename=attachment[1])
     # After set_content, which clears Content-* headers.
     msg["Content-Language"] = "nl" if row.language in ("nl", None) else f"nl, {row.language}"
     return msg
@@ -266,6 +273,7 @@ class Claim:
     body_html: str
     attempts: int
     lease_until: dt.datetime
+    document_id: int | None = None  # a signed document to attach
 
     @property
     def idempotency_key(self) -> str:
@@ -319,7 +327,8 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
         OutboxMessage.case_id, OutboxMessage.recipient, OutboxMessage.language,
         OutboxMessage.subject, OutboxMessage.body_text, OutboxMessage.body_html,
         OutboxMessage.attempts, OutboxMessage.deadline,
-        OutboxMessage.signing_request_id).where(OutboxMessage.id.in_(claimed))
+        OutboxMessage.signing_request_id, OutboxMessage.document_id)
+        .where(OutboxMessage.id.in_(claimed))
         .order_by(OutboxMessage.id)).all() if claimed else []
     stale = _not_meaningful(session, rows, now, today or _local_today(now))
     for reason, stale_ids in _group(stale).items():
@@ -329,7 +338,8 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
             .execution_options(synchronize_session=False))
     session.commit()
     claims = [Claim(r.id, r.idempotency_key, r.kind, r.case_id, r.recipient, r.language,
-                    r.subject, r.body_text, r.body_html, r.attempts, lease_until)
+                    r.subject, r.body_text, r.body_html, r.attempts, lease_until,
+                    r.document_id)
               for r in rows if r.id not in stale]
     return claims, len(stale)
 
@@ -452,6 +462,19 @@ class _StopWhenLost:
         return (self._stop is not None and self._stop.is_set()) or not self._holding()
 
 
+def _attachment(session: Session, claim: Claim) -> tuple[bytes, str] | None:
+    """The signed document a message carries, read now (the outbox row holds only its id)."""
+    if claim.document_id is None:
+        return None
+    row = session.execute(select(Document.pdf, Document.kind, Document.version, Case.reference)
+                          .join(Case, Case.id == Document.case_id)
+                          .where(Document.id == claim.document_id)).first()
+    session.rollback()  # end the read before the outcome is written
+    if row is None:
+        raise PermanentFailure("the attached document no longer exists")
+    return bytes(row.pdf), f"{row.reference}-{row.kind}-v{row.version}.pdf"
+
+
 def _send_batch(session, mailer, settings, retry, claims, now, stop, report,
                 reveal=None) -> bool:
     """Send one claimed batch; False when the server is unreachable (stop for this run)."""
@@ -463,7 +486,7 @@ def _send_batch(session, mailer, settings, retry, claims, now, stop, report,
             _release(session, claims[i:], t, report)
             return False
         try:
-            mailer.send(build_email(claim, settings, t, reveal))
+            mailer.send(build_email(claim, settings, t, reveal, _attachment(session, claim)))
         except PermanentFailure as exc:
             _after_failure(session, claim, str(exc), retry, now(), True, report)
             report.errors.append(str(exc))

@@ -327,6 +327,8 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
 
 
 def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
+    if request.declined_at is not None:
+        raise LinkRefused('signing.link_declined', "declined")
     if request.used_at is not None:
         raise LinkRefused('signing.link_used',
                           "used")
@@ -383,8 +385,71 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
                          actor_label=f"participant:{person.id}", verification=verification)
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
                         .values(document_id=doc.id))
+    from .signed_copy import queue_copy_email  # the signer's own copy, in this transaction
+
+    queue_copy_email(ctx, case, person, doc)
     commit(ctx)
     return doc
+
+
+# Standard reasons a participant can give for declining (codes; the pages word them).
+DECLINE_CODES = ("disagree", "questions", "wrong_details", "not_now", "other")
+MAX_DECLINE_REASON = 1000
+
+
+def check_decline_reason(code: str | None, reason: str | None) -> tuple[str | None, str]:
+    """A decline's standard reason code and own words, normalised; raises ``Invalid``
+    (fields ``decline_code``/``decline_reason``) when no reason is given, the code is
+    unknown, the text is too long or holds control characters."""
+    from .. import characters
+
+    code = (code or "").strip() or None
+    text = characters.normalise_newlines(reason or "").strip()
+    if code is not None and code not in DECLINE_CODES:
+        raise Invalid("signing.decline_reason", {"decline_code": [M("signing.decline_reason")]})
+    if len(text) > MAX_DECLINE_REASON:
+        raise Invalid("signing.decline_reason_long",
+                      {"decline_reason": [M("signing.decline_reason_long",
+                                            max=MAX_DECLINE_REASON)]}, max=MAX_DECLINE_REASON)
+    if characters.control_character(text, multiline=True) is not None:
+        raise Invalid("signing.decline_reason_characters",
+                      {"decline_reason": [M("signing.decline_reason_characters")]})
+    # Own words are the reason; a standard one alone will do, except "other".
+    if not text and code in (None, "other"):
+        raise Invalid("signing.decline_reason", {"decline_reason": [M("signing.decline_reason")]})
+    return code, text
+
+
+@atomic
+def decline_signing_link(ctx: Context, token: str, *, code: str | None, reason: str | None,
+                         link: SigningRequest | None = None) -> SigningRequest:
+    """The participant declines to sign through their link, giving a reason. The link is
+    closed for good (the counsellor can create a new one); the case is not changed. The
+    reason is kept on the link's row, which can be corrected or erased with the case; the
+    audit chain, which cannot, records only its SHA-256 and length."""
+    if link is None or link.token_hash != hash_token(token):
+        link = open_signing_link(ctx, token)
+    code, text = check_decline_reason(code, reason)
+    begin_write(ctx.session)
+    ctx.session.refresh(link)
+    _refuse_unusable(ctx, link)
+    now = ctx.now()
+    closed = ctx.session.execute(update(SigningRequest).where(
+        SigningRequest.id == link.id, SigningRequest.used_at.is_(None),
+        SigningRequest.revoked_at.is_(None), SigningRequest.declined_at.is_(None))
+        .values(declined_at=now, revoked_at=now, decline_code=code,
+                decline_reason=text or None)).rowcount
+    if closed != 1:
+        raise LinkRefused('signing.link_used', "used")
+    audit.append(ctx.session, actor=f"participant:{link.participant_id}",
+                 action="signing_declined", case_id=link.case_id,
+                 details={"signing_request_id": link.id, "kind": link.kind,
+                          "participant_id": link.participant_id, "decline_code": code,
+                          "reason_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                          "reason_length": len(text), "user_agent": ctx.user_agent},
+                 ip=ctx.ip)
+    commit(ctx)
+    return link
 
 
 @atomic
@@ -426,6 +491,8 @@ def links_of(ctx: Context, case: Case) -> list[dict]:
         SigningRequest.case_id == case.id).order_by(SigningRequest.id.desc())).scalars().all()
 
     def status(r: SigningRequest) -> str:
+        if r.declined_at is not None:
+            return "declined"
         if r.used_at is not None:
             return "used"
         if r.revoked_at is not None:
@@ -435,4 +502,6 @@ def links_of(ctx: Context, case: Case) -> list[dict]:
     return [{"id": r.id, "participant_id": r.participant_id, "kind": r.kind,
              "terms": json.loads(r.terms or "{}"), "created_at": r.created_at,
              "expires_at": r.expires_at, "used_at": r.used_at, "revoked_at": r.revoked_at,
-             "document_id": r.document_id, "status": status(r)} for r in rows]
+             "document_id": r.document_id, "declined_at": r.declined_at,
+             "decline_code": r.decline_code, "decline_reason": r.decline_reason,
+             "status": status(r)} for r in rows]

@@ -99,6 +99,7 @@ def signing_panel_data(info: dict, links: list[dict], participants: list[dict]) 
         link["name"] = names.get(link["participant_id"], "")
         link["expires_local"] = local_time(link["expires_at"])
         link["created_local"] = local_time(link["created_at"])
+        link["declined_local"] = local_time(link.get("declined_at"))
     return {"signers": adults, "kinds": kinds, "links": links, "bounds": info["bounds"]}
 
 
@@ -133,6 +134,14 @@ _SIGNATURE_TEXTS = {
     signature_rules.TYPED_CHARS: N_("Your name may contain only letters, spaces, hyphens and "
                                     "apostrophes."),
     signature_rules.TYPED_MISMATCH: N_("Type your own name as it is registered: %(name)s."),
+}
+# Standard reasons to decline, as the participant reads them.
+DECLINE_TEXTS = {
+    "disagree": N_("I do not agree with the document."),
+    "questions": N_("I have questions and want to talk to my counsellor first."),
+    "wrong_details": N_("Information in the document is wrong."),
+    "not_now": N_("I do not want to sign now."),
+    "other": N_("Another reason"),
 }
 SIGNING_FAILED = N_("The document could not be signed. Please ask your counsellor for help.")
 

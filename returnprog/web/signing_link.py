@@ -19,20 +19,23 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask import (Blueprint, Flask, Response, current_app, redirect, render_template,
+                   request, url_for)
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .. import documents
 from ..glossary import N_
-from ..models import Case, Participant
-from ..services import Conflict, Invalid
+from ..messages import MESSAGES
+from ..models import Case, Document, Participant
+from ..services import Conflict, Invalid, NotFound
+from ..services import signed_copy
 from .. import sms as sms_module
 from ..services import signing as signing_service
 from ..services import signing_codes
 from . import ratelimit, redaction
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import service_context
-from .signing_common import (SIGNING_FAILED, flat_errors, kept, multilingual,
+from .signing_common import (DECLINE_TEXTS, SIGNING_FAILED, flat_errors, kept, multilingual,
                              oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
                              too_many)
@@ -49,6 +52,7 @@ REFUSED_TEXTS = {
     "used": N_("This signing link has already been used: the document is signed."),
     "revoked": N_("Your counsellor has withdrawn this signing link."),
     "expired": N_("This signing link has expired."),
+    "declined": N_("You declined to sign through this link."),
 }
 
 
@@ -292,8 +296,9 @@ def sign(token: str):
         return _link_page(c, link, 413, errors, kept(request.form, errors))
     kind = link.kind
     try:
-        signing_service.sign_with_link(c, token, link=link, **signature_form(request.form),
-                                       verified_code_id=verified_code_id(link))
+        signed = signing_service.sign_with_link(c, token, link=link,
+                                                **signature_form(request.form),
+                                                verified_code_id=verified_code_id(link))
     except signing_service.LinkRefused as exc:
         return _refused(c, exc)
     except signing_codes.VerificationRequired:
@@ -310,16 +315,146 @@ def sign(token: str):
         c.session.rollback()
         log.warning("a signing link's document could not be rendered", exc_info=True)
         return _link_page(c, link, 422, {None: [_(SIGNING_FAILED)]}, kept(request.form, {}))
-    return redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
+    response = redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
+    _give_copy_cookie(response, doc_id=signed.id, link_id=link.id)
+    return response
+
+
+# --- the signer's copy ---------------------------------------------------------------------------
+# The browser that signed gets a cookie holding a value signed with the app's secret key,
+# naming the document and the link, limited to ``signed_copy.DOWNLOAD_WINDOW``; /s/copy
+# serves the sealed PDF to that browser only. Nothing about the document or the person is
+# in any address; the service checks the window again against the signing time.
+
+COPY_COOKIE = "rp_signed_copy"
+_COPY_SALT = "returnprog.signed-copy"
+
+
+def _copy_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=_COPY_SALT)
+
+
+def _give_copy_cookie(response, *, doc_id: int, link_id: int) -> None:
+    window = int(signed_copy.DOWNLOAD_WINDOW.total_seconds())
+    response.set_cookie(COPY_COOKIE, _copy_serializer().dumps({"d": doc_id, "l": link_id}),
+                        max_age=window, path="/s/", httponly=True, samesite="Strict",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+
+
+def _copy_claim() -> tuple[int, int] | None:
+    """(document id, link id) from this browser's copy cookie, if genuine and fresh."""
+    raw = request.cookies.get(COPY_COOKIE)
+    if not raw or len(raw) > 300:
+        return None
+    try:
+        value = _copy_serializer().loads(
+            raw, max_age=int(signed_copy.DOWNLOAD_WINDOW.total_seconds()))
+        return int(value["d"]), int(value["l"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
 
 
 @bp.get("/s/done")
 def done():
-    """Thank you (no token, no personal data in this address)."""
+    """Thank you, what happens next, and the signer's copy to download (from the browser
+    that signed; no token, no personal data in this address)."""
     lang = participant_language(request.args.get("lang"))
     kind = request.args.get("kind")
-    return render_template("signing/done.html", **page_texts(lang),
-                           kind=kind if kind in signing_service.SIGNABLE_KINDS else None)
+    kind = kind if kind in signing_service.SIGNABLE_KINDS else None
+    claim, emailed = _copy_claim(), False
+    if claim is not None:
+        c = service_context(None)
+        doc = c.session.get(Document, claim[0])
+        if doc is None:
+            claim = None
+        else:
+            kind = doc.kind
+            person = c.session.get(Participant, doc.participant_id)
+            emailed = bool(person is not None and (person.email or "").strip())
+        c.session.rollback()
+    texts = page_texts(lang)
+    return render_template("signing/done.html", **texts, kind=kind, download=claim is not None,
+                           emailed=emailed, next_step=signed_copy.next_step(kind, texts["_"]),
+                           minutes=int(signed_copy.DOWNLOAD_WINDOW.total_seconds() // 60))
+
+
+@bp.get("/s/copy")
+def copy():
+    """The sealed PDF, to the browser that signed it, for a short while after signing."""
+    claim = _copy_claim()
+    c = service_context(None)
+    try:
+        if claim is None:
+            raise NotFound("signing.copy_not_signed")
+        doc = signed_copy.copy_for_signer(c, claim[0], claim[1])
+    except NotFound:
+        c.session.rollback()
+        wait = ratelimit.hit("SIGNING_FAILURE", "link-fail")
+        if wait:
+            return too_many(wait)
+        return render_template("signing/copy_gone.html", **multilingual()), 410
+    case = c.session.get(Case, doc.case_id)
+    response = Response(bytes(doc.pdf), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{signed_copy.attachment_name(case.reference, doc)}"')
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- declining -----------------------------------------------------------------------------------
+
+def _decline_page(c, link, status: int = 200, errors: dict | None = None, values=None):
+    person = c.session.get(Participant, link.participant_id)
+    case = c.session.get(Case, link.case_id)
+    lang = participant_language(person.language)
+    c.session.rollback()
+    return render_template("signing/decline.html", **page_texts(lang), kind=link.kind,
+                           reference=case.reference, codes=signing_service.DECLINE_CODES,
+                           decline_texts=DECLINE_TEXTS,
+                           max_reason=signing_service.MAX_DECLINE_REASON,
+                           errors=errors or {}, summary=flat_errors(errors or {}),
+                           values=values or {}), status
+
+
+@bp.route("/s/<token>/decline", methods=("GET", "POST"))
+def decline(token: str):
+    """GET: the form to decline signing, with a reason. POST: decline (the participant
+    confirms that the link is closed then); the case itself does not change."""
+    c = service_context(None)
+    try:
+        link = signing_service.open_signing_link(c, token)
+    except signing_service.LinkRefused as exc:
+        return _refused(c, exc)
+    wait = _spend_link_request(c, link)
+    if wait:
+        return too_many(wait)
+    if request.method == "GET":
+        return _decline_page(c, link)
+    person = c.session.get(Participant, link.participant_id)
+    lang = participant_language(person.language)
+    _ = participant_gettext(lang)
+    values = {k: request.form.get(k, "") for k in ("decline_code", "decline_reason", "confirm")}
+    if values["confirm"] not in ("yes", "on", "1", "true"):
+        return _decline_page(c, link, 422, {"confirm": [_(
+            "Confirm that you do not want to sign through this link.")]}, values)
+    try:
+        signing_service.decline_signing_link(c, token, code=values["decline_code"],
+                                             reason=values["decline_reason"], link=link)
+    except signing_service.LinkRefused as exc:
+        return _refused(c, exc)
+    except Invalid as exc:
+        c.session.rollback()
+        errors = {field: [_(MESSAGES[m.code]) % m.params for m in messages]
+                  for field, messages in exc.details.items()}
+        return _decline_page(c, link, 422, errors, values)
+    return redirect(url_for("sign_link.declined", lang=lang), 303)
+
+
+@bp.get("/s/declined")
+def declined():
+    """The participant declined (no token, no personal data in this address)."""
+    lang = participant_language(request.args.get("lang"))
+    return render_template("signing/declined.html", **page_texts(lang))
 
 
 

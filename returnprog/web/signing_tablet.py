@@ -19,14 +19,15 @@ from .. import documents, i18n, names, workflow
 from .. import signature as signature_rules
 from ..config import public_base_url
 from ..glossary import N_
-from ..models import Case, Participant
+from ..models import Case, Document, Participant
 from ..roles import SIGNATURE_TAKERS
 from ..services import Conflict, Invalid, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
+from ..services import signed_copy
 from ..services import signing as signing_service
 from .headers import secure_headers
-from .signing_common import (FORMS_DIR, SIGNING_FAILED, flat_errors, kept, local_time,
+from .signing_common import (DECLINE_TEXTS, FORMS_DIR, SIGNING_FAILED, flat_errors, kept, local_time,
                              oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
                              signing_panel_data, staff_gettext)
@@ -44,7 +45,7 @@ ID_TYPE_LABELS = {
     "other": N_("Other identity document"),
 }
 LINK_STATUS_LABELS = {"open": N_("open"), "used": N_("signed"), "revoked": N_("withdrawn"),
-                      "expired": N_("expired")}
+                      "expired": N_("expired"), "declined": N_("declined")}
 # How the identity document is written into the signed document (Dutch, its first language).
 ID_TYPE_RECORDED = {"passport": "paspoort", "id_card": "Oekraïense identiteitskaart",
                     "residence": "verblijfsdocument", "other": "identiteitsbewijs"}
@@ -224,7 +225,48 @@ def tablet_sign(reference: str):
                             kept(request.form, {}))
     flash(S("%(kind)s signed by %(name)s.", kind=i18n.label(i18n.DOCUMENT_LABELS, doc.kind),
             name=doc.signer_name), "success")
-    return redirect(url_for("pages.case_page", reference=reference) + "#docs-title", 303)
+    # The counsellor's confirmation offers the signer's copy: by e-mail, or printed.
+    return redirect(url_for("signing.copy_offer", reference=reference, document_id=doc.id), 303)
+
+
+def _copy_offer_page(c, reference: str, document_id: int, status: int = 200,
+                     errors: dict | None = None):
+    case = case_service.load_case(c, reference)
+    doc = c.session.get(Document, document_id)
+    if doc is None or doc.case_id != case.id or doc.participant_id is None:
+        abort(404)
+    person = c.session.get(Participant, doc.participant_id)
+    c.session.rollback()
+    return render_template("signing/copy_offer.html", reference=reference, S=staff_gettext(),
+                           doc=doc, person=person, has_email=bool((person.email or "").strip()),
+                           errors=errors or {}, summary=flat_errors(errors or {})), status
+
+
+@bp.get("/cases/<reference>/documents/<int:document_id>/copy")
+@roles(*CASE_ROLES)
+def copy_offer(reference: str, document_id: int):
+    """After a signature on the tablet: e-mail the sealed copy to the signer, or print it."""
+    c, _case = _counsellor_case(reference)
+    return _copy_offer_page(c, reference, document_id)
+
+
+@bp.post("/cases/<reference>/documents/<int:document_id>/copy/email")
+@roles(*CASE_ROLES)
+def email_copy(reference: str, document_id: int):
+    """Queue the sealed copy to the signer's registered e-mail address."""
+    c, _case = _counsellor_case(reference)
+    try:
+        queued = signed_copy.email_copy(c, reference, document_id)
+    except NotFound:
+        raise
+    except (Invalid, Conflict) as exc:
+        c.session.rollback()
+        return _copy_offer_page(c, reference, document_id, exc.status, _service_errors(exc))
+    S = staff_gettext()
+    flash(S("The signed copy will be e-mailed to the signer.") if queued
+          else S("The signed copy was already queued for the signer."), "success")
+    return redirect(url_for("signing.copy_offer", reference=reference,
+                            document_id=document_id), 303)
 
 
 @bp.post("/cases/<reference>/signing-links")
@@ -280,7 +322,7 @@ def _panel_helpers():
         return prepared if prepared is not None else _choices(ctx(), reference)
 
     return {"signing_panel": signing_panel, "signing_S": staff_gettext,
-            "link_status_labels": LINK_STATUS_LABELS}
+            "link_status_labels": LINK_STATUS_LABELS, "decline_texts": DECLINE_TEXTS}
 
 
 

@@ -165,9 +165,9 @@ def test_a_signature_drawn_with_the_mouse_on_the_tablet_ends_in_a_verified_pdf(l
         page.fill("#id_number", "FX765432")
         page.check("#id_confirmed")
         page.click("form.signing-form button[type=submit]")
-        page.wait_for_url(f"{live.base}/cases/{reference}#docs-title")
+        page.wait_for_url(f"{live.base}/cases/{reference}/documents/*/copy")
 
-        # The case page offers the sealed PDF; download it as the counsellor would.
+        # The confirmation offers the sealed PDF to print; download it as the counsellor would.
         with page.expect_download() as download:
             page.click(f"a[href$='.pdf']")
         pdf = open(download.value.path(), "rb").read()
@@ -227,6 +227,10 @@ def test_a_typed_name_through_a_personal_link_without_javascript_ends_in_a_verif
             page.click("form.signing-form button[type=submit]")
             page.wait_for_url(f"{live.base}/s/done**")
             assert "Документ підписано" in page.inner_text("h1")
+            # The copy to keep, from this browser, without any script.
+            with page.expect_download() as download:
+                page.click("a[href='/s/copy']")
+            kept_copy = open(download.value.path(), "rb").read()
             # Back to the link: it is spent.
             response = page.goto(address)
             assert response.status == 410
@@ -241,6 +245,7 @@ def test_a_typed_name_through_a_personal_link_without_javascript_ends_in_a_verif
                                          pypdf.PdfReader(io.BytesIO(doc.pdf)).pages)
     answer = live.verify(doc.pdf)
     assert answer.valid, answer.reasons
+    assert kept_copy == doc.pdf
     assert "Valid: this is an unchanged document issued by DTenV." in verdict
 
     # The server's access log saw the link only as its hash.
@@ -298,6 +303,15 @@ def test_the_signing_and_verification_pages_pass_axe(live, browser):
         axe(public, "refused link")
         public.goto(live.base + "/s/done?lang=ru&kind=commitment")
         axe(public, "done page")
+        public.goto(address + "/decline")
+        axe(public, "decline page")
+        public.click("form.decline-form button[type=submit]")
+        public.wait_for_selector("#error-summary")
+        axe(public, "decline page with errors")
+        public.goto(live.base + "/s/declined?lang=uk")
+        axe(public, "declined page")
+        public.goto(live.base + "/s/copy")
+        axe(public, "copy no longer available")
         public.goto(live.base + "/verify?lang=nl")
         axe(public, "verification form")
         public.click("main form button[type=submit]")  # no file chosen: the browser says so
@@ -309,4 +323,4 @@ def test_the_signing_and_verification_pages_pass_axe(live, browser):
     finally:
         staff_context.close()
         participant.close()
-    assert len(checked) == 11
+    assert len(checked) == 15

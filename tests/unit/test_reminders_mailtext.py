@@ -73,6 +73,9 @@ def _values(kind, lang):
                                         document_kind="departure_agreement", until="8"),
         "participant_code": dict(case, role="participant", code="042917", minutes=10,
                                  document_kind="departure_agreement"),
+        # next_step comes translated already (services.signed_copy.next_step)
+        "participant_copy": dict(case, role="participant", document_kind="departure_agreement",
+                                 signed="1", next_step=""),
     }[kind]
 
 

@@ -72,7 +72,8 @@ def test_a_drawn_signature_on_the_tablet_ends_as_a_sealed_pdf_that_verifies(
 
     resp = web.post(f"/cases/{reference}/tablet/sign", {**sign, "consent": "yes", **ID_CHECK})
     assert resp.status_code == 303, text(resp.get_data(as_text=True))[:2000]
-    assert resp.headers["Location"].endswith(f"/cases/{reference}#docs-title")
+    # The counsellor's confirmation offers the signer's copy (issue 12 item 3).
+    assert re.search(rf"/cases/{reference}/documents/\d+/copy$", resp.headers["Location"])
     after = snapshot(app)
     assert after.documents == before.documents + 1
 

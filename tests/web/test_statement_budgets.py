@@ -77,14 +77,14 @@ BUDGETS: dict[str, Budget] = {
     # user, count, page (principal, household size, counsellor joined)
     "case list": Budget(3, 1, 0),
     # user, cases per state, deadlines coming up, overdue (principal joined), failed
-    # reminders; the work queues' counts: the counsellor's open cases (principal and
+    # reminders, declined signatures; the work queues' counts: the counsellor's open cases (principal and
     # counsellor joined), their participants with IND confirmations, documents, payments
     # with their people, open signing links
-    "dashboard": Budget(10, 1, 0),
+    "dashboard": Budget(11, 1, 0),
     # + the delivery warning: unsent/due/oldest due in one pass, the scheduler heartbeat;
     # the supervisor's queues instead of the counsellor's: proposals to decide (proposer
     # joined), cases with an addendum + their participants, documents, payments, overdue
-    "dashboard (supervisor)": Budget(13, 1, 0),
+    "dashboard (supervisor)": Budget(14, 1, 0),
     # user + the counsellor's queues (as on the dashboard)
     "queue (counsellor)": Budget(6, 1, 0),
     # user, proposals to decide (case, principal, counsellor and proposer joined)
