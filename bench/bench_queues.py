@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from alembic import command  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 import load_cases  # noqa: E402
+from benchdb import databases  # noqa: E402
 from returnprog import db as dbmod  # noqa: E402
 from returnprog.models import User  # noqa: E402
 from returnprog.policy import DEFAULT_POLICY  # noqa: E402
@@ -99,28 +98,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench_queues_") as tmp:
-        pg = None
-        try:
-            for backend in backends:
-                if backend == "postgresql":
-                    sys.path.insert(0, str(ROOT / "tests"))
-                    from pgserver import PostgresServer
-
-                    pg = PostgresServer().start()
-                    pg.create_database("bench_queues")
-                    url = pg.url("bench_queues")
-                else:
-                    url = f"sqlite:///{Path(tmp) / 'bench_queues.sqlite'}"
-                command.upgrade(dbmod.alembic_config(url), "heads")
-                started = time.perf_counter()
-                load_cases.load(url, args.cases)
-                print(f"  {backend:<10} loaded {args.cases:,} cases in "
-                      f"{time.perf_counter() - started:.1f} s", flush=True)
-                results[backend] = measure(url, args.repeat)
-        finally:
-            if pg is not None:
-                pg.stop()
+    with databases(backends, "bench_queues") as urls:
+        for backend, url in urls:
+            started = time.perf_counter()
+            load_cases.load(url, args.cases)
+            print(f"  {backend:<10} loaded {args.cases:,} cases in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            results[backend] = measure(url, args.repeat)
     for backend, rows in results.items():
         base = rows["case list (one page by state)"][1]
         print(f"\n{backend}, {args.cases:,} cases, {args.repeat} runs each")

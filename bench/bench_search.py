@@ -35,14 +35,13 @@ import datetime as dt
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
+from benchdb import databases  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -244,28 +243,12 @@ def main(argv=None) -> int:
     print(f"bench_search: {args.cases:,} cases, {args.repeat} repetitions per operation, "
           f"as a counsellor of the first of {len(TEAMS)} teams", flush=True)
     all_results = {}
-    with tempfile.TemporaryDirectory(prefix="bench_search_") as tmp:
-        pg = None
-        try:
-            for backend in backends:
-                if backend == "postgresql":
-                    sys.path.insert(0, str(ROOT / "tests"))
-                    from pgserver import PostgresServer
-
-                    pg = PostgresServer().start()
-                    pg.create_database("bench_search")
-                    url = pg.url("bench_search")
-                else:
-                    url = f"sqlite:///{Path(tmp) / 'bench_search.sqlite'}"
-                # "heads": works before and after the migrations are chained into one line.
-                command.upgrade(dbmod.alembic_config(url), "heads")
-                loaded, indexed, common = seed(url, args.cases)
-                print(f"  {backend:<10} loaded {args.cases:,} cases in {loaded:.1f} s, "
-                      f"indexed them in {indexed:.1f} s", flush=True)
-                all_results[backend] = measure(url, args.repeat, common)
-        finally:
-            if pg is not None:
-                pg.stop()
+    with databases(backends, "bench_search") as urls:
+        for backend, url in urls:
+            loaded, indexed, common = seed(url, args.cases)
+            print(f"  {backend:<10} loaded {args.cases:,} cases in {loaded:.1f} s, "
+                  f"indexed them in {indexed:.1f} s", flush=True)
+            all_results[backend] = measure(url, args.repeat, common)
     print()
     for backend, results in all_results.items():
         print_table(backend, args.cases, results)
