@@ -394,6 +394,14 @@ def _translator(language: str) -> Callable[..., Markup]:
     return translate
 
 
+def sentence(key: str, language: str, **values: Any) -> Markup:
+    """One sentence of the documents' texts (``pdf_templates/texts``) in ``language``, its
+    values escaped: the signing page repeats a condition in the very words signed."""
+    if language not in LANGUAGES:
+        raise DocumentDataError(f"unknown language {language!r}")
+    return _translator(language)(key, **values)
+
+
 def _strong(value: Any) -> Markup:
     return Markup("<strong>{}</strong>").format(value)
 
