@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import func, select, update
 
-from .. import acknowledgements, audit, names, payments, workflow
+from .. import acknowledgements, audit, documents, names, payments, workflow
 from .. import signature as signature_rules
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
@@ -72,6 +72,7 @@ def document_data(ctx: Context, case, participant: Participant, kind: str, terms
             case.departure_deadline.isoformat() if case.departure_deadline else None),
         "previous_deadline": case.departure_deadline.isoformat() if case.departure_deadline else None,
         "reason": terms.get("reason"),
+        "reason_code": terms.get("reason_code"),
         "amount_cents": payment["amount_cents"] if payment else None,
         "breakdown": _breakdown_rows(payment["breakdown"]) if payment else None,
         "method": payment["method"] if payment else None,
@@ -108,10 +109,18 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
                           {"departure_deadline": [p.message for p in problems]})
         out["departure_deadline"] = deadline.isoformat()
     if kind == workflow.ADDENDUM:
+        # A standard reason (translated in the document) and/or the counsellor's own words
+        # (printed untranslated); without a standard reason, or with "other", words needed.
+        code = terms.get("reason_code") or None
+        if code is not None and code not in documents.ADDENDUM_REASONS:
+            raise Invalid('reason_missing', {"reason_code": [M("signing.extension_reason")]})
         reason = (terms.get("reason") or "").strip()
-        if not reason:
+        if not reason and (code is None or code == "other"):
             raise Invalid('reason_missing', {"reason": [M("signing.extension_reason")]})
-        out["reason"] = reason[:2000]
+        if code is not None:
+            out["reason_code"] = code
+        if reason:
+            out["reason"] = reason[:2000]
     return out
 
 

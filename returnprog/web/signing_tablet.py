@@ -53,6 +53,16 @@ ID_TYPE_LABELS = {
     "residence": N_("Dutch residence document (W-document)"),
     "other": N_("Other identity document"),
 }
+# The standard reasons for an extension (``documents.ADDENDUM_REASONS``) as the counsellor
+# picks them; the addendum prints each in Dutch and in the participant's language.
+ADDENDUM_REASON_LABELS = {
+    "travel_documents": N_("Travel documents not ready in time"),
+    "transport": N_("Journey could not be arranged in time (e.g. cancelled flight)"),
+    "illness": N_("Illness or medical treatment in the household"),
+    "family": N_("Serious family circumstances"),
+    "safety": N_("Security situation at the destination"),
+    "other": N_("Another reason (explain below)"),
+}
 LINK_STATUS_LABELS = {"open": N_("open"), "used": N_("signed"), "revoked": N_("withdrawn"),
                       "expired": N_("expired")}
 # How the identity document is written into the signed document (Dutch, its first language).
@@ -83,6 +93,9 @@ def _selection(form) -> tuple[dict, dict]:
                 S("Enter the departure deadline as a date (dd-mm-yyyy).")]
     if kind == workflow.ADDENDUM:
         terms["reason"] = form.get("reason", "").strip()
+        code = form.get("reason_code", "").strip()
+        if code:
+            terms["reason_code"] = code
     return {"participant_id": pid, "kind": kind, "terms": terms}, errors
 
 
@@ -414,7 +427,9 @@ def _panel_helpers():
         return prepared if prepared is not None else _choices(ctx(), reference)
 
     return {"signing_panel": signing_panel, "signing_S": staff_gettext,
-            "link_status_labels": LINK_STATUS_LABELS}
+            "link_status_labels": LINK_STATUS_LABELS,
+            "addendum_reasons": [(code, ADDENDUM_REASON_LABELS[code])
+                                 for code in documents.ADDENDUM_REASONS]}
 
 
 
