@@ -72,3 +72,27 @@ def test_the_language_switch_shows_the_link_page_in_the_chosen_language(
         lang = code if code != "xx" else "uk"  # an unknown choice: the registered language
         assert f'<html lang="{lang}">' in body and words in body, code
         assert f'name="lang" value="{lang}"' in body
+
+
+def test_the_counsellor_picks_a_translated_reason_for_the_addendum(
+        app, staff, ctx_for, session):
+    import datetime as dt
+
+    from ..conftest import drive_to
+
+    case = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0)
+    signer = adults_of(app, case.reference)[0]
+    web = web_for(app, staff.counsellor)
+    case_page = web.get(f"/cases/{case.reference}").get_data(as_text=True)
+    assert 'name="reason_code"' in case_page and 'value="travel_documents"' in case_page
+    deadline = (case.departure_deadline + dt.timedelta(days=14)).isoformat()
+    # Neither a standard reason nor words: refused, as before.
+    refused = web.post(f"/cases/{case.reference}/signing-links",
+                       {"participant_id": signer.id, "kind": "addendum",
+                        "departure_deadline": deadline})
+    assert refused.status_code == 422
+    path = create_link(web, case.reference, signer.id, "addendum",
+                       departure_deadline=deadline, reason_code="travel_documents")
+    body = html.unescape(app.test_client().get(path).get_data(as_text=True))
+    assert "Проїзні документи не будуть готові вчасно." in body
+    assert "De reisdocumenten zijn niet op tijd klaar." in body
