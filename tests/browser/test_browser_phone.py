@@ -53,6 +53,7 @@ _SMALL = """() => Array.from(document.querySelectorAll(
 
 
 def _fits(page, what: str) -> None:
+    page.wait_for_load_state("load")  # the stylesheets are in, so the layout is final
     got = page.evaluate(_OVERFLOW)
     assert got["scroll"] <= 375 and not got["bad"], (what, got)
     small = page.evaluate(_SMALL)

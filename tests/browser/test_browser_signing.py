@@ -146,7 +146,7 @@ def test_a_signature_drawn_with_the_mouse_on_the_tablet_ends_in_a_verified_pdf(l
         _sign_in(page, live, live.staff.counsellor.email)
         _choose(page, live, reference, signer_id)
         page.click("form.signing-choose button[type=submit]:not([formaction])")
-        page.wait_for_selector("canvas#signature")
+        page.wait_for_selector("form.signing-form")
         assert page.get_attribute("html", "lang") == "uk"
         # The typed name comes first (it works with a keyboard); the script reveals the
         # drawing alternative, and choosing it shows the pad instead of the typed field.
@@ -287,7 +287,7 @@ def test_the_signing_and_verification_pages_pass_axe(live, browser):
         page.goto(f"{live.base}/cases/{reference}/signatures")
         axe(page, "signatures page")
         page.click("form.signing-choose button[type=submit]:not([formaction])")
-        page.wait_for_selector("canvas#signature")
+        page.wait_for_selector("form.signing-form")
         axe(page, "tablet page")
         page.click("form.signing-form button[type=submit]")
         page.wait_for_selector("#error-summary")
