@@ -230,11 +230,17 @@ def kiosk():
     c, case = _counsellor_case(lock["reference"])
     selection = {"participant_id": lock["participant_id"], "kind": lock["kind"],
                  "terms": lock["terms"]}
-    person = signing_service._signer(c, case, selection["participant_id"], selection["kind"])
-    lang = chosen_language(person, request.args.get("lang"))
-    lock["lang"] = lang
-    session[KIOSK] = lock
-    return _tablet_page(c, case, person, selection, lang=lang)
+    try:
+        person = signing_service._signer(c, case, selection["participant_id"],
+                                         selection["kind"])
+        lang = chosen_language(person, request.args.get("lang"))
+        page = _tablet_page(c, case, person, selection, lang=lang)
+    except (Invalid, Conflict, documents.DocumentDataError):
+        # The case moved on meanwhile: nothing to sign here, the counsellor takes over.
+        c.session.rollback()
+        return _hand_back_page(lock, 409)
+    session[KIOSK] = {**lock, "lang": lang}
+    return page
 
 
 @bp.get("/tablet/done")

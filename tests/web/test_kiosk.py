@@ -62,7 +62,7 @@ def test_from_the_tablet_no_staff_page_is_reachable_without_the_password(
     body = done.get_data(as_text=True)
     assert done.status_code == 200 and '<html lang="ru">' in body
     assert "Документ подписан" in body and reference not in body
-    assert f'href="/cases' not in body
+    assert 'href="/cases' not in body
     _assert_locked(web, reference, household)
     # Signed once: the locked tablet cannot sign again either.
     before = snapshot(app)
