@@ -271,6 +271,8 @@ def test_the_tablet_reaches_no_staff_page_without_the_password(live, browser):
         page.click("form.signing-form button[type=submit]")
         page.wait_for_url(f"{live.base}/tablet/done")
         assert page.locator("a[href^='/cases'], a[href='/']").count() == 0
+        _fits(page, "tablet done")
+        _axe(page, "tablet done")
         page.click("a[href='/tablet/hand-back']")
         page.fill("#password", "wrong password")
         page.click("main form button[type=submit]")
