@@ -155,6 +155,10 @@ KINDS = (
     "payment_receipt",
 )
 LANGUAGES = ("nl", "uk", "en", "ru")
+# The standard reasons for extending a deadline (addendum), each translated in the texts
+# (``addendum_reason_<code>``), so the participant reads the reason in their language; the
+# counsellor's own words, if any, are printed as an untranslated explanation below it.
+ADDENDUM_REASONS = ("travel_documents", "transport", "illness", "family", "safety", "other")
 
 # Dutch is always the first language; a Dutch-speaking participant gets English
 # as the second so that every document stays bilingual.
@@ -394,6 +398,14 @@ def _translator(language: str) -> Callable[..., Markup]:
     return translate
 
 
+def sentence(key: str, language: str, **values: Any) -> Markup:
+    """One sentence of the documents' texts (``pdf_templates/texts``) in ``language``, its
+    values escaped: the signing page repeats a condition in the very words signed."""
+    if language not in LANGUAGES:
+        raise DocumentDataError(f"unknown language {language!r}")
+    return _translator(language)(key, **values)
+
+
 def _strong(value: Any) -> Markup:
     return Markup("<strong>{}</strong>").format(value)
 
@@ -593,7 +605,13 @@ def _context(kind: str, data: Mapping[str, Any], language: str) -> dict[str, Any
         if data.get("previous_deadline") is None:
             raise DocumentDataError("previous_deadline is required")
         ctx["previous_deadline"] = _format_date_of(data["previous_deadline"], "previous_deadline")
-        ctx["reason"] = _text(data, "reason", max_len=2000)
+        code = data.get("reason_code")
+        if code is not None and code not in ADDENDUM_REASONS:
+            raise DocumentDataError(f"reason_code must be one of {', '.join(ADDENDUM_REASONS)}")
+        ctx["reason_code"] = code
+        # With a standard reason the counsellor's explanation is optional.
+        ctx["reason"] = _text(data, "reason", max_len=2000,
+                              required=code is None or code == "other")
     elif kind == "payment_receipt":
         method = data.get("method")
         if method not in ("cash", "transfer"):

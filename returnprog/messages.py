@@ -330,6 +330,8 @@ MESSAGES: dict[str, str | Plural] = {
     "signing.wrong_state": N_("This document cannot be signed while the case is %(state)s."),
     "signing.deadline_invalid": N_("The departure deadline is not acceptable."),
     "signing.consent_required": N_("Consent is required."),
+    "signing.acknowledgement_required": N_(
+        "This condition must be confirmed separately before signing."),
     "signing.draw_signature": N_("Draw your signature."),
     "signing.drawing_too_large": N_("The drawn signature is too large."),
     "signing.type_name": N_("Type your full name."),
@@ -441,8 +443,8 @@ MESSAGES: dict[str, str | Plural] = {
 # Codes a participant can read on the signing pages: translated into uk, ru, en and nl.
 PARTICIPANT_CODES = frozenset({
     "signing.link_invalid", "signing.link_used", "signing.link_withdrawn",
-    "signing.link_expired", "signing.consent_required", "signing.name_characters",
-    "signing.name_mismatch",
+    "signing.link_expired", "signing.consent_required", "signing.acknowledgement_required",
+    "signing.name_characters", "signing.name_mismatch",
     "signing.draw_signature", "signing.drawing_too_large", "signing.type_name",
     "signing.name_too_long", "signing.minors_do_not_sign", "signing.case_changed",
     "signing.link_declined", "signing.decline_reason", "signing.decline_reason_long",

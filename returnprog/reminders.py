@@ -300,16 +300,23 @@ def _counsellor_link_expired(case: CaseInfo, link: LinkInfo, r: Recipient) -> di
 
 
 def _pair(r: Recipient) -> tuple[str, str]:
-    """Dutch first, then the recipient's language (English for Dutch speakers)."""
+    """The recipient's language first, then Dutch (a Dutch speaker: Dutch, then English):
+    the participant reads their own language before the official Dutch text."""
     lang = r.language if r.language in LANGUAGES else "en"
-    return ("nl", "en") if lang == "nl" else ("nl", lang)
+    return ("nl", "en") if lang == "nl" else (lang, "nl")
+
+
+def _second_language(r: Recipient) -> str:
+    """The participant's language besides Dutch (English for Dutch speakers)."""
+    return next(lang for lang in _pair(r) if lang != "nl")
 
 
 _SEPARATOR = "—" * 24
 
 
 def render(parts: dict) -> tuple[str, str, str]:
-    """Subject, plain text and HTML from ``{language: (subject, paragraphs)}`` (Dutch first)."""
+    """Subject, plain text and HTML from ``{language: (subject, paragraphs)}``, in that
+    order (a participant's language first, staff messages Dutch first)."""
     langs = list(parts)
     subject = " / ".join(parts[lang][0] for lang in langs)
     text = f"\n\n{_SEPARATOR}\n\n".join("\n\n".join(parts[lang][1]) for lang in langs) + "\n"
@@ -327,7 +334,7 @@ def _message(key: str, case_id: int | None, kind: str, r: Recipient, parts: dict
              deadline: dt.date | None = None, link_id: int | None = None) -> Message:
     subject, text, body_html = render(parts)
     return Message(key=key, case_id=case_id, kind=kind, recipient=r.email.strip(),
-                   language=_pair(r)[1] if r.role == "participant" else "nl",
+                   language=_second_language(r) if r.role == "participant" else "nl",
                    subject=subject, body_text=text, body_html=body_html,
                    deadline=deadline, signing_request_id=link_id)
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from sqlalchemy import select
 
-from . import auth, files, passwords, workflow
+from . import acknowledgements, auth, files, passwords, workflow
 from .models import Participant
 from .policy import Policy
 from .services import Context
@@ -97,9 +97,11 @@ def _sign_all(ctx: Context, case, kind: str, terms: dict) -> None:
     people = ctx.session.execute(select(Participant).where(Participant.case_id == case.id)).scalars()
     for p in list(people):
         if ctx.policy.is_adult_on(p.date_of_birth, ctx.today()):
+            # The demo households tick every separate condition, as a signer must.
             signing.sign_document(ctx, case.reference, p.id, kind, terms, method="typed",
                                   typed_name=p.full_name, channel="tablet",
-                                  identity_document="passport", consent=True)
+                                  identity_document="passport", consent=True,
+                                  acknowledged=acknowledgements.required(kind))
 
 
 def _context(session, policy, seal, actor, today: dt.date) -> Context:

@@ -144,6 +144,11 @@ MATRIX: dict[tuple[str, str], object] = {
     ("signing.choose", "GET"): on_case("counsellor"),
     ("signing.tablet", "POST"): on_case("counsellor", expect=PASS),
     ("signing.tablet_sign", "POST"): on_case("counsellor", expect=PASS),
+    # the tablet kiosk: only a session locked to the tablet reaches these
+    ("signing.kiosk", "GET"): covered_by("tests/web/test_kiosk.py"),
+    ("signing.kiosk_done", "GET"): covered_by("tests/web/test_kiosk.py"),
+    ("signing.kiosk_hand_back", "GET"): covered_by("tests/web/test_kiosk.py"),
+    ("signing.kiosk_hand_back", "POST"): covered_by("tests/web/test_kiosk.py"),
     ("signing.create_link", "POST"): on_case("counsellor", expect=PASS),
     ("signing.revoke_link", "POST"): on_case("counsellor", expect=PASS),
     # after a tablet signature: the signer's copy, e-mailed or printed (issue 12 item 3)

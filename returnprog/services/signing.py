@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import func, select, update
 
-from .. import audit, names, payments, workflow
+from .. import acknowledgements, audit, documents, names, payments, workflow
 from .. import signature as signature_rules
 from ..auth import hash_token, new_token
 from ..models import Case, Document, Participant, Payment, SigningRequest
@@ -75,6 +75,7 @@ def document_data(ctx: Context, case, participant: Participant, kind: str, terms
             case.departure_deadline.isoformat() if case.departure_deadline else None),
         "previous_deadline": case.departure_deadline.isoformat() if case.departure_deadline else None,
         "reason": terms.get("reason"),
+        "reason_code": terms.get("reason_code"),
         "amount_cents": payment["amount_cents"] if payment else None,
         "breakdown": _breakdown_rows(payment["breakdown"]) if payment else None,
         "method": payment["method"] if payment else None,
@@ -111,10 +112,18 @@ def validate_terms(ctx: Context, case, kind: str, terms: dict) -> dict:
                           {"departure_deadline": [p.message for p in problems]})
         out["departure_deadline"] = deadline.isoformat()
     if kind == workflow.ADDENDUM:
+        # A standard reason (translated in the document) and/or the counsellor's own words
+        # (printed untranslated); without a standard reason, or with "other", words needed.
+        code = terms.get("reason_code") or None
+        if code is not None and code not in documents.ADDENDUM_REASONS:
+            raise Invalid('reason_missing', {"reason_code": [M("signing.extension_reason")]})
         reason = (terms.get("reason") or "").strip()
-        if not reason:
+        if not reason and (code is None or code == "other"):
             raise Invalid('reason_missing', {"reason": [M("signing.extension_reason")]})
-        out["reason"] = reason[:2000]
+        if code is not None:
+            out["reason_code"] = code
+        if reason:
+            out["reason"] = reason[:2000]
     return out
 
 
@@ -128,6 +137,7 @@ _PROBLEM_MESSAGES = {
     signature_rules.TYPED_LONG: "signing.name_too_long",
     signature_rules.TYPED_CHARS: "signing.name_characters",
     signature_rules.TYPED_MISMATCH: "signing.name_mismatch",
+    acknowledgements.MISSING: "signing.acknowledgement_required",
 }
 
 
@@ -142,13 +152,17 @@ class SignatureInvalid(Invalid):
 
 
 def check_signature(method: str, typed_name: str | None, image_data_uri: str | None,
-                    consent: bool, signer: Participant | None = None) -> signature_rules.Signature:
-    """The one check of a signature (consent, method, drawing or typed name — which must be
-    the ``signer``'s registered name), shared by every way of signing; raises
+                    consent: bool, signer: Participant | None = None, *,
+                    kind: str | None = None,
+                    acknowledged=()) -> signature_rules.Signature:
+    """The one check of a signature (consent, the separate acknowledgements ``kind`` needs
+    (``returnprog.acknowledgements``), method, drawing or typed name — which must be the
+    ``signer``'s registered name), shared by every way of signing; raises
     ``SignatureInvalid`` naming every problem."""
     registered = names.registered_forms(signer) if signer is not None else ()
     checked, problems = signature_rules.problems(method, typed_name, image_data_uri, consent,
                                                  registered)
+    problems = {**acknowledgements.missing(kind, acknowledged), **problems}
     if problems:
         raise SignatureInvalid(problems)
     return checked
@@ -207,7 +221,7 @@ def _still_current(ctx: Context, case, person: Participant, kind: str, terms: di
 
 def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
                    prepared: dict, *, method: str, channel: str, identity_document: str | None,
-                   actor_label: str, verification: str) -> Document:
+                   actor_label: str, verification: str, acknowledged=()) -> Document:
     """Store a prepared, sealed document with its audit event (the caller commits)."""
     sealed = prepared["pdf"]
     version = (ctx.session.execute(select(func.max(Document.version)).where(
@@ -232,7 +246,10 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                  case_id=case.id,
                  details={"document_id": doc.id, "kind": kind, "version": version,
                           "participant_id": person.id, "method": method, "channel": channel,
-                          "verification": verification, "user_agent": ctx.user_agent, "sha256": doc.sha256, **terms},
+                          "verification": verification, "user_agent": ctx.user_agent,
+                          "sha256": doc.sha256,
+                          # Which separate acknowledgements the signer ticked (all required).
+                          "acknowledged": acknowledgements.given(kind, acknowledged), **terms},
                  ip=ctx.ip)
     return doc
 
@@ -241,9 +258,11 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
 def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, terms: dict, *,
                   method: str, typed_name: str | None = None, image_data_uri: str | None = None,
                   channel: str = "tablet", identity_document: str | None = None,
-                  consent: bool = False) -> Document:
+                  consent: bool = False, acknowledged=()) -> Document:
     """A participant signs at the office, the counsellor present (``ctx.actor``) and having
-    checked ``identity_document``: render, sign, seal and store one document."""
+    checked ``identity_document``: render, sign, seal and store one document.
+    ``acknowledged``: the keys of the separate acknowledgements ticked (see
+    ``returnprog.acknowledgements``; every one ``kind`` requires must be there)."""
     if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.office_role')
     if channel == "tablet" and not (identity_document or "").strip():
@@ -253,7 +272,8 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     # otherwise hold against every other writer meanwhile; re-check under the lock.
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
-    signed = check_signature(method, typed_name, image_data_uri, consent, person)
+    signed = check_signature(method, typed_name, image_data_uri, consent, person, kind=kind,
+                             acknowledged=acknowledged)
     terms = validate_terms(ctx, case, kind, terms)
     prepared = _prepare_signed(ctx, case, person, kind, terms, signed,
                                channel=channel, identity_document=identity_document)
@@ -264,7 +284,8 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
     _still_current(ctx, case, person, kind, terms, prepared)
     doc = _record_signed(ctx, case, person, kind, terms, prepared, method=signed.method,
                          channel=channel, identity_document=identity_document, actor_label="",
-                         verification=signing_codes.TABLET_METHOD)
+                         verification=signing_codes.TABLET_METHOD,
+                         acknowledged=acknowledged)
     commit(ctx)
     return doc
 
@@ -343,7 +364,7 @@ def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
 def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | None = None,
                    image_data_uri: str | None = None, consent: bool = False,
                    link: SigningRequest | None = None,
-                   verified_code_id: int | None = None) -> Document:
+                   verified_code_id: int | None = None, acknowledged=()) -> Document:
     """The participant signs through their personal link (no staff user: ``ctx.actor`` is
     None). The link is spent in the same transaction as the signature: single use.
 
@@ -359,7 +380,8 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
         raise signing_codes.VerificationRequired()
     case = ctx.session.get(Case, request.case_id)
     person = _signer(ctx, case, request.participant_id, request.kind)
-    signed = check_signature(method, typed_name, image_data_uri, consent, person)
+    signed = check_signature(method, typed_name, image_data_uri, consent, person,
+                             kind=request.kind, acknowledged=acknowledged)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
     # Render and seal outside the write lock (see sign_document), then re-check under it.
     prepared = _prepare_signed(ctx, case, person, request.kind, terms, signed,
@@ -382,7 +404,8 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
                           "used")
     doc = _record_signed(ctx, case, person, request.kind, terms, prepared,
                          method=signed.method, channel="link", identity_document=None,
-                         actor_label=f"participant:{person.id}", verification=verification)
+                         actor_label=f"participant:{person.id}", verification=verification,
+                         acknowledged=acknowledged)
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
                         .values(document_id=doc.id))
     from .signed_copy import queue_copy_email  # the signer's own copy, in this transaction

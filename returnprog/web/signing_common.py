@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Response, render_template
 from markupsafe import Markup
 
-from .. import documents, glossary, i18n, mailtext, names
+from .. import acknowledgements, documents, glossary, i18n, mailtext, names
 from .. import signature as signature_rules
 from ..glossary import N_
 from ..policy import TIMEZONE
@@ -121,6 +121,49 @@ def preview(c, case: Case, person: Participant, kind: str, terms: dict, lang: st
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])", re.I)
 
 
+def acknowledgement_blocks(c, case: Case, person: Participant, kind: str, terms: dict,
+                           lang: str) -> list[dict]:
+    """The separate acknowledgements ``kind`` needs, each with its condition in the page's
+    language and in Dutch (the document's own sentences, with the deadline and amount
+    that are signed): key, form field, ``text`` and ``nl`` (None when the page is Dutch)."""
+    keys = acknowledgements.required(kind)
+    if not keys:
+        return []
+    data = signing_service.document_data(c, case, person, kind, terms)
+    values = {}
+    if data.get("departure_deadline"):
+        values["deadline"] = Markup('<span class="nowrap">{}</span>').format(
+            documents.format_date(data["departure_deadline"]))
+    if data.get("amount_cents") is not None:
+        values["amount"] = Markup('<span class="nowrap">{}</span>').format(
+            documents.format_eur(data["amount_cents"]))
+    return [{"key": key, "field": acknowledgements.field(key),
+             "text": documents.sentence(key, lang, **values),
+             "nl": None if lang == "nl" else documents.sentence(key, "nl", **values)}
+            for key in keys]
+
+
+def signer_names(person: Participant) -> str:
+    """The signer's registered name in both scripts, Cyrillic first when recorded
+    ("Олена Коваленко / Olena Kovalenko")."""
+    return " / ".join(names.registered_forms(person))
+
+
+def language_choice(current: str, href) -> list[tuple[str, str, str]]:
+    """(code, name in itself, ``href(code)``) of the participant languages other than
+    ``current``: the page offers itself in each (the language is no personal data)."""
+    return [(code, LANGUAGE_NAMES[code], href(code))
+            for code in PARTICIPANT_LANGUAGES if code != current]
+
+
+def chosen_language(person: Participant, asked: str | None) -> str:
+    """The page language: the one the signer chose on the page (``asked``) when offered,
+    else their registered language."""
+    if asked in PARTICIPANT_LANGUAGES:
+        return asked
+    return participant_language(person.language)
+
+
 
 # Problem codes of ``returnprog.signature`` -> the participant sentence saying it.
 _SIGNATURE_TEXTS = {
@@ -134,6 +177,15 @@ _SIGNATURE_TEXTS = {
     signature_rules.TYPED_CHARS: N_("Your name may contain only letters, spaces, hyphens and "
                                     "apostrophes."),
     signature_rules.TYPED_MISMATCH: N_("Type your own name as it is registered: %(name)s."),
+    acknowledgements.MISSING: N_("Tick this box to confirm this condition separately."),
+}
+# Each separate acknowledgement's refusal, naming the condition (the summary lists them).
+_ACKNOWLEDGEMENT_TEXTS = {
+    "cond_irreversible": N_("Tick the box to confirm that the withdrawal is final."),
+    "cond_deadline": N_("Tick the box to confirm the departure deadline."),
+    "cond_support": N_("Tick the box to confirm the amount of the travel support."),
+    "cond_reclaim": N_("Tick the box to confirm that the travel support is reclaimed if you "
+                       "come back to the Netherlands."),
 }
 # Standard reasons to decline, as the participant reads them.
 DECLINE_TEXTS = {
@@ -151,7 +203,8 @@ def signature_form(form) -> dict:
     checked here: the service checks a signature once, see ``returnprog.signature``)."""
     return {"method": form.get("method", ""), "typed_name": form.get("typed_name", ""),
             "image_data_uri": form.get("signature", ""),
-            "consent": form.get("consent") in ("yes", "on", "1", "true")}
+            "consent": form.get("consent") in ("yes", "on", "1", "true"),
+            "acknowledged": tuple(form.getlist("ack"))}
 
 
 def oversized_signature(form, _: _Gettext) -> dict:
@@ -169,6 +222,8 @@ def signature_errors(problems: dict[str, str], _: _Gettext, signer=None) -> dict
     out = {}
     for field, code in problems.items():
         text = _(_SIGNATURE_TEXTS.get(code, SIGNING_FAILED))
+        if code == acknowledgements.MISSING:
+            text = _(_ACKNOWLEDGEMENT_TEXTS.get(field.removeprefix("ack-"), text))
         if code == signature_rules.TYPED_MISMATCH:
             text = text % {"name": expected}
         out[field] = [text]
@@ -179,6 +234,7 @@ def kept(form, problems: dict[str, str]) -> dict:
     """The submitted values to show again after a refusal; the drawing only when it was a
     real one (it goes back into the page)."""
     values = {key: form.get(key, "") for key in form.keys()}
+    values["ack"] = tuple(form.getlist("ack"))
     if "signature" in problems or signature_rules.too_large(values.get("signature")):
         values["signature"] = ""
     return values

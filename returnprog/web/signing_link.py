@@ -35,10 +35,11 @@ from ..services import signing_codes
 from . import ratelimit, redaction
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import service_context
-from .signing_common import (DECLINE_TEXTS, SIGNING_FAILED, flat_errors, kept, multilingual,
+from .signing_common import (DECLINE_TEXTS, SIGNING_FAILED, acknowledgement_blocks, chosen_language,
+                             flat_errors, kept, language_choice, multilingual,
                              oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
-                             too_many)
+                             signer_names, too_many)
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +75,26 @@ def _spend_link_request(c, link) -> float:
     return ratelimit.hit("SIGNING_TOKEN", "link", key=link.token_hash[:32])
 
 
-def _link_page(c, link, status: int = 200, errors: dict | None = None, values=None):
+def _link_page(c, link, status: int = 200, errors: dict | None = None, values=None,
+               lang: str | None = None, token: str = ""):
     case = c.session.get(Case, link.case_id)
     person = c.session.get(Participant, link.participant_id)
-    lang = participant_language(person.language)
+    lang = chosen_language(person, lang)
     texts = page_texts(lang)
     terms = json.loads(link.terms or "{}")
     try:
         terms = signing_service.validate_terms(c, case, link.kind, terms)
         page_preview = preview(c, case, person, link.kind, terms, lang)
+        acks = acknowledgement_blocks(c, case, person, link.kind, terms, lang)
     except (Invalid, Conflict, documents.DocumentDataError):
         c.session.rollback()
         return render_template("signing/not_signable.html", **texts), 409
+    # The same link in another language (the token is in the address already, and the
+    # log filters hide it; the language is no personal data).
+    languages = language_choice(lang, lambda code: url_for("sign_link.page", token=token,
+                                                           lang=code))
     return render_template("signing/link.html", **texts, person=person,
+                           signer_names=signer_names(person), acks=acks, languages=languages,
                            reference=case.reference, kind=link.kind, preview=page_preview,
                            errors=errors or {}, summary=flat_errors(errors or {}),
                            values=values or {}), status
@@ -270,7 +278,7 @@ def page(token: str):
         return refused
     if not _verified(c, link):
         return _not_signable(c, link) or _code_page(c, link, "code_choose")
-    return _link_page(c, link)
+    return _link_page(c, link, lang=request.args.get("lang"), token=token)
 
 
 @bp.post("/s/<token>")
@@ -289,11 +297,11 @@ def sign(token: str):
         # Nothing of the document is shown before the code (the service checks it again).
         return _not_signable(c, link) or _code_page(c, link, "code_choose", 403)
     person = c.session.get(Participant, link.participant_id)
-    lang = participant_language(person.language)
+    lang = chosen_language(person, request.form.get("lang"))
     _ = participant_gettext(lang)
     errors = oversized_signature(request.form, _)
     if errors:
-        return _link_page(c, link, 413, errors, kept(request.form, errors))
+        return _link_page(c, link, 413, errors, kept(request.form, errors), lang, token)
     kind = link.kind
     try:
         signed = signing_service.sign_with_link(c, token, link=link,
@@ -306,7 +314,7 @@ def sign(token: str):
         return _code_page(c, link, "code_choose", 403)
     except signing_service.SignatureInvalid as exc:
         return _link_page(c, link, 422, signature_errors(exc.problems, _, person),
-                          kept(request.form, exc.problems))
+                          kept(request.form, exc.problems), lang, token)
     except (Invalid, Conflict):
         # The case moved on, or the agreed terms are no longer acceptable.
         c.session.rollback()
@@ -314,7 +322,8 @@ def sign(token: str):
     except documents.DocumentDataError:
         c.session.rollback()
         log.warning("a signing link's document could not be rendered", exc_info=True)
-        return _link_page(c, link, 422, {None: [_(SIGNING_FAILED)]}, kept(request.form, {}))
+        return _link_page(c, link, 422, {None: [_(SIGNING_FAILED)]}, kept(request.form, {}),
+                          lang, token)
     response = redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
     _give_copy_cookie(response, doc_id=signed.id, link_id=link.id)
     return response

@@ -5,6 +5,12 @@ tablet page — the participant reads the document in their language, ticks that
 understood and draws (or types) their signature, the counsellor confirms the identity
 document checked — or creates a personal signing link, shown once. Links can be
 withdrawn. Also serves the signature pad script.
+
+Tablet mode is a kiosk. Opening the tablet page locks this staff session to the one case,
+adult and document (``session["kiosk"]``); while it is locked every other route of the
+session answers with the hand-back page, which asks the counsellor's password again, and
+the participant's pages carry no staff link and no staff data. After signing the tablet
+shows the participant a "done" page in their language; only the password unlocks it.
 """
 from __future__ import annotations
 
@@ -12,25 +18,29 @@ import datetime as dt
 import re
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template,
-                   request, url_for)
+                   request, session, url_for)
+from flask_login import current_user
 from sqlalchemy import select
 
-from .. import documents, i18n, names, workflow
+from .. import acknowledgements, documents, i18n, names, workflow
 from .. import signature as signature_rules
 from ..config import public_base_url
 from ..glossary import N_
 from ..models import Case, Document, Participant
 from ..roles import SIGNATURE_TAKERS
 from ..services import Conflict, Invalid, NotFound, ServiceError
-from ..services import case_views
+from ..services import accounts, case_views
 from ..services import cases as case_service
 from ..services import signed_copy
 from ..services import signing as signing_service
+from . import ratelimit
 from .headers import secure_headers
-from .signing_common import (DECLINE_TEXTS, FORMS_DIR, SIGNING_FAILED, flat_errors, kept, local_time,
+from .sessions import service_context
+from .signing_common import (DECLINE_TEXTS, FORMS_DIR, SIGNING_FAILED, acknowledgement_blocks,
+                             chosen_language, flat_errors, kept, language_choice, local_time,
                              oversized_signature, page_texts, participant_gettext,
                              participant_language, preview, signature_errors, signature_form,
-                             signing_panel_data, staff_gettext)
+                             signer_names, signing_panel_data, staff_gettext)
 from .staff import CSP as STAFF_CSP
 from .ui import CASE_ROLES, actor, ctx, normalise_date, roles
 
@@ -43,6 +53,16 @@ ID_TYPE_LABELS = {
     "passport": N_("Passport"), "id_card": N_("Ukrainian identity card"),
     "residence": N_("Dutch residence document (W-document)"),
     "other": N_("Other identity document"),
+}
+# The standard reasons for an extension (``documents.ADDENDUM_REASONS``) as the counsellor
+# picks them; the addendum prints each in Dutch and in the participant's language.
+ADDENDUM_REASON_LABELS = {
+    "travel_documents": N_("Travel documents not ready in time"),
+    "transport": N_("Journey could not be arranged in time (e.g. cancelled flight)"),
+    "illness": N_("Illness or medical treatment in the household"),
+    "family": N_("Serious family circumstances"),
+    "safety": N_("Security situation at the destination"),
+    "other": N_("Another reason (explain below)"),
 }
 LINK_STATUS_LABELS = {"open": N_("open"), "used": N_("signed"), "revoked": N_("withdrawn"),
                       "expired": N_("expired"), "declined": N_("declined")}
@@ -74,6 +94,9 @@ def _selection(form) -> tuple[dict, dict]:
                 S("Enter the departure deadline as a date (dd-mm-yyyy).")]
     if kind == workflow.ADDENDUM:
         terms["reason"] = form.get("reason", "").strip()
+        code = form.get("reason_code", "").strip()
+        if code:
+            terms["reason_code"] = code
     return {"participant_id": pid, "kind": kind, "terms": terms}, errors
 
 
@@ -133,14 +156,135 @@ def choose(reference: str):
 
 
 def _tablet_page(c, case: Case, person: Participant, selection: dict, status: int = 200,
-                 errors: dict | None = None, values=None):
-    lang = participant_language(person.language)
+                 errors: dict | None = None, values=None, lang: str | None = None):
+    lang = chosen_language(person, lang)
     page_preview = preview(c, case, person, selection["kind"], selection["terms"], lang)
     return render_template(
         "signing/tablet.html", reference=case.reference, person=person,
         **page_texts(lang), S=staff_gettext(), preview=page_preview, selection=selection,
+        acks=acknowledgement_blocks(c, case, person, selection["kind"], selection["terms"],
+                                    lang),
+        signer_names=signer_names(person),
+        languages=language_choice(lang, lambda code: url_for("signing.kiosk", lang=code)),
         errors=errors or {}, summary=flat_errors(errors or {}), values=values or {},
         id_types=ID_TYPES, id_type_labels=ID_TYPE_LABELS), status
+
+
+# --- the kiosk lock ------------------------------------------------------------------------------
+
+KIOSK = "kiosk"
+# What a locked session may still reach: the tablet page, its signing, the participant's
+# done page, the hand-back page, and public files and pages that show no staff data.
+_KIOSK_ENDPOINTS = frozenset({"signing.kiosk", "signing.tablet_sign", "signing.kiosk_done",
+                              "signing.kiosk_hand_back", "signing.static", "static"})
+_KIOSK_BLUEPRINTS = frozenset({"sign_link", "verify"})
+
+
+def _lock(reference: str, selection: dict, lang: str) -> None:
+    """Lock this staff session to the tablet for one case, adult and document."""
+    session[KIOSK] = {"reference": reference, "participant_id": selection["participant_id"],
+                      "kind": selection["kind"], "terms": selection["terms"], "lang": lang,
+                      "signed": False}
+
+
+def kiosk_lock() -> dict | None:
+    """The tablet lock of this session, if any."""
+    lock = session.get(KIOSK)
+    return lock if isinstance(lock, dict) else None
+
+
+def _matches(lock: dict, reference: str, selection: dict) -> bool:
+    return (lock["reference"] == reference
+            and lock["participant_id"] == selection["participant_id"]
+            and lock["kind"] == selection["kind"])
+
+
+@bp.before_app_request
+def _kiosk_guard():
+    """While the session is locked to the tablet, every staff route answers with the
+    hand-back page: nothing of the staff side is reachable without the password."""
+    lock = kiosk_lock()
+    if lock is None or not current_user.is_authenticated:
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint in _KIOSK_ENDPOINTS or endpoint.split(".")[0] in _KIOSK_BLUEPRINTS:
+        if endpoint == "signing.tablet_sign" and (
+                request.view_args or {}).get("reference") != lock["reference"]:
+            return _hand_back_page(lock, 403)
+        return None
+    return _hand_back_page(lock, 403)
+
+
+def _hand_back_page(lock: dict, status: int, errors: dict | None = None):
+    lang = participant_language(lock.get("lang"))
+    return render_template("signing/hand_back.html", **page_texts(lang), S=staff_gettext(),
+                           errors=errors or {}, summary=flat_errors(errors or {})), status
+
+
+@bp.get("/tablet")
+@roles(*CASE_ROLES)
+def kiosk():
+    """The tablet page of the locked session again, e.g. in another language (``?lang=``)."""
+    lock = kiosk_lock()
+    if lock is None or lock.get("signed"):
+        abort(404)
+    c, case = _counsellor_case(lock["reference"])
+    selection = {"participant_id": lock["participant_id"], "kind": lock["kind"],
+                 "terms": lock["terms"]}
+    try:
+        person = signing_service._signer(c, case, selection["participant_id"],
+                                         selection["kind"])
+        lang = chosen_language(person, request.args.get("lang"))
+        page = _tablet_page(c, case, person, selection, lang=lang)
+    except (Invalid, Conflict, documents.DocumentDataError):
+        # The case moved on meanwhile: nothing to sign here, the counsellor takes over.
+        c.session.rollback()
+        return _hand_back_page(lock, 409)
+    session[KIOSK] = {**lock, "lang": lang}
+    return page
+
+
+@bp.get("/tablet/done")
+@roles(*CASE_ROLES)
+def kiosk_done():
+    """The participant's "done" page after signing on the tablet, in their language."""
+    lock = kiosk_lock()
+    if lock is None or not lock.get("signed"):
+        abort(404)
+    lang = participant_language(lock.get("lang"))
+    return render_template("signing/done.html", **page_texts(lang), kind=lock["kind"],
+                           tablet=True, S=staff_gettext())
+
+
+@bp.route("/tablet/hand-back", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def kiosk_hand_back():
+    """The counsellor takes the tablet back: their password unlocks the session."""
+    lock = kiosk_lock()
+    if lock is None:
+        return redirect(url_for("pages.dashboard"), 303)
+    if request.method == "GET":
+        return _hand_back_page(lock, 200)
+    S = staff_gettext()
+    password = request.form.get("password", "")
+    if not password:
+        return _hand_back_page(lock, 422, {"password": [S("Enter your password.")]})
+    try:
+        accounts.authenticate(service_context(None), current_user.user.email, password[:200],
+                              throttle=ratelimit.sign_in_throttle())
+    except accounts.SignInThrottled as exc:
+        return _hand_back_page(lock, 429, {"password": [exc.message]})
+    except accounts.SignInRefused:
+        return _hand_back_page(lock, 401, {"password": [S("The password is not correct.")]})
+    session.pop(KIOSK, None)
+    if lock.get("signed"):
+        flash(S("The document was signed. The tablet is back in your hands."), "success")
+        if lock.get("document_id"):
+            return redirect(url_for("signing.copy_offer", reference=lock["reference"],
+                                    document_id=lock["document_id"]), 303)
+        return redirect(url_for("pages.case_page", reference=lock["reference"]) + "#docs-title",
+                        303)
+    return redirect(url_for("signing.choose", reference=lock["reference"]), 303)
 
 
 def _selected(c, case: Case, form) -> tuple[dict, Participant | None, dict, int]:
@@ -169,12 +313,14 @@ def tablet(reference: str):
     if errors:
         return _choose_page(reference, status, errors, request.form)
     try:
-        return _tablet_page(c, case, person, selection)
+        page = _tablet_page(c, case, person, selection)
     except documents.DocumentDataError as exc:
         S = staff_gettext()
         return _choose_page(reference, 422, {None: [S(
             "The document could not be drawn up: %(message)s", message=str(exc))]},
                             request.form)
+    _lock(reference, selection, participant_language(person.language))
+    return page
 
 
 @bp.post("/cases/<reference>/tablet/sign")
@@ -183,14 +329,19 @@ def tablet_sign(reference: str):
     """The participant's signature and the counsellor's identity check: sign and seal."""
     c, case = _counsellor_case(reference)
     selection, person, errors, status = _selected(c, case, request.form)
+    lock = kiosk_lock()
+    if lock is not None and (lock.get("signed") or not _matches(lock, reference, selection)):
+        # The tablet is locked to another signature (or has signed): no staff page here.
+        return _hand_back_page(lock, 403)
     if errors:
         return _choose_page(reference, status, errors, request.form)
-    lang = participant_language(person.language)
+    lang = chosen_language(person, request.form.get("lang"))
     _, S = participant_gettext(lang), staff_gettext()
     given = signature_form(request.form)
     errors = oversized_signature(request.form, _)
     if errors:
-        return _tablet_page(c, case, person, selection, 413, errors, kept(request.form, errors))
+        return _tablet_page(c, case, person, selection, 413, errors, kept(request.form, errors),
+                            lang)
     id_type = request.form.get("id_type", "")
     id_number = request.form.get("id_number", "").strip()
     if id_type not in ID_TYPES:
@@ -202,31 +353,36 @@ def tablet_sign(reference: str):
         errors["id_confirmed"] = [S("Confirm that you checked the identity document.")]
     if errors:
         # Nothing is signed, so the signature is checked here, to name every problem at once.
+        plain = {k: v for k, v in given.items() if k != "acknowledged"}
         _checked, problems = signature_rules.problems(
-            **given, registered=names.registered_forms(person))
+            **plain, registered=names.registered_forms(person))
+        problems = {**acknowledgements.missing(selection["kind"], given["acknowledged"]),
+                    **problems}
         return _tablet_page(c, case, person, selection, 422,
                             {**signature_errors(problems, _, person), **errors},
-                            kept(request.form, problems))
+                            kept(request.form, problems), lang)
     try:
-        doc = signing_service.sign_document(
+        signing_service.sign_document(
             c, reference, person.id, selection["kind"], selection["terms"], **given,
             channel="tablet", identity_document=f"{ID_TYPE_RECORDED[id_type]} {id_number}")
     except NotFound:
         raise
     except signing_service.SignatureInvalid as exc:
-        return _tablet_page(c, case, person, selection, 422, signature_errors(exc.problems, _, person),
-                            kept(request.form, exc.problems))
+        return _tablet_page(c, case, person, selection, 422,
+                            signature_errors(exc.problems, _, person),
+                            kept(request.form, exc.problems), lang)
     except (ServiceError, documents.DocumentDataError) as exc:
         c.session.rollback()
         problems = (_service_errors(exc) if isinstance(exc, ServiceError)
                     else {None: [_(SIGNING_FAILED)]})
         status = exc.status if isinstance(exc, ServiceError) else 422
         return _tablet_page(c, case, person, selection, status, problems,
-                            kept(request.form, {}))
-    flash(S("%(kind)s signed by %(name)s.", kind=i18n.label(i18n.DOCUMENT_LABELS, doc.kind),
-            name=doc.signer_name), "success")
-    # The counsellor's confirmation offers the signer's copy: by e-mail, or printed.
-    return redirect(url_for("signing.copy_offer", reference=reference, document_id=doc.id), 303)
+                            kept(request.form, {}), lang)
+    # The tablet stays locked, now on the participant's done page, until handed back; then
+    # the counsellor is offered the signer's copy (by e-mail, or printed).
+    _lock(reference, selection, lang)
+    session[KIOSK] = {**session[KIOSK], "signed": True, "document_id": doc.id}
+    return redirect(url_for("signing.kiosk_done"), 303)
 
 
 def _copy_offer_page(c, reference: str, document_id: int, status: int = 200,
@@ -322,7 +478,9 @@ def _panel_helpers():
         return prepared if prepared is not None else _choices(ctx(), reference)
 
     return {"signing_panel": signing_panel, "signing_S": staff_gettext,
-            "link_status_labels": LINK_STATUS_LABELS, "decline_texts": DECLINE_TEXTS}
+            "link_status_labels": LINK_STATUS_LABELS, "decline_texts": DECLINE_TEXTS,
+            "addendum_reasons": [(code, ADDENDUM_REASON_LABELS[code])
+                                 for code in documents.ADDENDUM_REASONS]}
 
 
 

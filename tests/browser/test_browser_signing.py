@@ -115,6 +115,13 @@ def _sign_in(page, live: Live, email: str) -> None:
     page.wait_for_url(live.base + "/")
 
 
+def _hand_back(page, live: Live) -> None:
+    """The counsellor takes the tablet back with their password."""
+    page.goto(live.base + "/tablet/hand-back")
+    page.fill("#password", PASSWORD)
+    page.click("main form button[type=submit]")
+
+
 def _choose(page, live: Live, reference: str, participant_id: int) -> None:
     page.goto(f"{live.base}/cases/{reference}")
     page.select_option("#sign-participant_id", str(participant_id))
@@ -139,10 +146,12 @@ def test_a_signature_drawn_with_the_mouse_on_the_tablet_ends_in_a_verified_pdf(l
         _sign_in(page, live, live.staff.counsellor.email)
         _choose(page, live, reference, signer_id)
         page.click("form.signing-choose button[type=submit]:not([formaction])")
-        page.wait_for_selector("canvas#signature")
+        page.wait_for_selector("form.signing-form")
         assert page.get_attribute("html", "lang") == "uk"
-        # The script revealed the pad and chose drawing; the typed field stepped aside.
-        assert page.is_checked("#method-drawn")
+        # The typed name comes first (it works with a keyboard); the script reveals the
+        # drawing alternative, and choosing it shows the pad instead of the typed field.
+        assert page.is_checked("#method") and page.is_visible("#method-drawn")
+        page.check("#method-drawn")
         assert page.is_visible("canvas#signature")
         assert not page.is_visible("#typed_name")
 
@@ -165,6 +174,10 @@ def test_a_signature_drawn_with_the_mouse_on_the_tablet_ends_in_a_verified_pdf(l
         page.fill("#id_number", "FX765432")
         page.check("#id_confirmed")
         page.click("form.signing-form button[type=submit]")
+        # The tablet shows the participant's done page; the password hands it back, and
+        # the counsellor is offered the signer's copy.
+        page.wait_for_url(f"{live.base}/tablet/done")
+        _hand_back(page, live)
         page.wait_for_url(f"{live.base}/cases/{reference}/documents/*/copy")
 
         # The confirmation offers the sealed PDF to print; download it as the counsellor would.
@@ -280,12 +293,15 @@ def test_the_signing_and_verification_pages_pass_axe(live, browser):
         page.goto(f"{live.base}/cases/{reference}/signatures")
         axe(page, "signatures page")
         page.click("form.signing-choose button[type=submit]:not([formaction])")
-        page.wait_for_selector("canvas#signature")
+        page.wait_for_selector("form.signing-form")
         axe(page, "tablet page")
         page.click("form.signing-form button[type=submit]")
         page.wait_for_selector("#error-summary")
         axe(page, "tablet page with errors")
-        page.goto(f"{live.base}/cases/{reference}/signatures")
+        page.goto(f"{live.base}/cases/{reference}/signatures")  # locked: the hand-back page
+        axe(page, "hand-back page")
+        _hand_back(page, live)
+        page.wait_for_url(f"{live.base}/cases/{reference}/signatures")
         page.click("form.signing-choose button[formaction]")
         page.wait_for_selector("#signing-address")
         axe(page, "link created")
@@ -323,4 +339,4 @@ def test_the_signing_and_verification_pages_pass_axe(live, browser):
     finally:
         staff_context.close()
         participant.close()
-    assert len(checked) == 15
+    assert len(checked) == 16

@@ -82,7 +82,7 @@ def test_idempotency_keys_name_case_kind_deadline_and_recipient():
     ("en", "That is in 7 days", "Wednesday 13 May 2026"),
     ("nl", "Dat is over 7 dagen", "woensdag 13 mei 2026"),
 ])
-def test_participant_reminders_are_bilingual_dutch_plus_their_language(lang, phrase, date):
+def test_participant_reminders_are_bilingual_their_language_first_then_dutch(lang, phrase, date):
     r = plan.Recipient("p@example.org", lang, "participant", "Olena Kovalenko", "Олена Коваленко")
     msg = plan.deadline_reminder(CASE, 7, day(7), r)
     assert msg.kind == "deadline_reminder_7d" and msg.recipient == "p@example.org"
@@ -90,11 +90,19 @@ def test_participant_reminders_are_bilingual_dutch_plus_their_language(lang, phr
     assert "Dit is een herinnering van de Dienst Terugkeer en Vertrek" in msg.body_text
     assert "woensdag 20 mei 2026" in msg.body_text
     assert phrase in msg.body_text or lang == "nl"
-    assert msg.subject.startswith("Herinnering: vertrek uiterlijk 20 mei 2026 / ")
+    dutch = "Herinnering: vertrek uiterlijk 20 mei 2026"
+    if lang == "nl":  # a Dutch speaker: Dutch, then English
+        assert msg.subject.startswith(dutch + " / ")
+    else:  # the participant's language first, in the subject and in the body
+        assert msg.subject.endswith(" / " + dutch) and not msg.subject.startswith(dutch)
+        assert msg.body_text.index(phrase) < msg.body_text.index("Dit is een herinnering")
+        assert msg.body_html.index(f'<div lang="{lang}">') < msg.body_html.index('<div lang="nl">')
     assert msg.language == ("en" if lang == "nl" else lang)
     assert f'<div lang="{msg.language}">' in msg.body_html and '<div lang="nl">' in msg.body_html
-    if lang in ("uk", "ru"):
-        assert "Олена Коваленко" in msg.body_text
+    # A neutral greeting, not the name in the nominative («Вітаємо, Олена»).
+    greeting = {"uk": "Добрий день!", "ru": "Здравствуйте!", "en": "Hello,", "nl": "Goedendag,"}
+    assert msg.body_text.startswith(greeting[lang])
+    assert "Олена" not in msg.body_text and "Olena" not in msg.body_text
     assert "VRP-2026-000007" in msg.body_text and "anna@dtenv.example" in msg.body_text
 
 
@@ -124,7 +132,8 @@ def test_staff_messages_are_dutch_and_english():
 
 
 def test_html_escapes_what_it_is_given():
-    r = plan.Recipient("p@example.org", "en", "participant", "<script>alert(1)</script>")
+    # Staff are greeted by name (participants get a neutral greeting), so the name is here.
+    r = plan.Recipient("p@example.org", "en", "counsellor", "<script>alert(1)</script>")
     msg = plan.deadline_reminder(CASE, 7, day(7), r)
     assert "<script>" not in msg.body_html and "&lt;script&gt;" in msg.body_html
 

@@ -16,9 +16,19 @@ from returnprog.models import AuditEvent, Participant
 from ..conftest import drive_to, intake
 from .test_signing_support import (adults_of, assert_verifies_everywhere, drawn_png,
                                    last_document, set_language, snapshot, verify_service)
-from ..web_client import text, web_for
+from ..web_client import PASSWORD, text, web_for
 
 ID_CHECK = {"id_type": "passport", "id_number": "FX123456", "id_confirmed": "yes"}
+
+
+def hand_back(web, reference: str) -> str:
+    """The counsellor takes the tablet back with their password: after a signature, the
+    page offering the signer's copy; otherwise the case's signatures again. Returns where."""
+    resp = web.post("/tablet/hand-back", {"password": PASSWORD})
+    assert resp.status_code == 303, text(resp.get_data(as_text=True))[:1000]
+    where = resp.headers["Location"]
+    assert re.search(rf"/cases/{reference}/(documents/\d+/copy|signatures)$", where), where
+    return where
 
 
 def _open_case(staff, ctx_for, adults=2, minors=1):
@@ -72,8 +82,12 @@ def test_a_drawn_signature_on_the_tablet_ends_as_a_sealed_pdf_that_verifies(
 
     resp = web.post(f"/cases/{reference}/tablet/sign", {**sign, "consent": "yes", **ID_CHECK})
     assert resp.status_code == 303, text(resp.get_data(as_text=True))[:2000]
-    # The counsellor's confirmation offers the signer's copy (issue 12 item 3).
-    assert re.search(rf"/cases/{reference}/documents/\d+/copy$", resp.headers["Location"])
+    # The tablet shows the participant's done page, not the staff case page (kiosk).
+    assert resp.headers["Location"].endswith("/tablet/done")
+    done = web.get("/tablet/done").get_data(as_text=True)
+    assert "Документ підписано" in done and reference not in done
+    # Handed back, the counsellor is offered the signer's copy (issue 12 item 3).
+    assert hand_back(web, reference).endswith("/copy")
     after = snapshot(app)
     assert after.documents == before.documents + 1
 
@@ -136,14 +150,30 @@ def test_the_departure_agreement_on_the_tablet_carries_the_agreed_deadline(
     assert deadline.strftime("%d-%m-%Y") in body
     assert f'name="departure_deadline" value="{deadline.isoformat()}"' in body
 
+    # The deadline, the amount and the reclaim on re-entry each need their own tick box:
+    # with one missing, nothing is signed and that box is named.
+    form = {**choice, "consent": "yes", "method": "typed", "typed_name": signer.full_name,
+            **ID_CHECK, "id_type": "residence"}
+    before = snapshot(app)
     resp = web.post(f"/cases/{case.reference}/tablet/sign",
-                    {**choice, "consent": "yes", "method": "typed",
-                     "typed_name": signer.full_name, **ID_CHECK, "id_type": "residence"})
+                    {**form, "ack": ["cond_deadline", "cond_support"]})
+    assert resp.status_code == 422
+    body = text(resp.get_data(as_text=True))
+    assert "confirm that the travel support is reclaimed" in body
+    assert "confirm the departure deadline" not in body
+    assert snapshot(app) == before
+    resp = web.post(f"/cases/{case.reference}/tablet/sign",
+                    {**form, "ack": ["cond_deadline", "cond_support", "cond_reclaim"]})
     assert resp.status_code == 303, text(resp.get_data(as_text=True))[:2000]
     doc = last_document(app)
     assert doc.kind == "departure_agreement"
     assert json.loads(doc.terms) == {"departure_deadline": deadline.isoformat()}
     assert doc.identity_document == "verblijfsdocument FX123456"
+    with Session(app.extensions["returnprog.engine"]) as s:
+        event = s.execute(select(AuditEvent).where(AuditEvent.action == "sign_document")
+                          .order_by(AuditEvent.id.desc())).scalars().first()
+        assert json.loads(event.details)["acknowledged"] == [
+            "cond_deadline", "cond_support", "cond_reclaim"]
     answer = verify_service(app, doc.pdf)
     assert answer.valid, answer.reasons
 

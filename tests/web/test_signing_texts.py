@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 from returnprog.services import cases as case_service
 
 from ..conftest import intake
-from ..web_client import web_for
+from ..web_client import PASSWORD, web_for
 from .test_signing_support import adults_of, create_link, set_language
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +194,5 @@ def test_the_tablet_shows_the_participant_their_language_and_the_counsellor_dutc
         assert nl["Identity document checked"].string in body
         assert nl["Passport"].string in body
         assert not _english_left(page, "nl", staff_msgids - participant), lang
+        # The tablet is locked to this signer now (kiosk): the password hands it back.
+        assert web.post("/tablet/hand-back", {"password": PASSWORD}).status_code == 303

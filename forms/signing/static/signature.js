@@ -2,8 +2,14 @@
  *
  * Progressive enhancement: without this script the page offers only the typed full name.
  * With it, the "draw" choice and the drawing box appear; strokes (finger, stylus or mouse,
- * via pointer events) are drawn on a canvas, and after every stroke the drawing is written
- * as a PNG data URI into the hidden field "signature". No external code, no network use.
+ * via pointer events, or touch events where a browser has no pointer events) are drawn on
+ * a canvas, and after every stroke the drawing is written as a PNG data URI into the
+ * hidden field "signature". No external code, no network use.
+ *
+ * The typed name stays the first, preselected choice: it works with a keyboard, a screen
+ * reader and without this script, while a drawing needs a finger, stylus or mouse; drawing
+ * is one tap away. The canvas has "touch-action: none" (signing.css) and every handler
+ * cancels the event, so drawing does not scroll or zoom the page.
  */
 (function () {
   "use strict";
@@ -22,7 +28,6 @@
     if (!ctx || !drawn || !typed || !field) { return; }
 
     each(form.querySelectorAll("[data-needs-js]"), function (el) { el.hidden = false; });
-    if (form.getAttribute("data-method") !== "typed") { drawn.checked = true; }
 
     function showMethod() {
       var method = drawn.checked ? "drawn" : "typed";
@@ -56,9 +61,10 @@
 
     function point(event) {
       var box = canvas.getBoundingClientRect();
+      var at = event.changedTouches && event.changedTouches.length ? event.changedTouches[0] : event;
       return {
-        x: (event.clientX - box.left) * canvas.width / box.width,
-        y: (event.clientY - box.top) * canvas.height / box.height
+        x: (at.clientX - box.left) * canvas.width / box.width,
+        y: (at.clientY - box.top) * canvas.height / box.height
       };
     }
 
@@ -100,6 +106,12 @@
       canvas.addEventListener("pointerup", end);
       canvas.addEventListener("pointercancel", end);
     } else {
+      // Browsers without pointer events (older iOS): touch events, not passive, so that
+      // preventDefault keeps the page from scrolling under the finger.
+      canvas.addEventListener("touchstart", start, { passive: false });
+      canvas.addEventListener("touchmove", move, { passive: false });
+      canvas.addEventListener("touchend", end, { passive: false });
+      canvas.addEventListener("touchcancel", end, { passive: false });
       canvas.addEventListener("mousedown", start);
       canvas.addEventListener("mousemove", move);
       window.addEventListener("mouseup", end);
@@ -110,7 +122,6 @@
         ctx.clearRect(0, 0, canvas.width, canvas.height);
         field.value = "";
         strokes = 0;
-        canvas.focus();
       });
     }
 
