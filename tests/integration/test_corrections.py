@@ -184,6 +184,7 @@ def test_a_name_correction_supersedes_the_declaration_and_blocks_the_withdrawal_
     new = signing.sign_document(c, case.reference, principal.id, workflow.WITHDRAWAL_DECLARATION,
                                 {}, method="typed",
                                 typed_name=f"{principal.given_names_latin} Kovalenko-Shevchenko",
+                                acknowledged=("cond_irreversible",),
                                 channel="tablet", identity_document="passport", consent=True)
     session.expire_all()
     assert session.get(Document, declaration.id).superseded_by == new.id

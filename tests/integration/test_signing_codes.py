@@ -26,6 +26,9 @@ SECRET = "a-test-secret-of-enough-length-for-codes"
 def seal(tmp_path):
     return documents.ensure_dev_seal(tmp_path)
 
+# The withdrawal declaration's separate acknowledgement (issue 12 item 6).
+ACK = ("cond_irreversible",)
+
 
 def _link(ctx_for, staff, session, kind=workflow.WITHDRAWAL_DECLARATION, phone=None):
     case = drive_to(ctx_for, staff, session, "committed", adults=1, minors=0)
@@ -65,7 +68,7 @@ def test_the_right_code_opens_the_link_and_the_document_records_the_verification
     # Without a verified code the signature is refused and nothing is signed.
     with pytest.raises(signing_codes.VerificationRequired):
         signing.sign_with_link(ctx, token, method="typed", typed_name=person.full_name,
-                               consent=True)
+                               consent=True, acknowledged=ACK)
     row, masked = signing_codes.send_code(ctx, link, "email", secret=SECRET)
     assert masked == "p" + "***@example.org" and masked != person.email
     code = _mailed_code(session, link)
@@ -77,7 +80,7 @@ def test_the_right_code_opens_the_link_and_the_document_records_the_verification
     assert again.value.reason == "none"
     ctx.seal = seal
     doc = signing.sign_with_link(ctx, token, method="typed", typed_name=person.full_name,
-                                 consent=True, verified_code_id=verified.id)
+                                 consent=True, acknowledged=ACK, verified_code_id=verified.id)
     assert doc.signer_verification == "email_code"
     assert '"verification": "email_code"' in _events(session, "sign_document")[-1].details
 
@@ -151,7 +154,7 @@ def test_a_code_of_another_link_is_refused(ctx_for, staff, session, seal):
     ctx.seal = seal
     with pytest.raises(signing_codes.VerificationRequired):
         signing.sign_with_link(ctx, token_b, method="typed", typed_name=person_b.full_name,
-                               consent=True, verified_code_id=verified_a.id)
+                               consent=True, acknowledged=ACK, verified_code_id=verified_a.id)
     # The same digits stored for two links hash differently (the link is in the HMAC).
     assert signing_codes.code_hash(SECRET, first.id, "123456") != \
         signing_codes.code_hash(SECRET, second.id, "123456")
@@ -255,7 +258,7 @@ def test_a_commitment_link_needs_no_code_and_records_none(ctx_for, staff, sessio
     assert not signing_codes.required(ctx, link)
     ctx.seal = seal
     doc = signing.sign_with_link(ctx, token, method="typed", typed_name=person.full_name,
-                                 consent=True)
+                                 consent=True, acknowledged=ACK)
     assert doc.signer_verification == "none"
 
 

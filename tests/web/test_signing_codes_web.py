@@ -98,7 +98,7 @@ def test_a_participant_verifies_by_e_mail_code_then_reads_and_signs(
     doc_page = client.get(path)
     assert 'name="typed_name"' in doc_page.get_data(as_text=True)
     resp = _post(client, path, doc_page.get_data(as_text=True), consent="yes", method="typed",
-                 typed_name=person.full_name)
+                 typed_name=person.full_name, ack="cond_irreversible")
     assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
     doc = last_document(app)
     assert (doc.kind, doc.signer_verification) == ("withdrawal_declaration", "email_code")
@@ -194,7 +194,8 @@ def test_a_code_by_text_message_through_the_sink(app, staff, ctx_for, session):
     code = re.search(r"\b(\d{6})\b", message["text"]).group(1)
     assert _post(client, path + "/code/check", enter, code=code).status_code == 303
     doc_page = client.get(path).get_data(as_text=True)
-    _post(client, path, doc_page, consent="yes", method="typed", typed_name=person.full_name)
+    _post(client, path, doc_page, consent="yes", method="typed", typed_name=person.full_name,
+          ack="cond_irreversible")
     assert last_document(app).signer_verification == "sms_code"
 
 
@@ -269,7 +270,8 @@ def test_a_tablet_signature_records_the_identity_document_check(app, staff, ctx_
     ctx.seal = documents.ensure_dev_seal(tmp_path)
     doc = signing.sign_document(ctx, case.reference, person.id, workflow.WITHDRAWAL_DECLARATION,
                                 {}, method="typed", typed_name=person.full_name, consent=True,
-                                identity_document="passport checked")
+                                identity_document="passport checked",
+                                acknowledged=("cond_irreversible",))
     assert doc.signer_verification == "id_document"
     with Session(_engine(app)) as s:
         assert s.get(Document, doc.id).signer_verification == "id_document"
