@@ -356,8 +356,6 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     removed = [{"participant_id": pid, "relationship": people[pid].relationship,
                 "is_adult": ctx.policy.is_adult_on(people[pid].date_of_birth, today)}
                for pid in removes]
-    if removes:
-        _remove_members(ctx, case, people, removes)
     added = []
     if adds:
         new = [_participant(case.id, m, False) for m in adds]
@@ -370,6 +368,10 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
                           "relationship": person.relationship,
                           "is_adult": ctx.policy.is_adult_on(person.date_of_birth, today),
                           "name": person.full_name})
+    # Removed after adding: SQLite may reuse the highest deleted row id, and one event
+    # should never name the same participant id as both removed and added.
+    if removes:
+        _remove_members(ctx, case, people, removes)
 
     reissue, kept, revoke = [], [], set()
     if stated:
