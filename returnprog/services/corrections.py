@@ -265,11 +265,18 @@ def _household_refusals(ctx: Context, case: Case, people: dict, data: dict,
     return adds, removes
 
 
-def _remove_members(ctx: Context, case: Case, people: dict, removes: list[int]) -> None:
+def _remove_members(ctx: Context, case: Case, people: dict, removes: list[int]) -> int:
     """Delete members who signed nothing: their unused signing links (a message about one
-    keeps its text but loses the link; one still waiting is cancelled), their V-number
-    claim and their row."""
+    keeps its text but loses the link; one still waiting is cancelled, as is any other
+    message waiting to go to them), their V-number claim and their row. Returns how many
+    links were deleted."""
     session = ctx.session
+    addresses = sorted({people[pid].email.strip().lower() for pid in removes
+                        if people[pid].email})
+    if addresses:
+        session.execute(update(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.status == "pending",
+            func.lower(OutboxMessage.recipient).in_(addresses)).values(status="cancelled"))
     link_ids = session.execute(select(SigningRequest.id).where(
         SigningRequest.participant_id.in_(removes))).scalars().all()
     if link_ids:
@@ -285,6 +292,7 @@ def _remove_members(ctx: Context, case: Case, people: dict, removes: list[int]) 
     for pid in removes:
         session.delete(people.pop(pid))
     session.flush()
+    return len(link_ids)
 
 
 @atomic
@@ -370,8 +378,7 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
                           "name": person.full_name})
     # Removed after adding: SQLite may reuse the highest deleted row id, and one event
     # should never name the same participant id as both removed and added.
-    if removes:
-        _remove_members(ctx, case, people, removes)
+    links_deleted = _remove_members(ctx, case, people, removes) if removes else 0
 
     reissue, kept, revoke = [], [], set()
     if stated:
@@ -424,6 +431,8 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
                                                        "is_adult")} for a in added]
     if removed:
         details["members_removed"] = [r["participant_id"] for r in removed]
+    if links_deleted:
+        details["signing_links_deleted"] = links_deleted
     if kept:
         details["kept_documents"] = [d["document_id"] for d in kept]
     if revoke:

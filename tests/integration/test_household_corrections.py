@@ -214,10 +214,16 @@ def test_an_adult_who_signed_nothing_is_removed_in_intake(ctx_for, staff, sessio
     principal, spouse = _people(session, case)
     link, _token = signing.create_signing_link(c, case.reference, spouse.id,
                                                workflow.COMMITMENT, {})
+    session.add(OutboxMessage(idempotency_key="to-spouse", case_id=case.id, kind="reminder",
+                              recipient=spouse.email, subject="s", body_text="t", body_html="h"))
+    session.commit()
     plan = _correct(c, case, {"remove_members": [spouse.id]})
     assert plan["removed"][0]["is_adult"] is True
     session.expire_all()
     assert session.get(SigningRequest, link.id) is None
+    assert session.execute(select(OutboxMessage.status).where(
+        OutboxMessage.idempotency_key == "to-spouse")).scalar_one() == "cancelled"
+    assert json.loads(_event(session, case).details)["signing_links_deleted"] == 1
     assert [p.id for p in _people(session, case)] == [principal.id]
 
 
