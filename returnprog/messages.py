@@ -146,6 +146,35 @@ MESSAGES: dict[str, str | Plural] = {
     "correction.contact_missing": N_("Every adult needs an e-mail address or a phone number."),
     "correction.contact_missing_detail": N_(
         "An adult would be left without an e-mail address and without a phone number."),
+    "correction.adult_joins_late": N_(
+        "An adult can join the household only while the case is in intake: every adult signs "
+        "the commitment, and that step has been taken. Open a separate case for them."),
+    "correction.adult_joins_late_detail": N_(
+        "The commitment can no longer be signed, so a new adult could never commit."),
+    "correction.minor_joins_late": N_(
+        "A child with a pending asylum application can join only until the withdrawal is "
+        "recorded: the adults' withdrawal declarations withdraw it and can no longer be signed "
+        "again."),
+    "correction.minor_joins_late_detail": N_(
+        "The withdrawal declarations can no longer be signed again."),
+    "correction.household_paid": N_(
+        "The household cannot change while a payment is proposed, approved or paid: the travel "
+        "support is worked out from the household. Cancel or reject the payment first if it "
+        "has not been paid out."),
+    "correction.household_paid_detail": N_("A payment exists for this household."),
+    "correction.member_signed": N_(
+        "This person has signed documents on this case and cannot be removed by a correction: "
+        "their signatures are part of the case's record. Record on the case why they no "
+        "longer take part (a note), or end the case and open a new one for the others."),
+    "correction.member_signed_detail": N_("This person has signed documents on this case."),
+    "correction.member_confirmed": N_(
+        "The IND has confirmed this person's withdrawal on this case: they cannot be removed "
+        "by a correction."),
+    "correction.member_confirmed_detail": N_("An IND confirmation is recorded for this person."),
+    "correction.principal_stays": N_(
+        "The principal cannot be removed from the case: the case is theirs."),
+    "correction.principal_stays_detail": N_("The principal stays on the case."),
+    "correction.household_too_large": N_("The household would have too many members."),
     "case.ind_role": N_("Only a counsellor may record an IND confirmation."),
     "case.ind_state": N_("IND confirmations are recorded while the case is committed."),
     "case.unknown_participant": N_("Unknown participant."),

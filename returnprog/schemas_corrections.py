@@ -1,11 +1,14 @@
 """Marshmallow schema of a correction (:mod:`returnprog.services.corrections`): only the
-fields given are changed, so nothing here has a default. Household composition, V-numbers,
-BSN and the departure deadline are not correctable here (see the service's docstring)."""
+fields given are changed, so nothing here has a default. Members are added as at intake
+(:class:`~returnprog.schemas.MemberSchema`) and removed by participant id; a member's
+V-number, BSN and the departure deadline are not correctable here (see the service's
+docstring)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from .schemas import (LANGUAGES, MULTILINE, Name, Strict, _birth_date, _cyrillic, _oblast)
+from .schemas import (LANGUAGES, MAX_HOUSEHOLD, MULTILINE, MemberSchema, Name, Strict,
+                      _birth_date, _cyrillic, _oblast)
 from .messages import M
 
 _BLANK_IS_NONE = ("email", "phone", "given_names_cyrillic", "family_name_cyrillic",
@@ -47,6 +50,12 @@ class CorrectionSchema(_BlankIsNone):
     destination_place = fields.String(allow_none=True, validate=validate.Length(max=200))
     participants = fields.List(fields.Nested(ParticipantCorrectionSchema),
                                validate=validate.Length(max=15))
+    add_members = fields.List(fields.Nested(MemberSchema), validate=validate.Length(max=MAX_HOUSEHOLD),
+                              metadata={"description": "household members to add, as at intake"})
+    remove_members = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+        validate=validate.Length(max=MAX_HOUSEHOLD),
+        metadata={"description": "participant ids of members to remove (never the principal)"})
 
 
 class _ChangeOut(Schema):
@@ -64,6 +73,17 @@ class _DocumentRefOut(Schema):
     signer_name = fields.String()
 
 
+class _RemovedOut(Schema):
+    participant_id = fields.Integer(allow_none=True)
+    relationship = fields.String()
+    is_adult = fields.Boolean()
+
+
+class _AddedOut(_RemovedOut):
+    participant_id = fields.Integer(allow_none=True, metadata={"description": "null in a dry run"})
+    name = fields.String()
+
+
 class CorrectionOut(Schema):
     """What a correction did (or, as a dry run, would do)."""
 
@@ -74,4 +94,6 @@ class CorrectionOut(Schema):
     kept = fields.List(fields.Nested(_DocumentRefOut),
                        metadata={"description": "of steps already taken: left as signed"})
     links_revoked = fields.List(fields.Integer())
+    added = fields.List(fields.Nested(_AddedOut))
+    removed = fields.List(fields.Nested(_RemovedOut))
     version = fields.Integer(metadata={"description": "the case's version after saving"})

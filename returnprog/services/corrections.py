@@ -25,6 +25,34 @@ household change, not a correction); the destination once the departure agreemen
 the step taken (``departure_agreed`` and later: the agreement fixes it and can no longer
 be re-signed); an adult left with neither e-mail nor phone after intake.
 
+**Household composition** (issue 13: household data stated by signed documents is
+corrected only by re-issuing the affected documents). Every kind of document prints the
+participants table, so adding or removing a member changes every live document; the same
+before/after comparison finds them, and the ones signable in the current state are
+superseded. The rules, and why:
+
+- *Adding an adult* only while the case is in ``intake``: every adult signs the
+  commitment, which can be signed only in ``intake``; an adult joining later would never
+  have committed (``correction.adult_joins_late``).
+- *Adding a minor* in any non-final state until a live payment (proposed, approved,
+  disbursed) exists: the travel support is worked out from the household, and a payment
+  proposed for the old household would pay the wrong amount (``correction.household_paid``:
+  cancel or reject the payment first). A minor with a pending asylum application may
+  join only until the withdrawal is recorded (``intake``, ``committed``): the adults'
+  withdrawal declarations withdraw it and cannot be signed again after that step
+  (``correction.minor_joins_late``). The new member is validated as at intake
+  (:class:`~returnprog.schemas.MemberSchema`, :func:`workflow.household_problems`), their
+  V-number claimed as at intake (one held by another open case is refused).
+- *Removing a member* (never the principal, ``correction.principal_stays``) only when they
+  have signed nothing on the case (no document, no used signing link) and have no IND
+  confirmation: signatures and confirmations are part of the case's record
+  (``correction.member_signed``, ``correction.member_confirmed``); the same payment rule
+  applies. Their unused signing links are deleted (the messages about them lose the link,
+  pending ones are cancelled), their V-number is released, their row is deleted.
+
+The audit event records members added (participant id, relationship, adult or minor)
+and removed (participant id), never their names or identifiers.
+
 The audit event records every changed field. Values that identify a person (names, date
 of birth, e-mail, phone) and the free-text notes are recorded as SHA-256 digests of the
 old and new value, never in clear (the chain holds no personal identifiers); language
@@ -36,15 +64,18 @@ import datetime as dt
 import hashlib
 import json
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from .. import audit, search, workflow
-from ..models import Case, Document, OutboxMessage, Participant, SigningRequest
+from ..models import (LIVE_PAYMENT_STATUSES, Case, Document, IndConfirmation, OpenVNumber,
+                      OutboxMessage, Participant, Payment, SigningRequest)
 from ..roles import INTAKE_ROLES
+from ..schemas import MAX_HOUSEHOLD
 from ..workflow import FINAL_STATES, State
 from . import Conflict, Forbidden, Invalid, Context
 from .lookups import load_case
 from .signing import _household, document_data
+from .cases import _claim_v_numbers, _participant
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit
 from ..messages import M
 
@@ -163,6 +194,107 @@ def _contact_refusal(ctx: Context, case: Case, people: dict, changes: list[dict]
                           {"participant_id": [M('correction.contact_missing_detail')]})
 
 
+def _refuse(code: str, detail: str, **extra) -> Conflict:
+    return Conflict(code, [{"code": code.split(".", 1)[1], "message": M(detail), **extra}])
+
+
+def _household_refusals(ctx: Context, case: Case, people: dict, data: dict,
+                        changes: list[dict]) -> tuple[list[dict], list[int]]:
+    """Check the members to add and to remove (see the module docstring) before anything
+    is written; returns them (adds as MemberSchema data, removes as participant ids)."""
+    adds = list(data.get("add_members") or [])
+    removes = list(dict.fromkeys(data.get("remove_members") or []))
+    if not adds and not removes:
+        return adds, removes
+    session, today, state = ctx.session, ctx.today(), State(case.state)
+    for pid in removes:
+        if pid not in people:
+            raise Invalid('case.unknown_participant',
+                          {"remove_members": [M('case.not_a_participant')]})
+        if people[pid].is_principal:
+            raise _refuse('correction.principal_stays', 'correction.principal_stays_detail',
+                          participant_id=pid)
+    if session.execute(select(func.count()).select_from(Payment).where(
+            Payment.case_id == case.id,
+            Payment.status.in_(LIVE_PAYMENT_STATUSES))).scalar_one():
+        raise _refuse('correction.household_paid', 'correction.household_paid_detail')
+    if removes:
+        signed = set(session.execute(select(Document.participant_id).where(
+            Document.case_id == case.id, Document.participant_id.in_(removes))).scalars())
+        signed |= set(session.execute(select(SigningRequest.participant_id).where(
+            SigningRequest.case_id == case.id, SigningRequest.participant_id.in_(removes),
+            SigningRequest.used_at.is_not(None))).scalars())
+        if signed:
+            raise _refuse('correction.member_signed', 'correction.member_signed_detail',
+                          participant_id=min(signed))
+        confirmed = session.execute(select(IndConfirmation.participant_id).where(
+            IndConfirmation.participant_id.in_(removes))).scalars().first()
+        if confirmed is not None:
+            raise _refuse('correction.member_confirmed', 'correction.member_confirmed_detail',
+                          participant_id=confirmed)
+    principal = next(p for p in people.values() if p.is_principal)
+    principal_born = next((c["new"] for c in changes if c["participant_id"] == principal.id
+                           and c["field"] == "date_of_birth"), principal.date_of_birth)
+    problems = workflow.household_problems(
+        principal_born, [(m.get("relationship"), m.get("date_of_birth")) for m in adds],
+        today, ctx.policy)
+    if problems:
+        details: dict = {}
+        for refusal in problems:
+            _where, index, name = refusal.field.split(".")
+            details.setdefault("add_members", {}).setdefault(index, {}).setdefault(
+                name, []).append(refusal.message)
+        raise Invalid("error.invalid_fields", details)
+    on_case = {p.v_number for p in people.values()}
+    for index, m in enumerate(adds):
+        if m["v_number"] in on_case:
+            raise Invalid("error.invalid_fields", {"add_members": {str(index): {"v_number": [
+                M("validate.v_number_twice")]}}})
+        on_case.add(m["v_number"])
+        adult = ctx.policy.is_adult_on(m["date_of_birth"], today)
+        if adult and state != State.INTAKE:
+            raise _refuse('correction.adult_joins_late', 'correction.adult_joins_late_detail',
+                          field=f"add_members.{index}.date_of_birth")
+        if not adult and m.get("asylum_application_pending", True) and \
+                state not in workflow.SIGNING_STATES[workflow.WITHDRAWAL_DECLARATION]:
+            raise _refuse('correction.minor_joins_late', 'correction.minor_joins_late_detail',
+                          field=f"add_members.{index}.asylum_application_pending")
+    if len(people) - len(removes) + len(adds) > MAX_HOUSEHOLD + 1:
+        raise Invalid('correction.household_too_large', {"add_members": [
+            M('correction.household_too_large')]})
+    return adds, removes
+
+
+def _remove_members(ctx: Context, case: Case, people: dict, removes: list[int]) -> int:
+    """Delete members who signed nothing: their unused signing links (a message about one
+    keeps its text but loses the link; one still waiting is cancelled, as is any other
+    message waiting to go to them), their V-number claim and their row. Returns how many
+    links were deleted."""
+    session = ctx.session
+    addresses = sorted({people[pid].email.strip().lower() for pid in removes
+                        if people[pid].email})
+    if addresses:
+        session.execute(update(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.status == "pending",
+            func.lower(OutboxMessage.recipient).in_(addresses)).values(status="cancelled"))
+    link_ids = session.execute(select(SigningRequest.id).where(
+        SigningRequest.participant_id.in_(removes))).scalars().all()
+    if link_ids:
+        session.execute(update(OutboxMessage).where(
+            OutboxMessage.signing_request_id.in_(link_ids), OutboxMessage.status == "pending")
+            .values(status="cancelled"))
+        session.execute(update(OutboxMessage).where(
+            OutboxMessage.signing_request_id.in_(link_ids)).values(signing_request_id=None))
+        session.execute(delete(SigningRequest).where(SigningRequest.id.in_(link_ids)))
+    session.execute(delete(OpenVNumber).where(
+        OpenVNumber.case_id == case.id,
+        OpenVNumber.v_number.in_([people[pid].v_number for pid in removes])))
+    for pid in removes:
+        session.delete(people.pop(pid))
+    session.flush()
+    return len(link_ids)
+
+
 @atomic
 def correct_case(ctx: Context, reference: str, data: dict, expected_version: int | None, *,
                  dry_run: bool = False) -> dict:
@@ -171,7 +303,8 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     given change). Compare-and-set on ``expected_version``. Returns what was (or, with
     ``dry_run``, would be) done: ``changes`` (field, old, new), ``reissue`` (documents
     superseded, to be signed again), ``kept`` (documents of steps already taken, left as
-    signed), ``links_revoked`` and the case's new ``version``."""
+    signed), ``links_revoked``, ``added`` and ``removed`` (household members) and the case's
+    new ``version``."""
     begin_write(ctx.session)
     case = load_case(ctx, reference)
     if ctx.actor.role not in INTAKE_ROLES:
@@ -187,7 +320,8 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     people = {p.id: p for p in session.execute(select(Participant).where(
         Participant.case_id == case.id).order_by(Participant.id)).scalars()}
     changes = _changes(case, people, data)
-    if not changes:
+    adds, removes = _household_refusals(ctx, case, people, data, changes)
+    if not changes and not adds and not removes:
         raise Invalid('correction.nothing_changed', {})
     docs = session.execute(select(Document.id, Document.kind, Document.version,
                                   Document.participant_id, Document.signer_name, Document.terms)
@@ -199,8 +333,10 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
         SigningRequest.revoked_at.is_(None), SigningRequest.expires_at > now)).scalars().all()
     _refusals(ctx, case, changes, bool(docs))
 
-    stated = any(c["field"] in STATED_FIELDS or c["field"].startswith("destination_")
-                 for c in changes)
+    stated = bool(adds or removes) or any(
+        c["field"] in STATED_FIELDS or c["field"].startswith("destination_") for c in changes)
+    # The removed members' own links go with them (deleted, not revoked).
+    links = [link for link in links if link.participant_id not in removes]
     before_docs, before_links = {}, {}
     if stated:
         household = _household(ctx, case)
@@ -224,6 +360,25 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
             setattr(people[c["participant_id"]], c["field"], c["new"])
     _contact_refusal(ctx, case, people, changes)
     session.flush()
+    today = ctx.today()
+    removed = [{"participant_id": pid, "relationship": people[pid].relationship,
+                "is_adult": ctx.policy.is_adult_on(people[pid].date_of_birth, today)}
+               for pid in removes]
+    added = []
+    if adds:
+        new = [_participant(case.id, m, False) for m in adds]
+        session.add_all(new)
+        session.flush()
+        _claim_v_numbers(ctx, case, new)
+        for person in new:
+            people[person.id] = person
+            added.append({"participant_id": None if dry_run else person.id,
+                          "relationship": person.relationship,
+                          "is_adult": ctx.policy.is_adult_on(person.date_of_birth, today),
+                          "name": person.full_name})
+    # Removed after adding: SQLite may reuse the highest deleted row id, and one event
+    # should never name the same participant id as both removed and added.
+    links_deleted = _remove_members(ctx, case, people, removes) if removes else 0
 
     reissue, kept, revoke = [], [], set()
     if stated:
@@ -244,7 +399,8 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
     new_email = {c["participant_id"]: c["old"] for c in changes if c["field"] == "email"}
     revoke |= {link.id for link in links if link.participant_id in new_email}
     plan = {"changes": changes, "reissue": reissue, "kept": kept,
-            "links_revoked": sorted(revoke), "version": version + 1}
+            "links_revoked": sorted(revoke), "added": added, "removed": removed,
+            "version": version + 1}
     if dry_run:
         session.rollback()
         return plan
@@ -266,10 +422,17 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
             OutboxMessage.case_id == case.id, OutboxMessage.status == "pending",
             func.lower(OutboxMessage.recipient).in_(old_addresses))
             .values(status="cancelled")).rowcount
-    if any(c["field"] in STATED_FIELDS for c in changes):
+    if adds or removes or any(c["field"] in STATED_FIELDS for c in changes):
         search.index_case(session, case.id, case.reference, list(people.values()))
     details = {"changes": [_audit_change(c) for c in changes],
                "superseded_documents": [d["document_id"] for d in reissue]}
+    if added:
+        details["members_added"] = [{k: a[k] for k in ("participant_id", "relationship",
+                                                       "is_adult")} for a in added]
+    if removed:
+        details["members_removed"] = [r["participant_id"] for r in removed]
+    if links_deleted:
+        details["signing_links_deleted"] = links_deleted
     if kept:
         details["kept_documents"] = [d["document_id"] for d in kept]
     if revoke:

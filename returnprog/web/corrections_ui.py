@@ -7,9 +7,15 @@ form was read at makes a change that landed meanwhile a refusal, not a surprise.
 
 Field names: ``p-<participant id>-<field>`` per participant, ``intake_notes``,
 ``destination_oblast``, ``destination_place``; ``version``; ``step`` (``review``,
-``confirm`` or ``edit`` to go back to the form with what was typed).
+``confirm`` or ``edit`` to go back to the form with what was typed). The household:
+``remove-<participant id>`` (a checkbox per member but the principal) and, per member to
+add, ``new-<row>-<field>`` as the intake form's member block, ``new_rows`` their count;
+the ``add_member`` button re-renders the form with one more block (nothing validated or
+saved), as the intake form does without JavaScript. A block left blank is ignored.
 """
 from __future__ import annotations
+
+import re
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -21,13 +27,17 @@ from ..schemas_corrections import CorrectionSchema
 from ..services import NotFound, ServiceError
 from ..services import cases as case_service
 from ..services import corrections
-from .ui import (FormErrors, actor, ctx, errors_from, field_label, normalise_date,
+from .ui import (FormErrors, actor, ctx, errors_from, field_label, form_data, normalise_date,
                  plausible_reference, render_page, roles)
 
 bp = Blueprint("corrections", __name__)
 bp.url_value_preprocessor(plausible_reference)
 
 _FORM_FIELDS = corrections.PARTICIPANT_FIELDS
+# A block of a member to add counts as filled in when any of these is (as at intake).
+_TEXT_FIELDS = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
+                "family_name_cyrillic", "date_of_birth", "v_number", "bsn",
+                "travel_document_number", "email", "phone", "relationship")
 
 
 @bp.app_context_processor
@@ -63,18 +73,53 @@ def _submitted(case: dict) -> dict:
             people.append({"id": p["id"], **entry})
     if people:
         data["participants"] = people
+    removes = [p["id"] for p in case["participants"]
+               if not p["is_principal"] and form.get(f"remove-{p['id']}")]
+    if removes:
+        data["remove_members"] = removes
+    adds = _new_members()[0]
+    if adds:
+        data["add_members"] = adds
     return data
+
+
+def _new_rows() -> int:
+    """How many blocks of members to add the form had (its ``new_rows``, or more)."""
+    raw = request.form.get("new_rows", "")
+    rows = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
+    for key in request.form:
+        match = re.match(r"^new-(\d{1,3})-", key)
+        if match:
+            rows = max(rows, int(match.group(1)) + 1)
+    return max(0, min(rows, schemas.MAX_HOUSEHOLD))
+
+
+def _new_members() -> tuple[list[dict], list[int]]:
+    """The members to add as MemberSchema input, blank blocks left out, and the form row
+    each came from."""
+    members, rows = [], []
+    for row in range(_new_rows()):
+        member = form_data(schemas.MemberSchema, f"new-{row}-")
+        if any(member.get(k) for k in _TEXT_FIELDS):
+            members.append(member)
+            rows.append(row)
+    return members, rows
 
 
 def _rename(case: dict):
     ids = [p["id"] for p in case["participants"]]
+    new_rows = _new_members()[1]
 
     def rename(key: str) -> str:
-        # participants-<index>-<field> → the form's p-<id>-<field>
-        parts = key.split("-")
+        # participants-<index>-<field> → the form's p-<id>-<field>;
+        # add_members-<index>-<field> (or with dots, from the service) → new-<row>-<field>
+        parts = re.split(r"[-.]", key)
         if parts[0] == "participants" and len(parts) == 3 and parts[1].isdigit() \
                 and int(parts[1]) < len(ids):
             return f"p-{ids[int(parts[1])]}-{parts[2]}"
+        if parts[0] == "add_members" and len(parts) == 3 and parts[1].isdigit() \
+                and int(parts[1]) < len(new_rows):
+            return f"new-{new_rows[int(parts[1])]}-{parts[2]}"
         return key
     return rename
 
@@ -84,10 +129,12 @@ def _version() -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
-def _form(case: dict, values, errors: FormErrors, status: int = 200):
+def _form(case: dict, values, errors: FormErrors, status: int = 200, new_rows: int | None = None):
     return render_page("cases/correction.html", status, case=case, values=values, errors=errors,
                        version=request.form.get("version") or case["version"],
-                       languages=schemas.LANGUAGES)
+                       languages=schemas.LANGUAGES, relationships=schemas.RELATIONSHIPS,
+                       new_rows=_new_rows() if new_rows is None else new_rows,
+                       max_rows=schemas.MAX_HOUSEHOLD)
 
 
 def _review(case: dict, plan: dict):
@@ -104,7 +151,8 @@ def _review(case: dict, plan: dict):
 @bp.route("/cases/<reference>/correction", methods=["GET", "POST"])
 @roles(*CASE_ROLES)
 def correct_case(reference: str):
-    """Correct contact data, notes and what signed documents state: form, review, save."""
+    """Correct contact data, notes, what signed documents state and the household: form,
+    review, save."""
     c = ctx()
     case = case_service.read_case(c, reference)  # 404 before 403
     if actor().role not in INTAKE_ROLES:
@@ -115,6 +163,9 @@ def correct_case(reference: str):
     if request.method == "GET" or request.form.get("step") == "edit":
         values = _values(case) if request.method == "GET" else request.form
         return _form(case, values, FormErrors())
+    if "add_member" in request.form:
+        return _form(case, request.form, FormErrors(),
+                     new_rows=min(_new_rows() + 1, schemas.MAX_HOUSEHOLD))
     confirm = request.form.get("step") == "confirm"
     try:
         data = CorrectionSchema().load(_submitted(case))

@@ -669,6 +669,46 @@ class CaseMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, user=ACTORS)
+    def add_a_child(self, which, user):
+        """Issue 13: a child (born here: no asylum application to withdraw) joins by a
+        correction in any open state until a payment exists; every document prints the
+        household, so each that can still be signed in this state is superseded."""
+        case = self.pick(which)
+        user = self.resolve(user, case, "counsellor")
+        if not self.visible(user, case):
+            expect = NotFound
+        elif CAST[user][0] != "counsellor":
+            expect = Forbidden
+        elif case.state in FINAL or case.payment is not None:
+            expect = Conflict
+        else:
+            expect = "ok"
+        child = dict(person(adult=False, email=None), relationship="child",
+                     asylum_application_pending=False)
+        done = self.attempt(f"{user} add a child", lambda: corrections.correct_case(
+            self.ctx(user), case.reference, {"add_members": [child]}, case.version),
+            expect, kind="record")
+        if done is None:
+            return
+        case.version += 1
+        case.people.append(Person(id=done["added"][0]["participant_id"],
+                                  v_number=child["v_number"], adult=False, pending=False,
+                                  contact=False))
+        for signer in case.people:
+            for kind in list(case.signed.get(signer.id, ())):
+                if case.state in SIGNABLE[kind]:
+                    case.signed[signer.id].discard(kind)
+                    if kind == "departure_agreement":
+                        case.agreements.pop(signer.id, None)
+                    if kind == "addendum":
+                        case.addenda.pop(signer.id, None)
+        live = set(self.observer.execute(select(Document.participant_id, Document.kind).where(
+            Document.case_id == case.id, Document.superseded_at.is_(None))).all())
+        assert live == {(pid, k) for pid, kinds in case.signed.items() for k in kinds}, (
+            f"adding a child superseded other documents than the design says: {done['reissue']}")
+
+    @precondition(lambda self: self.cases)
+    @rule(which=CASE, user=ACTORS)
     def read_case(self, which, user):
         case = self.pick(which)
         user = self.resolve(user, case, "counsellor")

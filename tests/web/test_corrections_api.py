@@ -61,3 +61,30 @@ def test_refusals_carry_the_same_codes_as_the_page(api, db):
     api.act(ref, "leave_programme", {"reason": "wants to wait"})
     closed = assert_error(_post(api, ref, {"intake_notes": "x"}, api.read(ref)["version"]), 409)
     assert "closed case" in closed["message"]
+
+
+def test_a_child_is_added_and_removed_through_the_api(api, db):
+    from ..conftest import person
+    ref = api.create()["reference"]
+    commit_case(api, db, ref)
+    case = api.read(ref)
+    child = {**person(adult=False, email=None), "relationship": "child"}
+    child["date_of_birth"] = child["date_of_birth"].isoformat()
+    preview = ok(_post(api, ref, {"add_members": [child]}, case["version"], dry_run=1))
+    assert preview["added"] == [{"participant_id": None, "relationship": "child",
+                                 "is_adult": False, "name": f"{child['given_names_latin']} Kovalenko"}]
+    assert len(api.read(ref)["participants"]) == len(case["participants"])
+    done = ok(_post(api, ref, {"add_members": [child]}, case["version"]))
+    new_id = done["added"][0]["participant_id"]
+    assert new_id in [p["id"] for p in api.read(ref)["participants"]]
+    principal = next(p for p in case["participants"] if p["is_principal"])
+    refused = assert_error(_post(api, ref, {"remove_members": [principal["id"]]}, done["version"]),
+                           409)
+    assert codes(refused) == ["principal_stays"]
+    bad = assert_error(_post(api, ref, {"add_members": [{**child, "v_number": "12"}]},
+                             done["version"]), 422, "invalid")
+    assert bad["details"]["add_members"]["0"]["v_number"]
+    gone = ok(_post(api, ref, {"remove_members": [new_id]}, done["version"]))
+    assert gone["removed"] == [{"participant_id": new_id, "relationship": "child",
+                                "is_adult": False}]
+    assert new_id not in [p["id"] for p in api.read(ref)["participants"]]
