@@ -362,7 +362,7 @@ def tablet_sign(reference: str):
                             {**signature_errors(problems, _, person), **errors},
                             kept(request.form, problems), lang)
     try:
-        signing_service.sign_document(
+        doc = signing_service.sign_document(
             c, reference, person.id, selection["kind"], selection["terms"], **given,
             channel="tablet", identity_document=f"{ID_TYPE_RECORDED[id_type]} {id_number}")
     except NotFound:

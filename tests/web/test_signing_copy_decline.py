@@ -36,7 +36,7 @@ from returnprog.web.signing_link import COPY_COOKIE
 
 from ..conftest import intake
 from ..integration.test_reminders_delivery import RETRY, SmtpServer, settings
-from ..web_client import csrf_token, text, web_for
+from ..web_client import PASSWORD, csrf_token, text, web_for
 from .test_signing_support import (adults_of, assert_verifies_everywhere, create_link,
                                    drawn_png, last_document, public_form, set_language,
                                    snapshot)
@@ -238,8 +238,12 @@ def test_after_a_tablet_signature_the_counsellor_e_mails_or_prints_the_copy(
         "signature": drawn_png(), "consent": "yes", **ID_CHECK})
     assert resp.status_code == 303
     doc = last_document(app)
-    assert resp.headers["Location"].endswith(f"/cases/{reference}/documents/{doc.id}/copy")
-    page = web.get(resp.headers["Location"])
+    # The participant's done page first (kiosk); the password hands the tablet back to
+    # the counsellor's page offering the copy.
+    assert resp.headers["Location"].endswith("/tablet/done")
+    back = web.post("/tablet/hand-back", {"password": PASSWORD})
+    assert back.headers["Location"].endswith(f"/cases/{reference}/documents/{doc.id}/copy")
+    page = web.get(back.headers["Location"])
     body = text(page.get_data(as_text=True))
     assert page.status_code == 200 and signer.email in body
     assert f'href="/cases/{reference}/documents/{doc.id}.pdf"' in page.get_data(as_text=True)
@@ -279,7 +283,8 @@ def test_after_a_tablet_signature_the_counsellor_e_mails_or_prints_the_copy(
         "participant_id": spouse.id, "kind": "commitment", "method": "drawn",
         "signature": drawn_png(), "consent": "yes", **ID_CHECK})
     doc2 = last_document(app)
-    assert "geen e-mailadres" in text(web.get(resp.headers["Location"]).get_data(as_text=True))
+    back = web.post("/tablet/hand-back", {"password": PASSWORD})
+    assert "geen e-mailadres" in text(web.get(back.headers["Location"]).get_data(as_text=True))
     refused = web.post(f"/cases/{reference}/documents/{doc2.id}/copy/email")
     assert refused.status_code == 422
     assert len([m for m in _outbox(app) if m.kind == "signed_copy"]) == 1

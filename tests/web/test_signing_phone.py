@@ -14,7 +14,7 @@ from returnprog.services import cases as case_service
 
 from ..conftest import intake
 from ..web_client import csrf_token, web_for
-from .test_signing_support import adults_of, create_link, last_document, snapshot
+from .test_signing_support import adults_of, create_link, last_document, pass_code, snapshot
 
 
 def test_the_withdrawal_is_signed_only_with_its_irreversibility_confirmed_on_its_own(
@@ -24,6 +24,7 @@ def test_the_withdrawal_is_signed_only_with_its_irreversibility_confirmed_on_its
     path = create_link(web_for(app, staff.counsellor), reference, signer.id,
                        "withdrawal_declaration")
     client = app.test_client()
+    pass_code(app, client, path)
     page = client.get(path)
     body = html.unescape(page.get_data(as_text=True))
     assert page.status_code == 200 and '<html lang="uk">' in body
