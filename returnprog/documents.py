@@ -130,6 +130,7 @@ __all__ = [
     "load_seal",
     "render_html",
     "render_pdf",
+    "text",
     "format_event_times",
     "read_evidence",
     "evidence_record",
@@ -406,6 +407,12 @@ def _translator(language: str) -> Callable[..., Markup]:
         return escape(texts[key]).format(**values)
 
     return translate
+
+
+def text(language: str, key: str) -> str:
+    """One sentence or label of the documents' texts in ``language`` (e.g. an event name
+    of the evidence certificate, for the verification page to word it the same way)."""
+    return _texts(language)[key]
 
 
 def _strong(value: Any) -> Markup:

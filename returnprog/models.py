@@ -260,6 +260,10 @@ class SigningRequest(SQLModel, table=True):
     created_by: int = Field(foreign_key="user.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
     document_id: Optional[int] = Field(default=None, foreign_key="document.id")
+    # The first opening of the link page, for the evidence certificate (set once).
+    opened_at: Optional[dt.datetime] = None
+    opened_ip: Optional[str] = Field(default=None, max_length=45)
+    opened_user_agent: Optional[str] = Field(default=None, max_length=300)
 
 
 class IndConfirmation(SQLModel, table=True):

@@ -72,7 +72,7 @@ def _link_page(c, link, status: int = 200, errors: dict | None = None, values=No
     terms = json.loads(link.terms or "{}")
     try:
         terms = signing_service.validate_terms(c, case, link.kind, terms)
-        page_preview = preview(c, case, person, link.kind, terms, lang)
+        page_preview = preview(c, case, person, link.kind, terms, lang, channel="link")
     except (Invalid, Conflict, documents.DocumentDataError):
         c.session.rollback()
         return render_template("signing/not_signable.html", **texts), 409
@@ -93,6 +93,7 @@ def page(token: str):
     wait = _spend_link_request(c, link)
     if wait:
         return too_many(wait)
+    signing_service.record_link_opened(c, link)
     return _link_page(c, link)
 
 
