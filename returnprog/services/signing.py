@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import audit, names, payments, workflow
@@ -19,6 +21,8 @@ from . import Conflict, Context, Forbidden, Invalid, NotFound
 from .lookups import load_case
 from .uow import atomic, begin_write, commit
 from ..messages import M
+
+log = logging.getLogger(__name__)
 
 # Which documents can be signed in which state: read off the workflow table.
 SIGNABLE_KINDS = workflow.SIGNABLE_KINDS
@@ -401,25 +405,35 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
 
 
 @atomic
-def record_link_opened(ctx: Context, request: SigningRequest) -> None:
+def record_link_opened(ctx: Context, request: SigningRequest) -> bool:
     """Remember the first opening of a signing link (time, address, user agent) on its
-    request, for the evidence certificate. Only the first opening writes: a link already
-    opened writes nothing, and the write is one conditional UPDATE in its own short
-    transaction (no audit head, no write lock taken beforehand), so showing the page never
-    waits for other writers more than that statement does."""
+    request, for the evidence certificate; True when this call recorded it.
+
+    Only the first opening writes: a link already opened writes nothing, and the write is
+    one conditional UPDATE in its own short transaction (no audit head, no write lock taken
+    beforehand), so showing the page never waits for other writers more than that
+    statement does. When even that cannot be written (the database stays locked), the
+    page is shown all the same: the signer is not turned away for a missing detail of the
+    evidence, and the certificate then says the opening was not recorded."""
     if request.opened_at is not None:
-        return
+        return False
     ctx.session.commit()  # nothing was written: this ends the read snapshot first
     values = {"opened_at": ctx.now(), "opened_ip": (ctx.ip or None) and ctx.ip[:45],
               "opened_user_agent": (ctx.user_agent or None) and ctx.user_agent[:300]}
-    done = ctx.session.execute(update(SigningRequest).where(
-        SigningRequest.id == request.id, SigningRequest.opened_at.is_(None))
-        .values(**values)).rowcount
-    commit(ctx)
+    try:
+        done = ctx.session.execute(update(SigningRequest).where(
+            SigningRequest.id == request.id, SigningRequest.opened_at.is_(None))
+            .values(**values)).rowcount
+        commit(ctx)
+    except (Conflict, OperationalError):
+        ctx.session.rollback()
+        log.warning("the first opening of signing link %s could not be recorded", request.id)
+        return False
     if done == 1:
         # The row has them already: set them as loaded, not as changes to write again.
         for key, value in values.items():
             set_committed_value(request, key, value)
+    return done == 1
 
 
 def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
