@@ -13,6 +13,9 @@ import io
 import json
 import re
 
+import shutil
+import subprocess
+
 import pypdf
 from sqlalchemy import select
 from sqlmodel import Session
@@ -84,6 +87,25 @@ def assert_certificate_lists(pdf: bytes, expected: list[tuple[str, dt.datetime, 
     assert hashlib.sha256(content).hexdigest() == record["content_sha256"]
     assert record["content_sha256"] in squeezed
     return record
+
+
+def assert_poppler_agrees(tmp_path, pdf: bytes, record: dict) -> None:
+    """poppler, which knows nothing of this service: ``pdfsig`` finds one valid seal over
+    the whole file, and the content file ``pdfdetach`` extracts hashes to the printed
+    SHA-256 (the recomputation the certificate promises)."""
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([shutil.which("pdfsig") or "/usr/bin/pdfsig", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("Signature #") == 1
+    assert "Total document signed" in out and "Signature is Valid." in out
+    folder = tmp_path / "attached"
+    folder.mkdir()
+    subprocess.run([shutil.which("pdfdetach") or "/usr/bin/pdfdetach", "-saveall", "-o",
+                    str(folder), str(path)], check=True, capture_output=True)
+    content = (folder / documents.CONTENT_FILE).read_bytes()
+    assert hashlib.sha256(content).hexdigest() == record["content_sha256"]
+    assert json.loads((folder / documents.EVIDENCE_FILE).read_bytes()) == record
 
 
 def assert_verifiers_list(app, tmp_path, pdf: bytes, record: dict) -> None:
@@ -170,6 +192,7 @@ def test_a_link_signing_ends_with_a_certificate_whose_events_match_the_audit_tra
     assert_verifies_everywhere(app, tmp_path, doc.pdf, reference=reference, kind="commitment",
                                version=1, signer=signer.full_name)
     assert_verifiers_list(app, tmp_path, doc.pdf, record)
+    assert_poppler_agrees(tmp_path, doc.pdf, record)
 
 
 def test_a_cash_receipt_signed_on_the_tablet_says_the_office_and_lists_the_tablet_signing(
@@ -206,6 +229,7 @@ def test_a_cash_receipt_signed_on_the_tablet_says_the_office_and_lists_the_table
     assert_verifies_everywhere(app, tmp_path, doc.pdf, reference=case.reference,
                                kind="payment_receipt", version=doc.version, signer=signer.full_name)
     assert_verifiers_list(app, tmp_path, doc.pdf, record)
+    assert_poppler_agrees(tmp_path, doc.pdf, record)
 
 
 def test_a_cash_receipt_signed_through_a_link_says_the_point_of_departure(
