@@ -15,8 +15,11 @@ script (e.g. the commit before a change); ``--skip-web`` or ``--skip-render`` fo
      font cache and so shows what PDF/A and the seal add;
    - ``render``: ``documents.render_pdf`` (HTML from the template, PDF/A-3b);
    - ``seal``: ``documents.seal_pdf`` of that PDF;
-   - ``r+seal``: both, as a signing does.
-   Ratios are ``r+seal`` over each baseline.
+   - ``r+seal``: both, as a signing does;
+   - ``r+s+cert``: the same with the evidence certificate page and its attachments (a
+     link signing's seven events), as a signing does since issue 12 (left out when the
+     measured checkout has no certificates).
+   Ratios are ``r+seal`` over each baseline; the last line gives ``r+s+cert`` over ``r+seal``.
 2. Fresh workers: gunicorn (one sync worker) serves the app from a throw-away instance,
    with a bench-only route that renders and seals one ``commitment`` in Russian (not the
    warm-up's document) and reports how long that took inside the worker. The first
@@ -67,7 +70,8 @@ def bench_render(rounds: int) -> None:
               "(CPU time; wall time in brackets)")
         print(f"{'kind':<23}{'bare':>14}{'bare+fc':>14}{'render':>14}{'seal':>11}"
               f"{'r+seal':>14}{'/bare':>7}{'/bare+fc':>9}")
-        totals = {"bare": 0.0, "bare+fc": 0.0, "r+seal": 0.0}
+        totals = {"bare": 0.0, "bare+fc": 0.0, "r+seal": 0.0, "r+s+cert": 0.0}
+        evidence = _evidence() if hasattr(documents, "evidence_record") else None
         for kind in documents.KINDS:
             html = documents.render_html(kind, data, "uk")
             pdf = documents.render_pdf(kind, data, "uk")
@@ -81,6 +85,9 @@ def bench_render(rounds: int) -> None:
                 "r+seal": lambda: documents.seal_pdf(documents.render_pdf(kind, data, "uk"),
                                                      seal, reason=kind),
             }
+            if evidence is not None:
+                variants["r+s+cert"] = lambda: documents.seal_pdf(
+                    documents.render_pdf(kind, data, "uk", evidence), seal, reason=kind)
             for fn in variants.values():  # first calls (caches, key) are not what is measured
                 fn()
             cpu = {name: [] for name in variants}
@@ -94,14 +101,34 @@ def bench_render(rounds: int) -> None:
             c = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
             w = {k: statistics.median(v) * 1000 for k, v in wall.items()}
             cells = "".join(f"{c[k]:7.0f} ({w[k]:4.0f})" if k != "seal" else
-                            f"{c[k]:5.0f} ({w[k]:3.0f})" for k in variants)
+                            f"{c[k]:5.0f} ({w[k]:3.0f})" for k in variants if k != "r+s+cert")
+            if "r+s+cert" in c:
+                cells += f"  cert {c['r+s+cert']:4.0f} ({w['r+s+cert']:4.0f})"
             print(f"{kind:<23}{cells}{c['r+seal'] / c['bare']:7.2f}"
                   f"{c['r+seal'] / c['bare+fc']:9.2f}")
             for name in totals:
-                totals[name] += c[name]
+                totals[name] += c.get(name, 0.0)
         # One figure for all kinds: single cells move by ±10% on a busy machine.
         print(f"{'all kinds (sum of medians)':<90}{totals['r+seal'] / totals['bare']:7.2f}"
               f"{totals['r+seal'] / totals['bare+fc']:9.2f}")
+        if evidence is not None:
+            print(f"with the evidence certificate: r+s+cert / r+seal = "
+                  f"{totals['r+s+cert'] / totals['r+seal']:.2f} (sum of medians)")
+
+
+def _evidence() -> dict:
+    """A link signing's evidence: created, code sent, a wrong and a right code, opened,
+    consented, signed."""
+    import datetime as dt
+
+    at = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile"
+    names = ("link_created", "code_sent", "code_failed", "code_verified", "opened",
+             "consented", "signed")
+    return {"version": 1, "signer_name": "Olena Shevchenko", "signature_method": "drawn",
+            "signing_channel": "link", "counsellor": "Johanna de Vries",
+            "events": [{"event": name, "at": at + dt.timedelta(minutes=i), "ip": "198.51.100.7",
+                        "user_agent": ua, "channel": "link"} for i, name in enumerate(names)]}
 
 
 # --- 2. fresh gunicorn workers -----------------------------------------------------------

@@ -39,7 +39,7 @@ Every kind:
     the Latin names are required. Their ``v_number``, when given, is printed
     with their signature (and in the withdrawal declaration's heading).
 ``counsellor`` (str, optional)
-    Name of the counsellor who handled the signing, printed in DTenV's box.
+    Name of the counsellor responsible for the case, printed in DTenV's box.
 ``signature`` (dict, optional)
     Present once the signer has signed: ``method`` (``"drawn"`` or
     ``"typed"``), ``image_png_data_uri`` (``data:image/png;base64,...``;
@@ -65,7 +65,12 @@ Kind-specific:
     ``previous_deadline`` (ISO date, required), ``reason`` (str, required).
 ``payment_receipt``
     ``breakdown`` (required), ``method`` (``"cash"`` or ``"transfer"``,
-    required), ``iban`` and ``payment_reference`` (str, optional).
+    required), ``iban`` and ``payment_reference`` (str, optional),
+    ``cash_handover`` (``"office"`` or ``"departure"``, optional: where the cash was
+    handed over; without it the receipt says only "in cash").
+
+A signed document can end with an evidence certificate page: pass ``evidence`` to
+``render_pdf`` (see ``evidence_record`` and the "Evidence certificate" section).
 
 ``breakdown`` is a list of ``{"category": "adult"|"minor", "count": int,
 "unit_cents": int}``; the subtotals are computed here and their sum must equal
@@ -125,6 +130,16 @@ __all__ = [
     "load_seal",
     "render_html",
     "render_pdf",
+    "text",
+    "format_event_times",
+    "read_evidence",
+    "evidence_record",
+    "content_sha256",
+    "content_bytes",
+    "canonical_json",
+    "EVIDENCE_EVENTS",
+    "EVIDENCE_FILE",
+    "CONTENT_FILE",
     "seal_pdf",
     "verify_pdf",
     "check_seal",
@@ -406,6 +421,12 @@ def sentence(key: str, language: str, **values: Any) -> Markup:
     return _translator(language)(key, **values)
 
 
+def text(language: str, key: str) -> str:
+    """One sentence or label of the documents' texts in ``language`` (e.g. an event name
+    of the evidence certificate, for the verification page to word it the same way)."""
+    return _texts(language)[key]
+
+
 def _strong(value: Any) -> Markup:
     return Markup("<strong>{}</strong>").format(value)
 
@@ -594,6 +615,7 @@ def _context(kind: str, data: Mapping[str, Any], language: str) -> dict[str, Any
         "signature": _signature(data.get("signature")),
         "departure_deadline": _format_date_of(deadline, "departure_deadline") if deadline is not None else None,
         "amount": format_eur(amount) if amount is not None else None,
+        "certificate": None,
     }
 
     if kind == "withdrawal_declaration":
@@ -617,6 +639,11 @@ def _context(kind: str, data: Mapping[str, Any], language: str) -> dict[str, Any
         if method not in ("cash", "transfer"):
             raise DocumentDataError("method must be 'cash' or 'transfer'")
         ctx["method"] = method
+        handover = data.get("cash_handover")
+        if handover not in (None, *CASH_HANDOVER_PLACES):
+            raise DocumentDataError(
+                f"cash_handover must be one of {', '.join(CASH_HANDOVER_PLACES)}, got {handover!r}")
+        ctx["cash_handover"] = handover
         ctx["breakdown"] = _breakdown(data.get("breakdown"), amount)
         ctx["iban"] = _text(data, "iban", required=False, max_len=42)
         ctx["payment_reference"] = _text(data, "payment_reference", required=False, max_len=64)
@@ -627,16 +654,20 @@ def _context(kind: str, data: Mapping[str, Any], language: str) -> dict[str, Any
 # Rendering
 
 
-def render_html(kind: str, data: Mapping[str, Any], language: str) -> str:
+def render_html(kind: str, data: Mapping[str, Any], language: str,
+                evidence: Mapping[str, Any] | None = None) -> str:
     """Render one document to bilingual HTML (Dutch + the participant's language).
 
     ``kind`` is one of ``KINDS``; ``language`` is the participant's language
     (``nl`` gives Dutch + English). ``data`` follows the key list in this
-    module's docstring. Raises ``DocumentDataError`` when data is missing or
-    wrong. The result references ``asset:`` URLs and is meant for
-    ``render_pdf``, not for a browser.
+    module's docstring. With ``evidence`` (see ``evidence_record``) the document
+    ends with the evidence certificate page. Raises ``DocumentDataError`` when
+    data is missing or wrong. The result references ``asset:`` URLs and is meant
+    for ``render_pdf``, not for a browser.
     """
     context = _context(kind, data, language)
+    if evidence is not None:
+        context["certificate"] = _certificate_context(evidence_record(kind, data, language, evidence))
     return _environment().get_template(f"{kind}.html").render(**context)
 
 
@@ -665,14 +696,21 @@ def _drop_producer(document, pdf) -> None:
     pdf.info.pop("Producer", None)
 
 
-def _html_to_pdf(html: str, fetcher: RestrictedURLFetcher | None = None) -> bytes:
-    from weasyprint import HTML
+def _html_to_pdf(html: str, fetcher: RestrictedURLFetcher | None = None,
+                 attachments: Iterable[tuple[str, bytes, str, str]] = ()) -> bytes:
+    from weasyprint import HTML, Attachment
 
     fetcher = fetcher or RestrictedURLFetcher()
+    # Attachments come from bytes in memory (file_obj); the fetcher is the restricted one
+    # all the same, so nothing about an attachment can reach the filesystem or network.
+    files = [Attachment(file_obj=io.BytesIO(body), url_fetcher=fetcher, name=name,
+                        description=description, relationship=relationship)
+             for name, body, description, relationship in attachments]
     return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(
         pdf_variant=PDF_VARIANT,
         font_config=_font_config(),
         finisher=_drop_producer,
+        attachments=files or None,
     )
 
 
@@ -701,14 +739,205 @@ def warm_templates() -> None:
     _oblasts()
 
 
-def render_pdf(kind: str, data: Mapping[str, Any], language: str) -> bytes:
+def render_pdf(kind: str, data: Mapping[str, Any], language: str,
+               evidence: Mapping[str, Any] | None = None) -> bytes:
     """Render one document to an unsealed PDF/A-3b file with embedded fonts.
 
     Same arguments as ``render_html``. Only the packaged stylesheet and fonts
     and ``data:`` images are loaded; nothing is fetched from the filesystem or
-    the network. Seal the result with ``seal_pdf`` before storing it.
+    the network. With ``evidence`` the last page is the evidence certificate and
+    the file carries two attachments (PDF/A-3 associated files): ``CONTENT_FILE``
+    (the exact bytes whose SHA-256 the certificate prints) and ``EVIDENCE_FILE``
+    (the certificate's record as JSON), so the seal covers both. Seal the result
+    with ``seal_pdf`` before storing it.
     """
-    return _html_to_pdf(render_html(kind, data, language))
+    if evidence is None:
+        return _html_to_pdf(render_html(kind, data, language))
+    context = _context(kind, data, language)
+    record = evidence_record(kind, data, language, evidence)
+    context["certificate"] = _certificate_context(record)
+    html = _environment().get_template(f"{kind}.html").render(**context)
+    return _html_to_pdf(html, attachments=[
+        (CONTENT_FILE, content_bytes(data), "The signed content (canonical JSON)", "Source"),
+        (EVIDENCE_FILE, canonical_json(record), "Evidence of the signing (events)", "Supplement"),
+    ])
+
+
+# ---------------------------------------------------------------------------
+# Evidence certificate
+#
+# What is hashed: the *signed content* is the document's data dict as given to the
+# renderer, without its ``signature`` entry, serialised as canonical JSON
+# (``canonical_json``: UTF-8, keys sorted, separators "," and ":", no ASCII escaping;
+# dates as ISO strings). It is what the signer was shown and agreed to, it does not
+# depend on WeasyPrint's output, and the exact bytes travel inside the sealed PDF as
+# ``CONTENT_FILE``, so anyone can recompute ``content_sha256`` from the PDF alone
+# (e.g. ``pdfdetach -save 1`` then ``sha256sum``).
+
+CONTENT_FILE = "document-content.json"
+EVIDENCE_FILE = "signing-evidence.json"
+EVIDENCE_FORMAT = "returnprog-signing-evidence/1"
+# The events the certificate can list, in the order they normally happen.
+EVIDENCE_EVENTS = ("link_created", "code_sent", "code_failed", "code_verified", "opened",
+                   "consented", "signed")
+# Channels with a printed name (others are printed as recorded).
+EVIDENCE_CHANNELS = ("link", "tablet", "staff", "email", "sms")
+SIGNING_CHANNELS = ("link", "tablet")
+CASH_HANDOVER_PLACES = ("office", "departure")
+LEGAL_NATURE = ("simple electronic signature (eIDAS, Regulation (EU) No 910/2014, art. 3(10) "
+                "and 25(1)); the PDF, with this record, is sealed with the service's advanced "
+                "electronic seal (art. 3(26) and 36)")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise DocumentDataError(f"the document data holds a value JSON cannot carry: {value!r}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical JSON of ``value`` (keys sorted, no spaces, UTF-8): stable bytes to
+    hash and to attach."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=_json_default).encode("utf-8")
+
+
+def content_bytes(data: Mapping[str, Any]) -> bytes:
+    """The signed content of a document: its data without the signature, as canonical JSON
+    (the bytes attached as ``CONTENT_FILE`` and hashed for ``content_sha256``)."""
+    if not isinstance(data, Mapping):
+        raise DocumentDataError("data must be a dict")
+    return canonical_json({k: v for k, v in data.items() if k != "signature"})
+
+
+def content_sha256(data: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of ``content_bytes(data)``: the hash the evidence certificate prints."""
+    return hashlib.sha256(content_bytes(data)).hexdigest()
+
+
+def _recorded(value: Any, max_len: int = 300) -> str | None:
+    # What a client sent (a user agent, an address) is printed as recorded, but never
+    # with control characters, and never refused: the evidence must not stop a signing.
+    if value is None:
+        return None
+    text = _CONTROL_RE.sub("\ufffd", str(value)).strip()
+    return text[:max_len] or None
+
+
+def _utc(value: Any, key: str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise DocumentDataError(f"{key} must be an ISO datetime, got {value!r}") from None
+    if not isinstance(value, dt.datetime):
+        raise DocumentDataError(f"{key} must be a datetime, got {value!r}")
+    # The database hands back UTC without a zone (SQLite): read a naive time as UTC.
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def evidence_record(kind: str, data: Mapping[str, Any], language: str,
+                    evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence record of one signing: what the certificate page prints and what is
+    attached as ``EVIDENCE_FILE``; plain JSON types only.
+
+    ``evidence`` holds ``version`` (int, the document's version), ``signer_name``,
+    ``signature_method`` (drawn | typed), ``signing_channel`` (link | tablet),
+    ``counsellor`` (name of the counsellor responsible, optional), ``staff_present``
+    (tablet: the staff member who took the signature, optional), ``identity_document``
+    (optional) and ``events``: a list of ``{"event": one of EVIDENCE_EVENTS, "at":
+    datetime (naive = UTC), "ip", "user_agent", "channel", "actor"}`` (the last four
+    optional). Events are sorted by time; each carries its UTC and Amsterdam time.
+    """
+    if not isinstance(evidence, Mapping):
+        raise DocumentDataError("evidence must be a dict")
+    version = evidence.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DocumentDataError("evidence.version must be a whole number from 1")
+    method = evidence.get("signature_method")
+    if method not in ("drawn", "typed"):
+        raise DocumentDataError("evidence.signature_method must be 'drawn' or 'typed'")
+    channel = evidence.get("signing_channel")
+    if channel not in SIGNING_CHANNELS:
+        raise DocumentDataError(f"evidence.signing_channel must be one of {', '.join(SIGNING_CHANNELS)}")
+    events = []
+    for i, raw in enumerate(evidence.get("events") or ()):
+        if not isinstance(raw, Mapping) or raw.get("event") not in EVIDENCE_EVENTS:
+            raise DocumentDataError(f"evidence.events[{i}].event must be one of {', '.join(EVIDENCE_EVENTS)}")
+        at = _utc(raw.get("at"), f"evidence.events[{i}].at")
+        events.append({
+            "event": raw["event"],
+            "at_utc": at.isoformat().replace("+00:00", "Z"),
+            "at_amsterdam": at.astimezone(_DISPLAY_ZONE).isoformat(),
+            "ip": _recorded(raw.get("ip"), 45),
+            "user_agent": _recorded(raw.get("user_agent")),
+            "channel": _recorded(raw.get("channel"), 20),
+            "actor": _recorded(raw.get("actor"), 200),
+        })
+    # Stable: events of the same second keep the order they were given in.
+    events.sort(key=lambda e: e["at_utc"])
+    return {
+        "format": EVIDENCE_FORMAT,
+        "reference": _text(data, "reference", max_len=64),
+        "kind": kind,
+        "version": version,
+        "language": language,
+        "content_file": CONTENT_FILE,
+        "content_sha256": content_sha256(data),
+        "content_definition": "SHA-256 of the attached " + CONTENT_FILE + ": the document "
+                              "data without the signature, canonical JSON (UTF-8, keys "
+                              "sorted, separators ',' ':')",
+        "signer_name": _recorded(evidence.get("signer_name"), 220),
+        "signature_method": method,
+        "signing_channel": channel,
+        "identity_document": _recorded(evidence.get("identity_document"), 60),
+        "counsellor": _recorded(evidence.get("counsellor"), 200),
+        "staff_present": _recorded(evidence.get("staff_present"), 200),
+        "legal_nature": LEGAL_NATURE,
+        "events": events,
+    }
+
+
+def format_event_times(event: Mapping[str, Any]) -> tuple[str, str]:
+    """An evidence event's time as printed: (Amsterdam, UTC), e.g.
+    ``("02-12-2026 04:50:12 CET", "2026-12-02 03:50:12 UTC")``."""
+    at = dt.datetime.fromisoformat(event["at_utc"].replace("Z", "+00:00"))
+    local = at.astimezone(_DISPLAY_ZONE)
+    return (local.strftime("%d-%m-%Y %H:%M:%S ") + (local.tzname() or ""),
+            at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def _certificate_context(record: Mapping[str, Any]) -> dict[str, Any]:
+    events = []
+    for e in record["events"]:
+        local, utc = format_event_times(e)
+        events.append({**e, "at_amsterdam": local, "at_utc_text": utc,
+                       "channel_known": e["channel"] in EVIDENCE_CHANNELS})
+    return {**record, "events": events}
+
+
+def read_evidence(pdf_bytes: bytes) -> dict[str, Any] | None:
+    """The evidence record attached to a PDF this service sealed (``EVIDENCE_FILE``), or
+    None when it has none (documents sealed before certificates existed). Call it only
+    on a file that verified: it parses the file without the verifier's limits."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf_bytes), strict=False)
+        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    for i in range(0, len(names) - 1, 2):
+        if str(names[i]) == EVIDENCE_FILE:
+            try:
+                record = json.loads(names[i + 1]["/EF"]["/F"].data)
+            except (KeyError, TypeError, ValueError):
+                return None
+            return record if isinstance(record, dict) else None
+    return None
 
 
 # ---------------------------------------------------------------------------

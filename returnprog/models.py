@@ -274,6 +274,10 @@ class SigningRequest(SQLModel, table=True):
     declined_at: Optional[dt.datetime] = None
     decline_code: Optional[str] = Field(default=None, max_length=30)
     decline_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    # The first opening of the link page, for the evidence certificate (set once).
+    opened_at: Optional[dt.datetime] = None
+    opened_ip: Optional[str] = Field(default=None, max_length=45)
+    opened_user_agent: Optional[str] = Field(default=None, max_length=300)
 
 
 class SigningCode(SQLModel, table=True):

@@ -19,7 +19,7 @@ PACKAGES=(
   libharfbuzz0b
   libharfbuzz-subset0
   wrk                   # HTTP load generator for bench/bench_web.py
-  poppler-utils         # pdfsig: the signed-copy tests check seals with a second verifier
+  poppler-utils         # pdfsig and pdfdetach: tests check the sealed PDFs with a second tool
 )
 
 log() { printf 'system-deps: %s\n' "$*"; }

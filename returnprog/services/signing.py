@@ -5,19 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import acknowledgements, audit, documents, names, payments, workflow
 from .. import signature as signature_rules
 from ..auth import hash_token, new_token
-from ..models import Case, Document, Participant, Payment, SigningRequest
+from ..models import AuditEvent, Case, Document, Participant, Payment, SigningRequest, User
 from ..roles import SIGNATURE_TAKERS
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, NotFound, signing_codes
 from .lookups import load_case
 from .uow import atomic, begin_write, commit
 from ..messages import M
+
+log = logging.getLogger(__name__)
 
 # Which documents can be signed in which state: read off the workflow table.
 SIGNABLE_KINDS = workflow.SIGNABLE_KINDS
@@ -43,11 +48,24 @@ def _household(ctx: Context, case) -> dict:
     }
 
 
-def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict, *,
-                  household: dict | None = None) -> dict:
-    """The plain data a document template is rendered from (no ORM objects).
-    ``household`` is :func:`_household` of the case when the caller has read it already
-    (a correction compares many documents of one household)."""
+# Where cash changes hands, by signing channel: a receipt signed on the office tablet is
+# signed where the counsellor handed it over; one signed through the personal link is
+# signed at the point of departure (after border control), where the cash is paid out.
+CASH_HANDOVER = {"tablet": "office", "link": "departure"}
+
+
+def counsellor_name(ctx: Context, case) -> str | None:
+    """The name (not the e-mail address) of the counsellor responsible for ``case``."""
+    return ctx.session.execute(select(User.name).where(User.id == case.counsellor_id)).scalar()
+
+
+def document_data(ctx: Context, case, participant: Participant, kind: str, terms: dict,
+                  channel: str | None = None, *, household: dict | None = None) -> dict:
+    """The plain data a document template is rendered from (no ORM objects). ``channel``
+    (tablet | link) is how it is signed, which says where the cash of a receipt is handed
+    over; without it the receipt names no place. ``household`` is :func:`_household` of
+    the case when the caller has read it already (a correction compares many documents of
+    one household)."""
     full = household if household is not None else _household(ctx, case)
     keys = ("given_names_latin", "family_name_latin", "given_names_cyrillic",
             "family_name_cyrillic", "date_of_birth", "is_adult", "relationship", "is_principal")
@@ -79,6 +97,8 @@ def document_data(ctx: Context, case, participant: Participant, kind: str, terms
         "amount_cents": payment["amount_cents"] if payment else None,
         "breakdown": _breakdown_rows(payment["breakdown"]) if payment else None,
         "method": payment["method"] if payment else None,
+        "cash_handover": CASH_HANDOVER.get(channel),
+        "counsellor": counsellor_name(ctx, case),
         "reception_end": ctx.policy.reception_end.isoformat(),
         "issued_at": ctx.now().isoformat(timespec="seconds"),
     }
@@ -180,23 +200,86 @@ def _signer(ctx: Context, case, participant_id: int, kind: str) -> Participant:
     return person
 
 
+def _next_version(ctx: Context, case, person: Participant, kind: str) -> int:
+    return (ctx.session.execute(select(func.max(Document.version)).where(
+        Document.case_id == case.id, Document.kind == kind,
+        Document.participant_id == person.id)).scalar_one() or 0) + 1
+
+
+# Audit actions of a signing link that the evidence certificate lists, and their event
+# names there. The code actions are written by the one-time-code verification (issue 12
+# item 1); any of them recorded for the link is picked up.
+LINK_AUDIT_EVENTS = {"create_signing_link": "link_created",
+                     "signing_code_sent": "code_sent",
+                     "signing_code_verified": "code_verified",
+                     "signing_code_failed": "code_failed"}
+
+
+def signing_events(ctx: Context, case, request: SigningRequest | None, *, signed_at,
+                   channel: str) -> list[dict]:
+    """The events of one signing as the service recorded them, for the evidence
+    certificate: the link's audit events (creation, codes), its first opening (on the
+    signing request), and the consent and signature of this request (``signed_at``, the
+    client's address and user agent). Times are UTC; the tablet has no link events."""
+    events = []
+    if request is not None:
+        rows = ctx.session.execute(
+            select(AuditEvent.action, AuditEvent.at, AuditEvent.ip, AuditEvent.details,
+                   AuditEvent.actor_id)
+            .where(AuditEvent.case_id == case.id,
+                   AuditEvent.action.in_(tuple(LINK_AUDIT_EVENTS)))
+            .order_by(AuditEvent.seq)).all()
+        staff = {}
+        for row in rows:
+            details = json.loads(row.details or "{}")
+            if details.get("signing_request_id") != request.id:
+                continue
+            if row.actor_id is not None and row.actor_id not in staff:
+                staff[row.actor_id] = ctx.session.execute(
+                    select(User.name).where(User.id == row.actor_id)).scalar()
+            events.append({
+                "event": LINK_AUDIT_EVENTS[row.action], "at": row.at, "ip": row.ip,
+                "user_agent": details.get("user_agent"),
+                # Creation happens on a staff screen; a code goes out by e-mail or text.
+                "channel": details.get("channel") or (
+                    "staff" if row.action == "create_signing_link" else None),
+                "actor": staff.get(row.actor_id)})
+        if request.opened_at is not None:
+            events.append({"event": "opened", "at": request.opened_at, "ip": request.opened_ip,
+                           "user_agent": request.opened_user_agent, "channel": "link"})
+    # Consent travels with the signature in one request: the same moment and client.
+    for event in ("consented", "signed"):
+        events.append({"event": event, "at": signed_at, "ip": ctx.ip,
+                       "user_agent": ctx.user_agent, "channel": channel})
+    return events
+
+
 def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
                     signed: signature_rules.Signature, *,
-                    channel: str, identity_document: str | None) -> dict:
-    """Render the document with its signature and seal it; nothing is written. Returns the
-    sealed PDF, the signing time and the data it was made from (to re-check under lock)."""
+                    channel: str, identity_document: str | None,
+                    request: SigningRequest | None = None) -> dict:
+    """Render the document with its signature and evidence certificate and seal it;
+    nothing is written. Returns the sealed PDF, the signing time, the version printed and
+    the data it was made from (to re-check under lock)."""
     from .. import documents
 
     signed_at = ctx.now()
-    data = document_data(ctx, case, person, kind, terms)
+    data = document_data(ctx, case, person, kind, terms, channel)
     content = {k: v for k, v in data.items() if k != "issued_at"}
+    version = _next_version(ctx, case, person, kind)
+    evidence = {"version": version, "signer_name": person.full_name,
+                "signature_method": signed.method, "signing_channel": channel,
+                "identity_document": identity_document, "counsellor": data["counsellor"],
+                "staff_present": getattr(ctx.actor, "name", None) if channel == "tablet" else None,
+                "events": signing_events(ctx, case, request, signed_at=signed_at,
+                                         channel=channel)}
     data["signature"] = {"method": signed.method, "typed_name": signed.typed_name,
                          "image_png_data_uri": signed.image,
                          "signed_at": signed_at.isoformat(timespec="seconds"),
                          "signer_name": person.full_name, "identity_document": identity_document,
                          "channel": channel}
     try:
-        pdf = documents.render_pdf(kind, data, person.language)
+        pdf = documents.render_pdf(kind, data, person.language, evidence)
     except documents.DocumentDataError as exc:
         # Participant-typed text the document cannot carry (e.g. control characters).
         ctx.session.rollback()
@@ -205,16 +288,19 @@ def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: d
                       {field: [str(exc)]}) from exc
     seal = ctx.seal() if callable(ctx.seal) else ctx.seal
     sealed = documents.seal_pdf(pdf, seal, reason=f"{kind} {case.reference}")
-    return {"pdf": sealed, "signed_at": signed_at, "content": content}
+    return {"pdf": sealed, "signed_at": signed_at, "content": content, "version": version,
+            "channel": channel}
 
 
 def _still_current(ctx: Context, case, person: Participant, kind: str, terms: dict,
                    prepared: dict) -> None:
     """Under the write lock: refuse when what the document says changed while it was being
     rendered (another change to the case, household or payment came first)."""
-    now = {k: v for k, v in document_data(ctx, case, person, kind, terms).items()
-           if k != "issued_at"}
-    if now != prepared["content"]:
+    now = {k: v for k, v in document_data(ctx, case, person, kind, terms,
+                                          prepared["channel"]).items() if k != "issued_at"}
+    # The certificate prints the version: another signing of the same document first
+    # makes this one outdated too.
+    if now != prepared["content"] or _next_version(ctx, case, person, kind) != prepared["version"]:
         raise Conflict('signing.case_changed', [{"code": "document_outdated",
                                                "message": M('signing.document_mismatch')}])
 
@@ -224,9 +310,7 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                    actor_label: str, verification: str, acknowledged=()) -> Document:
     """Store a prepared, sealed document with its audit event (the caller commits)."""
     sealed = prepared["pdf"]
-    version = (ctx.session.execute(select(func.max(Document.version)).where(
-        Document.case_id == case.id, Document.kind == kind,
-        Document.participant_id == person.id)).scalar_one() or 0) + 1
+    version = prepared["version"]
     doc = Document(case_id=case.id, participant_id=person.id, kind=kind, version=version,
                    language=person.language, terms=json.dumps(terms, sort_keys=True),
                    signer_name=person.full_name, signature_method=method,
@@ -247,7 +331,7 @@ def _record_signed(ctx: Context, case, person: Participant, kind: str, terms: di
                  details={"document_id": doc.id, "kind": kind, "version": version,
                           "participant_id": person.id, "method": method, "channel": channel,
                           "verification": verification, "user_agent": ctx.user_agent,
-                          "sha256": doc.sha256,
+                          "sha256": doc.sha256, "signed_at": prepared["signed_at"].isoformat(),
                           # Which separate acknowledgements the signer ticked (all required).
                           "acknowledged": acknowledgements.given(kind, acknowledged), **terms},
                  ip=ctx.ip)
@@ -316,7 +400,8 @@ def create_signing_link(ctx: Context, reference: str, participant_id: int, kind:
     ctx.session.flush()
     audit.append(ctx.session, actor=ctx.actor, action="create_signing_link", case_id=case.id,
                  details={"signing_request_id": request.id, "kind": kind,
-                          "participant_id": person.id, "expires_at": request.expires_at.isoformat()},
+                          "participant_id": person.id, "expires_at": request.expires_at.isoformat(),
+                          "user_agent": ctx.user_agent},
                  ip=ctx.ip)
     commit(ctx)
     return request, token
@@ -345,6 +430,38 @@ def open_signing_link(ctx: Context, token: str) -> SigningRequest:
         raise LinkRefused("signing.link_invalid")
     _refuse_unusable(ctx, request)
     return request
+
+
+@atomic
+def record_link_opened(ctx: Context, request: SigningRequest) -> bool:
+    """Remember the first opening of a signing link (time, address, user agent) on its
+    request, for the evidence certificate; True when this call recorded it.
+
+    Only the first opening writes: a link already opened writes nothing, and the write is
+    one conditional UPDATE in its own short transaction (no audit head, no write lock taken
+    beforehand), so showing the page never waits for other writers more than that
+    statement does. When even that cannot be written (the database stays locked), the
+    page is shown all the same: the signer is not turned away for a missing detail of the
+    evidence, and the certificate then says the opening was not recorded."""
+    if request.opened_at is not None:
+        return False
+    ctx.session.commit()  # nothing was written: this ends the read snapshot first
+    values = {"opened_at": ctx.now(), "opened_ip": (ctx.ip or None) and ctx.ip[:45],
+              "opened_user_agent": (ctx.user_agent or None) and ctx.user_agent[:300]}
+    try:
+        done = ctx.session.execute(update(SigningRequest).where(
+            SigningRequest.id == request.id, SigningRequest.opened_at.is_(None))
+            .values(**values)).rowcount
+        commit(ctx)
+    except (Conflict, OperationalError):
+        ctx.session.rollback()
+        log.warning("the first opening of signing link %s could not be recorded", request.id)
+        return False
+    if done == 1:
+        # The row has them already: set them as loaded, not as changes to write again.
+        for key, value in values.items():
+            set_committed_value(request, key, value)
+    return done == 1
 
 
 def _refuse_unusable(ctx: Context, request: SigningRequest) -> None:
@@ -385,7 +502,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
     # Render and seal outside the write lock (see sign_document), then re-check under it.
     prepared = _prepare_signed(ctx, case, person, request.kind, terms, signed,
-                               channel="link", identity_document=None)
+                               channel="link", identity_document=None, request=request)
     begin_write(ctx.session)
     # Under the lock, the link's row as it is now: withdrawn or expired meanwhile is refused
     # (spent meanwhile is caught by the conditional update below as well).

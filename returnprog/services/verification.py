@@ -50,6 +50,10 @@ class Verification:
     sealed_at: dt.datetime | None = None
     # Set when the check was cut short by a limit (``verifier.STOPPED_*``).
     stopped: str | None = None
+    # The evidence record sealed into the file (``documents.read_evidence``: the events of
+    # the signing, the content hash), read only from a valid file; None for documents
+    # sealed before certificates existed.
+    evidence: dict | None = None
 
 
 def register_lookup(session: Session) -> Callable[[str], dict | None]:
@@ -122,6 +126,10 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
                           sealed_by=result.sealed_by if result.valid else None,
                           sealed_at=result.sealed_at if result.valid else None,
                           stopped=checked.stopped)
+    if answer.valid:
+        # A valid file is byte for byte one the service sealed and registered, so reading
+        # it here, outside the bounded child, parses nothing a stranger made.
+        answer.evidence = documents.read_evidence(data)
     if channel == "web":
         verdict = "valid" if answer.valid else ("unchecked" if answer.stopped else "invalid")
         metrics.bump(session, f"{COUNTER_PREFIX}{channel}.{verdict}")
@@ -156,9 +164,27 @@ def describe(answer: Verification) -> list[str]:
         return [f"VALID: case {doc.get('reference')}, {doc.get('kind')} version {doc.get('version')}",
                 f"  signed by {doc.get('signer_name')} at {signed_at}" + (f" ({how})" if how else ""),
                 f"  sealed by {answer.sealed_by}",
-                f"  sha256 {answer.sha256}"]
+                f"  sha256 {answer.sha256}"] + describe_evidence(answer.evidence)
     lines = ["INVALID: " + "; ".join(answer.reasons)]
     lines += [f"  - {reason}" for reason in answer.reasons]
     if answer.sha256:
         lines.append(f"  sha256 {answer.sha256}")
+    return lines
+
+
+def describe_evidence(evidence: dict | None) -> list[str]:
+    """The evidence record of a valid file as plain lines: the content hash and each event
+    of the signing with its UTC and Amsterdam time, address, channel and user agent (the
+    same list the certificate page prints)."""
+    if not evidence:
+        return ["  evidence: none sealed in this file (issued before evidence certificates)"]
+    lines = [f"  content sha256 {evidence.get('content_sha256')} ({evidence.get('content_file')})",
+             f"  counsellor {evidence.get('counsellor') or '-'}",
+             "  events:"]
+    for event in evidence.get("events") or ():
+        local, utc = documents.format_event_times(event)
+        who = f" by {event['actor']}" if event.get("actor") else ""
+        lines.append(f"    - {event['event']}{who}: {utc} ({local}), ip {event.get('ip') or '-'}, "
+                     f"channel {event.get('channel') or '-'}, "
+                     f"user agent {event.get('user_agent') or '-'}")
     return lines

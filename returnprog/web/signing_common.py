@@ -106,10 +106,12 @@ def signing_panel_data(info: dict, links: list[dict], participants: list[dict]) 
 
 # --- the document and the signature form -----------------------------------------------------------
 
-def preview(c, case: Case, person: Participant, kind: str, terms: dict, lang: str) -> Markup:
+def preview(c, case: Case, person: Participant, kind: str, terms: dict, lang: str,
+            channel: str | None = None) -> Markup:
     """The document as it will be signed (without the signature), as HTML for the page:
-    the body of ``documents.render_html`` (autoescaped there; no URLs are loaded)."""
-    data = signing_service.document_data(c, case, person, kind, terms)
+    the body of ``documents.render_html`` (autoescaped there; no URLs are loaded).
+    ``channel`` (tablet | link) is how it will be signed (a receipt names the place)."""
+    data = signing_service.document_data(c, case, person, kind, terms, channel)
     html = documents.render_html(kind, data, lang)
     match = re.search(r"<body[^>]*>(.*)</body>", html, re.S)
     body = match.group(1) if match else ""

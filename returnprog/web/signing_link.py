@@ -84,7 +84,7 @@ def _link_page(c, link, status: int = 200, errors: dict | None = None, values=No
     terms = json.loads(link.terms or "{}")
     try:
         terms = signing_service.validate_terms(c, case, link.kind, terms)
-        page_preview = preview(c, case, person, link.kind, terms, lang)
+        page_preview = preview(c, case, person, link.kind, terms, lang, channel="link")
         acks = acknowledgement_blocks(c, case, person, link.kind, terms, lang)
     except (Invalid, Conflict, documents.DocumentDataError):
         c.session.rollback()
@@ -276,6 +276,8 @@ def page(token: str):
     c, link, refused = _opened(token)
     if refused is not None:
         return refused
+    # The first opening, for the evidence certificate (a conditional update, set once).
+    signing_service.record_link_opened(c, link)
     if not _verified(c, link):
         return _not_signable(c, link) or _code_page(c, link, "code_choose")
     return _link_page(c, link, lang=request.args.get("lang"), token=token)

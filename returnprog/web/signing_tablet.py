@@ -158,7 +158,8 @@ def choose(reference: str):
 def _tablet_page(c, case: Case, person: Participant, selection: dict, status: int = 200,
                  errors: dict | None = None, values=None, lang: str | None = None):
     lang = chosen_language(person, lang)
-    page_preview = preview(c, case, person, selection["kind"], selection["terms"], lang)
+    page_preview = preview(c, case, person, selection["kind"], selection["terms"], lang,
+                           channel="tablet")
     return render_template(
         "signing/tablet.html", reference=case.reference, person=person,
         **page_texts(lang), S=staff_gettext(), preview=page_preview, selection=selection,

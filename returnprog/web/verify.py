@@ -118,8 +118,31 @@ def _verify_page(status: int = 200, result=None, errors: dict | None = None):
                            reasons=reasons, doc=doc, signed_local=local_time(doc.get("signed_at")),
                            errors=errors or {}, summary=flat_errors(errors or {}), mb=mb,
                            method_labels=METHOD_TEXTS, channel_labels=CHANNEL_TEXTS,
+                           evidence=_evidence_rows(result, lang),
+                           cert_text=lambda key: documents.text(_document_language(lang), key),
                            languages=[(code, LANGUAGE_NAMES[code])
                                       for code in VERIFY_LANGUAGES]), status
+
+
+def _document_language(lang: str) -> str:
+    return lang if lang in documents.LANGUAGES else "en"
+
+
+def _evidence_rows(result, lang: str) -> list[dict] | None:
+    """The events sealed into a valid file, worded as on its certificate page."""
+    evidence = getattr(result, "evidence", None) if result is not None and result.valid else None
+    if not evidence:
+        return None
+    language, rows = _document_language(lang), []
+    for event in evidence.get("events") or ():
+        local, utc = documents.format_event_times(event)
+        channel = event.get("channel")
+        rows.append({**event, "local": local, "utc": utc,
+                     "label": documents.text(language, f"event_{event['event']}")
+                     if event["event"] in documents.EVIDENCE_EVENTS else event["event"],
+                     "channel_label": documents.text(language, f"channel_{channel}")
+                     if channel in documents.EVIDENCE_CHANNELS else channel})
+    return rows
 
 
 @bp.get("/verify")

@@ -296,9 +296,28 @@ def test_addendum_shows_previous_and_new_deadline_and_reason(rendered):
 
 
 def test_payment_receipt_names_the_method(rendered):
+    # Without a known hand-over place the receipt claims none (it used to say "at the
+    # airport" for every cash payment, also those handed over at the office).
     text = page_text(rendered[("payment_receipt", "en")])
-    assert "contant, op de luchthaven na de grenscontrole" in text
-    assert "in cash, at the airport after border control" in text
+    assert "Wijze van betaling / Method of payment contant in cash" in text
+    assert "luchthaven" not in text and "airport" not in text
+
+
+@pytest.mark.parametrize("handover, nl, en", [
+    ("office", "contant, overhandigd op het kantoor van DTenV",
+     "in cash, handed over at the DTenV office"),
+    ("departure", "contant, overhandigd op de plaats van vertrek (luchthaven of grensovergang)",
+     "in cash, handed over at the point of departure (airport or border crossing)"),
+])
+def test_payment_receipt_states_where_the_cash_was_handed_over(handover, nl, en):
+    text = page_text(render_pdf("payment_receipt", sample_data(cash_handover=handover), "en"))
+    assert nl in text and en in text
+    assert ("luchthaven" in text) == (handover == "departure")
+
+
+def test_payment_receipt_refuses_an_unknown_hand_over_place():
+    with pytest.raises(DocumentDataError, match="cash_handover"):
+        render_pdf("payment_receipt", sample_data(cash_handover="bank"), "en")
 
 
 def test_drawn_signature_is_embedded_with_signer_time_and_method(rendered):
