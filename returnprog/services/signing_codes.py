@@ -250,6 +250,7 @@ def send_code(ctx: Context, link: SigningRequest, channel: str, *, secret,
     audit.append(ctx.session, actor=f"participant:{person.id}", action="signing_code_sent",
                  case_id=link.case_id,
                  details={"signing_request_id": link.id, "signing_code_id": row.id,
+                          "user_agent": (ctx.user_agent or "")[:300] or None,
                           "channel": channel, "to": available[channel], "kind": link.kind,
                           "expires_at": row.expires_at.isoformat(timespec="seconds")},
                  ip=ctx.ip)
@@ -288,6 +289,7 @@ def check_code(ctx: Context, link: SigningRequest, code: str, *, secret) -> Sign
         audit.append(ctx.session, actor=actor, action="signing_code_failed",
                      case_id=link.case_id,
                      details={"signing_request_id": link.id, "signing_code_id": row.id,
+                              "user_agent": (ctx.user_agent or "")[:300] or None,
                               "channel": row.channel, "attempt": attempts,
                               "locked": attempts >= MAX_TRIES}, ip=ctx.ip)
         commit(ctx)
@@ -301,6 +303,7 @@ def check_code(ctx: Context, link: SigningRequest, code: str, *, secret) -> Sign
     audit.append(ctx.session, actor=actor, action="signing_code_verified",
                  case_id=link.case_id,
                  details={"signing_request_id": link.id, "signing_code_id": row.id,
+                          "user_agent": (ctx.user_agent or "")[:300] or None,
                           "channel": row.channel}, ip=ctx.ip)
     commit(ctx)
     ctx.session.refresh(row)

@@ -86,6 +86,9 @@ ACTORS = st.one_of(st.just("right"), USERS)
 CASE = st.integers(0, 5)
 _numbers = itertools.count(1)
 
+# A household is a principal and at most 15 others (the intake form's limit).
+HOUSEHOLD_LIMIT = 16
+
 
 @dataclass
 class Person:
@@ -681,6 +684,8 @@ class CaseMachine(RuleBasedStateMachine):
             expect = Forbidden
         elif case.state in FINAL or case.payment is not None:
             expect = Conflict
+        elif len(case.people) >= HOUSEHOLD_LIMIT:
+            expect = Invalid  # a principal and at most 15 others, as at intake
         else:
             expect = "ok"
         child = dict(person(adult=False, email=None), relationship="child",

@@ -250,3 +250,52 @@ def test_a_cash_receipt_signed_through_a_link_says_the_point_of_departure(
     assert "contant, overhandigd op de plaats van vertrek (luchthaven of grensovergang)" in text
     assert "in cash, handed over at the point of departure (airport or border crossing)" in text
     assert "kantoor van DTenV" not in text.split("Bewijscertificaat")[0]
+
+
+def test_a_code_verified_signing_shows_the_code_events_on_its_certificate(
+        app, staff, ctx_for, session):
+    """End to end across items 1 and 4: a withdrawal declaration signed through a link
+    after a wrong and then the right one-time code carries, on its certificate page and in
+    its sealed event record, the code sent, the failed try and the verified code, in the
+    order they happened, as the audit chain has them."""
+    from .test_signing_support import pass_code
+
+    case = drive_to(ctx_for, staff, session, "committed", adults=1, minors=0)
+    signer = adults_of(app, case.reference)[0]
+    set_language(app, signer.id, "en")
+    path = create_link(web_for(app, staff.counsellor), case.reference, signer.id,
+                       kind="withdrawal_declaration")
+    client = client_from(app, "198.51.100.23", PHONE_UA)
+    page = client.get(path).get_data(as_text=True)
+    assert client.post(path + "/code", data={"csrf_token": csrf_token(page),
+                                             "channel": "email"}).status_code == 303
+    enter = client.get(path + "/code").get_data(as_text=True)
+    assert client.post(path + "/code/check", data={"csrf_token": csrf_token(enter),
+                                                   "code": "000000"}).status_code in (422, 303)
+    pass_code(app, client, path)  # a fresh code, entered right
+    body = client.get(path).get_data(as_text=True)
+    resp = client.post(path, data={"csrf_token": csrf_token(body), "consent": "yes",
+                                   "method": "typed", "typed_name": signer.full_name,
+                                   "ack": "cond_irreversible"})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
+    doc = last_document(app)
+    assert doc.signer_verification == "email_code"
+    texts = pages(doc.pdf)
+    start = next(i for i, t in enumerate(texts) if "Evidence certificate of the signing" in t)
+    # More events run onto a second page; text extraction splits "One-time" at the line end.
+    certificate = " ".join(texts[start:]).replace("- ", "-")
+    for event in ("One-time code sent", "Wrong code entered", "One-time code entered correctly",
+                  "Signed"):
+        assert event in certificate, event
+    record = json.loads(attached(doc.pdf, "signing-evidence.json"))
+    kinds = [e["event"] for e in record["events"]]
+    # Each code event names the participant's device, as the signing does.
+    assert {e["user_agent"] for e in record["events"] if e["event"].startswith("code_")} == {
+        PHONE_UA}
+    assert kinds.index("code_sent") < kinds.index("code_verified") < kinds.index("signed")
+    with Session(app.extensions["returnprog.engine"]) as s:
+        chain = [e.action for e in s.execute(select(AuditEvent).where(
+            AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).scalars()
+            if e.action.startswith("signing_code_")]
+    recorded = [k for k in kinds if k.startswith("code_")]
+    assert recorded == [a.replace("signing_", "") for a in chain]
