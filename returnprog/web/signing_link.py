@@ -287,14 +287,9 @@ def page(token: str):
 def sign(token: str):
     """Sign through the link (single use: the link is spent with the signature). The link
     is opened once, here, and the signature checked once, by the signing service."""
-    c = service_context(None)
-    try:
-        link = signing_service.open_signing_link(c, token)
-    except signing_service.LinkRefused as exc:
-        return _refused(c, exc)
-    wait = _spend_link_request(c, link)
-    if wait:
-        return too_many(wait)
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
     if not _verified(c, link):
         # Nothing of the document is shown before the code (the service checks it again).
         return _not_signable(c, link) or _code_page(c, link, "code_choose", 403)
@@ -431,14 +426,9 @@ def _decline_page(c, link, status: int = 200, errors: dict | None = None, values
 def decline(token: str):
     """GET: the form to decline signing, with a reason. POST: decline (the participant
     confirms that the link is closed then); the case itself does not change."""
-    c = service_context(None)
-    try:
-        link = signing_service.open_signing_link(c, token)
-    except signing_service.LinkRefused as exc:
-        return _refused(c, exc)
-    wait = _spend_link_request(c, link)
-    if wait:
-        return too_many(wait)
+    c, link, refused = _opened(token)
+    if refused is not None:
+        return refused
     if request.method == "GET":
         return _decline_page(c, link)
     person = c.session.get(Participant, link.participant_id)

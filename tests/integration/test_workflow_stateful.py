@@ -660,15 +660,9 @@ class CaseMachine(RuleBasedStateMachine):
                 on_it = kind != "withdrawal_declaration" or signer.id == target.id \
                     or not target.adult
                 if on_it and case.state in states:
-                    case.signed[signer.id].discard(kind)
-                    if kind == "departure_agreement":
-                        case.agreements.pop(signer.id, None)
-                    if kind == "addendum":
-                        case.addenda.pop(signer.id, None)
-        live = set(self.observer.execute(select(Document.participant_id, Document.kind).where(
-            Document.case_id == case.id, Document.superseded_at.is_(None))).all())
-        assert live == {(pid, k) for pid, kinds in case.signed.items() for k in kinds}, (
-            f"superseded other documents than the design says: {done['reissue']}")
+                    self._supersede(case, signer, kind)
+        self._live_documents_are_the_models(case, f"superseded other documents than the "
+                                                  f"design says: {done['reissue']}")
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, user=ACTORS)
@@ -702,15 +696,25 @@ class CaseMachine(RuleBasedStateMachine):
         for signer in case.people:
             for kind in list(case.signed.get(signer.id, ())):
                 if case.state in SIGNABLE[kind]:
-                    case.signed[signer.id].discard(kind)
-                    if kind == "departure_agreement":
-                        case.agreements.pop(signer.id, None)
-                    if kind == "addendum":
-                        case.addenda.pop(signer.id, None)
+                    self._supersede(case, signer, kind)
+        self._live_documents_are_the_models(case, f"adding a child superseded other "
+                                                  f"documents than the design says: "
+                                                  f"{done['reissue']}")
+
+    @staticmethod
+    def _supersede(case, signer, kind) -> None:
+        """In the model: ``signer``'s signed ``kind`` no longer counts (a correction
+        superseded it), nor the deadline it agreed."""
+        case.signed[signer.id].discard(kind)
+        if kind == "departure_agreement":
+            case.agreements.pop(signer.id, None)
+        if kind == "addendum":
+            case.addenda.pop(signer.id, None)
+
+    def _live_documents_are_the_models(self, case, message: str) -> None:
         live = set(self.observer.execute(select(Document.participant_id, Document.kind).where(
             Document.case_id == case.id, Document.superseded_at.is_(None))).all())
-        assert live == {(pid, k) for pid, kinds in case.signed.items() for k in kinds}, (
-            f"adding a child superseded other documents than the design says: {done['reissue']}")
+        assert live == {(pid, k) for pid, kinds in case.signed.items() for k in kinds}, message
 
     @precondition(lambda self: self.cases)
     @rule(which=CASE, user=ACTORS)
