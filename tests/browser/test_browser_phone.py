@@ -102,23 +102,13 @@ def _pass_code(page, live) -> None:
     item 1): ask for it by e-mail, read it from the outbox as the participant would from
     their mailbox, and enter it. The code pages themselves are checked at 375 px in
     test_browser_signing_codes.py."""
-    import re
-
-    from sqlalchemy import select
-
-    from returnprog.models import OutboxMessage
-    from returnprog.services import signing_codes
+    from tests.web.test_signing_support import mailed_code
 
     if page.locator("input[name=channel]").count() == 0:
         return
     page.click("main form button[type=submit]")
     page.wait_for_selector("#code")
-    with live.session() as s:
-        body = s.execute(select(OutboxMessage.body_text).where(
-            OutboxMessage.kind == "signing_code").order_by(OutboxMessage.id.desc())
-            .limit(1)).scalar_one()
-    code = re.search(r"\b(\d{6})\b",
-                     signing_codes.revealer(live.app.config["SECRET_KEY"])(body)).group(1)
+    code = mailed_code(live.app)
     page.fill("#code", code)
     page.click("main form button[type=submit]")
     page.wait_for_selector("form.signing-form")

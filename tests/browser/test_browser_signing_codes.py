@@ -7,23 +7,21 @@ The app runs in werkzeug's server in a thread on 127.0.0.1 (random port) over a 
 SQLite database migrated by Alembic, with a policy that wants a code for the commitment."""
 from __future__ import annotations
 
-import re
 import threading
 
 import pytest
-from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
 from returnprog import auth, create_app, workflow
 from returnprog import db as dbmod
-from returnprog.models import OutboxMessage
 from returnprog.policy import load_policy
 from returnprog.services import Context
 from returnprog.services import cases as case_service
-from returnprog.services import signing, signing_codes
+from returnprog.services import signing
 
 from ..conftest import CHEAP_HASH, Staff, intake
+from ..web.test_signing_support import mailed_code
 
 pytestmark = pytest.mark.browser
 
@@ -68,14 +66,6 @@ def _link(app, staff, language: str, phone: str | None) -> str:
     return "/s/" + token
 
 
-def _mailed_code(app) -> str:
-    with Session(app.extensions["returnprog.engine"]) as s:
-        row = s.execute(select(OutboxMessage).where(OutboxMessage.kind == "signing_code")
-                        .order_by(OutboxMessage.id.desc()).limit(1)).scalar_one()
-        body = signing_codes.revealer(app.config["SECRET_KEY"])(row.body_text)
-    return re.search(r"\b(\d{6})\b", body).group(1)
-
-
 def _check_phone_page(page, what: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -111,7 +101,7 @@ def test_the_code_pages_on_a_phone(live, browser, language):
         assert page.get_attribute("#code", "inputmode") == "numeric"
         assert page.get_attribute("#code", "autocomplete") == "one-time-code"
         _check_phone_page(page, "enter the code")
-        code = _mailed_code(app)
+        code = mailed_code(app)
         page.fill("#code", f"{(int(code) + 1) % 10 ** 6:06d}")
         page.locator(".code-form button[type=submit]").tap()
         page.wait_for_selector("#error-summary")

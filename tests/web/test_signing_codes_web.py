@@ -16,13 +16,12 @@ from sqlmodel import Session
 
 from returnprog import workflow
 from returnprog.models import AuditEvent, Document, OutboxMessage, Participant, SigningCode
-from returnprog.services import signing_codes
 from returnprog.sms import FileSmsSink
 from returnprog.web.signing_link import VERIFIED_COOKIE
 
 from ..conftest import drive_to
 from ..web_client import csrf_token, web_for
-from .test_signing_support import create_link, last_document
+from .test_signing_support import create_link, last_document, mailed_code
 
 
 def _engine(app):
@@ -42,14 +41,6 @@ def _declaration_link(app, staff, ctx_for, session, phone=None, language="uk"):
 
 def _post(client, url, page_html, **data):
     return client.post(url, data={"csrf_token": csrf_token(page_html), **data})
-
-
-def _mailed_code(app) -> str:
-    with Session(_engine(app)) as s:
-        row = s.execute(select(OutboxMessage).where(OutboxMessage.kind == "signing_code")
-                        .order_by(OutboxMessage.id.desc()).limit(1)).scalar_one()
-        body = signing_codes.revealer(app.config["SECRET_KEY"])(row.body_text)
-    return re.search(r"\b(\d{6})\b", body).group(1)
 
 
 def _ask_code(client, path, channel="email"):
@@ -80,7 +71,7 @@ def test_a_participant_verifies_by_e_mail_code_then_reads_and_signs(
     page = enter.get_data(as_text=True)
     assert "Ми надіслали код на p***@example.org" in page
     assert 'inputmode="numeric"' in page and 'autocomplete="one-time-code"' in page
-    code = _mailed_code(app)
+    code = mailed_code(app)
     wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
     resp = _post(client, path + "/code/check", page, code=wrong)
     assert resp.status_code == 422
@@ -121,7 +112,7 @@ def test_another_links_verification_opens_nothing(app, staff, ctx_for, session):
     second, person = _declaration_link(app, staff, ctx_for, session)
     client = app.test_client()
     page = _ask_code(client, first).get_data(as_text=True)
-    code_of_first = _mailed_code(app)
+    code_of_first = mailed_code(app)
     assert _post(client, first + "/code/check", page, code=code_of_first).status_code == 303
     assert 'name="typed_name"' in client.get(first).get_data(as_text=True)
     # The same browser (its cookie names the first link) on the second link: the code page.
@@ -131,7 +122,7 @@ def test_another_links_verification_opens_nothing(app, staff, ctx_for, session):
     assert resp.status_code == 403
     # The first link's code on the second link is a wrong code.
     page = _ask_code(client, second).get_data(as_text=True)
-    if code_of_first != _mailed_code(app):  # (one chance in a million they are equal)
+    if code_of_first != mailed_code(app):  # (one chance in a million they are equal)
         resp = _post(client, second + "/code/check", page, code=code_of_first)
         assert resp.status_code == 422 and "Код неправильний" in resp.get_data(as_text=True)
     # A forged cookie is ignored.
@@ -143,7 +134,7 @@ def test_five_wrong_codes_lock_and_the_right_one_no_longer_opens(app, staff, ctx
     path, _ = _declaration_link(app, staff, ctx_for, session, language="ru")
     client = app.test_client()
     page = _ask_code(client, path).get_data(as_text=True)
-    code = _mailed_code(app)
+    code = mailed_code(app)
     wrong = f"{(int(code) + 5) % 10 ** 6:06d}"
     for _ in range(4):
         assert _post(client, path + "/code/check", page, code=wrong).status_code == 422
@@ -159,7 +150,7 @@ def test_an_expired_code_says_so(app, staff, ctx_for, session):
     path, _ = _declaration_link(app, staff, ctx_for, session)
     client = app.test_client()
     page = _ask_code(client, path).get_data(as_text=True)
-    code = _mailed_code(app)
+    code = mailed_code(app)
     with Session(_engine(app)) as s:
         s.execute(update(SigningCode).values(
             expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))

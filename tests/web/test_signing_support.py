@@ -97,26 +97,32 @@ def public_form(client, path: str, **data):
     return client.post(path, data={"csrf_token": token, **data})
 
 
+def mailed_code(app) -> str:
+    """The one-time code of the newest code e-mail in the outbox, read as the participant
+    reads it (the outbox keeps the code only sealed)."""
+    from returnprog.models import OutboxMessage
+    from returnprog.services import signing_codes
+
+    with Session(app.extensions["returnprog.engine"]) as s:
+        body = s.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.kind == "signing_code").order_by(OutboxMessage.id.desc())
+            .limit(1)).scalar_one()
+    return re.search(r"\b(\d{6})\b",
+                     signing_codes.revealer(app.config["SECRET_KEY"])(body)).group(1)
+
+
 def pass_code(app, client, path: str) -> None:
     """Get a link's browser past the one-time code the policy asks for (issue 12 item 1):
     ask for it by e-mail, read it from the outbox as the participant reads their mail, and
     enter it. Nothing happens for a document that needs no code."""
-    from returnprog.models import OutboxMessage
-    from returnprog.services import signing_codes
-
     page = client.get(path).get_data(as_text=True)
     if 'name="channel"' not in page:
         return
     assert client.post(path + "/code", data={"csrf_token": csrf_token(page),
                                              "channel": "email"}).status_code == 303
-    with Session(app.extensions["returnprog.engine"]) as s:
-        body = s.execute(select(OutboxMessage.body_text).where(
-            OutboxMessage.kind == "signing_code").order_by(OutboxMessage.id.desc())
-            .limit(1)).scalar_one()
-    code = re.search(r"\b(\d{6})\b", signing_codes.revealer(app.config["SECRET_KEY"])(body))
     enter = client.get(path + "/code").get_data(as_text=True)
     resp = client.post(path + "/code/check", data={"csrf_token": csrf_token(enter),
-                                                   "code": code.group(1)})
+                                                   "code": mailed_code(app)})
     assert resp.status_code == 303, resp.status_code
 
 
