@@ -388,9 +388,10 @@ class ParticipantOut(Schema):
     family_name_latin = fields.String()
     given_names_cyrillic = fields.String(allow_none=True)
     family_name_cyrillic = fields.String(allow_none=True)
-    date_of_birth = fields.Date()
+    # Identifiers are null for finance officers (services.role_views.FINANCE_HIDDEN_FIELDS).
+    date_of_birth = fields.Date(allow_none=True)
     is_adult = fields.Boolean()
-    v_number = fields.String()
+    v_number = fields.String(allow_none=True)
     bsn = fields.String(allow_none=True)
     travel_document_number = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
