@@ -7,25 +7,22 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
-import html
 import io
 import os
 import re
 from pathlib import Path
 
-import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlmodel import Session
 
-from returnprog import workflow
 from returnprog.models import AccessEvent, Document, MetricCounter, SigningRequest
 
 from ..conftest import intake
 from ..hostile_pdfs import CORPUS
 from ..web_client import csrf_token
-from .test_api import (TODAY, agreed_case, api, assert_error, case_row, commit_case,  # noqa: F401
-                       confirm_all_ind, ctx_of, db, ok, sign)
+from .test_api import (TODAY, agreed_case, api, assert_error, case_row,  # noqa: F401
+                       commit_case, ctx_of, db, ok)
 from .test_signing_support import pass_code
 
 TOKEN_PATH = re.compile(r"/s/[A-Za-z0-9_-]{43}")
@@ -92,7 +89,7 @@ def test_a_link_made_through_the_api_is_given_once_and_signs_a_sealed_pdf(app, a
     assert token not in api.get(f"/cases/{ref}").get_data(as_text=True)
     assert _links(app)[0].token_hash == hashlib.sha256(token.encode()).hexdigest()
 
-    signed, browser = sign_as_participant(app, created["url"], names[signer])
+    signed, _browser = sign_as_participant(app, created["url"], names[signer])
     assert signed.status_code == 303 and "/s/done" in signed.headers["Location"]
     entry = ok(api.get(f"/cases/{ref}/signing-links"))["items"][0]
     assert entry["status"] == "used" and entry["opened_at"] and entry["document_id"]
@@ -268,7 +265,8 @@ def test_finance_sees_the_register_of_a_case_it_pays_but_downloads_no_pdf(app, a
     assert {d["kind"] for d in docs} == {"commitment", "withdrawal_declaration",
                                          "departure_agreement"}
     assert_error(finance.get(docs[0]["download"].removeprefix("/api/v1")), 403, "forbidden")
-    assert ok(api.get(docs[0]["download"].removeprefix("/api/v1"))) is None  # a PDF, not JSON
+    pdf = api.get(docs[0]["download"].removeprefix("/api/v1"))
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
 
 
 # --- verification --------------------------------------------------------------------------------
