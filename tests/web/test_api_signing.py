@@ -350,3 +350,21 @@ def test_a_full_machine_answers_503_json_with_retry_after(app, api):
     with Session(app.extensions["returnprog.engine"]) as s:
         counted = dict(s.execute(select(MetricCounter.name, MetricCounter.count)).all())
     assert counted == {"verify.api.busy": 2, "verify.api.invalid": 1}
+
+
+def test_a_tablet_session_left_behind_expires_after_the_policys_minutes(app, api):
+    import time_machine
+
+    ref = api.create(intake(adults=1))["reference"]
+    signer = next(iter(adult_names(api, ref)))
+    session = ok(api.post(f"/cases/{ref}/tablet-sessions", json={
+        "participant_id": signer, "kind": "commitment",
+        "identity_document": {"type": "id_card", "number": "AB 12-34"}}), 201)
+    minutes = app.extensions["returnprog.policy"].tablet_session_minutes
+    assert app.test_client().get(link_path(session["url"])).status_code == 200
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc)
+                             + dt.timedelta(minutes=minutes, seconds=1)):
+        assert app.test_client().get(link_path(session["url"])).status_code == 410
+        assert ok(api.get(f"/cases/{ref}/signing-links"))["items"][0]["status"] == "expired"
+        # A tablet session is not resent: the counsellor opens a new one at the tablet.
+        assert_error(api.post(f"/cases/{ref}/signing-links/{session['id']}/resend"), 409)
