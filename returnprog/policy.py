@@ -67,6 +67,10 @@ class Policy:
     # Signing links: single use, expire after this many days (security policy).
     signing_link_days: int = 7
     signing_link_reminder_days: int = 2
+    # A tablet session opened through the API (an office tablet, the counsellor present):
+    # single use, expires after this many minutes (security policy; the participant signs
+    # while the counsellor waits, so a session left behind must not stay usable).
+    tablet_session_minutes: int = 15
     tariffs: tuple[Tariff, ...] = EXAMPLE_TARIFFS
     currency: str = "EUR"
     # How a signer of a personal link proves to be the registered participant, per

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load,
+from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, post_dump, pre_load,
                          validate, validates_schema)
 
 from . import identifiers, passwords, search
@@ -388,9 +388,10 @@ class ParticipantOut(Schema):
     family_name_latin = fields.String()
     given_names_cyrillic = fields.String(allow_none=True)
     family_name_cyrillic = fields.String(allow_none=True)
-    date_of_birth = fields.Date()
+    # Identifiers are null for finance officers (services.role_views.FINANCE_HIDDEN_FIELDS).
+    date_of_birth = fields.Date(allow_none=True)
     is_adult = fields.Boolean()
-    v_number = fields.String()
+    v_number = fields.String(allow_none=True)
     bsn = fields.String(allow_none=True)
     travel_document_number = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
@@ -414,6 +415,13 @@ class DocumentOut(Schema):
     terms = fields.Dict()
     # Set when a correction superseded it: the corrected version must be signed.
     superseded_at = fields.DateTime(allow_none=True)
+    # Where the API serves its PDF (set by the case that lists it, :class:`CaseOut`).
+    download = fields.String(dump_only=True)
+
+
+def document_download(reference: str, document_id: int) -> str:
+    """The API address of a case document's PDF (``GET`` it with a bearer token)."""
+    return f"/api/v1/cases/{reference}/documents/{document_id}"
 
 
 class AuditOut(Schema):
@@ -507,6 +515,12 @@ class CaseOut(CaseSummaryOut):
     participants = fields.List(fields.Nested(ParticipantOut))
     documents = fields.List(fields.Nested(DocumentOut))
     payments = fields.List(fields.Nested(PaymentOut))
+
+    @post_dump
+    def _document_downloads(self, data, **kwargs):
+        for doc in data.get("documents") or ():
+            doc["download"] = document_download(data["reference"], doc["id"])
+        return data
 
 
 class CaseListOut(Schema):

@@ -205,6 +205,14 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_queues.queue_rows", "GET"): API,
     ("api_tokens.list_tokens", "GET"): API,
     ("api_tokens.revoke_token", "DELETE"): API,
+    ("api_signing.create_signing_link", "POST"): API,
+    ("api_signing.list_signing_links", "GET"): API,
+    ("api_signing.resend_signing_link", "POST"): API,
+    ("api_signing.revoke_signing_link", "DELETE"): API,
+    ("api_signing.create_tablet_session", "POST"): API,
+    ("api_signing.list_documents", "GET"): API,
+    ("api_signing.download_document", "GET"): API,
+    ("api_signing.verify_pdf", "POST"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.
@@ -220,6 +228,7 @@ PARAMS = {
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
     "filename": lambda world, which: "signature.js",
     "token_id": lambda world, which: 999_999,
+    "link_id": lambda world, which: 999_999,
     "name": lambda world, which: "mine" if which == "own" else "approvals",
 }
 

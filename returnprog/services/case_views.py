@@ -166,6 +166,26 @@ def document_for_download(ctx: Context, reference: str, document_id: int) -> Doc
 
 
 @atomic
+def document_register(ctx: Context, reference: str) -> list[dict]:
+    """The signed documents of a case the reader may see, oldest first, without their
+    PDFs: kind, version, signer, signing time, SHA-256 and ``status`` (``current``, or
+    ``superseded`` once a correction replaced what it states). The same entries the case
+    read shows, recorded in the access log as a look at the case."""
+    case = load_case(ctx, reference)
+    rows = ctx.session.execute(
+        select(Document.id, Document.kind, Document.version, Document.participant_id,
+               Document.signer_name, Document.signature_method, Document.signing_channel,
+               Document.signed_at, Document.sha256, Document.superseded_at,
+               Document.superseded_by)
+        .where(Document.case_id == case.id).order_by(Document.id)).all()
+    items = [{**row._asdict(),
+              "status": "superseded" if row.superseded_at is not None else "current"}
+             for row in rows]
+    record_look(ctx, case.id, "case")
+    return items
+
+
+@atomic
 def payment_page(ctx: Context, reference: str) -> dict:
     """What the staff payment page of a case shows, in one read with a fixed number of
     statements: ``payment`` (the live one, else the latest, as

@@ -246,7 +246,8 @@ def signing_events(ctx: Context, case, request: SigningRequest | None, *, signed
                 "actor": staff.get(row.actor_id)})
         if request.opened_at is not None:
             events.append({"event": "opened", "at": request.opened_at, "ip": request.opened_ip,
-                           "user_agent": request.opened_user_agent, "channel": "link"})
+                           "user_agent": request.opened_user_agent,
+                           "channel": "tablet" if request.channel == TABLET_CHANNEL else "link"})
     # Consent travels with the signature in one request: the same moment and client.
     for event in ("consented", "signed"):
         events.append({"event": event, "at": signed_at, "ip": ctx.ip,
@@ -257,7 +258,8 @@ def signing_events(ctx: Context, case, request: SigningRequest | None, *, signed
 def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: dict,
                     signed: signature_rules.Signature, *,
                     channel: str, identity_document: str | None,
-                    request: SigningRequest | None = None) -> dict:
+                    request: SigningRequest | None = None,
+                    staff_present: str | None = None) -> dict:
     """Render the document with its signature and evidence certificate and seal it;
     nothing is written. Returns the sealed PDF, the signing time, the version printed and
     the data it was made from (to re-check under lock)."""
@@ -270,7 +272,8 @@ def _prepare_signed(ctx: Context, case, person: Participant, kind: str, terms: d
     evidence = {"version": version, "signer_name": person.full_name,
                 "signature_method": signed.method, "signing_channel": channel,
                 "identity_document": identity_document, "counsellor": data["counsellor"],
-                "staff_present": getattr(ctx.actor, "name", None) if channel == "tablet" else None,
+                "staff_present": (staff_present or getattr(ctx.actor, "name", None))
+                if channel == "tablet" else None,
                 "events": signing_events(ctx, case, request, signed_at=signed_at,
                                          channel=channel)}
     data["signature"] = {"method": signed.method, "typed_name": signed.typed_name,
@@ -376,6 +379,40 @@ def sign_document(ctx: Context, reference: str, participant_id: int, kind: str, 
 
 # --- personal signing links ------------------------------------------------------------------
 
+def _issue(ctx: Context, case: Case, person: Participant, kind: str, terms: dict, *,
+           channel: str = "link", lifetime: dt.timedelta | None = None,
+           identity_document: str | None = None) -> tuple[SigningRequest, str]:
+    """Add one signing request (a link, or a tablet session) with its audit event, under
+    the caller's write lock; the caller commits. Returns it with its clear token."""
+    token = new_token()
+    now = ctx.now()
+    stored = dict(terms)
+    if identity_document is not None:
+        # Not a term of the document: kept with the request for the signature that
+        # follows (``validate_terms`` passes only the document's own terms on).
+        stored[IDENTITY_KEY] = identity_document
+    request = SigningRequest(case_id=case.id, participant_id=person.id, kind=kind,
+                             terms=json.dumps(stored, sort_keys=True), channel=channel,
+                             token_hash=hash_token(token),
+                             expires_at=now + (lifetime or dt.timedelta(
+                                 days=ctx.policy.signing_link_days)),
+                             created_by=ctx.actor.id, created_at=now)
+    ctx.session.add(request)
+    ctx.session.flush()
+    details = {"signing_request_id": request.id, "kind": kind, "participant_id": person.id,
+               "expires_at": request.expires_at.isoformat(), "user_agent": ctx.user_agent}
+    if channel != "link":
+        details["session"] = channel
+    audit.append(ctx.session, actor=ctx.actor, action="create_signing_link", case_id=case.id,
+                 details=details, ip=ctx.ip)
+    return request, token
+
+
+# The key under which a tablet session keeps the identity document the counsellor checked.
+IDENTITY_KEY = "identity_document"
+TABLET_CHANNEL = signing_codes.TABLET_CHANNEL
+
+
 @atomic
 def create_signing_link(ctx: Context, reference: str, participant_id: int, kind: str,
                         terms: dict) -> tuple[SigningRequest, str]:
@@ -389,22 +426,76 @@ def create_signing_link(ctx: Context, reference: str, participant_id: int, kind:
     case = load_case(ctx, reference)
     person = _signer(ctx, case, participant_id, kind)
     terms = validate_terms(ctx, case, kind, terms)
-    token = new_token()
-    now = ctx.now()
-    request = SigningRequest(case_id=case.id, participant_id=person.id, kind=kind,
-                             terms=json.dumps(terms, sort_keys=True), channel="link",
-                             token_hash=hash_token(token),
-                             expires_at=now + dt.timedelta(days=ctx.policy.signing_link_days),
-                             created_by=ctx.actor.id, created_at=now)
-    ctx.session.add(request)
-    ctx.session.flush()
-    audit.append(ctx.session, actor=ctx.actor, action="create_signing_link", case_id=case.id,
-                 details={"signing_request_id": request.id, "kind": kind,
-                          "participant_id": person.id, "expires_at": request.expires_at.isoformat(),
-                          "user_agent": ctx.user_agent},
+    request, token = _issue(ctx, case, person, kind, terms)
+    commit(ctx)
+    return request, token
+
+
+@atomic
+def create_tablet_session(ctx: Context, reference: str, participant_id: int, kind: str,
+                          terms: dict, identity_document: str) -> tuple[SigningRequest, str]:
+    """A counsellor opens a tablet session: a signing request on channel ``tablet``, single
+    use and valid ``policy.tablet_session_minutes``, whose address the counsellor opens on
+    the office tablet, where the participant signs in person on the link pages.
+
+    The counsellor, present, has checked ``identity_document`` (as the office tablet asks);
+    the signature is then recorded like one on the office tablet: channel ``tablet``,
+    verification ``id_document``, no one-time code, the counsellor as staff present."""
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
+        raise Forbidden('signing.office_role')
+    if not (identity_document or "").strip():
+        raise Invalid('signing.id_document',
+                      {"identity_document": [M("signing.identity_document_checked")]})
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    person = _signer(ctx, case, participant_id, kind)
+    terms = validate_terms(ctx, case, kind, terms)
+    request, token = _issue(ctx, case, person, kind, terms, channel=TABLET_CHANNEL,
+                            lifetime=dt.timedelta(minutes=ctx.policy.tablet_session_minutes),
+                            identity_document=identity_document.strip())
+    commit(ctx)
+    return request, token
+
+
+@atomic
+def resend_signing_link(ctx: Context, reference: str, link_id: int) -> tuple[SigningRequest, str]:
+    """Send a signing link again: only its hash is stored, so a fresh link is issued for
+    the same participant, document and terms, and the old one is withdrawn, in one
+    transaction. An open or expired personal link can be resent; a used, declined or
+    withdrawn one (or a tablet session) cannot: 409."""
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
+        raise Forbidden('signing.link_role')
+    begin_write(ctx.session)
+    case = load_case(ctx, reference)
+    old = _link_of(ctx, case, link_id, reference)
+    if (old.channel != "link" or old.used_at is not None or old.revoked_at is not None
+            or old.declined_at is not None):
+        ctx.session.rollback()
+        raise Conflict('signing.link_done')
+    person = _signer(ctx, case, old.participant_id, old.kind)
+    terms = validate_terms(ctx, case, old.kind, json.loads(old.terms or "{}"))
+    done = ctx.session.execute(update(SigningRequest).where(
+        SigningRequest.id == old.id, SigningRequest.used_at.is_(None),
+        SigningRequest.revoked_at.is_(None)).values(revoked_at=ctx.now())).rowcount
+    if done != 1:
+        ctx.session.rollback()
+        raise Conflict('signing.link_done')
+    request, token = _issue(ctx, case, person, old.kind, terms)
+    audit.append(ctx.session, actor=ctx.actor, action="revoke_signing_link", case_id=case.id,
+                 details={"signing_request_id": old.id, "kind": old.kind,
+                          "participant_id": old.participant_id, "resent_as": request.id},
                  ip=ctx.ip)
     commit(ctx)
     return request, token
+
+
+def _link_of(ctx: Context, case: Case, link_id: int, reference: str) -> SigningRequest:
+    link = ctx.session.execute(select(SigningRequest).where(
+        SigningRequest.id == link_id, SigningRequest.case_id == case.id)).scalar_one_or_none()
+    if link is None:
+        ctx.session.rollback()
+        raise NotFound("signing.no_link", id=link_id, ref=reference)
+    return link
 
 
 class LinkRefused(NotFound):
@@ -500,9 +591,16 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
     signed = check_signature(method, typed_name, image_data_uri, consent, person,
                              kind=request.kind, acknowledged=acknowledged)
     terms = validate_terms(ctx, case, request.kind, json.loads(request.terms))
+    # A tablet session is signed as on the office tablet: the identity document the
+    # counsellor checked, the counsellor present; a personal link by the signer alone.
+    channel = TABLET_CHANNEL if request.channel == TABLET_CHANNEL else "link"
+    identity = json.loads(request.terms).get(IDENTITY_KEY) if channel == TABLET_CHANNEL else None
+    staff = (ctx.session.execute(select(User.name).where(User.id == request.created_by))
+             .scalar() if channel == TABLET_CHANNEL else None)
     # Render and seal outside the write lock (see sign_document), then re-check under it.
     prepared = _prepare_signed(ctx, case, person, request.kind, terms, signed,
-                               channel="link", identity_document=None, request=request)
+                               channel=channel, identity_document=identity, request=request,
+                               staff_present=staff)
     begin_write(ctx.session)
     # Under the lock, the link's row as it is now: withdrawn or expired meanwhile is refused
     # (spent meanwhile is caught by the conditional update below as well).
@@ -520,7 +618,7 @@ def sign_with_link(ctx: Context, token: str, *, method: str, typed_name: str | N
         raise LinkRefused('signing.link_used',
                           "used")
     doc = _record_signed(ctx, case, person, request.kind, terms, prepared,
-                         method=signed.method, channel="link", identity_document=None,
+                         method=signed.method, channel=channel, identity_document=identity,
                          actor_label=f"participant:{person.id}", verification=verification,
                          acknowledged=acknowledged)
     ctx.session.execute(update(SigningRequest).where(SigningRequest.id == request.id)
@@ -600,11 +698,7 @@ def revoke_signing_link(ctx: Context, reference: str, link_id: int) -> SigningRe
         raise Forbidden('signing.revoke_role')
     begin_write(ctx.session)
     case = load_case(ctx, reference)
-    link = ctx.session.execute(select(SigningRequest).where(
-        SigningRequest.id == link_id, SigningRequest.case_id == case.id)).scalar_one_or_none()
-    if link is None:
-        ctx.session.rollback()
-        raise NotFound("signing.no_link", id=link_id, ref=reference)
+    link = _link_of(ctx, case, link_id, reference)
     done = ctx.session.execute(update(SigningRequest).where(
         SigningRequest.id == link.id, SigningRequest.used_at.is_(None),
         SigningRequest.revoked_at.is_(None)).values(revoked_at=ctx.now())).rowcount
@@ -624,6 +718,30 @@ def signing_links(ctx: Context, reference: str) -> list[dict]:
     return links_of(ctx, load_case(ctx, reference))
 
 
+def link_register(ctx: Context, reference: str) -> list[dict]:
+    """The signing links and tablet sessions of a case for its counsellors (the API's
+    list): :func:`links_of` with ``created_by`` as ``{id, name}``; never a token."""
+    case = load_case(ctx, reference)
+    if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
+        raise Forbidden('signing.links_role')
+    links = links_of(ctx, case)
+    ids = {ln["created_by"] for ln in links}
+    staff = dict(ctx.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) \
+        if ids else {}
+    ctx.session.commit()  # read only: ends the snapshot
+    return [{**ln, "created_by": {"id": ln["created_by"], "name": staff.get(ln["created_by"])}}
+            for ln in links]
+
+
+def link_entry(ctx: Context, request: SigningRequest) -> dict:
+    """One signing request in :func:`link_register`'s shape (the answer to its creation)."""
+    entry = next(ln for ln in links_of(ctx, ctx.session.get(Case, request.case_id))
+                 if ln["id"] == request.id)
+    name = ctx.session.execute(select(User.name).where(User.id == request.created_by)).scalar()
+    ctx.session.commit()
+    return {**entry, "created_by": {"id": request.created_by, "name": name}}
+
+
 def links_of(ctx: Context, case: Case) -> list[dict]:
     """:func:`signing_links` of a case already loaded (one statement)."""
     now = ctx.now()
@@ -639,8 +757,12 @@ def links_of(ctx: Context, case: Case) -> list[dict]:
             return "revoked"
         return "expired" if r.expires_at <= now else "open"
 
+    def terms(r: SigningRequest) -> dict:
+        return {k: v for k, v in json.loads(r.terms or "{}").items() if k != IDENTITY_KEY}
+
     return [{"id": r.id, "participant_id": r.participant_id, "kind": r.kind,
-             "terms": json.loads(r.terms or "{}"), "created_at": r.created_at,
+             "channel": r.channel, "opened_at": r.opened_at, "created_by": r.created_by,
+             "terms": terms(r), "created_at": r.created_at,
              "expires_at": r.expires_at, "used_at": r.used_at, "revoked_at": r.revoked_at,
              "document_id": r.document_id, "declined_at": r.declined_at,
              "decline_code": r.decline_code, "decline_reason": r.decline_reason,

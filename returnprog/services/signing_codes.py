@@ -46,6 +46,8 @@ CHANNELS = ("email", "sms")
 # How a document records the verification of its signer (Document.signer_verification).
 METHODS = {"email": "email_code", "sms": "sms_code"}
 TABLET_METHOD = "id_document"
+# The channel of a tablet session opened through the API (a SigningRequest like a link).
+TABLET_CHANNEL = "tablet"
 NO_METHOD = "none"
 MAIL_KIND = "signing_code"
 
@@ -130,7 +132,11 @@ def contacts(person: Participant) -> list[tuple[str, str]]:
 
 
 def required(ctx: Context, link: SigningRequest) -> bool:
-    """Whether the signer of ``link`` must enter a code before the document opens."""
+    """Whether the signer of ``link`` must enter a code before the document opens. Never
+    for a tablet session (channel ``tablet``): the counsellor checked the identity
+    document in person when opening it, as on the office tablet."""
+    if link.channel == TABLET_CHANNEL:
+        return False
     return ctx.policy.verification_for(link.kind) == "code"
 
 
@@ -313,7 +319,10 @@ def check_code(ctx: Context, link: SigningRequest, code: str, *, secret) -> Sign
 def verification(ctx: Context, link: SigningRequest, code_id: int | None) -> str | None:
     """How the signer of ``link`` is verified: ``email_code``/``sms_code`` when ``code_id``
     names a code of *this* link spent within ``VERIFIED_MINUTES``; ``none`` when the
-    link's document needs no code; else None (not verified)."""
+    link's document needs no code; ``id_document`` for a tablet session (verified in
+    person, as a signature on the office tablet); else None (not verified)."""
+    if link.channel == TABLET_CHANNEL:
+        return TABLET_METHOD
     if code_id is not None:
         row = ctx.session.get(SigningCode, code_id)
         if (row is not None and row.signing_request_id == link.id and row.used_at is not None

@@ -33,6 +33,9 @@ from .uow import atomic, begin_write
 
 # Counter names per verdict of an anonymous check (see ``metrics``).
 COUNTER_PREFIX = "verify."
+# Channels counted per day and verdict rather than audited: the public page, and the API
+# (any token holder may upload, as anyone may on the page).
+COUNTED_CHANNELS = ("web", "api")
 
 
 @dataclass
@@ -102,8 +105,8 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
 
     The seal is checked in a bounded child process (``limits``; the defaults of
     ``verifier.Limits`` when None); a file that exceeds them is answered ``valid=False``
-    with ``verifier.REASON_UNCHECKED``. Channel ``web`` (anonymous) bumps a daily counter
-    per verdict; channel ``cli`` (an operator) records the check in the audit trail.
+    with ``verifier.REASON_UNCHECKED``. Channel ``web`` (anonymous) and ``api`` bump a
+    daily counter per verdict; channel ``cli`` (an operator) records the check in the audit trail.
     ``slot``: a check slot the caller claimed already (``verifier.claim``); without one,
     ``verifier.Busy`` is raised (after counting it) when every slot of the machine is
     taken. Never raises on bad input: garbage, truncated or tampered files are answered
@@ -114,7 +117,7 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
         checked = verifier.check(data, list(trusted_cert_pems), list(tsa_cert_pems),
                                  limits or verifier.Limits(), slot=slot)
     except verifier.Busy:
-        if channel == "web":
+        if channel in COUNTED_CHANNELS:
             count_busy(session, channel)
         raise
     # The register is read here, in this process: the child never sees the database.
@@ -130,7 +133,7 @@ def verify(session: Session, pdf_bytes: bytes, trusted_cert_pems: Iterable[bytes
         # A valid file is byte for byte one the service sealed and registered, so reading
         # it here, outside the bounded child, parses nothing a stranger made.
         answer.evidence = documents.read_evidence(data)
-    if channel == "web":
+    if channel in COUNTED_CHANNELS:
         verdict = "valid" if answer.valid else ("unchecked" if answer.stopped else "invalid")
         metrics.bump(session, f"{COUNTER_PREFIX}{channel}.{verdict}")
         return answer

@@ -84,7 +84,8 @@ def _link_page(c, link, status: int = 200, errors: dict | None = None, values=No
     terms = json.loads(link.terms or "{}")
     try:
         terms = signing_service.validate_terms(c, case, link.kind, terms)
-        page_preview = preview(c, case, person, link.kind, terms, lang, channel="link")
+        # A tablet session's receipt is signed where the cash is handed over: the office.
+        page_preview = preview(c, case, person, link.kind, terms, lang, channel=link.channel)
         acks = acknowledgement_blocks(c, case, person, link.kind, terms, lang)
     except (Invalid, Conflict, documents.DocumentDataError):
         c.session.rollback()
@@ -322,7 +323,9 @@ def sign(token: str):
         return _link_page(c, link, 422, {None: [_(SIGNING_FAILED)]}, kept(request.form, {}),
                           lang, token)
     response = redirect(url_for("sign_link.done", lang=lang, kind=kind), 303)
-    _give_copy_cookie(response, doc_id=signed.id, link_id=link.id)
+    if link.channel != signing_service.TABLET_CHANNEL:
+        # Not on the office tablet, which the next participant uses: their copy is e-mailed.
+        _give_copy_cookie(response, doc_id=signed.id, link_id=link.id)
     return response
 
 

@@ -46,6 +46,11 @@ SETTINGS = {
     "VERIFY_MAX_CONCURRENT": 1,
 }
 BUSY_RETRY_SECONDS = 60
+# The uploads the busy guard (:class:`EarlyBusy`) watches: the page and the API's
+# verifications (answered there in the API's JSON error shape).
+API_VERIFICATIONS = "/api/v1/verifications"
+GUARDED_PATHS = frozenset({"/verify", API_VERIFICATIONS})
+API_PAGE = "api"  # the key of the API's cached answer among the pages
 DRAIN_MAX_BYTES = 1024 * 1024
 SLOT_KEY = "returnprog.verify_slot"  # WSGI environ key of the slot EarlyBusy claimed
 
@@ -194,8 +199,9 @@ def _busy():
 
 
 class EarlyBusy:
-    """WSGI middleware in front of the app for ``POST /verify``: claim a check slot of the
-    machine before anything else runs, and when none is free answer 503 right here.
+    """WSGI middleware in front of the app for ``POST /verify`` and ``POST
+    /api/v1/verifications``: claim a check slot of the machine before anything else runs,
+    and when none is free answer 503 right here (the page, or the API's JSON error).
 
     Why this low: in a flood of uploads, every refusal occupies a sync worker, and the
     sign-in page waits behind them. Refused inside Flask, each one cost a multipart parse
@@ -204,7 +210,7 @@ class EarlyBusy:
     up to ``DRAIN_MAX_BYTES`` (every document the service issues is ~30–40 KB) are read
     and dropped first so the browser surely gets the page; larger ones are not read, and
     the connection is closed after the answer (a client still sending may see a reset).
-    Refusals are counted in ``verify.web.busy``, written at most once a second per worker
+    Refusals are counted in ``verify.web.busy`` (``verify.api.busy`` for the API), written at most once a second per worker
     and at the next check that gets a slot.
     """
 
@@ -214,15 +220,16 @@ class EarlyBusy:
         self.app = app
         self.wsgi_app = wsgi_app
         self._pages: dict[str, tuple[str, list, bytes]] = {}
-        self._pending = 0
+        self._pending: dict[str, int] = {}  # refusals not counted yet, by channel
         self._flushed = time.monotonic()
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/verify":
+        path = environ.get("PATH_INFO")
+        if environ.get("REQUEST_METHOD") != "POST" or path not in GUARDED_PATHS:
             return self.wsgi_app(environ, start_response)
         slot = verifier.claim(limits(self.app.config, self.app.instance_path))
         if slot is None:
-            return self._refuse(environ, start_response)
+            return self._refuse(environ, start_response, api=path != "/verify")
         environ[SLOT_KEY] = slot
         try:
             self._flush()
@@ -231,7 +238,7 @@ class EarlyBusy:
             # The view has run (and its check ended) by the time the app returns.
             slot.release()
 
-    def _refuse(self, environ, start_response):
+    def _refuse(self, environ, start_response, api: bool = False):
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -248,11 +255,13 @@ class EarlyBusy:
             except Exception:  # noqa: BLE001 - a broken body: nothing more to read
                 pass
         lang = parse_qs(environ.get("QUERY_STRING", "")).get("lang", ["nl"])[0]
-        status, headers, body = self._page(lang if lang in VERIFY_LANGUAGES else "nl")
+        status, headers, body = (self._page(API_PAGE) if api else
+                                 self._page(lang if lang in VERIFY_LANGUAGES else "nl"))
         headers = list(headers)
         if not small:
             headers.append(("Connection", "close"))
-        self._pending += 1
+        channel = "api" if api else "web"
+        self._pending[channel] = self._pending.get(channel, 0) + 1
         if time.monotonic() - self._flushed >= self.FLUSH_SECONDS:
             self._flush()
         start_response(status, headers)
@@ -260,23 +269,31 @@ class EarlyBusy:
 
     def _page(self, lang: str) -> tuple[str, list, bytes]:
         if lang not in self._pages:
-            with self.app.test_request_context(f"/verify?lang={lang}"):
-                response = self.app.make_response(_busy_page(lang))
+            path = API_VERIFICATIONS if lang == API_PAGE else f"/verify?lang={lang}"
+            with self.app.test_request_context(path):
+                if lang == API_PAGE:
+                    from .api.signing import busy_response
+
+                    response = busy_response()
+                else:
+                    response = self.app.make_response(_busy_page(lang))
                 response = self.app.process_response(response)
                 headers = [(k, v) for k, v in response.headers.items() if k != "Set-Cookie"]
                 self._pages[lang] = (response.status, headers, response.get_data())
         return self._pages[lang]
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, 0
+        pending, self._pending = self._pending, {}
         self._flushed = time.monotonic()
         if not pending:
             return
         try:
             with session_scope(self.app.extensions["returnprog.engine"]) as session:
-                verification_service.count_busy(session, by=pending)
+                for channel, count in sorted(pending.items()):
+                    verification_service.count_busy(session, channel, by=count)
         except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
-            log.warning("could not count %d busy verifications", pending, exc_info=True)
+            log.warning("could not count %d busy verifications", sum(pending.values()),
+                        exc_info=True)
 
 
 def _busy_page(lang: str):

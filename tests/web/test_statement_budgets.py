@@ -74,6 +74,11 @@ BUDGETS: dict[str, Budget] = {
     "trail API": Budget(6, 4, 2),
     # token, token last use, count, page (principal, household size, counsellor joined)
     "case list API": Budget(4, 3, 1),
+    # token, token last use, case, documents without their PDFs, look check, look insert
+    "documents API": Budget(6, 4, 2),
+    # token, token last use, case, signing links, the users who made them (no look: ids
+    # and statuses only)
+    "signing links API": Budget(5, 3, 1),
     # user, count, page (principal, household size, counsellor joined)
     "case list": Budget(3, 1, 0),
     # user, cases per state, deadlines coming up, overdue (principal joined), failed
@@ -248,6 +253,8 @@ ROUTES = {  # name: (who, path); {ref} is the case's reference
     "case API": ("api", "/api/v1/cases/{ref}"),
     "trail API": ("api", "/api/v1/cases/{ref}/trail"),
     "case list API": ("api", "/api/v1/cases?state=intake"),
+    "documents API": ("api", "/api/v1/cases/{ref}/documents"),
+    "signing links API": ("api", "/api/v1/cases/{ref}/signing-links"),
     "case list": ("counsellor", "/cases"),
     "dashboard": ("counsellor", "/"),
     "dashboard (supervisor)": ("supervisor", "/"),
