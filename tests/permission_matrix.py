@@ -205,6 +205,12 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_queues.queue_rows", "GET"): API,
     ("api_tokens.list_tokens", "GET"): API,
     ("api_tokens.revoke_token", "DELETE"): API,
+    ("api_webhooks.create_webhook", "POST"): API,
+    ("api_webhooks.list_webhooks", "GET"): API,
+    ("api_webhooks.get_webhook", "GET"): API,
+    ("api_webhooks.delete_webhook", "DELETE"): API,
+    ("api_webhooks.list_webhook_deliveries", "GET"): API,
+    ("api_webhooks.redeliver_webhook", "POST"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.
@@ -220,6 +226,8 @@ PARAMS = {
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
     "filename": lambda world, which: "signature.js",
     "token_id": lambda world, which: 999_999,
+    "webhook_id": lambda world, which: 999_999,
+    "delivery_id": lambda world, which: 999_999,
     "name": lambda world, which: "mine" if which == "own" else "approvals",
 }
 

@@ -9,19 +9,21 @@
   ``api_payments``);
 - :mod:`.queues` — the caller's work queues: counts and rows (blueprint ``api_queues``);
 - :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
+- :mod:`.webhooks` — webhook subscriptions, their delivery log, redelivery (blueprint
+  ``api_webhooks``);
 - :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
 """
 from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, payments, queues, tokens
+from . import cases, payments, queues, tokens, webhooks
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
-BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp)
+BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp, webhooks.bp)
 
 
 def init_app(app: Flask) -> None:

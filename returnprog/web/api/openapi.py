@@ -10,6 +10,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from ... import evidence, schemas, schemas_case_files, schemas_payments, schemas_queues
+from . import spec_webhooks
 
 
 def build_spec() -> APISpec:
@@ -89,6 +90,7 @@ def build_spec() -> APISpec:
     _queue_paths(spec, errors)
     _token_paths(spec, errors)
     _case_file_paths(spec, errors, ref)
+    spec_webhooks.add_paths(spec)
     return spec
 
 
