@@ -80,8 +80,10 @@ def emit_many(session: Session, case_id: int, events: Sequence[tuple[str, dict]]
 
 def emit(session: Session, event_type: str, case_id: int, data: dict, *,
          now: dt.datetime | None = None) -> int:
-    """Queue one event (e.g. ``emit(session, "payment.booked", case.id,
-    {"payment_id": p.id})`` from the bank-statement import) in the caller's transaction."""
+    """Queue one event in the caller's transaction — for changes without an audit event
+    of their own mapping, e.g. the bank-statement import: ``emit(session, event_type,
+    case.id, {"payment_id": p.id})`` with the type ``payment.booked`` or
+    ``payment.returned``."""
     if event_type not in core.CATALOGUE:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     return emit_many(session, case_id, [(event_type, data)], now=now)
