@@ -320,3 +320,34 @@ def test_a_url_that_became_private_is_refused_at_delivery(session, staff, ctx_fo
     assert report.failed == 1 and receiver.requests == []
     [row] = webhook_rows(session, sub["id"])
     assert row.status == "failed" and "webhook.url_https" in row.last_error
+
+
+def test_signing_a_document_and_declining_a_link_emit_their_events(session, staff, ctx_for,
+                                                                    tmp_path):
+    from returnprog import documents
+    from returnprog.services import signing
+
+    case = drive_to(ctx_for, staff, session, "intake", adults=2, minors=0)
+    first, second = session.execute(select(Participant).where(Participant.case_id == case.id)
+                                    .order_by(Participant.id)).scalars().all()
+    sub, _ = subscribe(ctx_for(staff.counsellor), "http://127.0.0.1:9/s",
+                       events=("document.signed", "signing_link.declined"))
+    ctx = ctx_for(staff.counsellor)
+    ctx.seal = documents.ensure_dev_seal(tmp_path)
+    doc = signing.sign_document(ctx, case.reference, first.id, workflow.COMMITMENT, {},
+                                method="typed", typed_name=first.full_name, channel="tablet",
+                                identity_document="passport", consent=True)
+    link, token = signing.create_signing_link(ctx_for(staff.counsellor), case.reference,
+                                              second.id, workflow.COMMITMENT, {})
+    signing.decline_signing_link(ctx_for(None), token, code="questions",
+                                 reason="I want to ask my counsellor first")
+    got = [(r.subject, json.loads(r.body_text)["data"]) for r in webhook_rows(session, sub["id"])]
+    assert got == [
+        ("document.signed", {"case": case.reference, "document_id": doc.id,
+                             "kind": "commitment", "version": doc.version,
+                             "participant_id": first.id, "channel": "tablet"}),
+        ("signing_link.declined", {"case": case.reference, "signing_request_id": link.id,
+                                   "kind": "commitment", "participant_id": second.id})]
+    # The participant's own words and name stay out of the payloads.
+    bodies = " ".join(r.body_text for r in webhook_rows(session, sub["id"]))
+    assert "counsellor first" not in bodies and first.family_name_latin not in bodies
