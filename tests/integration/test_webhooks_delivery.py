@@ -34,14 +34,18 @@ class Receiver:
     def __init__(self, fail_first: int = 0, status: int = 204):
         self.fail_first, self.status = fail_first, status
         self.requests: list[tuple[dict, str]] = []
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.paths.append(self.path)
                 failing = len(receiver.requests) <= receiver.fail_first
                 self.send_response(500 if failing else receiver.status)
+                if receiver.status in (301, 302, 307, 308):
+                    self.send_header("Location", receiver.url + "/elsewhere")
                 payload = b"x" * 5000 if failing else b""
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -351,3 +355,16 @@ def test_signing_a_document_and_declining_a_link_emit_their_events(session, staf
     # The participant's own words and name stay out of the payloads.
     bodies = " ".join(r.body_text for r in webhook_rows(session, sub["id"]))
     assert "counsellor first" not in bodies and first.family_name_latin not in bodies
+
+
+def test_a_redirect_is_not_followed_but_retried_as_a_failure(session, staff, ctx_for):
+    case = drive_to(ctx_for, staff, session, "intake", adults=1, minors=0)
+    with Receiver(status=307) as receiver:
+        sub, _ = subscribe(ctx_for(staff.counsellor), receiver.url)
+        commit_case(ctx_for, staff, session, case)
+        report = deliver(session, outbox.RetryPolicy(max_attempts=2, base_seconds=0))
+    # Two attempts, both at the subscribed address: the Location was never visited.
+    assert receiver.paths == ["/hook", "/hook"]
+    assert (report.sent, report.failed) == (0, 1)
+    [row] = webhook_rows(session, sub["id"])
+    assert row.status == "failed" and row.last_error.startswith("HTTP 307")

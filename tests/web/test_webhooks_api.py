@@ -125,3 +125,18 @@ def test_the_delivery_log_and_redelivery_through_the_api(app, api):
         assert (again["status"], again["webhook_id"]) == ("pending", done["webhook_id"])
         assert_error(api.post(f"/webhooks/{hook['id']}/deliveries/999999/redeliver"), 404)
         assert err
+
+
+def test_the_openapi_document_describes_every_webhook_route_by_its_view_name(app, client):
+    spec = ok(client.get(f"{API}/openapi.json"))
+    routes = {(rule.rule.replace("<int:", "{").replace(">", "}"), method.lower()): rule.endpoint
+              for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api_webhooks.")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert len(routes) == 6
+    for (path, method), endpoint in routes.items():
+        operation = spec["paths"][path][method]
+        assert operation["operationId"] == endpoint.split(".", 1)[1]
+        assert operation["tags"] == ["webhooks"]
+    created = spec["components"]["schemas"]["WebhookCreatedOut"]["properties"]
+    assert "secret" in created
+    assert "secret" not in spec["components"]["schemas"]["WebhookOut"]["properties"]
