@@ -58,7 +58,9 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
     """Add one event to the chain inside the caller's transaction (the caller commits).
 
     ``actor`` is a User or a plain label such as ``"system"`` or ``"participant:12"``.
-    Updating the single head row first serialises appends across transactions. Only
+    Updating the single head row first serialises appends across transactions. An event
+    about a case also queues the webhook events it stands for
+    (:func:`returnprog.services.webhook_events.on_audit`), in the same transaction. Only
     changes belong here; looks at personal data go to :mod:`returnprog.access_log`, which
     takes no such lock.
     """
@@ -81,6 +83,15 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
     event = AuditEvent(**fields, hash=digest(fields))
     session.add(event)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=event.hash))
+    if case_id is not None:
+        # Webhook events (issue 14): every change passes here, so mapping audit actions to
+        # events in one place emits each of them in the change's own transaction and no
+        # use case can forget one. Imported on first use: reading or verifying the chain
+        # (tools, migrations) loads no service code.
+        from .services import webhook_events
+
+        webhook_events.on_audit(session, action=action, case_id=case_id, from_state=from_state,
+                          to_state=to_state, details=details or {})
     return event
 
 

@@ -51,6 +51,11 @@ class Defaults:
     # means instance/audit-checkpoints.jsonl. In production: storage the database's
     # administrators cannot rewrite.
     AUDIT_CHECKPOINT_PATH = None
+    # Webhooks (returnprog.services.webhooks): seconds per HTTP attempt, and whether
+    # loopback receivers (http://127.0.0.1:…) are allowed — for tests and `make run` only;
+    # otherwise only https URLs on public addresses are.
+    WEBHOOK_TIMEOUT = 10
+    WEBHOOK_ALLOW_LOOPBACK = False
 
 
 PREFIX = "RETURNPROG_"

@@ -278,6 +278,9 @@ class SigningRequest(SQLModel, table=True):
     opened_at: Optional[dt.datetime] = None
     opened_ip: Optional[str] = Field(default=None, max_length=45)
     opened_user_agent: Optional[str] = Field(default=None, max_length=300)
+    # When the ``signing_link.expired`` webhook event was written for this link (issue 14):
+    # the scheduler's sweep emits it once, for a link whose expiry passed unused.
+    expiry_emitted_at: Optional[dt.datetime] = None
 
 
 class SigningCode(SQLModel, table=True):
@@ -402,15 +405,25 @@ class ExportBatch(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A reminder or alert waiting to be sent. The idempotency key makes a duplicate
-    impossible: (case, kind, deadline, recipient). What the key is about is also kept in
-    columns, for queries: ``deadline`` (the case's departure deadline a deadline reminder
-    or overdue alert is for; NULL for other messages), ``signing_request_id`` (the link a
-    signing-link message is about) and ``recipient``."""
+    """A reminder or alert waiting to be sent, or a webhook delivery. The idempotency key
+    makes a duplicate impossible: (case, kind, deadline, recipient) for e-mail. What the key
+    is about is also kept in columns, for queries: ``deadline`` (the case's departure
+    deadline a deadline reminder or overdue alert is for; NULL for other messages),
+    ``signing_request_id`` (the link a signing-link message is about) and ``recipient``.
+
+    ``channel`` says which sender takes the row: ``email`` (SMTP) or ``webhook`` (an HTTP
+    POST to ``webhook_subscription_id``'s URL; the key is then the ``webhook-id``, the
+    subject the event type and ``body_text`` the JSON payload)."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_channel_due", "channel", "status", "next_attempt_at"),
+                      Index("ix_outbox_subscription", "webhook_subscription_id", "id"))
     id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(default="email", max_length=10,
+                         sa_column_kwargs={"server_default": "email"})
+    webhook_subscription_id: Optional[int] = Field(default=None,
+                                                   foreign_key="webhook_subscription.id")
     idempotency_key: str = Field(max_length=200, unique=True)
     case_id: Optional[int] = Field(default=None, foreign_key="case.id", index=True)
     kind: str = Field(max_length=30)
@@ -429,6 +442,38 @@ class OutboxMessage(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
     created_at: dt.datetime = Field(default_factory=utcnow)
     sent_at: Optional[dt.datetime] = None
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An API client's webhook: where to POST (``url``), which event types (``events``, a
+    JSON list) and the signing secret, kept only encrypted (Fernet, key derived from the
+    server's SECRET_KEY; :mod:`returnprog.services.webhooks`). The owner is the token's
+    user: deliveries go only for cases that user may see. Deleting one sets ``deleted_at``
+    (the delivery log stays) and cancels what was still to be sent."""
+
+    __tablename__ = "webhook_subscription"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    url: str = Field(max_length=2000)
+    events: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    secret_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    deleted_at: Optional[dt.datetime] = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One attempt to deliver a webhook (an outbox row of channel ``webhook``): when, how
+    long it took, and the receiver's HTTP status or the error (short; never more than a
+    couple of hundred characters of a response)."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_message", "message_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="outbox_message.id")
+    at: dt.datetime
+    duration_ms: int = 0
+    http_status: Optional[int] = None
+    error: Optional[str] = Field(default=None, max_length=300)
 
 
 class SchedulerHeartbeat(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """The scheduler process: ``flask --app wsgi scheduler``.
 
 APScheduler 3 (``BlockingScheduler``) in its own process — never inside web workers, where
-every worker would run every job (DESIGN §7). Three jobs:
+every worker would run every job (DESIGN §7). Four jobs:
 
 - **sweep** (every ``SCHEDULER_SWEEP_SECONDS``): write due reminders and alerts to the outbox
   (:func:`returnprog.services.reminders.sweep`). The first sweep after start looks back
@@ -9,6 +9,9 @@ every worker would run every job (DESIGN §7). Three jobs:
   series is sent — not a stale series.
 - **delivery** (every ``SCHEDULER_DELIVERY_SECONDS``): send what is due from the outbox over
   SMTP with retries and back-off (:func:`returnprog.services.outbox.deliver_due`).
+- **webhooks** (every ``SCHEDULER_DELIVERY_SECONDS``, like mail): emit ``signing_link.expired``
+  for links whose expiry passed, then POST the due webhook deliveries from the same outbox,
+  with the same leases and back-off (:mod:`returnprog.services.webhooks`).
 - **checkpoint** (every ``AUDIT_CHECKPOINT_SECONDS``): seal the audit chain's head into the
   checkpoint file outside the database (:mod:`returnprog.anchor`).
 
@@ -53,7 +56,9 @@ SCHEDULER_TIMEZONE                Europe/Amsterdam   calendar of deadlines and h
 SMTP_TIMEOUT                      30       seconds before an SMTP server counts as unreachable
 SMTP_MAX_ATTEMPTS                 10       attempts before a message is marked failed
 SMTP_RETRY_BASE_SECONDS           60       first back-off; doubles per attempt …
-SMTP_RETRY_MAX_SECONDS            3600     … up to this
+SMTP_RETRY_MAX_SECONDS            3600     … up to this (the SMTP_* attempts and back-off
+                                           apply to webhook deliveries too)
+WEBHOOK_TIMEOUT                   10       seconds per webhook HTTP attempt
 AUDIT_CHECKPOINT_SECONDS          600      how often the audit chain's head is sealed into
                                            the checkpoint file (AUDIT_CHECKPOINT_PATH)
 ================================  =======  =================================================
@@ -80,6 +85,7 @@ from . import anchor
 from . import reminders as plan
 from .db import session_scope
 from .services import health, outbox, signing_codes
+from .services import webhooks
 from .services import reminders as service
 
 log = logging.getLogger("returnprog.scheduler")
@@ -235,6 +241,7 @@ class ReminderScheduler:
         self.policy = app.extensions["returnprog.policy"]
         self.smtp = outbox.SmtpSettings.from_config(cfg)
         self.retry = outbox.RetryPolicy.from_config(cfg)
+        self.webhooks = webhooks.WebhookSettings.from_config(cfg)
         self.sweep_seconds = float(setting(cfg, "SCHEDULER_SWEEP_SECONDS"))
         self.delivery_seconds = float(setting(cfg, "SCHEDULER_DELIVERY_SECONDS"))
         self.poll_seconds = float(setting(cfg, "SCHEDULER_LOCK_POLL_SECONDS"))
@@ -299,6 +306,27 @@ class ReminderScheduler:
             log.info("%s", report)
         for error in dict.fromkeys(report.errors):
             log.warning("delivery problem: %s", error)
+        return report
+
+    def webhook_job(self) -> outbox.DeliveryReport | None:
+        """Emit the expired-link events, then POST the due webhook deliveries."""
+        if self.stop.is_set() or not self._holding():
+            return None
+        try:
+            with session_scope(self.engine) as session:
+                expired = webhooks.sweep_expired_links(session, service._utcnow())
+                report = webhooks.deliver_due(
+                    session, webhooks.HttpSender(self.webhooks.timeout), self.retry,
+                    self.webhooks, secret_key=self.config.get("SECRET_KEY"),
+                    batch_size=self.batch_size, stop=self.stop,
+                    holding=lambda: not self.lock_lost.is_set())
+        except Exception:
+            log.exception("webhook delivery failed; it runs again at the next interval")
+            return None
+        if expired or report.claimed or report.cancelled:
+            log.info("webhooks: %d expired link(s); %s", expired, report)
+        for error in dict.fromkeys(report.errors):
+            log.warning("webhook problem: %s", error)
         return report
 
     def checkpoint_job(self):
@@ -416,6 +444,7 @@ class ReminderScheduler:
             self.take_over()
             self.sweep_job()
             self.delivery_job()
+            self.webhook_job()
             self.checkpoint_job()
         finally:
             self.lock.release()
@@ -438,7 +467,7 @@ class ReminderScheduler:
             # A thread per job: the watch (lost lock, heartbeat) must not queue behind a
             # long sweep and delivery.
             sched = BlockingScheduler(
-                executors={"default": ThreadPoolExecutor(3)},
+                executors={"default": ThreadPoolExecutor(4)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
                 timezone=_zone(self.tz))
             start = dt.datetime.now(dt.timezone.utc)
@@ -446,6 +475,8 @@ class ReminderScheduler:
                           next_run_time=start)
             sched.add_job(self.delivery_job, "interval", seconds=self.delivery_seconds,
                           id="delivery", next_run_time=start + dt.timedelta(milliseconds=50))
+            sched.add_job(self.webhook_job, "interval", seconds=self.delivery_seconds,
+                          id="webhooks", next_run_time=start + dt.timedelta(milliseconds=100))
             sched.add_job(self.checkpoint_job, "interval", seconds=self.checkpoint_seconds,
                           id="checkpoint", next_run_time=start + dt.timedelta(seconds=1))
             sched.add_job(self._watch, "interval", seconds=self.poll_seconds, id="watch")

@@ -9,6 +9,8 @@ umask 077
 export RETURNPROG_ROOT="$PWD" RETURNPROG_RUN_USER="$(id -u)"
 export RETURNPROG_RUN_DIR="${RETURNPROG_INSTANCE_PATH:-$PWD/instance}"
 mkdir -p "$RETURNPROG_RUN_DIR"
+# Development: webhooks may go to a receiver on this machine (http://127.0.0.1:…).
+export RETURNPROG_WEBHOOK_ALLOW_LOOPBACK="${RETURNPROG_WEBHOOK_ALLOW_LOOPBACK:-true}"
 # One line naming the setting and a non-zero exit when a port is busy (before anything starts).
 ports="$(.venv/bin/python -m returnprog.ports "${1:-${PORT:-5000}}")" || exit 1
 eval "$ports"

@@ -213,6 +213,12 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_signing.list_documents", "GET"): API,
     ("api_signing.download_document", "GET"): API,
     ("api_signing.verify_pdf", "POST"): API,
+    ("api_webhooks.create_webhook", "POST"): API,
+    ("api_webhooks.list_webhooks", "GET"): API,
+    ("api_webhooks.get_webhook", "GET"): API,
+    ("api_webhooks.delete_webhook", "DELETE"): API,
+    ("api_webhooks.list_webhook_deliveries", "GET"): API,
+    ("api_webhooks.redeliver_webhook", "POST"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.
@@ -229,6 +235,8 @@ PARAMS = {
     "filename": lambda world, which: "signature.js",
     "token_id": lambda world, which: 999_999,
     "link_id": lambda world, which: 999_999,
+    "webhook_id": lambda world, which: 999_999,
+    "delivery_id": lambda world, which: 999_999,
     "name": lambda world, which: "mine" if which == "own" else "approvals",
 }
 

@@ -49,6 +49,8 @@ from .uow import atomic
 log = logging.getLogger("returnprog.outbox")
 
 CHUNK = 500
+# The outbox's channels: which sender takes a row (issue 14: webhooks share the outbox).
+EMAIL, WEBHOOK = "email", "webhook"
 
 
 def _utcnow() -> dt.datetime:
@@ -308,7 +310,8 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
     expired lease after a crash) with one compare-and-set ``UPDATE``; cancel those that are
     no longer meaningful. Returns the claims and the number cancelled; commits."""
     begin_write(session)
-    due = (OutboxMessage.status.in_(("pending", "sending")),
+    # Webhook deliveries share the table but not this sender (services.webhooks has its own).
+    due = (OutboxMessage.channel == EMAIL, OutboxMessage.status.in_(("pending", "sending")),
            OutboxMessage.next_attempt_at <= now)
     ids = list(session.execute(select(OutboxMessage.id).where(*due)
                                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -574,7 +577,8 @@ def delivery_health(session: Session, now: dt.datetime) -> DeliveryHealth:
     unsent, due, oldest = session.execute(select(
         func.count(), func.count(sql_case((is_due, 1))),
         func.min(sql_case((is_due, OutboxMessage.next_attempt_at))))
-        .where(OutboxMessage.status.in_(unsent_states))).one()
+        .where(OutboxMessage.channel == EMAIL,
+               OutboxMessage.status.in_(unsent_states))).one()
     oldest = _aware(oldest) if due else None
     beat = session.execute(select(SchedulerHeartbeat.last_sent_at, SchedulerHeartbeat.last_error,
                                   SchedulerHeartbeat.last_error_at)).first()
@@ -601,7 +605,8 @@ def _as_dicts(rows) -> list[dict]:
 def case_messages(session: Session, case_id: int) -> list[dict]:
     """Every outbox message of one case, newest first (for the case page)."""
     return _as_dicts(session.execute(select(*_MESSAGE_COLUMNS)
-                                     .where(OutboxMessage.case_id == case_id)
+                                     .where(OutboxMessage.case_id == case_id,
+                                            OutboxMessage.channel == EMAIL)
                                      .order_by(OutboxMessage.id.desc())))
 
 
@@ -611,7 +616,7 @@ def failed_messages(session: Session, *, case_id: int | None = None,
     and the last error; one case's or all (newest first)."""
     query = (select(*_MESSAGE_COLUMNS, Case.reference)
              .join(Case, Case.id == OutboxMessage.case_id, isouter=True)
-             .where(OutboxMessage.status == "failed"))
+             .where(OutboxMessage.status == "failed", OutboxMessage.channel == EMAIL))
     if case_id is not None:
         query = query.where(OutboxMessage.case_id == case_id)
     return _as_dicts(session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)))
@@ -620,13 +625,15 @@ def failed_messages(session: Session, *, case_id: int | None = None,
 def failed_counts(session: Session) -> dict[int | None, int]:
     """Number of failed messages per case id (for the dashboard)."""
     return dict(session.execute(select(OutboxMessage.case_id, func.count())
-                                .where(OutboxMessage.status == "failed")
+                                .where(OutboxMessage.status == "failed",
+                                       OutboxMessage.channel == EMAIL)
                                 .group_by(OutboxMessage.case_id)).all())
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    """Number of outbox messages per status."""
+    """Number of e-mail messages in the outbox per status."""
     return dict(session.execute(select(OutboxMessage.status, func.count())
+                                .where(OutboxMessage.channel == EMAIL)
                                 .group_by(OutboxMessage.status)).all())
 
 
@@ -635,7 +642,8 @@ def retry_message(session: Session, message_id: int, *, now: dt.datetime | None 
     """Put a failed message back in the queue (after the mail problem is fixed); commits."""
     begin_write(session)
     changed = session.execute(update(OutboxMessage).where(
-        OutboxMessage.id == message_id, OutboxMessage.status == "failed")
+        OutboxMessage.id == message_id, OutboxMessage.status == "failed",
+        OutboxMessage.channel == EMAIL)
         .values(status="pending", attempts=0, next_attempt_at=now or _utcnow())
         .execution_options(synchronize_session=False)).rowcount
     session.commit()

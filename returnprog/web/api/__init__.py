@@ -11,20 +11,21 @@
 - :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
 - :mod:`.signing` — signing links, tablet sessions, documents and verifications
   (blueprint ``api_signing``);
+- :mod:`.webhooks` — webhook subscriptions, their delivery log, redelivery (blueprint
+  ``api_webhooks``);
 - :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
 """
 from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, payments, queues, signing, tokens
+from . import cases, payments, queues, signing, tokens, webhooks
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
-BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp,
-              signing.bp)
+BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp, signing.bp, webhooks.bp)
 
 
 def init_app(app: Flask) -> None:

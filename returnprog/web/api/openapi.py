@@ -11,6 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from ... import evidence, schemas, schemas_case_files, schemas_payments, schemas_queues
 from . import spec_signing
+from . import spec_webhooks
 
 
 def build_spec() -> APISpec:
@@ -91,6 +92,7 @@ def build_spec() -> APISpec:
     _token_paths(spec, errors)
     _case_file_paths(spec, errors, ref)
     spec_signing.add_paths(spec)
+    spec_webhooks.add_paths(spec)
     return spec
 
 
