@@ -511,7 +511,9 @@ class PaymentOut(Schema):
     id = fields.Integer()
     status = fields.String()
     version = fields.Integer()
-    url = fields.Function(lambda p: payment_url(p["case_reference"], p["id"]))
+    url = fields.Function(lambda p: payment_url(p["case_reference"], p["id"]),
+                          metadata={"type": "string", "description": "the payment's "
+                                    "sub-resource: /api/v1/cases/{reference}/payments/{id}"})
     amount_cents = fields.Integer()
     currency = fields.String()
     method = fields.String()

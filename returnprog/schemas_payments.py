@@ -152,7 +152,8 @@ class PaymentDetailOut(Schema):
     id = fields.Integer()
     case_reference = fields.String()
     url = fields.Function(lambda p: payment_url(p["case_reference"], p["id"]),
-                          metadata={"description": "this payment's sub-resource"})
+                          metadata={"type": "string",
+                                    "description": "this payment's sub-resource"})
     status = fields.String()
     version = fields.Integer(metadata={"description": "what the payment's actions take "
                                        "(`version` in their body)"})
