@@ -16,6 +16,7 @@ from returnprog.models import AuditEvent, Case, Payment
 from returnprog.web.api.openapi import build_spec
 
 from ..conftest import fake_sign
+from .test_api import field_errors
 from .test_payments_api import Http, error, ok, to_departure_agreed
 
 # The payment actions take row locks and compare-and-set on versions, and the names are
@@ -73,7 +74,7 @@ def test_a_payment_runs_through_its_own_sub_resource_with_versions(http, sign, a
         proposal["id"], 1, proposal["url"])
     assert in_case["proposed_by"] == ref_of(api_staff.counsellor)
     # Approve: the version is required, must be current, and four eyes hold.
-    assert "version" in error(sup.post(f"{item}/approve", {}), 422)["details"]
+    assert field_errors(error(sup.post(f"{item}/approve", {}), 422), "version")
     err = error(sup.post(f"{item}/approve", {"version": 7}), 409)
     assert [d["code"] for d in err["details"]] == ["stale_version"]
     error(http.post(f"{item}/approve", {"version": 1}), 403)  # the proposer
@@ -86,7 +87,7 @@ def test_a_payment_runs_through_its_own_sub_resource_with_versions(http, sign, a
     # Pay: the workflow's pay_support, for finance only, at the current version, once.
     key = {"idempotency_key": f"pay-{ref}-1"}
     error(http.post(f"{item}/pay", {"version": 2, **key}), 403)
-    assert "idempotency_key" in error(fin.post(f"{item}/pay", {"version": 2}), 422)["details"]
+    assert field_errors(error(fin.post(f"{item}/pay", {"version": 2}), 422), "idempotency_key")
     error(fin.post(f"{item}/pay", {"version": 1, **key}), 409)
     error(fin.post(f"/cases/{ref}/payments/{proposal['id'] + 99}/pay", {"version": 2, **key}),
           404)
@@ -120,7 +121,7 @@ def test_reject_and_cancel_on_the_sub_resource(http, sign, api_staff):
     sup = http.as_("supervisor")
     first = ok(http.post(f"/cases/{ref}/payments", {"method": "card"}), 201)
     one = f"/cases/{ref}/payments/{first['id']}"
-    assert "reason" in error(sup.post(f"{one}/reject", {"version": 1}), 422)["details"]
+    assert field_errors(error(sup.post(f"{one}/reject", {"version": 1}), 422), "reason")
     error(sup.post(f"{one}/reject", {"version": 2, "reason": "no card"}), 409)
     rejected = ok(sup.post(f"{one}/reject", {"version": 1, "reason": "no card"}))
     assert (rejected["status"], rejected["approved_by"], rejected["decided_by"]) == (
