@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from .db import upsert_into
-from .models import AccessEvent
+from .models import AccessEvent, User
 
 # Length of one interval: a reader's repeated looks at the same thing within it are one row.
 INTERVAL_SECONDS = 15 * 60
@@ -69,9 +69,16 @@ def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None
 
 
 def for_case(session: Session, case_id: int, *, limit: int = 50,
-             before_id: int | None = None) -> list[AccessEvent]:
-    """The looks at one case, newest first, a page at a time (``before_id`` continues)."""
+             before_id: int | None = None, with_names: bool = False) -> list:
+    """The looks at one case, newest first, a page at a time (``before_id`` continues).
+    With ``with_names`` each row is ``(look, name, email)`` of the reader's account,
+    joined in the same statement (None, None for a reader without one)."""
     query = select(AccessEvent).where(AccessEvent.case_id == case_id)
+    if with_names:
+        query = (select(AccessEvent, User.name, User.email)
+                 .outerjoin(User, User.id == AccessEvent.actor_id)
+                 .where(AccessEvent.case_id == case_id))
     if before_id is not None:
         query = query.where(AccessEvent.id < before_id)
-    return list(session.execute(query.order_by(AccessEvent.id.desc()).limit(limit)).scalars())
+    result = session.execute(query.order_by(AccessEvent.id.desc()).limit(limit))
+    return list(result.all() if with_names else result.scalars())

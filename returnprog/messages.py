@@ -316,6 +316,7 @@ MESSAGES: dict[str, str | Plural] = {
     "payment.whole_cents": N_("Amounts are whole cents."),
     "payment.reentry_invalid": N_("The re-entry cannot be recorded like this."),
     "payment.case_has_none": N_("Case %(ref)s has no payment."),
+    "payment.not_found": N_("Case %(ref)s has no payment %(id)s."),
     # --- services: work queues ---
     "queue.not_found": N_("No work queue %(name)s for your role."),
     "payment.export_kind": N_("Unknown export kind."),
@@ -452,6 +453,7 @@ MESSAGES: dict[str, str | Plural] = {
     "validate.search_short": N_(
         "Type at least 3 letters or digits of a name, a case reference or a V-number."),
     "validate.deadline_range": N_("The end of the deadline range is before its start."),
+    "validate.user_id": N_("Give the staff member's id (a whole number)."),
     # --- marshmallow's own (English as marshmallow words it, so the API is unchanged) ---
     "field.required": N_("Missing data for required field."),
     "field.null": N_("Field may not be null."),

@@ -269,6 +269,20 @@ def _searchable(value: str) -> None:
         raise ValidationError(M("validate.search_short"))
 
 
+_EMAIL = fields.Email()
+
+
+def _user_id_or_email(value: str) -> None:
+    if value.isascii() and value.isdigit():
+        if not 1 <= int(value) <= 2**31 - 1:
+            raise ValidationError(M("validate.user_id"))
+        return
+    try:
+        _EMAIL.deserialize(value)
+    except ValidationError:
+        raise ValidationError(M("validate.user_id")) from None
+
+
 class CaseQuerySchema(Strict):
     """Filters and paging for the case list."""
 
@@ -278,7 +292,11 @@ class CaseQuerySchema(Strict):
     state = fields.String(load_default=None, validate=validate.OneOf(
         ["intake", "committed", "asylum_withdrawn", "departure_agreed", "support_paid",
          "departed", "left_programme", "rejected", "lapsed"]))
-    counsellor = fields.Email(load_default=None)
+    counsellor = fields.String(load_default=None, validate=[validate.Length(max=254),
+                                                             _user_id_or_email], metadata={
+        "description": "The counsellor's user id (the `id` of a case's `counsellor`). "
+                       "An e-mail address is still accepted but deprecated: it puts a "
+                       "personal identifier in the address."})
     deadline_from = fields.Date(load_default=None)
     deadline_to = fields.Date(load_default=None)
     q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable],
@@ -424,12 +442,28 @@ def document_download(reference: str, document_id: int) -> str:
     return f"/api/v1/cases/{reference}/documents/{document_id}"
 
 
+class UserRef(Schema):
+    """A staff member, as every API answer names one: the account's id and display name
+    (the name, or the e-mail address when the account has no name). What acted without a
+    staff account (scheduled jobs, the operator's commands, a participant on a signing
+    link) has ``id`` null and a ``name`` such as ``"system"``, ``"operator"`` or
+    ``"participant:12"``."""
+
+    id = fields.Integer(allow_none=True, metadata={"description": "the user id; null "
+                                                  "for the system and participants"})
+    name = fields.String()
+
+
+def _user(**kw):
+    return fields.Nested(UserRef, **kw)
+
+
 class AuditOut(Schema):
     """One audit event as shown in a case's trail."""
 
     seq = fields.Integer()
     at = fields.DateTime()
-    actor = fields.String()
+    actor = _user()
     action = fields.String()
     from_state = fields.String(allow_none=True)
     to_state = fields.String(allow_none=True)
@@ -457,7 +491,7 @@ class LookOut(Schema):
 
     id = fields.Integer()
     at = fields.DateTime()
-    actor = fields.String()
+    actor = _user()
     view = fields.String()
     subject = fields.String()
     channel = fields.String()
@@ -470,18 +504,32 @@ class LooksOut(Schema):
     next_before_id = fields.Integer(allow_none=True)
 
 
+API_PREFIX = "/api/v1"
+
+
+def payment_url(reference: str, payment_id: int) -> str:
+    """The address of one payment of a case in the API (its sub-resource)."""
+    return f"{API_PREFIX}/cases/{reference}/payments/{payment_id}"
+
+
 class PaymentOut(Schema):
-    """The case's payments."""
+    """The case's payments: each with the ``version`` its actions take and the ``url``
+    of its sub-resource (``/cases/{reference}/payments/{id}``)."""
 
     id = fields.Integer()
     status = fields.String()
+    version = fields.Integer()
+    url = fields.Function(lambda p: payment_url(p["case_reference"], p["id"]),
+                          metadata={"type": "string", "description": "the payment's "
+                                    "sub-resource: /api/v1/cases/{reference}/payments/{id}"})
     amount_cents = fields.Integer()
     currency = fields.String()
     method = fields.String()
     breakdown = fields.Dict()
-    proposed_by = fields.Integer()
-    approved_by = fields.Integer(allow_none=True)
-    disbursed_by = fields.Integer(allow_none=True)
+    proposed_by = _user()
+    proposed_at = fields.DateTime()
+    approved_by = _user(allow_none=True)
+    disbursed_by = _user(allow_none=True)
     disbursed_at = fields.DateTime(allow_none=True)
 
 
@@ -491,8 +539,9 @@ class CaseSummaryOut(Schema):
     reference = fields.String()
     state = fields.String()
     version = fields.Integer()
-    counsellor = fields.String()
-    counsellor_name = fields.String()
+    counsellor = _user()
+    counsellor_name = fields.String(metadata={
+        "description": "Deprecated: the same as `counsellor.name`.", "deprecated": True})
     principal_name = fields.String()
     household_size = fields.Integer()
     departure_deadline = fields.Date(allow_none=True)
@@ -502,7 +551,7 @@ class CaseSummaryOut(Schema):
 
 class CaseOut(CaseSummaryOut):
     """A whole case: participants, documents, payments and the actions allowed now. The
-    audit trail is paged apart (``/cases/{reference}/trail``), so a read stays small."""
+    audit trail is paged apart (``/cases/{reference}/events``), so a read stays small."""
 
     destination_place = fields.String(allow_none=True)
     intake_notes = fields.String(allow_none=True)

@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from . import payments
 from .export import KINDS
-from .schemas import MULTILINE, Strict, _not_blank
+from .schemas import MULTILINE, PaySupportSchema, Strict, UserRef, _not_blank, payment_url
 from .messages import M
 
 ID = dict(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
@@ -73,6 +73,53 @@ class ReentrySchema(Strict):
             raise ValidationError({"reentry_on": [M('payment.reentry_future')]})
 
 
+# --- the payment sub-resource (/cases/{reference}/payments/{payment_id}/…) -----------------
+# Each action names the payment in the address and the version it was read at in the body
+# (required): a payment changed meanwhile is a 409 with the current version.
+
+def _version():
+    return fields.Integer(required=True, metadata={
+        "description": "the payment's `version` as you read it; 409 if it changed since"},
+        **ID)
+
+
+class PaymentVersionSchema(Strict):
+    """Approve the payment at the version you looked at."""
+
+    version = _version()
+
+
+class PaymentReasonSchema(Strict):
+    """Reject or cancel the payment at the version you looked at, with a reason."""
+
+    version = _version()
+    reason = _reason()
+
+
+class PaymentPaySchema(PaySupportSchema):
+    """Pay out the approved payment (the workflow action ``pay_support``) once, under an
+    idempotency key: the same key and body again answer the payment without paying
+    again; the same key with another request is a 409."""
+
+    version = _version()
+
+
+class PaymentReentrySchema(Strict):
+    """The person came back: when, and how many cents of the paid support are reclaimed."""
+
+    version = _version()
+    reentry_on = fields.Date(required=True)
+    reclaim_cents = fields.Integer(required=True, strict=True,
+                                   validate=validate.Range(min=0, max=payments.MAX_CENTS))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                         metadata=MULTILINE)
+
+    @validates_schema
+    def _not_future(self, data, **kwargs):
+        if data.get("reentry_on") and data["reentry_on"] > dt.date.today():
+            raise ValidationError({"reentry_on": [M('payment.reentry_future')]})
+
+
 class PaymentQuerySchema(Strict):
     """Filters and paging for the payment list."""
 
@@ -104,8 +151,12 @@ class PaymentDetailOut(Schema):
 
     id = fields.Integer()
     case_reference = fields.String()
+    url = fields.Function(lambda p: payment_url(p["case_reference"], p["id"]),
+                          metadata={"type": "string",
+                                    "description": "this payment's sub-resource"})
     status = fields.String()
-    version = fields.Integer()
+    version = fields.Integer(metadata={"description": "what the payment's actions take "
+                                       "(`version` in their body)"})
     amount_cents = fields.Integer()
     amount = fields.String(metadata={"description": "decimal text of amount_cents, e.g. 1500.00"})
     currency = fields.String()
@@ -116,13 +167,14 @@ class PaymentDetailOut(Schema):
     method = fields.String()
     iban = fields.String(allow_none=True)
     account_holder = fields.String(allow_none=True)
-    proposed_by = fields.Integer()
+    proposed_by = fields.Nested(UserRef)
     proposed_at = fields.DateTime()
-    decided_by = fields.Integer(allow_none=True)
+    decided_by = fields.Nested(UserRef, allow_none=True, metadata={
+        "description": "who approved or rejected it"})
     decided_at = fields.DateTime(allow_none=True)
-    approved_by = fields.Integer(allow_none=True)
+    approved_by = fields.Nested(UserRef, allow_none=True)
     decision_reason = fields.String(allow_none=True)
-    disbursed_by = fields.Integer(allow_none=True)
+    disbursed_by = fields.Nested(UserRef, allow_none=True)
     disbursed_at = fields.DateTime(allow_none=True)
     export_batch_id = fields.Integer(allow_none=True)
     receipt_required = fields.Boolean()
@@ -140,12 +192,18 @@ class PaymentListOut(Schema):
     total = fields.Integer()
 
 
+class CasePaymentsOut(Schema):
+    """Every payment of a case, oldest first (IBANs masked; read one for its details)."""
+
+    items = fields.List(fields.Nested(PaymentDetailOut))
+
+
 class ExportBatchOut(Schema):
     """A finance export's register entry (the file is downloaded separately)."""
 
     id = fields.Integer()
     kind = fields.String()
-    created_by = fields.Integer()
+    created_by = fields.Nested(UserRef)
     created_at = fields.DateTime()
     payment_count = fields.Integer()
     total_cents = fields.Integer()

@@ -199,7 +199,8 @@ def payment_page(ctx: Context, reference: str) -> dict:
     receipt = (any(d.kind == workflow.PAYMENT_RECEIPT and d.superseded_at is None
                    for d in snap.documents)
                if current.method == "cash" else None)
-    data = payment_service.payment_data(current, case.reference, receipt_signed=receipt)
+    data = payment_service.payment_data(current, case.reference, receipt_signed=receipt,
+                                        users=snap.users)
     # The reader's own part in it, as a person (for the pages: no dead decide button).
     data["own_proposal"] = current.proposed_by == ctx.actor.id or \
         snap.persons.get(current.proposed_by) == ctx.actor.person

@@ -18,7 +18,7 @@ from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transi
 from .access import record_look
 from .role_views import is_narrowed, narrow_case, narrow_details
 from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
-                      is_adult, load_case, load_case_named, visible_cases)
+                      is_adult, load_case, load_case_named, user_ref, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M, Refusal
 
@@ -267,18 +267,24 @@ def case_trail(ctx: Context, reference: str, *, before_seq: int | None = None,
 def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
                limit: int = TRAIL_PAGE) -> dict:
     """One page of ``case``'s trail read in the current transaction (one statement):
-    the shape :func:`case_trail` returns."""
+    the shape :func:`case_trail` returns. Each event's ``actor`` is ``{"id", "name"}``
+    (``{"id": None, "name": <label>}`` for what acted without an account, e.g.
+    ``"system"``), ``actor_label`` the text the chain recorded (pages show it)."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
-    query = select(AuditEvent).where(AuditEvent.case_id == case.id,
-                                     AuditEvent.action.not_in(LEGACY_LOOK_ACTIONS))
+    # The actor's current name joined in (the event keeps the address it was written
+    # with, which the chain's hash covers; the answer names people as everywhere else).
+    query = (select(AuditEvent, User.name, User.email)
+             .outerjoin(User, User.id == AuditEvent.actor_id)
+             .where(AuditEvent.case_id == case.id,
+                    AuditEvent.action.not_in(LEGACY_LOOK_ACTIONS)))
     if before_seq is not None:
         query = query.where(AuditEvent.seq < before_seq)
-    rows = ctx.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)
-                               ).scalars().all()
-    events = [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
-               "from_state": e.from_state, "to_state": e.to_state,
+    rows = ctx.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)).all()
+    events = [{"seq": e.seq, "at": e.at, "actor_label": e.actor,
+               "actor": user_ref(e.actor_id, name, email, label=e.actor),
+               "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
                "details": narrow_details(_role(ctx), json.loads(e.details or "{}"))}
-              for e in rows[:limit]]
+              for e, name, email in rows[:limit]]
     more = len(rows) > limit
     return {"events": events, "next_before_seq": events[-1]["seq"] if more else None}
 
@@ -296,11 +302,14 @@ def case_looks(ctx: Context, reference: str, *, before_id: int | None = None,
 def looks_page(ctx: Context, case: Case, *, before_id: int | None = None,
                limit: int = TRAIL_PAGE) -> dict:
     """One page of the access log of ``case`` read in the current transaction (one
-    statement): the shape :func:`case_looks` returns."""
+    statement, the reader's name joined in): the shape :func:`case_looks` returns, each
+    look's ``actor`` as ``{"id", "name"}`` and ``actor_label`` the recorded text."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
-    rows = access_log.for_case(ctx.session, case.id, limit=limit + 1, before_id=before_id)
-    looks = [{"id": r.id, "at": r.first_at, "actor": r.actor, "view": r.view,
-              "subject": r.subject, "channel": r.channel} for r in rows[:limit]]
+    rows = access_log.for_case(ctx.session, case.id, limit=limit + 1, before_id=before_id,
+                               with_names=True)
+    looks = [{"id": r.id, "at": r.first_at, "actor_label": r.actor,
+              "actor": user_ref(r.actor_id, name, email, label=r.actor), "view": r.view,
+              "subject": r.subject, "channel": r.channel} for r, name, email in rows[:limit]]
     return {"looks": looks, "next_before_id": looks[-1]["id"] if len(rows) > limit else None}
 
 
@@ -310,7 +319,10 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
     """Plain-data dump of one case for responses, pages and documents. ``snapshot``,
     ``facts`` and ``names`` (counsellor's e-mail, team's name and, optionally, the
     counsellor's name) are read here unless the caller has them already. ``counsellor`` is
-    the address (the API's field); pages show ``counsellor_name``."""
+    ``{"id", "name"}`` (:func:`user_ref`, as every answer names staff);
+    ``counsellor_name`` is its name (what pages show) and ``counsellor_email`` the address
+    (pages only; not in the API's answer). Staff in ``payments`` are ``{"id", "name"}``
+    too, read with the payments (no statement more)."""
     session = ctx.session
     today = ctx.today()
     snap = snapshot if snapshot is not None else case_snapshot(ctx, case)
@@ -322,10 +334,11 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
                  counsellor.name if counsellor else None)
     people, confs = snap.participants, snap.ind
     principal = next((p for p in people if p.is_principal), people[0] if people else None)
+    counsellor = user_ref(case.counsellor_id, names[2] if len(names) > 2 else None, names[0])
     return narrow_case(_role(ctx), {
         "reference": case.reference, "state": case.state, "version": case.version,
-        "counsellor": names[0], "team": names[1],
-        "counsellor_name": display_name(names[2] if len(names) > 2 else None, names[0]),
+        "counsellor": counsellor, "counsellor_email": names[0], "team": names[1],
+        "counsellor_name": counsellor["name"] if counsellor else "",
         "principal_name": principal.full_name if principal else "",
         "household_size": len(people),
         "departure_deadline": case.departure_deadline,
@@ -347,10 +360,15 @@ def case_data(ctx: Context, case: Case, *, snapshot: CaseSnapshot | None = None,
                                  if p.id in confs else None)} for p in people],
         "documents": [{**d._asdict(), "terms": json.loads(d.terms or "{}")}
                       for d in snap.documents],
-        "payments": [{"id": p.id, "status": p.status, "amount_cents": p.amount_cents,
+        "payments": [{"id": p.id, "case_reference": case.reference, "status": p.status,
+                      "version": p.version, "amount_cents": p.amount_cents,
                       "currency": p.currency, "method": p.method,
-                      "breakdown": json.loads(p.breakdown or "{}"), "proposed_by": p.proposed_by,
-                      "approved_by": p.approved_by, "disbursed_by": p.disbursed_by,
+                      "breakdown": json.loads(p.breakdown or "{}"),
+                      "proposed_by": snap.users.get(p.proposed_by),
+                      "proposed_at": p.proposed_at,
+                      "approved_by": (snap.users.get(p.approved_by)
+                                      if p.status != "rejected" else None),
+                      "disbursed_by": snap.users.get(p.disbursed_by),
                       "disbursed_at": p.disbursed_at} for p in snap.payments],
     })
 
@@ -391,9 +409,15 @@ def list_cases(ctx: Context, filters: dict) -> dict:
     query = visible_cases(ctx.actor)
     if filters.get("state"):
         query = query.where(Case.state == filters["state"])
-    if filters.get("counsellor"):
-        query = query.where(Case.counsellor_id.in_(
-            select(User.id).where(User.email == filters["counsellor"].lower())))
+    counsellor = filters.get("counsellor")
+    if counsellor:
+        # The user id, as answers name people; an e-mail address still works (older
+        # callers, and the page's "mine" filter, which never puts it in the address).
+        if isinstance(counsellor, int) or counsellor.isdigit():
+            query = query.where(Case.counsellor_id == int(counsellor))
+        else:
+            query = query.where(Case.counsellor_id.in_(
+                select(User.id).where(User.email == counsellor.lower())))
     if filters.get("deadline_from"):
         query = query.where(Case.departure_deadline >= filters["deadline_from"])
     if filters.get("deadline_to"):
@@ -465,7 +489,8 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
         .order_by(*([ids.c.pos] if count_in_page else order))).all()
     items = [{
         "reference": c.reference, "state": c.state, "version": c.version,
-        "counsellor": email, "counsellor_name": display_name(name, email),
+        "counsellor": user_ref(c.counsellor_id, name, email),
+        "counsellor_name": display_name(name, email),
         "principal_name": f"{given} {family}" if given is not None else "",
         "household_size": n, "departure_deadline": c.departure_deadline,
         "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}

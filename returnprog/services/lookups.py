@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
@@ -22,8 +22,9 @@ from ..models import (Case, Document, IndConfirmation, Participant, Payment, Tea
 from ..workflow import CaseFacts, ParticipantFacts, PaymentFacts, State
 from . import Context, NotFound
 
-__all__ = ["CaseSnapshot", "allowed_actions", "case_snapshot", "gather_facts", "is_adult",
-           "live_payment", "load_case", "load_case_named", "visible_cases"]
+__all__ = ["CaseSnapshot", "SYSTEM_NAME", "allowed_actions", "case_snapshot", "gather_facts",
+           "is_adult", "live_payment", "load_case", "load_case_named", "user_ref", "user_refs",
+           "visible_cases"]
 
 
 def visible_cases(actor: User):
@@ -75,6 +76,34 @@ def display_name(name: str | None, email: str | None) -> str:
     return (name or "").strip() or (email or "")
 
 
+# How an answer names what acted without a staff account (scheduled jobs, the operator's
+# commands, participants on their signing link): no id, and this name unless the recorded
+# label says more (``"participant:12"``, ``"operator"``).
+SYSTEM_NAME = "system"
+
+
+def user_ref(user_id: int | None, name: str | None = None, email: str | None = None,
+             label: str | None = None) -> dict | None:
+    """A staff member as every API answer names one: ``{"id", "name"}`` with the display
+    name (:func:`display_name`). Without an account (``user_id`` None) it is
+    ``{"id": None, "name": label or "system"}`` when a ``label`` was recorded (the audit
+    trail, the access log), else None (nobody: a payment not approved yet)."""
+    if user_id is None:
+        return {"id": None, "name": label or SYSTEM_NAME} if label is not None else None
+    return {"id": user_id, "name": display_name(name, email)}
+
+
+def user_refs(ctx: Context, *user_ids: int | None) -> dict[int, dict]:
+    """:func:`user_ref` of each of these accounts, by id: one statement (an IN query), none
+    when there is nobody to name."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = ctx.session.execute(select(User.id, User.name, User.email)
+                               .where(User.id.in_(ids))).all()
+    return {uid: user_ref(uid, name, email) for uid, name, email in rows}
+
+
 # --- facts ---------------------------------------------------------------------------------
 
 # The document columns a case read shows and the guards read: never the PDF itself.
@@ -94,6 +123,9 @@ class CaseSnapshot:
     documents: tuple  # rows of DOCUMENT_COLUMNS, in id order
     payments: tuple  # Payment, in id order
     persons: dict  # account id -> person (User.person), for proposers and approvers
+    # account id -> {"id", "name"} (user_ref) of proposers, approvers and disbursers
+    # (filled by case_snapshot; case_snapshots leaves it empty)
+    users: dict = field(default_factory=dict)
 
     @property
     def live_payment(self) -> Payment | None:
@@ -111,21 +143,28 @@ def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
         .where(Participant.case_id == case.id).order_by(Participant.id)).all()
     docs = session.execute(select(*DOCUMENT_COLUMNS).where(Document.case_id == case.id)
                            .order_by(Document.id)).all()
-    proposer, approver = aliased(User), aliased(User)
+    proposer, approver, disburser = aliased(User), aliased(User), aliased(User)
+    # The people of each payment joined in (not read one by one), with their names for
+    # the answer's {id, name}.
     pays = session.execute(
-        select(Payment, proposer.id, proposer.person, approver.id, approver.person)
+        select(Payment, *(c for u in (proposer, approver, disburser)
+                          for c in (u.id, u.person, u.name, u.email)))
         .outerjoin(proposer, proposer.id == Payment.proposed_by)
         .outerjoin(approver, approver.id == Payment.approved_by)
+        .outerjoin(disburser, disburser.id == Payment.disbursed_by)
         .where(Payment.case_id == case.id).order_by(Payment.id)).all()
-    persons = {}
+    persons, users = {}, {}
     for _pay, *people in pays:
-        for account, person in zip(people[::2], people[1::2]):
+        for at in range(0, len(people), 4):
+            account, person, name, email = people[at:at + 4]
             if account is not None:
-                persons[account] = person
+                if at < 8:  # proposer and approver: the four-eyes rule compares persons
+                    persons[account] = person
+                users[account] = user_ref(account, name, email)
     return CaseSnapshot(participants=tuple(r[0] for r in rows),
                         ind={r[0].id: (r[1], r[2]) for r in rows if r[1] is not None},
                         documents=tuple(docs), payments=tuple(r[0] for r in pays),
-                        persons=persons)
+                        persons=persons, users=users)
 
 
 def is_adult(p: Participant, today: dt.date, policy) -> bool:

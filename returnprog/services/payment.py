@@ -13,15 +13,17 @@ import json
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import aliased
 
 from .. import audit, export, payments
-from ..models import Case, Document, ExportBatch, Payment
+from ..models import Case, Document, ExportBatch, Payment, User
 from ..roles import FINANCE, PAYMENT_FOLLOW_UP_ROLES
 from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
 from .access import record_look
-from .lookups import gather_facts, live_payment, load_case, person_of, visible_cases
+from .lookups import (gather_facts, live_payment, load_case, person_of, user_ref, user_refs,
+                      visible_cases)
 from .uow import atomic, begin_write, commit
 from ..messages import M
 
@@ -61,6 +63,17 @@ def _the_payment(ctx: Context, case: Case, statuses: tuple[str, ...], payment_id
     if expected_version is not None and payment.version != expected_version:
         raise Conflict(STALE_MESSAGE, [{"code": "stale_version", "field": "version",
                                         "message": M("payment.version", version=payment.version)}])
+    return payment
+
+
+def _named_payment(ctx: Context, case: Case, payment_id: int) -> Payment:
+    """Payment ``payment_id`` of ``case`` (any status), or NotFound: the sub-resource
+    ``/cases/{reference}/payments/{payment_id}`` names a payment that must exist on that
+    case; whether it may still change is the caller's next question (a Conflict)."""
+    payment = ctx.session.execute(select(Payment).where(
+        Payment.id == payment_id, Payment.case_id == case.id)).scalar_one_or_none()
+    if payment is None:
+        raise NotFound("payment.not_found", ref=case.reference, id=payment_id)
     return payment
 
 
@@ -137,13 +150,16 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
 
 
 def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
-            payment_id: int | None, expected_version: int | None) -> Payment:
+            payment_id: int | None, expected_version: int | None,
+            by_id: bool = False) -> Payment:
     begin_write(ctx.session)
     verb = "approve" if new_status == "approved" else "reject"
     if ctx.actor.role not in PAYMENT_DECIDERS:
         raise Forbidden(f"payment.{verb}_role",
                         [{"code": "role", "message": M(f"payment.{verb}_role")}])
     case = load_case(ctx, reference)
+    if by_id:
+        _named_payment(ctx, case, payment_id)
     if new_status == "approved":
         _require_state(ctx, case, State.DEPARTURE_AGREED, "payment.wrong_state:approve")
     else:
@@ -167,24 +183,28 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
     return _finish(ctx, payment)
 
 
+# ``by_id``: the caller names the payment in the address (the payment sub-resource), so a
+# payment id that is not one of the case's is "not found" (404); without it (the older
+# routes) the id in the body is only compared with the live payment's (409 if another).
+
 @atomic
 def approve(ctx: Context, reference: str, payment_id: int | None = None,
-            expected_version: int | None = None) -> Payment:
+            expected_version: int | None = None, *, by_id: bool = False) -> Payment:
     """A supervisor other than the proposer approves the proposed payment (four eyes)."""
-    return _decide(ctx, reference, "approved", None, payment_id, expected_version)
+    return _decide(ctx, reference, "approved", None, payment_id, expected_version, by_id)
 
 
 @atomic
 def reject(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
-           expected_version: int | None = None) -> Payment:
+           expected_version: int | None = None, *, by_id: bool = False) -> Payment:
     """A supervisor other than the proposer rejects the proposed payment with a reason;
     a new proposal may then be made."""
-    return _decide(ctx, reference, "rejected", reason, payment_id, expected_version)
+    return _decide(ctx, reference, "rejected", reason, payment_id, expected_version, by_id)
 
 
 @atomic
 def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = None,
-           expected_version: int | None = None) -> Payment:
+           expected_version: int | None = None, *, by_id: bool = False) -> Payment:
     """A counsellor or supervisor cancels a proposed or approved payment with a reason —
     only before the money has gone out (not disbursed, not in a bank export file)."""
     begin_write(ctx.session)
@@ -194,6 +214,8 @@ def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = N
     if not (reason or "").strip():
         raise Invalid('reason_missing', {"reason": [M("payment.cancel_reason")]})
     case = load_case(ctx, reference)
+    if by_id:
+        _named_payment(ctx, case, payment_id)
     _lock_case_state(ctx, case)
     live = live_payment(ctx, case)
     if live is not None and live.status == "disbursed":
@@ -245,20 +267,29 @@ def _replayed(ctx: Context, reference: str, payload: dict) -> Case | None:
 
 
 @atomic
-def disburse(ctx: Context, reference: str, payload: dict) -> Case:
+def disburse(ctx: Context, reference: str, payload: dict, *, payment_id: int | None = None,
+             expected_version: int | None = None) -> Case:
     """``pay_support`` under an idempotency key: a finance officer pays out the approved
     payment and the case moves to ``support_paid``. A replay of the same request returns
     the first result without paying again; the same key with a different request is
-    refused; of racing requests exactly one pays."""
+    refused; of racing requests exactly one pays.
+
+    ``payment_id`` and ``expected_version`` (the payment sub-resource's ``pay``): the
+    payment must be one of the case's (else NotFound) and, unless this is a replay, still
+    be the approved payment at that version (else a Conflict)."""
+    expect = (payment_id, expected_version)
+    if payment_id is not None:
+        # Before anything else: a payment the case does not have is "not found".
+        _named_payment(ctx, load_case(ctx, reference), payment_id)
     if ctx.actor.role not in ACTIONS["pay_support"].roles or not payload.get("idempotency_key"):
         # The transition refuses these (a payout without a key fails in its side effect);
         # refusing there keeps the key lookup to finance's well-formed requests.
-        return _pay_out(ctx, reference, payload)
+        return _pay_out(ctx, reference, payload, expect)
     case = _replayed(ctx, reference, payload)
     if case is not None:
         return case
     try:
-        return _pay_out(ctx, reference, payload)
+        return _pay_out(ctx, reference, payload, expect)
     except Conflict:
         # A racing request with the same key may have won while we waited: answer as it did.
         ctx.session.rollback()
@@ -268,12 +299,28 @@ def disburse(ctx: Context, reference: str, payload: dict) -> Case:
         raise
 
 
-def _pay_out(ctx: Context, reference: str, payload: dict) -> Case:
-    return transitions.run(ctx, reference, "pay_support", payload,
-                           side_effect=_disburse_in_transition)
+def _pay_out(ctx: Context, reference: str, payload: dict,
+             expect: tuple[int | None, int | None] = (None, None)) -> Case:
+    def side_effect(ctx: Context, case: Case, payload: dict) -> dict:
+        return _disburse_in_transition(ctx, case, payload, *expect)
+    return transitions.run(ctx, reference, "pay_support", payload, side_effect=side_effect)
 
 
-def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
+@atomic
+def pay(ctx: Context, reference: str, payment_id: int, expected_version: int,
+        idempotency_key: str) -> dict:
+    """The payment sub-resource's ``pay``: the ``pay_support`` transition of the case
+    (:func:`disburse`, the same idempotency rules) for payment ``payment_id`` at
+    ``expected_version``. Returns the payment as :func:`read_payment` does (a replay
+    answers the payment as it is now)."""
+    disburse(ctx, reference, {"idempotency_key": idempotency_key}, payment_id=payment_id,
+             expected_version=expected_version)
+    return read_payment(ctx, reference, payment_id, log_look=False)
+
+
+def _disburse_in_transition(ctx: Context, case: Case, payload: dict,
+                            payment_id: int | None = None,
+                            expected_version: int | None = None) -> dict:
     """Mark the approved payment disbursed inside the ``pay_support`` transition
     (compare-and-set on the payment's status, so it can happen only once). Returns the
     details for the transition's audit event."""
@@ -281,6 +328,14 @@ def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
     try:
         if payment is None or payment.status != "approved":
             raise Conflict('payment.none_approved')
+        if payment_id is not None and payment.id != payment_id:
+            raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
+                                            "message": M("payment.replaced", current=payment.id,
+                                                         given=payment_id)}])
+        if expected_version is not None and payment.version != expected_version:
+            raise Conflict(STALE_MESSAGE, [{"code": "stale_version", "field": "version",
+                                            "message": M("payment.version",
+                                                         version=payment.version)}])
         if not payload.get("idempotency_key"):
             raise Invalid("error.invalid_fields",
                           {"idempotency_key": [M("field.required")]})
@@ -310,14 +365,18 @@ def _disburse_in_transition(ctx: Context, case: Case, payload: dict) -> dict:
 # --- after departure ------------------------------------------------------------------------------
 
 @atomic
-def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
+def record_reentry(ctx: Context, reference: str, data: dict, *, by_id: bool = False) -> Payment:
     """After departure, record that the person came back to the Netherlands and how much
-    of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry)."""
+    of the travel support is reclaimed (DTenV precedent: reclaimable on re-entry).
+    ``data`` may name the ``payment_id`` and ``version`` looked at (``by_id``: the id is
+    in the address and must be one of the case's payments)."""
     begin_write(ctx.session)
     if ctx.actor.role not in PAYMENT_FOLLOW_UP_ROLES:
         raise Forbidden('payment.reentry_role',
                         [{"code": "role", "message": M('payment.role_detail')}])
     case = load_case(ctx, reference)
+    if by_id:
+        _named_payment(ctx, case, data["payment_id"])
     _require_state(ctx, case, State.DEPARTED, "payment.wrong_state:reentry")
     payment = ctx.session.execute(select(Payment).where(
         Payment.case_id == case.id, Payment.status == "disbursed")).scalar_one_or_none()
@@ -331,6 +390,9 @@ def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
     if data.get("payment_id") is not None and data["payment_id"] != payment.id:
         raise Conflict(STALE_MESSAGE, [{"code": "payment_replaced", "field": "payment_id",
                                         "message": M("payment.paid_out_is", id=payment.id)}])
+    if data.get("version") is not None and data["version"] != payment.version:
+        raise Conflict(STALE_MESSAGE, [{"code": "stale_version", "field": "version",
+                                        "message": M("payment.version", version=payment.version)}])
     reclaim = data["reclaim_cents"]
     if not isinstance(reclaim, int) or isinstance(reclaim, bool):
         raise Invalid('payment.whole_cents', {"reclaim_cents": [M("payment.whole_cents_example")]})
@@ -350,9 +412,16 @@ def record_reentry(ctx: Context, reference: str, data: dict) -> Payment:
 # --- reading --------------------------------------------------------------------------------------
 
 def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
-                 receipt_signed: bool | None = None) -> dict:
-    """Plain-data dump of one payment for responses and pages."""
-    decided = payment.approved_by
+                 receipt_signed: bool | None = None, users: dict | None = None) -> dict:
+    """Plain-data dump of one payment for responses and pages. The people who proposed,
+    decided and disbursed it are ``{"id", "name"}`` (``users``: :func:`user_refs` of
+    them, read by the caller with the payment; an account missing there is named by its
+    id only)."""
+    users = users or {}
+
+    def who(user_id):
+        return None if user_id is None else users.get(user_id) or user_ref(user_id)
+    decided = who(payment.approved_by)
     return {
         "id": payment.id, "case_reference": reference, "status": payment.status,
         "version": payment.version, "amount_cents": payment.amount_cents,
@@ -362,16 +431,25 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
         "breakdown": json.loads(payment.breakdown or "{}"), "method": payment.method,
         "iban": payment.iban if full_iban else payments.mask_iban(payment.iban),
         "account_holder": payment.account_holder,
-        "proposed_by": payment.proposed_by, "proposed_at": payment.proposed_at,
+        "proposed_by": who(payment.proposed_by), "proposed_at": payment.proposed_at,
         "decided_by": decided, "decided_at": payment.approved_at,
         "approved_by": decided if payment.status != "rejected" else None,
         "decision_reason": payment.decision_reason,
-        "disbursed_by": payment.disbursed_by, "disbursed_at": payment.disbursed_at,
+        "disbursed_by": who(payment.disbursed_by), "disbursed_at": payment.disbursed_at,
         "export_batch_id": payment.export_batch_id,
         "receipt_required": payment.method == "cash" and payment.status == "disbursed",
         "receipt_signed": receipt_signed,
         "reentry_on": payment.reentry_on, "reclaim_cents": payment.reclaim_cents,
     }
+
+
+def payment_out(ctx: Context, payment: Payment, reference: str) -> dict:
+    """:func:`payment_data` of a payment a use case has just changed and returned, with
+    its people's names (one read, after the commit)."""
+    users = user_refs(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by)
+    data = payment_data(payment, reference, users=users)
+    ctx.session.commit()  # read only: ends the snapshot
+    return data
 
 
 def _receipt_signed(ctx: Context, case_id: int) -> bool:
@@ -381,23 +459,62 @@ def _receipt_signed(ctx: Context, case_id: int) -> bool:
 
 
 @atomic
-def read_payment(ctx: Context, reference: str) -> dict:
-    """The case's current payment (the live one, else the latest) with its bank details.
-    Looking at bank details is recorded in the access log."""
+def read_payment(ctx: Context, reference: str, payment_id: int | None = None, *,
+                 log_look: bool = True) -> dict:
+    """Payment ``payment_id`` of the case (NotFound if the case has no such payment) —
+    or, without an id, the case's current payment (the live one, else the latest) — with
+    its bank details. Looking at bank details is recorded in the access log."""
     case = load_case(ctx, reference)
-    payment = ctx.session.execute(select(Payment).where(Payment.case_id == case.id).order_by(
-        Payment.status.in_(payments.LIVE_STATUSES).desc(), Payment.id.desc())
-        .limit(1)).scalar_one_or_none()
+    if payment_id is not None:
+        payment = ctx.session.execute(select(Payment).where(
+            Payment.id == payment_id, Payment.case_id == case.id)
+            .execution_options(populate_existing=True)).scalar_one_or_none()
+        if payment is None:
+            raise NotFound("payment.not_found", ref=case.reference, id=payment_id)
+    else:
+        payment = ctx.session.execute(select(Payment).where(Payment.case_id == case.id).order_by(
+            Payment.status.in_(payments.LIVE_STATUSES).desc(), Payment.id.desc())
+            .limit(1)).scalar_one_or_none()
     if payment is None:
         raise NotFound("payment.case_has_none", ref=reference)
+    people = _people(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by)
     data = payment_data(payment, case.reference,
                         receipt_signed=_receipt_signed(ctx, case.id)
-                        if payment.method == "cash" else None)
+                        if payment.method == "cash" else None,
+                        users={uid: ref for uid, (ref, _person) in people.items()})
     # The reader's own part in it, as a person (for the pages: no dead decide button).
+    proposer = people.get(payment.proposed_by)
     data["own_proposal"] = payment.proposed_by == ctx.actor.id or \
-        person_of(ctx, payment.proposed_by).get(payment.proposed_by) == ctx.actor.person
-    record_look(ctx, case.id, "payment", subject=str(payment.id))
+        (proposer is not None and proposer[1] == ctx.actor.person)
+    if log_look:
+        record_look(ctx, case.id, "payment", subject=str(payment.id))
     return data
+
+
+def _people(ctx: Context, *user_ids: int | None) -> dict[int, tuple[dict, str | None]]:
+    """``(user_ref, person)`` of each of these accounts, by id: one statement."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = ctx.session.execute(select(User.id, User.name, User.email, User.person)
+                               .where(User.id.in_(ids))).all()
+    return {uid: (user_ref(uid, name, email), person) for uid, name, email, person in rows}
+
+
+@atomic
+def case_payments(ctx: Context, reference: str) -> dict:
+    """Every payment of the case, oldest first, with the people as ``{"id", "name"}``
+    and the IBAN masked (the single payment's read shows it, and logs the look): three
+    statements however many payments."""
+    case = load_case(ctx, reference)
+    rows = ctx.session.execute(select(Payment).where(Payment.case_id == case.id)
+                               .order_by(Payment.id)).scalars().all()
+    users = user_refs(ctx, *(uid for p in rows
+                             for uid in (p.proposed_by, p.approved_by, p.disbursed_by)))
+    page = {"items": [payment_data(p, case.reference, full_iban=False, users=users)
+                      for p in rows]}
+    ctx.session.commit()  # read only: ends the snapshot
+    return page
 
 
 def list_payments(ctx: Context, filters: dict) -> dict:
@@ -415,10 +532,20 @@ def list_payments(ctx: Context, filters: dict) -> dict:
                             else Payment.export_batch_id.is_(None))
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    # The people of each payment joined into the page (no statement per row or more).
+    people = (aliased(User), aliased(User), aliased(User))
+    for person, column in zip(people, (Payment.proposed_by, Payment.approved_by,
+                                       Payment.disbursed_by)):
+        query = query.add_columns(person.name, person.email).outerjoin(
+            person, person.id == column)
     rows = ctx.session.execute(query.order_by(Payment.id.desc()).limit(per_page)
                                .offset((page - 1) * per_page)).all()
-    return {"page": page, "per_page": per_page, "total": total,
-            "items": [payment_data(p, ref, full_iban=False) for p, ref in rows]}
+    items = []
+    for p, ref, *names in rows:
+        users = {uid: user_ref(uid, names[2 * i], names[2 * i + 1]) for i, uid in enumerate(
+            (p.proposed_by, p.approved_by, p.disbursed_by)) if uid is not None}
+        items.append(payment_data(p, ref, full_iban=False, users=users))
+    return {"page": page, "per_page": per_page, "total": total, "items": items}
 
 
 # --- finance export -------------------------------------------------------------------------------
@@ -502,10 +629,21 @@ def list_exports(ctx: Context, filters: dict) -> dict:
             ExportBatch.payment_count, ExportBatch.total_cents, ExportBatch.sha256)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(ExportBatch)).scalar_one()
-    rows = ctx.session.execute(select(*cols).order_by(ExportBatch.id.desc()).limit(per_page)
+    rows = ctx.session.execute(select(*cols, User.name.label("creator_name"),
+                                      User.email.label("creator_email"))
+                               .outerjoin(User, User.id == ExportBatch.created_by)
+                               .order_by(ExportBatch.id.desc()).limit(per_page)
                                .offset((page - 1) * per_page)).all()
     return {"page": page, "per_page": per_page, "total": total,
-            "items": [dict(r._asdict()) for r in rows]}
+            "items": [export_data(r, r.creator_name, r.creator_email) for r in rows]}
+
+
+def export_data(batch, creator_name: str | None, creator_email: str | None) -> dict:
+    """An export's register entry (``batch``: an ExportBatch or a row of its columns),
+    its maker named ``{"id", "name"}``."""
+    return {**{k: getattr(batch, k) for k in ("id", "kind", "created_at", "payment_count",
+                                             "total_cents", "sha256")},
+            "created_by": user_ref(batch.created_by, creator_name, creator_email)}
 
 
 @atomic
@@ -524,6 +662,7 @@ def download_export(ctx: Context, batch_id: int) -> ExportBatch:
     return batch
 
 
-__all__ = ["propose", "approve", "reject", "cancel", "disburse",
-           "record_reentry", "read_payment", "list_payments", "create_export", "list_exports",
-           "download_export", "payment_data", "request_hash"]
+__all__ = ["propose", "approve", "reject", "cancel", "disburse", "pay",
+           "record_reentry", "read_payment", "case_payments", "list_payments", "create_export",
+           "list_exports", "download_export", "payment_data", "payment_out", "export_data",
+           "request_hash"]

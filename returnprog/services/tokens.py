@@ -20,6 +20,7 @@ from ..messages import M
 from ..models import ApiToken, User
 from ..roles import ADMIN
 from . import Context, Forbidden, Invalid, NotFound
+from .lookups import user_ref
 from .uow import atomic, commit
 
 NAME_MAX = 100
@@ -44,21 +45,23 @@ def _status(row: ApiToken, now: dt.datetime) -> str:
 
 def list_tokens(ctx: Context, everyone: bool = False) -> list[dict]:
     """The caller's tokens (newest first) — or, for an administrator asking for
-    ``everyone``, every user's — with label, dates, last use and status; never a value."""
+    ``everyone``, every user's — with label, dates, last use and status; never a value.
+    ``user`` is the owner as ``{"id", "name"}``; ``user_email`` the address (pages)."""
     if ctx.actor is None:
         raise Forbidden("token.not_yours")
     if everyone and not _is_admin(ctx):
         raise Forbidden("account.admin_only")
-    query = select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)
+    query = select(ApiToken, User.email, User.name).join(User, User.id == ApiToken.user_id)
     if not everyone:
         query = query.where(ApiToken.user_id == ctx.actor.id)
     now = ctx.now()
     rows = ctx.session.execute(query.order_by(ApiToken.created_at.desc(),
                                               ApiToken.id.desc())).all()
-    return [{"id": t.id, "name": t.name, "user_id": t.user_id, "user": email,
+    return [{"id": t.id, "name": t.name, "user_id": t.user_id,
+             "user": user_ref(t.user_id, user_name, email), "user_email": email,
              "created_at": _aware(t.created_at), "expires_at": _aware(t.expires_at),
              "last_used_at": _aware(t.last_used_at), "revoked_at": _aware(t.revoked_at),
-             "status": _status(t, now)} for t, email in rows]
+             "status": _status(t, now)} for t, email, user_name in rows]
 
 
 def _clean_name(name) -> str:

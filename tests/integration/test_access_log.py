@@ -132,10 +132,14 @@ def test_who_looked_at_the_case_newest_first_and_paged(ctx_for, staff, session, 
         case_service.read_case(at(ctx_for(user), T0 + dt.timedelta(minutes=minutes)),
                                case.reference)
     first = case_service.case_looks(ctx_for(staff.supervisor), case.reference, limit=2)
-    assert [x["actor"] for x in first["looks"]] == [staff.counsellor.email, staff.supervisor.email]
+    assert [x["actor_label"] for x in first["looks"]] == [staff.counsellor.email,
+                                                          staff.supervisor.email]
+    assert [x["actor"] for x in first["looks"]] == [
+        {"id": u.id, "name": u.name} for u in (staff.counsellor, staff.supervisor)]
     rest = case_service.case_looks(ctx_for(staff.supervisor), case.reference,
                                    before_id=first["next_before_id"], limit=2)
-    assert [x["actor"] for x in rest["looks"]] == [staff.counsellor.email]
+    assert [x["actor"] for x in rest["looks"]] == [{"id": staff.counsellor.id,
+                                                     "name": staff.counsellor.name}]
     assert rest["next_before_id"] is None
 
 

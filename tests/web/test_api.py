@@ -918,9 +918,16 @@ def test_list_filters_by_state_counsellor_deadline_and_search(api, db):
     assert refs(state="intake") == ({*mine, theirs}, 4)
     assert refs(state="departure_agreed") == ({agreed_near, agreed_far}, 2)
     assert refs(state="departed") == (set(), 0)
+    # The counsellor by user id (as answers name them); an address is still accepted.
+    bram = api.staff.counsellor2
+    assert refs(counsellor=str(bram.id)) == ({theirs}, 1)
+    assert refs(counsellor=str(api.staff.supervisor.id)) == (set(), 0)
     assert refs(counsellor="bram@dtenv.example") == ({theirs}, 1)
     assert refs(counsellor="BRAM@dtenv.example") == ({theirs}, 1)
     assert refs(counsellor="nobody@dtenv.example") == (set(), 0)
+    for bad in ("bram", "0", str(2**31), "-3"):
+        assert field_errors(assert_error(api.get("/cases", query_string={
+            "counsellor": bad}), 422), "counsellor"), bad
     assert refs(deadline_from=(near - dt.timedelta(days=1)).isoformat(),
                 deadline_to=(near + dt.timedelta(days=1)).isoformat()) == ({agreed_near}, 1)
     assert refs(deadline_from=(near + dt.timedelta(days=1)).isoformat()) == ({agreed_far}, 1)
@@ -941,9 +948,10 @@ def test_list_filters_by_state_counsellor_deadline_and_search(api, db):
     assert ok(api.as_("other_supervisor").get("/cases"))["total"] == 1
     row = ok(api.get("/cases", query_string={"q": theirs}))["items"][0]
     assert row["principal_name"] == "Taras Shevchenko"
-    assert row["counsellor"] == "bram@dtenv.example"
+    # Named as every answer names staff: id and display name.
+    assert row["counsellor"] == {"id": bram.id, "name": bram.name} and bram.name
     assert row["household_size"] == 1 and row["state"] == "intake"
-    assert row["counsellor_name"]  # a person's name, not only the address
+    assert row["counsellor_name"] == row["counsellor"]["name"]  # deprecated duplicate
     # The same search with the words in the body, out of the address and the logs.
     for query in ({"q": "Шевченко"}, {"q": special["principal"]["v_number"]},
                   {"q": "taras", "state": "intake"}):
@@ -984,7 +992,8 @@ def test_reading_a_case_shows_participants_allowed_actions_and_audit_trail(api, 
     assert ref.startswith(f"VRP-{TODAY.year}-") and len(ref) == len("VRP-2026-000001")
     read = api.read(ref)
     assert read["state"] == "intake" and read["household_size"] == 3
-    assert read["counsellor"] == "anna@dtenv.example" and read["team"] == "Team Noord"
+    anna = {"id": api.staff.counsellor.id, "name": api.staff.counsellor.name}
+    assert read["counsellor"] == anna and read["team"] == "Team Noord"
     people = read["participants"]
     assert [p["is_principal"] for p in people] == [True, False, False]
     assert [p["is_adult"] for p in people] == [True, True, False]
@@ -998,7 +1007,7 @@ def test_reading_a_case_shows_participants_allowed_actions_and_audit_trail(api, 
     assert "audit_trail" not in read  # paged apart: a read stays small however long the trail
     trail = api.trail(ref)
     assert trail[0]["action"] == "open_case" and trail[0]["to_state"] == "intake"
-    assert trail[0]["actor"] == "anna@dtenv.example"
+    assert trail[0]["actor"] == anna
     # Once every adult signed, the button to confirm appears.
     sign(db, ref, workflow.COMMITMENT)
     read = api.read(ref)
@@ -1027,9 +1036,10 @@ def test_viewing_a_case_is_recorded_in_the_access_log_not_the_audit_chain(api, d
     # The access log answers who looked, newest first; reading the trail is a look too.
     api.trail(ref)
     who = ok(api.as_("supervisor").get(f"/cases/{ref}/access-log"))
+    anna, sanne = ({"id": u.id, "name": u.name}
+                   for u in (api.staff.counsellor, api.staff.supervisor))
     assert [(x["actor"], x["view"]) for x in who["looks"]] == [
-        ("anna@dtenv.example", "trail"), ("sanne@dtenv.example", "case"),
-        ("anna@dtenv.example", "case")]
+        (anna, "trail"), (sanne, "case"), (anna, "case")]
     assert who["next_before_id"] is None
     assert_error(api.as_("other_counsellor").get(f"/cases/{ref}/access-log"), 404)
     assert_error(api.get(f"/cases/{ref}/trail", query_string={"limit": 0}), 422)

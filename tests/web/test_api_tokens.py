@@ -128,6 +128,9 @@ def test_the_api_lists_and_revokes_the_callers_own_tokens(app, api_staff, client
     assert listing.status_code == 200
     items = listing.get_json()["items"]
     assert [t["user_id"] for t in items] == [api_staff.counsellor.id]
+    # The owner named as every answer names staff (no e-mail address in the answer).
+    assert items[0]["user"] == {"id": api_staff.counsellor.id, "name": api_staff.counsellor.name}
+    assert "user_email" not in items[0]
     assert items[0]["status"] == "active" and items[0]["expires_at"]
     assert "token_hash" not in items[0]
     # Not someone else's (indistinguishable from none), and not everyone's.

@@ -162,7 +162,11 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     error(sup.post(f"/cases/{ref}/payment/approve", {"payment_id": proposal["id"] + 99}), 409)
     approved = ok(sup.post(f"/cases/{ref}/payment/approve", {"payment_id": proposal["id"],
                                                             "version": 1}))
-    assert approved["status"] == "approved" and approved["approved_by"] == api_staff.supervisor.id
+    sanne = api_staff.supervisor
+    assert approved["status"] == "approved"
+    assert approved["approved_by"] == approved["decided_by"] == {"id": sanne.id, "name": sanne.name}
+    assert approved["proposed_by"] == {"id": api_staff.counsellor.id,
+                                       "name": api_staff.counsellor.name}
     # Finance pays out, once; the replay gets the first answer; a new key is refused.
     assert fin.get(f"/cases/{ref}").get_json()["allowed_actions"] == ["pay_support"]
     paid = ok(fin.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}-1"}))
@@ -173,6 +177,8 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     # Finance exports the transfer as pain.001 and downloads it.
     batch = ok(fin.post("/exports", {"kind": "sepa"}), 201)
     assert batch["payment_count"] == 1 and batch["total_cents"] == expected_cents(2, 1)
+    femke = {"id": api_staff.finance.id, "name": api_staff.finance.name}
+    assert batch["created_by"] == femke
     got = fin.get(f"/exports/{batch['id']}")
     assert got.status_code == 200
     assert got.headers["Cache-Control"] == "no-store"
@@ -186,7 +192,8 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     assert doc.findtext(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt", namespaces=NS) \
         == export.format_cents(expected_cents(2, 1))
     error(fin.post("/exports", {"kind": "sepa"}), 409)  # already exported: nothing new
-    assert [i["id"] for i in ok(fin.get("/exports"))["items"]] == [batch["id"]]
+    assert [(i["id"], i["created_by"]) for i in ok(fin.get("/exports"))["items"]] == [
+        (batch["id"], femke)]
     # support_paid → departed
     done = ok(http.act(ref, "confirm_departure", {"departed_on": TODAY, "evidence": "boarding",
                                                    "evidence_reference": "KL1385"}))
@@ -196,7 +203,8 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
                            {"reentry_on": TODAY, "reclaim_cents": 75_000, "note": "KMar Schiphol"}))
     assert (reentry["reentry_on"], reentry["reclaim_cents"]) == (TODAY.isoformat(), 75_000)
     listed = ok(fin.get("/payments", query_string={"status": "disbursed"}))
-    assert [(i["case_reference"], i["iban"]) for i in listed["items"]] == [(ref, "NL** **** 4300")]
+    assert [(i["case_reference"], i["iban"], i["disbursed_by"]) for i in listed["items"]] == [
+        (ref, "NL** **** 4300", femke)]
     # The audit trail tells the whole story, and the chain holds.
     final = ok(http.get(f"/cases/{ref}/trail", query_string={"limit": 200}))
     actions = [e["action"] for e in final["events"]]

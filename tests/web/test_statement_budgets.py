@@ -70,8 +70,15 @@ BUDGETS: dict[str, Budget] = {
     "case page with looks": Budget(12, 2, 1),
     # token, token last use, case, people, docs, pays, look check, look insert
     "case API": Budget(8, 4, 2),
-    # token, token last use, case, trail page, look check, look insert
+    # token, token last use, case, trail page (actors' names joined), look check, look insert
     "trail API": Budget(6, 4, 2),
+    # the same under its new name
+    "events API": Budget(6, 4, 2),
+    # token, token last use, case, the case's payments, their people (one IN query)
+    "case payments API": Budget(5, 3, 1),
+    # token, token last use, case, payment, its people (one IN query), receipt signed?,
+    # look check, look insert
+    "payment API": Budget(8, 4, 2),
     # token, token last use, count, page (principal, household size, counsellor joined)
     "case list API": Budget(4, 3, 1),
     # token, token last use, case, documents without their PDFs, look check, look insert
@@ -252,6 +259,9 @@ ROUTES = {  # name: (who, path); {ref} is the case's reference
     "case page with looks": ("counsellor", "/cases/{ref}?views=1"),
     "case API": ("api", "/api/v1/cases/{ref}"),
     "trail API": ("api", "/api/v1/cases/{ref}/trail"),
+    "events API": ("api", "/api/v1/cases/{ref}/events"),
+    "case payments API": ("api", "/api/v1/cases/{ref}/payments"),
+    "payment API": ("api", "/api/v1/cases/{ref}/payment"),
     "case list API": ("api", "/api/v1/cases?state=intake"),
     "documents API": ("api", "/api/v1/cases/{ref}/documents"),
     "signing links API": ("api", "/api/v1/cases/{ref}/signing-links"),

@@ -57,12 +57,22 @@ def get_case(reference: str):
     return jsonify(schemas.CaseOut().dump(case_service.read_case(api_ctx(), reference)))
 
 
-@bp.get("/cases/<reference>/trail")
-def get_trail(reference: str):
-    """A page of the case's audit trail, newest first."""
+def _trail_page(reference: str):
     query = load(schemas.TrailQuerySchema, request.args.to_dict())
     return jsonify(schemas.TrailOut().dump(case_service.case_trail(
         api_ctx(), reference, before_seq=query["before"], limit=query["limit"])))
+
+
+@bp.get("/cases/<reference>/events")
+def get_events(reference: str):
+    """A page of the case's audit trail (its changes), newest first; ``before`` pages on."""
+    return _trail_page(reference)
+
+
+@bp.get("/cases/<reference>/trail")
+def get_trail(reference: str):
+    """Deprecated alias of ``/cases/{reference}/events``."""
+    return _trail_page(reference)
 
 
 @bp.get("/cases/<reference>/access-log")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from ... import evidence, schemas, schemas_case_files, schemas_payments, schemas_queues
-from . import spec_signing
-from . import spec_webhooks
+from ... import evidence, schemas, schemas_case_files, schemas_queues
+from . import spec_events, spec_payments, spec_signing, spec_webhooks
 
 
 def build_spec() -> APISpec:
@@ -19,8 +18,8 @@ def build_spec() -> APISpec:
     spec = APISpec(title="returnprog API", version="1.0.0", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name in ("IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut", "IndConfirmationSchema",
-                 "TrailOut", "LooksOut"):
+    for name in ("UserRef", "IntakeSchema", "CaseOut", "CaseListOut", "ErrorOut",
+                 "IndConfirmationSchema", "TrailOut", "LooksOut"):
         spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas, name))
     for action, schema in schemas.ACTION_SCHEMAS.items():
         # Several actions share a payload schema; a named subclass per action gives each
@@ -49,17 +48,11 @@ def build_spec() -> APISpec:
                  "responses": {"200": {"description": "a page", "content": {
                      "application/json": {"schema": "CaseListOut"}}}, **errors}}})
     spec.path(path="/api/v1/cases/{reference}", operations={
-        "get": {"summary": "Read a case", "parameters": [ref], "responses": {"200": case_ok, **errors}},
+        "get": {"summary": "Read a case", "description": spec_events.CASE_READ_DESCRIPTION,
+                "parameters": [ref], "responses": {"200": case_ok, **errors}},
         "put": {"summary": "Edit intake (only in intake)", "parameters": [ref],
                 "requestBody": {"content": {"application/json": {"schema": "Intake"}}},
                 "responses": {"200": case_ok, **errors}}})
-    for path, summary, out in (("trail", "A page of the case's audit trail", "TrailOut"),
-                               ("access-log", "A page of who looked at the case", "LooksOut")):
-        spec.path(path=f"/api/v1/cases/{{reference}}/{path}", operations={"get": {
-            "summary": summary,
-            "parameters": [ref, {"in": "query", "schema": schemas.TrailQuerySchema}],
-            "responses": {"200": {"description": "a page, newest first", "content": {
-                "application/json": {"schema": out}}}, **errors}}})
     from ...schemas_corrections import CorrectionOut, CorrectionSchema
     spec.components.schema("Correction", schema=CorrectionSchema)
     spec.components.schema("CorrectionOut", schema=CorrectionOut)
@@ -87,7 +80,8 @@ def build_spec() -> APISpec:
                      "oneOf": [{"$ref": f"#/components/schemas/Action_{a}"}
                                for a in schemas.ACTION_SCHEMAS]}}}},
                  "responses": {"200": case_ok, **errors}}})
-    _payment_paths(spec)
+    spec_payments.add_paths(spec)
+    spec_events.add_paths(spec)
     _queue_paths(spec, errors)
     _token_paths(spec, errors)
     _case_file_paths(spec, errors, ref)
@@ -154,6 +148,7 @@ def _token_paths(spec: APISpec, errors: dict) -> None:
     stamp = {"type": "string", "format": "date-time", "nullable": True}
     token = {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}, "user_id": {"type": "integer"},
+        "user": {"$ref": "#/components/schemas/UserRef"},
         "created_at": stamp, "expires_at": stamp, "last_used_at": stamp, "revoked_at": stamp,
         "status": {"type": "string", "enum": ["active", "expired", "revoked"]}}}
     spec.path(path="/api/v1/tokens", operations={
@@ -173,54 +168,3 @@ def _token_paths(spec: APISpec, errors: dict) -> None:
                        "application/json": {"schema": {"type": "object", "properties": {
                            "id": {"type": "integer"}, "status": {"type": "string"}}}}}},
                        **errors}}})
-
-
-def _payment_paths(spec: APISpec) -> None:
-    """Add the payment and export paths and their schemas (:mod:`.payments`)."""
-    for name in ("ProposePaymentSchema", "ApprovePaymentSchema", "ReasonedDecisionSchema",
-                 "ReentrySchema", "CreateExportSchema", "PaymentDetailOut", "PaymentListOut",
-                 "ExportBatchOut", "ExportListOut"):
-        spec.components.schema(name.replace("Schema", ""), schema=getattr(schemas_payments, name))
-    err = {"content": {"application/json": {"schema": "ErrorOut"}}}
-    errors = {str(s): {"description": d, **err} for s, d in (
-        (401, "missing or bad token"), (403, "role may not, or four eyes"),
-        (404, "no such case you may see"), (409, "state or payment conflict"),
-        (422, "per-field validation errors"))}
-    ref = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
-
-    def body(schema):
-        return {"content": {"application/json": {"schema": schema}}}
-
-    ok = {"description": "the payment", **body("PaymentDetailOut")}
-    spec.path(path="/api/v1/cases/{reference}/payment", operations={
-        "get": {"summary": "Read the case's payment", "parameters": [ref],
-                "responses": {"200": ok, **errors}},
-        "post": {"summary": "Propose travel support", "parameters": [ref],
-                 "requestBody": body("ProposePayment"), "responses": {"201": ok, **errors}}})
-    for action, schema, summary in (
-            ("approve", "ApprovePayment", "Approve (supervisor, not the proposer)"),
-            ("reject", "ReasonedDecision", "Reject with a reason (supervisor, not the proposer)"),
-            ("cancel", "ReasonedDecision", "Cancel before disbursement"),
-            ("reentry", "Reentry", "Record a re-entry and reclaim after departure")):
-        spec.path(path=f"/api/v1/cases/{{reference}}/payment/{action}", operations={
-            "post": {"summary": summary, "parameters": [ref], "requestBody": body(schema),
-                     "responses": {"200": ok, **errors}}})
-    spec.path(path="/api/v1/payments", operations={
-        "get": {"summary": "List payments",
-                "parameters": [{"in": "query", "schema": schemas_payments.PaymentQuerySchema}],
-                "responses": {"200": {"description": "a page", **body("PaymentListOut")},
-                              **errors}}})
-    spec.path(path="/api/v1/exports", operations={
-        "get": {"summary": "List finance exports",
-                "parameters": [{"in": "query", "schema": schemas_payments.ExportQuerySchema}],
-                "responses": {"200": {"description": "a page", **body("ExportListOut")}, **errors}},
-        "post": {"summary": "Export approved transfers (sepa | csv)",
-                 "requestBody": body("CreateExport"),
-                 "responses": {"201": {"description": "the batch", **body("ExportBatchOut")},
-                               **errors}}})
-    spec.path(path="/api/v1/exports/{batch_id}", operations={
-        "get": {"summary": "Download an export file",
-                "parameters": [{"name": "batch_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "the file", "content": {
-                    "application/xml": {}, "text/csv": {}}}, **errors}}})

@@ -17,7 +17,7 @@ bp.before_request(authenticate)
 
 def _out(row: dict) -> dict:
     return {key: (value.isoformat() if hasattr(value, "isoformat") else value)
-            for key, value in row.items() if key != "user"}
+            for key, value in row.items() if key != "user_email"}
 
 
 @bp.get("/tokens")
