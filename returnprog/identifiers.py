@@ -64,3 +64,9 @@ def iban_problem(value: str) -> str | None:
     except SchwiftyException as exc:
         return str(exc) or "not a valid IBAN"
     return None
+
+
+# How a checked identity document is recorded on the signed document (in Dutch: the
+# document is the programme's record), by the type the counsellor chose.
+ID_TYPE_RECORDED = {"passport": "paspoort", "id_card": "Oekraïense identiteitskaart",
+                    "residence": "verblijfsdocument", "other": "identiteitsbewijs"}

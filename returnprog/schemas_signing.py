@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from . import documents, workflow
-from .schemas import MULTILINE, Strict
+from .schemas import MULTILINE, Strict, UserRef
 
 LINK_STATUSES = ("open", "used", "expired", "revoked", "declined")
 LINK_CHANNELS = ("link", "tablet")
@@ -52,11 +52,6 @@ class TabletSessionSchema(SigningRequestSchema):
     identity_document = fields.Nested(IdentityDocumentSchema, required=True)
 
 
-class UserRefOut(Schema):
-    """A user as the API names one: id and display name."""
-
-    id = fields.Integer()
-    name = fields.String(allow_none=True)
 
 
 class SigningLinkOut(Schema):
@@ -76,7 +71,7 @@ class SigningLinkOut(Schema):
     declined_at = fields.DateTime(allow_none=True)
     decline_code = fields.String(allow_none=True)
     document_id = fields.Integer(allow_none=True)
-    created_by = fields.Nested(UserRefOut)
+    created_by = fields.Nested(UserRef)
 
 
 class SigningLinkCreatedOut(SigningLinkOut):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from .schemas import Strict
+from .schemas import Strict, UserRef
 from .webhooks import EVENT_TYPES
 
 
@@ -19,11 +19,6 @@ class CreateWebhookSchema(Strict):
                          validate=validate.Length(min=1, max=len(EVENT_TYPES)))
 
 
-class UserRefOut(Schema):
-    """A user named by id and display name."""
-
-    id = fields.Integer()
-    name = fields.String()
 
 
 class WebhookOut(Schema):
@@ -32,7 +27,7 @@ class WebhookOut(Schema):
     id = fields.Integer()
     url = fields.String()
     events = fields.List(fields.String(metadata={"enum": list(EVENT_TYPES)}))
-    user = fields.Nested(UserRefOut)
+    user = fields.Nested(UserRef)
     created_at = fields.DateTime()
 
 

@@ -18,7 +18,7 @@ from ..models import AuditEvent, Case, Document, Participant, Payment, SigningRe
 from ..roles import SIGNATURE_TAKERS
 from ..workflow import State
 from . import Conflict, Context, Forbidden, Invalid, NotFound, signing_codes
-from .lookups import load_case
+from .lookups import load_case, user_refs
 from .uow import atomic, begin_write, commit
 from ..messages import M
 
@@ -725,21 +725,18 @@ def link_register(ctx: Context, reference: str) -> list[dict]:
     if ctx.actor is None or ctx.actor.role not in SIGNATURE_TAKERS:
         raise Forbidden('signing.links_role')
     links = links_of(ctx, case)
-    ids = {ln["created_by"] for ln in links}
-    staff = dict(ctx.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) \
-        if ids else {}
+    staff = user_refs(ctx, *(ln["created_by"] for ln in links))
     ctx.session.commit()  # read only: ends the snapshot
-    return [{**ln, "created_by": {"id": ln["created_by"], "name": staff.get(ln["created_by"])}}
-            for ln in links]
+    return [{**ln, "created_by": staff.get(ln["created_by"])} for ln in links]
 
 
 def link_entry(ctx: Context, request: SigningRequest) -> dict:
     """One signing request in :func:`link_register`'s shape (the answer to its creation)."""
     entry = next(ln for ln in links_of(ctx, ctx.session.get(Case, request.case_id))
                  if ln["id"] == request.id)
-    name = ctx.session.execute(select(User.name).where(User.id == request.created_by)).scalar()
+    staff = user_refs(ctx, request.created_by)
     ctx.session.commit()
-    return {**entry, "created_by": {"id": request.created_by, "name": name}}
+    return {**entry, "created_by": staff.get(request.created_by)}
 
 
 def links_of(ctx: Context, case: Case) -> list[dict]:

@@ -43,6 +43,7 @@ from ..messages import M
 from ..models import OutboxMessage, User, WebhookAttempt, WebhookSubscription
 from ..roles import ADMIN
 from . import Conflict, Context, Forbidden, Invalid, NotFound
+from .lookups import user_ref
 from .outbox import WEBHOOK, DeliveryReport, RetryPolicy, _StopWhenLost, _utcnow
 from .uow import atomic, commit
 from .webhook_events import emit, emit_many, on_audit, sweep_expired_links
@@ -95,10 +96,12 @@ def _is_admin(ctx: Context) -> bool:
     return ctx.actor is not None and ctx.actor.role == ADMIN
 
 
-def subscription_data(sub: WebhookSubscription, owner: str | None = None) -> dict:
-    """What the API shows of a subscription (never the secret)."""
+def subscription_data(sub: WebhookSubscription, owner: str | None = None,
+                      owner_email: str | None = None) -> dict:
+    """What the API shows of a subscription (never the secret); its owner named as every
+    answer names a user (``lookups.user_ref``)."""
     return {"id": sub.id, "url": sub.url, "events": json.loads(sub.events),
-            "user": {"id": sub.user_id, "name": owner or ""},
+            "user": user_ref(sub.user_id, owner, owner_email),
             "created_at": _aware(sub.created_at)}
 
 
@@ -141,15 +144,15 @@ def create(ctx: Context, url, events, *, secret_key, allow_loopback: bool = Fals
     ctx.session.flush()
     audit.append(ctx.session, actor=ctx.actor, action="create_webhook",
                  details={"subscription_id": sub.id, "events": events}, ip=ctx.ip)
-    data = subscription_data(sub, ctx.actor.name)
+    data = subscription_data(sub, ctx.actor.name, ctx.actor.email)
     commit(ctx)
     return data, secret
 
 
-def _owned(ctx: Context, subscription_id: int) -> tuple[WebhookSubscription, str]:
+def _owned(ctx: Context, subscription_id: int) -> tuple[WebhookSubscription, str, str]:
     if ctx.actor is None:
         raise Forbidden("webhook.not_yours")
-    query = (select(WebhookSubscription, User.name)
+    query = (select(WebhookSubscription, User.name, User.email)
              .join(User, User.id == WebhookSubscription.user_id)
              .where(WebhookSubscription.id == subscription_id,
                     WebhookSubscription.deleted_at.is_(None)))
@@ -158,20 +161,20 @@ def _owned(ctx: Context, subscription_id: int) -> tuple[WebhookSubscription, str
     row = ctx.session.execute(query).first() if 0 < subscription_id < 2**31 else None
     if row is None:
         raise NotFound("webhook.not_found", id=subscription_id)
-    return row[0], row[1]
+    return row[0], row[1], row[2]
 
 
 def list_subscriptions(ctx: Context) -> list[dict]:
     """The caller's subscriptions (an administrator's: everyone's), newest first."""
     if ctx.actor is None:
         raise Forbidden("webhook.not_yours")
-    query = (select(WebhookSubscription, User.name)
+    query = (select(WebhookSubscription, User.name, User.email)
              .join(User, User.id == WebhookSubscription.user_id)
              .where(WebhookSubscription.deleted_at.is_(None)))
     if not _is_admin(ctx):
         query = query.where(WebhookSubscription.user_id == ctx.actor.id)
     rows = ctx.session.execute(query.order_by(WebhookSubscription.id.desc())).all()
-    return [subscription_data(sub, name) for sub, name in rows]
+    return [subscription_data(sub, name, email) for sub, name, email in rows]
 
 
 def get_subscription(ctx: Context, subscription_id: int) -> dict:
@@ -184,7 +187,7 @@ def delete(ctx: Context, subscription_id: int) -> dict:
     """End a subscription: nothing more is sent to it (what was queued is cancelled); its
     delivery log stays in the database."""
     begin_write(ctx.session)
-    sub, name = _owned(ctx, subscription_id)
+    sub, name, email = _owned(ctx, subscription_id)
     now = ctx.now()
     ctx.session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
                         .values(deleted_at=now))
@@ -194,7 +197,7 @@ def delete(ctx: Context, subscription_id: int) -> dict:
         .execution_options(synchronize_session=False))
     audit.append(ctx.session, actor=ctx.actor, action="delete_webhook",
                  details={"subscription_id": sub.id}, ip=ctx.ip)
-    data = subscription_data(sub, name)
+    data = subscription_data(sub, name, email)
     commit(ctx)
     return data
 
@@ -211,7 +214,7 @@ def _delivery(row, attempts: list[dict]) -> dict:
 def deliveries(ctx: Context, subscription_id: int, limit: int = DELIVERIES_LIMIT) -> list[dict]:
     """The delivery log of a subscription, newest first: each delivery's event, status,
     next attempt and its attempts (time, HTTP status or error, duration)."""
-    sub, _ = _owned(ctx, subscription_id)
+    sub, *_ = _owned(ctx, subscription_id)
     rows = ctx.session.execute(select(
         OutboxMessage.id, OutboxMessage.idempotency_key, OutboxMessage.subject,
         OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at,
@@ -233,7 +236,7 @@ def redeliver(ctx: Context, subscription_id: int, delivery_id: int) -> dict:
     """Send a delivery again, under the same ``webhook-id`` (the receiver can tell the
     copy), with a fresh count of attempts; not while it is still queued."""
     begin_write(ctx.session)
-    sub, _ = _owned(ctx, subscription_id)
+    sub, *_ = _owned(ctx, subscription_id)
     row = ctx.session.execute(select(OutboxMessage.id, OutboxMessage.status).where(
         OutboxMessage.id == delivery_id,
         OutboxMessage.webhook_subscription_id == sub.id)).first() \

@@ -26,6 +26,7 @@ from .. import acknowledgements, documents, i18n, names, workflow
 from .. import signature as signature_rules
 from ..config import public_base_url
 from ..glossary import N_
+from ..identifiers import ID_TYPE_RECORDED
 from ..models import Case, Document, Participant
 from ..roles import SIGNATURE_TAKERS
 from ..services import Conflict, Invalid, NotFound, ServiceError
@@ -67,8 +68,6 @@ ADDENDUM_REASON_LABELS = {
 LINK_STATUS_LABELS = {"open": N_("open"), "used": N_("signed"), "revoked": N_("withdrawn"),
                       "expired": N_("expired"), "declined": N_("declined")}
 # How the identity document is written into the signed document (Dutch, its first language).
-ID_TYPE_RECORDED = {"passport": "paspoort", "id_card": "Oekraïense identiteitskaart",
-                    "residence": "verblijfsdocument", "other": "identiteitsbewijs"}
 _ID_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,29}$")
 
 

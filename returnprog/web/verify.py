@@ -15,7 +15,9 @@ from flask import Blueprint, Flask, current_app, render_template, request, sessi
 from .. import documents, verifier
 from ..db import session_scope
 from ..glossary import N_
+from ..messages import M
 from ..services import verification as verification_service
+from .errors import error_response
 from . import ratelimit
 from .headers import PUBLIC_CSP, secure_headers
 from .sessions import db_session, seal
@@ -272,8 +274,6 @@ class EarlyBusy:
             path = API_VERIFICATIONS if lang == API_PAGE else f"/verify?lang={lang}"
             with self.app.test_request_context(path):
                 if lang == API_PAGE:
-                    from .api.signing import busy_response
-
                     response = busy_response()
                 else:
                     response = self.app.make_response(_busy_page(lang))
@@ -294,6 +294,13 @@ class EarlyBusy:
         except Exception:  # noqa: BLE001 - a counter must never turn "busy" into a 500
             log.warning("could not count %d busy verifications", sum(pending.values()),
                         exc_info=True)
+
+def busy_response():
+    """The API's answer (JSON) when every check slot of the machine is taken: 503 with
+    Retry-After."""
+    resp = error_response(503, "busy", str(M("verify.busy")))
+    resp.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return resp
 
 
 def _busy_page(lang: str):

@@ -22,6 +22,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from ... import schemas_signing as schemas
 from ... import verifier
 from ...config import public_base_url
+from ...identifiers import ID_TYPE_RECORDED
 from ...messages import M
 from ...services import case_views
 from ...services import signing as signing_service
@@ -29,7 +30,7 @@ from ...services import verification as verification_service
 from .. import ratelimit
 from ..errors import error_response
 from ..sessions import db_session
-from ..verify import BUSY_RETRY_SECONDS, CHECK_FAILED, SLOT_KEY, limits, trusted_certs
+from ..verify import CHECK_FAILED, SLOT_KEY, busy_response, limits, trusted_certs
 from .common import ApiError, api_ctx, authenticate, json_body, load
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,6 @@ def create_tablet_session(reference: str):
     """Open a tablet session: a short-lived single-use address for the office tablet."""
     data = load(schemas.TabletSessionSchema, json_body())
     pid, kind, terms = _selection(data)
-    from ..signing_tablet import ID_TYPE_RECORDED  # (it imports the API's blueprints)
-
     checked = data["identity_document"]
     identity = f"{ID_TYPE_RECORDED[checked['type']]} {checked['number']}"
     link, token = signing_service.create_tablet_session(api_ctx(), reference, pid, kind, terms,
@@ -144,13 +143,6 @@ def _verdict(result) -> dict:
             "document": ({k: v for k, v in doc.items() if k != "case_id"} if doc else None),
             "sealed_by": result.sealed_by, "sealed_at": result.sealed_at,
             "stopped": result.stopped, "evidence": evidence}
-
-
-def busy_response():
-    """503 with Retry-After: every check slot of the machine is taken."""
-    resp = error_response(503, "busy", str(M("verify.busy")))
-    resp.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
-    return resp
 
 
 @bp.post("/verifications")
