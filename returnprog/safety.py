@@ -45,7 +45,8 @@ def production_problems(config: Mapping) -> list[str]:
     when the configuration is safe or is not a production one)."""
     if not is_production(config):
         return []
-    return [p for check in (_secret_key, _seal, _database, _debtor, _base_url)
+    return [p for check in (_secret_key, _seal, _database, _debtor, _base_url,
+                                    _webhooks)
             if (p := check(config))]
 
 
@@ -118,4 +119,13 @@ def _base_url(config: Mapping) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname or parts.hostname in LOCAL_HOSTS:
         return f"PUBLIC_BASE_URL is {url}: production links must be https:// on a public host"
+    return None
+
+
+def _webhooks(config: Mapping) -> str | None:
+    # Loopback receivers are for tests and make run; in production the flag would let any
+    # API client make the service post to its own machine's ports (SSRF).
+    if config.get("WEBHOOK_ALLOW_LOOPBACK"):
+        return ("WEBHOOK_ALLOW_LOOPBACK is true: webhooks could be sent to this machine's own "
+                "services; it is for tests and development only")
     return None

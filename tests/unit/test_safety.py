@@ -61,6 +61,7 @@ def test_development_is_zero_config_and_never_refused():
     ({"PUBLIC_BASE_URL": None}, "PUBLIC_BASE_URL is not set"),
     ({"PUBLIC_BASE_URL": "http://127.0.0.1:5000"}, "PUBLIC_BASE_URL is http://127.0.0.1:5000"),
     ({"PUBLIC_BASE_URL": "http://terugkeer.example.nl"}, "must be https://"),
+    ({"WEBHOOK_ALLOW_LOOPBACK": True}, "WEBHOOK_ALLOW_LOOPBACK is true"),
 ])
 def test_each_unsafe_setting_is_refused_with_a_sentence_naming_it(safe, change, setting):
     problems = safety.production_problems({**safe, **change})
