@@ -17,8 +17,9 @@ def _collector_paused(build):
     """Run ``build`` with the cyclic garbage collector paused. Creating the app imports the
     web layer, the services and the models (SQLAlchemy, SQLModel, marshmallow): objects
     that live as long as the process. The collector would walk them some 270 times on the
-    way (measured ~0.17 s CPU, an eighth of ``flask --help``) and find nothing to free;
-    whatever cycles creation leaves behind are collected as usual afterwards."""
+    way and find nothing to free; paused, it walks them once, at its first collection
+    afterwards, which also frees whatever cycles creation left behind (measured: ~0.17 s
+    of collections in ``flask --help`` down to ~0.07 s)."""
     @functools.wraps(build)
     def paused(*args, **kwargs):
         was_enabled = gc.isenabled()
