@@ -2,6 +2,8 @@
 persons from Ukraine. ``create_app`` reads like the table of contents of the service."""
 from __future__ import annotations
 
+import functools
+import gc
 import secrets
 from pathlib import Path
 
@@ -11,6 +13,27 @@ from . import safety
 from .config import Defaults, env_overrides, instance_path
 
 
+def _collector_paused(build):
+    """Run ``build`` with the cyclic garbage collector paused. Creating the app imports the
+    web layer, the services and the models (SQLAlchemy, SQLModel, marshmallow): objects
+    that live as long as the process. The collector would walk them some 270 times on the
+    way and find nothing to free; paused, it walks them once, at its first collection
+    afterwards, which also frees whatever cycles creation left behind (measured: ~0.17 s
+    of collections in ``flask --help`` down to ~0.07 s)."""
+    @functools.wraps(build)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
+@_collector_paused
 def create_app(config: dict | None = None) -> Flask:
     """Build the web application: configuration, database, policy, blueprints, commands.
 

@@ -17,10 +17,14 @@ preload_app = True
 
 def when_ready(server) -> None:
     """In the master, after the app is loaded and before the first fork: import the
-    rendering and sealing libraries (never render here: see returnprog.web.warmup)."""
-    from returnprog.web import warmup
+    rendering and sealing libraries (never render here: see returnprog.web.warmup), and
+    make the rate limits' store, which the app makes on first use (a store that cannot be
+    made then stops the server here, not at the first sign-in)."""
+    from returnprog.web import ratelimit, warmup
 
     warmup.preload()
+    with server.app.wsgi().app_context():
+        ratelimit.limits()
 
 
 def post_fork(server, worker) -> None:

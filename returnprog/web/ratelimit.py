@@ -14,14 +14,18 @@ link) are counted per link instead of per address.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app, request
 
-from ..limiter import DATABASE_URI, Limits, SignInPolicy, SignInThrottle, make_storage
+if TYPE_CHECKING:
+    from ..limiter import Limits, SignInThrottle
 
 SETTINGS = {
     # Where the counters live: database:// (this service's database), redis://host:port/db,
-    # or memory:// (per process: limits then count per worker — experiments only).
-    "RATELIMIT_STORAGE_URI": DATABASE_URI,
+    # or memory:// (per process: limits then count per worker — experiments only). Spelt
+    # out rather than imported from returnprog.limiter, which would load `limits` with the app.
+    "RATELIMIT_STORAGE_URI": "database://",
     "RATELIMIT_STRATEGY": "fixed-window",  # or sliding-window-counter
     # Requests on one valid signing link (per link, whoever sends them).
     "SIGNING_TOKEN_LIMIT": 60,
@@ -48,8 +52,17 @@ EXTENSION = "returnprog.limits"
 
 
 def limits() -> Limits:
-    """The application's limits, on the shared store."""
-    return current_app.extensions[EXTENSION]
+    """The application's limits, on the shared store, made on first use: a command
+    (``flask --help`` included) never loads the `limits` library. gunicorn's master makes
+    it before forking (returnprog/gunicorn_conf.py), so a bad store fails the start."""
+    extensions = current_app.extensions
+    if EXTENSION not in extensions:
+        from ..limiter import Limits, make_storage
+
+        cfg = current_app.config
+        storage = make_storage(cfg["RATELIMIT_STORAGE_URI"], extensions["returnprog.engine"])
+        extensions.setdefault(EXTENSION, Limits(storage, cfg["RATELIMIT_STRATEGY"]))
+    return extensions[EXTENSION]
 
 
 # The name this module's accessor had before the shared store; same hit/full signatures.
@@ -84,6 +97,8 @@ def full(name: str, prefix: str, key: str | None = None) -> float:
 
 def sign_in_throttle() -> SignInThrottle:
     """The sign-in throttle with the app's current ``SIGNIN_*`` settings."""
+    from ..limiter import SignInPolicy, SignInThrottle
+
     cfg = current_app.config
     return SignInThrottle(limits(), SignInPolicy(
         free_failures=int(cfg["SIGNIN_FREE_FAILURES"]),
@@ -95,10 +110,6 @@ def sign_in_throttle() -> SignInThrottle:
 
 
 def init_app(app: Flask) -> None:
-    """Default limits and the app's store (once, whichever blueprint asks first)."""
+    """Default limits (the store is made on first use, by :func:`limits`)."""
     for key, value in SETTINGS.items():
         app.config.setdefault(key, value)
-    if EXTENSION not in app.extensions:
-        storage = make_storage(app.config["RATELIMIT_STORAGE_URI"],
-                               app.extensions["returnprog.engine"])
-        app.extensions[EXTENSION] = Limits(storage, app.config["RATELIMIT_STRATEGY"])

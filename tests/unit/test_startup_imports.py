@@ -1,13 +1,19 @@
 """Creating the app loads no renderer, sealer or image library (issue 11): ``flask --help``
 and every command that does not render start without WeasyPrint and pyHanko, which load
-where documents are rendered, sealed or verified. Each check runs in a fresh interpreter,
-so nothing another test imported can hide or fake the answer."""
+where documents are rendered, sealed or verified. Listing the commands neither loads the
+rate limits' library (the web makes its store on first use) nor opens the database. Each
+check runs in a fresh interpreter, so nothing another test imported can hide or fake the
+answer."""
 from __future__ import annotations
 
+import gc
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,15 +55,61 @@ def test_rendering_a_document_does_load_the_renderer(tmp_path):
     assert {"weasyprint", "PIL"} <= set(loaded_after(tmp_path, "render"))
 
 
-def test_the_flask_command_lists_its_commands_without_them(tmp_path):
-    probe = ("import runpy, sys; sys.argv = ['flask', '--app', 'wsgi', '--help']\n"
+# Loaded by the web on first use (gunicorn's master loads it before forking), not by
+# creating the app: the rate limits' `limits` library.
+ON_FIRST_USE = ("limits",)
+
+
+def flask_help(tmp_path, **env) -> tuple[str, list[str]]:
+    """``flask --app wsgi --help`` in a fresh interpreter: its output, and which of the
+    heavy and on-first-use libraries the process had loaded by the end."""
+    watched = list(HEAVY + ON_FIRST_USE)
+    probe = ("import json, runpy, sys; sys.argv = ['flask', '--app', 'wsgi', '--help']\n"
              "try:\n    runpy.run_module('flask', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r})))")
+             f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}}"
+             f" & set({watched!r}))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=300, cwd=ROOT,
-                            env={"PATH": "/usr/bin:/bin", "RETURNPROG_INSTANCE_PATH": str(tmp_path)})
+                            timeout=300, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
+                                                        "RETURNPROG_INSTANCE_PATH": str(tmp_path),
+                                                        **env})
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert "scheduler" in result.stdout  # the app's own commands were listed
-    assert lines[-1] == "[]"
+    assert "scheduler" in result.stdout, result.stderr  # the app's own commands were listed
+    return result.stdout, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_flask_command_lists_its_commands_without_them(tmp_path):
+    _, loaded = flask_help(tmp_path)
+    assert loaded == []
+
+
+def test_listing_the_commands_opens_no_database(tmp_path):
+    # SQLite: no database file appears in the instance folder.
+    flask_help(tmp_path)
+    assert not list(tmp_path.glob("*.sqlite*"))
+    # PostgreSQL on a port nobody listens on: a connection attempt would fail the app's
+    # creation, and the flask command would then list none of the app's commands.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flask_help(tmp_path, RETURNPROG_DATABASE_URL=f"postgresql+psycopg://x:y@127.0.0.1:{port}/none")
+
+
+def test_creating_the_app_leaves_the_garbage_collector_as_it_found_it():
+    # create_app pauses the collector while it imports the web layer (see _collector_paused).
+    from returnprog import create_app
+    from returnprog.safety import UnsafeSettings
+
+    config = {"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": "sqlite://"}
+    assert gc.isenabled()
+    create_app(config)
+    assert gc.isenabled()
+    with pytest.raises(UnsafeSettings):
+        create_app({**config, "ENV_NAME": "production"})
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        create_app(config)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

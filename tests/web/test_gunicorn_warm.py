@@ -95,3 +95,11 @@ def test_a_worker_whose_warm_up_fails_still_serves(start_gunicorn, tmp_path):
     assert "worker warm-up failed (SealError)" in text, text
     assert str(missing) not in text  # the reason's class, not the configuration's details
     assert _status(base + "/healthz") == 200
+
+
+def test_a_rate_limit_store_that_cannot_be_made_stops_the_server(start_gunicorn, tmp_path):
+    # The app makes the store on first use; the master makes it before forking, so a bad
+    # store stops the start instead of failing the first sign-in.
+    with pytest.raises(RuntimeError, match="gunicorn did not start"):
+        start_gunicorn(', "RATELIMIT_STORAGE_URI": "nosuchstore://x"')
+    assert "unknown storage scheme" in (tmp_path / "gunicorn.log").read_text()
