@@ -391,9 +391,23 @@ def test_an_unknown_action_is_404_and_lists_the_actions(api):
 def test_unknown_paths_and_methods_under_the_api_answer_in_the_error_shape(api):
     ref = api.create()["reference"]
     assert_error(api.get("/nothing-here"), 404)
-    assert_error(api.client.delete(f"{API}/cases/{ref}", headers=api.headers), 405)
+    wrong = api.client.delete(f"{API}/cases/{ref}", headers=api.headers)
+    assert_error(wrong, 405)
+    # A 405 says which methods the address takes (RFC 9110).
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "PUT", "OPTIONS"}
     assert_error(api.client.patch(f"{API}/cases", headers=api.headers, json={}), 405)
     assert_error(api.get(f"/cases/{ref}/actions/leave_programme"), 405)
+    # /cases/search is no case reference: a GET there is a wrong method, not "no such case".
+    search = assert_error(api.get("/cases/search"), 405) and api.get("/cases/search")
+    assert set(search.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_a_query_parameter_given_twice_is_422_not_its_first_value(api):
+    err = assert_error(api.get("/cases?state=intake&state=committed&page=1"), 422, "invalid")
+    assert field_errors(err, "state") == ["Give this parameter once."]
+    err = assert_error(api.get("/tokens?all=yes"), 422, "invalid")
+    assert field_errors(err, "all")
+    assert ok(api.get("/tokens?all=0"))["items"]
 
 
 def test_odd_references_are_404_not_500(api):
@@ -1190,25 +1204,34 @@ def test_side_exits_through_the_api(api, db, ctx_of, api_staff):
 
 # --- OpenAPI ------------------------------------------------------------------------------------
 
-def test_the_openapi_document_is_valid_openapi_3_and_lists_every_action(client):
+def test_the_openapi_document_is_valid_openapi_3_1_with_one_path_per_action(client):
     from openapi_spec_validator import validate
 
     resp = client.get(f"{API}/openapi.json")  # public: no token needed
     assert resp.status_code == 200 and resp.is_json
     spec = resp.get_json()
-    assert spec["openapi"].startswith("3.")
+    assert spec["openapi"] == "3.1.0"
     validate(spec)
     paths = spec["paths"]
     assert {"/api/v1/cases", "/api/v1/cases/{reference}",
-            "/api/v1/cases/{reference}/ind-confirmations",
-            "/api/v1/cases/{reference}/actions/{action}"} <= set(paths)
-    op = paths["/api/v1/cases/{reference}/actions/{action}"]["post"]
-    [action_param] = [p for p in op["parameters"] if p["name"] == "action"]
-    assert set(action_param["schema"]["enum"]) == set(workflow.CASE_ACTIONS)
-    for name in workflow.CASE_ACTIONS:
-        assert f"Action_{name}" in spec["components"]["schemas"]
-    for status in ("401", "403", "404", "409", "422"):
-        assert status in op["responses"]
+            "/api/v1/cases/{reference}/ind-confirmations"} <= set(paths)
+    assert "/api/v1/cases/{reference}/actions/{action}" not in paths
+    assert set(schemas.ACTION_SCHEMAS) == set(workflow.CASE_ACTIONS)
+    for name, schema in schemas.ACTION_SCHEMAS.items():
+        op = paths[f"/api/v1/cases/{{reference}}/actions/{name}"]["post"]
+        assert op["operationId"] == f"action_{name}" and op["tags"] == ["actions"]
+        for status in ("400", "401", "403", "404", "409", "413", "415", "422", "500"):
+            assert status in op["responses"], (name, status)
+        media = op["requestBody"]["content"]["application/json"]
+        if schema is schemas.EmptyPayload:
+            # No body, or {}: nothing else.
+            assert op["requestBody"]["required"] is False
+            assert media["schema"]["maxProperties"] == 0
+        else:
+            assert op["requestBody"]["required"] is True
+            assert media["schema"] == {"$ref": f"#/components/schemas/Action_{name}"}
+            assert spec["components"]["schemas"][f"Action_{name}"]["additionalProperties"] is False
+    assert "oneOf" not in json.dumps(spec)
     assert "bearer" in spec["components"]["securitySchemes"]
     intake_schema = spec["components"]["schemas"]["Intake"]
     assert "principal" in intake_schema["properties"]
