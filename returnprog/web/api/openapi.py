@@ -266,7 +266,8 @@ def _action_paths(spec: APISpec, ref: dict, case_ok: dict) -> None:
     is the one generic ``/actions/<action>``."""
     examples = action_examples()
     for action, schema in schemas.ACTION_SCHEMAS.items():
-        summary = (schema.__doc__ or action).strip().splitlines()[0]
+        summary = ("no input" if schema is schemas.EmptyPayload
+                   else (schema.__doc__ or "").strip().splitlines()[0].split(": ", 1)[-1])
         op = {"summary": f"{action}: {summary}", "operationId": f"action_{action}",
               "tags": ["actions"], "parameters": [ref], "responses": {"200": case_ok}}
         if schema is schemas.EmptyPayload:
