@@ -152,8 +152,8 @@ class ParticipantSchema(Strict):
                                          validate=[validate.Length(max=100), _cyrillic])
     date_of_birth = fields.Date(required=True, validate=_birth_date, metadata={
         "description": "Not in the future and not before 1900-01-01."})
+    # No field example: generators would give every person of a household the same one.
     v_number = fields.String(required=True, validate=_v_number, metadata={
-        "example": "1234567890",
         "description": "The IND's V-number: ten digits; spaces and dots are dropped."})
     bsn = fields.String(load_default=None, allow_none=True, validate=_bsn, metadata={
         "example": "111222333",
