@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import re
 
-_SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
-_MULTI_LINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # \t and \n allowed
+# The refused characters as regular-expression classes (Python's and ECMA's syntax alike),
+# shared with the OpenAPI document, which states them as ``pattern`` of every text field.
+SINGLE_LINE_REFUSED = "\\u0000-\\u001f\\u007f-\\u009f"
+MULTI_LINE_REFUSED = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"  # \t and \n allowed
+# What multi-line input may hold before its line ends are normalised (a \r becomes \n).
+MULTI_LINE_REFUSED_TYPED = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+_SINGLE_LINE = re.compile(f"[{SINGLE_LINE_REFUSED}]")
+_MULTI_LINE = re.compile(f"[{MULTI_LINE_REFUSED}]")
 
 
 def normalise_newlines(value: str) -> str:

@@ -21,8 +21,13 @@ OBLASTS: dict[str, str] = {
     "UA-71": "Cherkasy Oblast", "UA-74": "Chernihiv Oblast", "UA-77": "Chernivtsi Oblast",
 }
 
-_V_NUMBER = re.compile(r"^\d{10}$")
-_BSN = re.compile(r"^\d{9}$")
+# ASCII digits only: \d would also take Arabic-Indic or Devanagari digits.
+_V_NUMBER = re.compile(r"^[0-9]{10}$")
+_BSN = re.compile(r"^[0-9]{9}$")
+# What may be typed (the OpenAPI document's ``pattern``): the digits with the spaces and dots
+# that :func:`normalise_v_number` removes; a BSN may also be left empty.
+V_NUMBER_TYPED = r"^[\s.]*(?:[0-9][\s.]*){10}$"
+BSN_TYPED = r"^[\s.]*(?:(?:[0-9][\s.]*){9})?$"
 
 
 def normalise_v_number(value: str) -> str:

@@ -116,6 +116,7 @@ MESSAGES: dict[str, str | Plural] = {
     "api.malformed_json": N_("The request body is not valid JSON."),
     "api.not_object": N_("The request body must be a JSON object."),
     "api.expected_object": N_("Expected a JSON object."),
+    "api.parameter_repeated": N_("Give this parameter once."),
     # --- services: cases ---
     "error.invalid_fields": N_("Some fields are not valid."),
     "case.not_found": N_("No case %(ref)s that you may see."),
@@ -123,7 +124,7 @@ MESSAGES: dict[str, str | Plural] = {
     "case.changed_first": N_("Someone else changed the case first."),
     "case.confirmation_missing": N_("'%(action)s' cannot be undone and was not confirmed."),
     "case.person_has_open_case": N_("A person on this case already has an open case."),
-    "case.v_number_taken": N_("V-number %(v)s already belongs to an open case."),
+    "case.v_number_taken": N_("This V-number already belongs to an open case."),
     "case.no_team": N_("You are not in a team, so you cannot hold cases."),
     "case.intake_role": N_("Only a counsellor may edit the intake."),
     "case.intake_locked": N_("The intake can only be changed while the case is in intake."),

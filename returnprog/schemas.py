@@ -13,7 +13,8 @@ from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, post_d
                          validate, validates_schema)
 
 from . import identifiers, passwords, search
-from .characters import control_character, normalise_newlines
+from .characters import (MULTI_LINE_REFUSED_TYPED, SINGLE_LINE_REFUSED, control_character,
+                         normalise_newlines)
 from .workflow import DEPARTURE_EVIDENCE, ROLES
 from .messages import M, install_marshmallow_messages
 
@@ -32,6 +33,9 @@ def _not_blank(value: str) -> None:
         raise ValidationError(M('validate.blank'))
 
 
+_not_blank.nonblank = True  # the OpenAPI document's pattern asks for one visible character
+
+
 def _v_number(value: str) -> None:
     if not identifiers.is_valid_v_number(value):
         raise ValidationError(M('validate.v_number'))
@@ -47,6 +51,13 @@ def _oblast(value: str) -> None:
         raise ValidationError(M('validate.oblast'))
 
 
+# What a validator means in JSON Schema terms, read by the OpenAPI document
+# (returnprog.web.api.openapi) wherever the validator is used.
+_v_number.openapi = {"pattern": identifiers.V_NUMBER_TYPED}
+_bsn.openapi = {"pattern": identifiers.BSN_TYPED}
+_oblast.openapi = {"enum": sorted(identifiers.OBLASTS)}
+
+
 def _birth_date(value: dt.date) -> None:
     if value > dt.date.today():
         raise ValidationError(M('validate.birth_future'))
@@ -54,9 +65,21 @@ def _birth_date(value: dt.date) -> None:
         raise ValidationError(M('validate.birth_1900'))
 
 
+# The OpenAPI pattern of :func:`_cyrillic` (and of the character rule): empty, or with a
+# Cyrillic letter.
+CYRILLIC_TYPED = (f"^\\s*(?:[^{SINGLE_LINE_REFUSED}]*[\\u0400-\\u04ff][^{SINGLE_LINE_REFUSED}]*)?"
+                  "\\s*$")
+# The phone rule as typed: surrounding white space is trimmed and an empty one is none.
+PHONE = r"^\+?[0-9 ()-]{6,30}$"
+PHONE_TYPED = r"^\s*(?:\+?[0-9()-][0-9 ()-]{4,28}[0-9()-])?\s*$"
+
+
 def _cyrillic(value: str) -> None:
     if value and not any("\u0400" <= ch <= "\u04ff" for ch in value):
         raise ValidationError(M('validate.cyrillic'))
+
+
+_cyrillic.openapi = {"pattern": CYRILLIC_TYPED}
 
 
 # No database column can hold lone UTF-16 surrogates (not encodable as UTF-8); NUL, which
@@ -72,6 +95,8 @@ def _no_control_characters(multiline: bool):
     def check(value) -> None:
         if isinstance(value, str) and control_character(value, multiline=multiline) is not None:
             raise ValidationError(M("validate.control_character"))
+    # Read by the OpenAPI document, which states the rule as the field's pattern.
+    check.refused = MULTI_LINE_REFUSED_TYPED if multiline else SINGLE_LINE_REFUSED
     return check
 
 
@@ -125,15 +150,21 @@ class ParticipantSchema(Strict):
                                          validate=[validate.Length(max=100), _cyrillic])
     family_name_cyrillic = fields.String(load_default=None, allow_none=True,
                                          validate=[validate.Length(max=100), _cyrillic])
-    date_of_birth = fields.Date(required=True, validate=_birth_date)
-    v_number = fields.String(required=True, validate=_v_number)
-    bsn = fields.String(load_default=None, allow_none=True, validate=_bsn)
+    date_of_birth = fields.Date(required=True, validate=_birth_date, metadata={
+        "description": "Not in the future and not before 1900-01-01."})
+    # No field example: generators would give every person of a household the same one.
+    v_number = fields.String(required=True, validate=_v_number, metadata={
+        "description": "The IND's V-number: ten digits; spaces and dots are dropped."})
+    bsn = fields.String(load_default=None, allow_none=True, validate=_bsn, metadata={
+        "example": "111222333",
+        "description": "Burgerservicenummer: nine digits passing the eleven-test (which the "
+                       "service checks: 422 validate.bsn); empty means none."})
     travel_document_number = fields.String(load_default=None, allow_none=True,
                                            validate=validate.Length(max=30))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Regexp(r"^\+?[0-9 ()-]{6,30}$",
-                                                   error=M("validate.phone")))
+                          validate=validate.Regexp(PHONE, error=M("validate.phone")),
+                          metadata={"pattern": PHONE_TYPED})
     language = fields.String(load_default="uk", validate=validate.OneOf(LANGUAGES))
     asylum_application_pending = fields.Boolean(load_default=True)
 
@@ -163,7 +194,9 @@ class IntakeSchema(Strict):
     principal = fields.Nested(ParticipantSchema, required=True)
     household = fields.List(fields.Nested(MemberSchema), load_default=list,
                             validate=validate.Length(max=MAX_HOUSEHOLD))
-    destination_oblast = fields.String(load_default=None, allow_none=True, validate=_oblast)
+    destination_oblast = fields.String(load_default=None, allow_none=True, validate=_oblast,
+                                       metadata={"description": "ISO 3166-2:UA code of the "
+                                                                "oblast (region) of return."})
     destination_place = fields.String(load_default=None, allow_none=True,
                                       validate=validate.Length(max=200))
     intake_notes = fields.String(load_default=None, allow_none=True,
@@ -190,16 +223,21 @@ class EmptyPayload(Strict):
     """Actions that take no input."""
 
 
+_FUTURE_DEADLINE = {"description": "Must be in the future, within the policy's limit after "
+                                   "today (else 409 deadline_past / deadline_too_far)."}
+
+
 class AgreeDepartureSchema(Strict):
     """``agree_departure``: the departure deadline every adult signed for."""
 
-    departure_deadline = fields.Date(required=True)
+    departure_deadline = fields.Date(required=True, metadata=_FUTURE_DEADLINE)
 
 
 class ExtendDeadlineSchema(Strict):
     """``extend_deadline``: a later deadline, with the reason for it."""
 
-    departure_deadline = fields.Date(required=True)
+    departure_deadline = fields.Date(required=True, metadata={
+        "description": "Later than the current deadline and in the future (else 409)."})
     reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _not_blank],
                            metadata=MULTILINE)
 
@@ -214,7 +252,8 @@ class ReasonSchema(Strict):
 class ConfirmDepartureSchema(Strict):
     """``confirm_departure``: when, and the evidence seen."""
 
-    departed_on = fields.Date(required=True)
+    departed_on = fields.Date(required=True, metadata={
+        "description": "Not in the future, not before the departure was agreed (else 409)."})
     evidence = fields.String(required=True, validate=validate.OneOf(DEPARTURE_EVIDENCE))
     evidence_reference = fields.String(load_default=None, allow_none=True,
                                        validate=validate.Length(max=100))
@@ -253,7 +292,7 @@ class IndConfirmationSchema(Strict):
                                   validate=[validate.Length(min=3, max=40),
                                             validate.Regexp(r"^[A-Za-z0-9./ -]+$",
                                                             error=M("validate.reference_chars"))])
-    confirmed_on = fields.Date(required=True)
+    confirmed_on = fields.Date(required=True, metadata={"description": "Not in the future."})
     # The IND's letter, uploaded as an evidence file of the case (absent: none).
     evidence_file_id = fields.Integer(strict=True, allow_none=True,
                                       validate=validate.Range(min=1, max=2**31 - 1))
@@ -406,7 +445,8 @@ class ParticipantOut(Schema):
     family_name_latin = fields.String()
     given_names_cyrillic = fields.String(allow_none=True)
     family_name_cyrillic = fields.String(allow_none=True)
-    # Identifiers are null for finance officers (services.role_views.FINANCE_HIDDEN_FIELDS).
+    # null where the reader's role does not see people's identifiers (finance; see
+    # services.role_views), like bsn, travel document, e-mail and phone.
     date_of_birth = fields.Date(allow_none=True)
     is_adult = fields.Boolean()
     v_number = fields.String(allow_none=True)
@@ -583,7 +623,27 @@ class CaseListOut(Schema):
     order = fields.String()
 
 
-class ErrorOut(Schema):
-    """``{"error": {"code", "message", "details"}}`` — every API error looks like this."""
+class ErrorDetailOut(Schema):
+    """One problem of an error answer: a refusal's or a field's code and message, the field
+    it is about (a dotted path such as ``household.0.v_number``; absent when it is about
+    the request as a whole) and the message's parameters where they help a program."""
 
-    error = fields.Dict()
+    code = fields.String(required=True, metadata={"example": "validate.v_number"})
+    message = fields.String(required=True)
+    field = fields.String(metadata={"example": "household.0.v_number"})
+    params = fields.Dict()
+
+
+class ErrorBodyOut(Schema):
+    """The ``error`` of an error answer: a stable code, an English message, the details."""
+
+    code = fields.String(required=True, metadata={"example": "invalid"})
+    message = fields.String(required=True)
+    details = fields.List(fields.Nested(ErrorDetailOut), required=True)
+
+
+class ErrorOut(Schema):
+    """``{"error": {"code", "message", "details": [...]}}`` — every API error looks like
+    this; ``details`` is always a list (empty when there is nothing to add)."""
+
+    error = fields.Nested(ErrorBodyOut, required=True)

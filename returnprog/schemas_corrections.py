@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from .schemas import (LANGUAGES, MAX_HOUSEHOLD, MULTILINE, MemberSchema, Name, Strict,
+from .schemas import (LANGUAGES, MAX_HOUSEHOLD, MULTILINE, PHONE, PHONE_TYPED, MemberSchema,
+                      Name, Strict,
                       _birth_date, _cyrillic, _oblast)
 from .messages import M
 
@@ -37,7 +38,7 @@ class ParticipantCorrectionSchema(_BlankIsNone):
     date_of_birth = fields.Date(validate=_birth_date)
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(allow_none=True, validate=validate.Regexp(
-        r"^\+?[0-9 ()-]{6,30}$", error=M("validate.phone")))
+        PHONE, error=M("validate.phone")), metadata={"pattern": PHONE_TYPED})
     language = fields.String(validate=validate.OneOf(LANGUAGES))
 
 

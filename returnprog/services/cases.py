@@ -47,18 +47,23 @@ def _participant(case_id: int, data: dict, principal: bool) -> Participant:
                        relationship="principal" if principal else data["relationship"], **fields)
 
 
-def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant]) -> None:
+def _claim_v_numbers(ctx: Context, case: Case, people: list[Participant],
+                     fields: list[str] | None = None) -> None:
     """Record the household's V-numbers as held by this open case; a V-number already held
-    by another open case is refused (the primary key settles a race)."""
+    by another open case is refused (the primary key settles a race). ``fields`` name each
+    person's V-number field in the request (default: the intake's ``principal.v_number``,
+    ``household.0.v_number``, ...): the refusal says which one, never the number itself."""
     numbers = [p.v_number for p in people]
-    taken = ctx.session.execute(select(OpenVNumber.v_number).where(
-        OpenVNumber.v_number.in_(numbers), OpenVNumber.case_id != case.id)).scalars().all()
+    fields = fields or ["principal.v_number"] + [
+        f"household.{i}.v_number" for i in range(len(people) - 1)]
+    taken = set(ctx.session.execute(select(OpenVNumber.v_number).where(
+        OpenVNumber.v_number.in_(numbers), OpenVNumber.case_id != case.id)).scalars().all())
     if taken:
         ctx.session.rollback()
         raise Conflict('case.person_has_open_case',
-                       [{"code": "open_case_exists", "field": "v_number",
-                         "message": M("case.v_number_taken", v=v)}
-                        for v in sorted(taken)])
+                       [{"code": "open_case_exists", "field": field,
+                         "message": M("case.v_number_taken")}
+                        for field, v in zip(fields, numbers) if v in taken])
     for v in numbers:
         ctx.session.add(OpenVNumber(v_number=v, case_id=case.id))
     flush_or_conflict(ctx, "case.person_has_open_case")

@@ -369,7 +369,7 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
         new = [_participant(case.id, m, False) for m in adds]
         session.add_all(new)
         session.flush()
-        _claim_v_numbers(ctx, case, new)
+        _claim_v_numbers(ctx, case, new, [f"add_members.{i}.v_number" for i in range(len(new))])
         for person in new:
             people[person.id] = person
             added.append({"participant_id": None if dry_run else person.id,

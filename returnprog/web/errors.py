@@ -32,10 +32,74 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _jsonable(value):
+    """A parameter value as JSON (dates as ISO text, anything odd as text)."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _entry(message, field: str | None, code: str | None = None, params=None) -> dict:
+    entry = {"code": code or getattr(message, "code", None) or "invalid",
+             "message": str(message)}
+    if field:
+        entry["field"] = field
+    params = params if params is not None else getattr(message, "params", None)
+    # The refused value itself is never echoed back: it may be an identifier (a V-number
+    # that failed its pattern), and the field already says which value it was.
+    params = {k: v for k, v in (params or {}).items() if k != "input"}
+    if params:
+        entry["params"] = _jsonable(params)
+    return entry
+
+
+def _flatten(messages, path: tuple) -> list[dict]:
+    # marshmallow nests per field (dicts), per list index (int keys) and per message (lists);
+    # "_schema" is about the object at `path` itself, not a field of it.
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            out += _flatten(value, path if key == "_schema" else (*path, str(key)))
+        return out
+    if isinstance(messages, (list, tuple)):
+        return [entry for item in messages for entry in _flatten(item, path)]
+    return [_entry(messages, ".".join(path) or None)]
+
+
+def error_details(details) -> list[dict]:
+    """``details`` (marshmallow's per-field dict of messages, or a list of entries) as the
+    API's one shape: a list of ``{code, message, field?, params?}``, with dotted field paths
+    (``household.0.v_number``). ``code`` is the message's code (``validate.v_number``,
+    ``field.required``) for field errors, the refusal's code for conflicts."""
+    if not details:
+        return []
+    if isinstance(details, dict):
+        return _flatten(details, ())
+    out = []
+    for item in details:
+        if isinstance(item, dict) and "message" in item:
+            # Only params given explicitly: a refusal's message params may name people.
+            out.append(_entry(item["message"], item.get("field"), item.get("code"),
+                              item.get("params") or {}))
+        elif isinstance(item, dict):  # bare facts, e.g. {"allowed": [...]}
+            out.append({"code": "info", "message": ", ".join(
+                f"{k}: {_jsonable(v)}" for k, v in item.items()), "params": _jsonable(item)})
+        else:
+            out += _flatten(item, ())
+    return out
+
+
 def error_response(status: int, code: str, message: str, details=None):
-    """The API's one error shape."""
-    resp = jsonify({"error": {"code": code, "message": message,
-                              "details": details if details is not None else []}})
+    """The API's one error shape: ``{"error": {"code", "message", "details": [...]}}``,
+    ``details`` always a list (:func:`error_details`)."""
+    resp = jsonify({"error": {"code": code, "message": str(message),
+                              "details": error_details(details)}})
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="returnprog"'
@@ -69,7 +133,10 @@ def init_app(app: Flask) -> None:
         status = exc.code or 500
         message = MESSAGES.get(status, exc.name)
         if wants_json():
-            return error_response(status, exc.name.lower().replace(" ", "_"), message)
+            resp = error_response(status, exc.name.lower().replace(" ", "_"), message)
+            if getattr(exc, "valid_methods", None):  # a 405 says what is allowed (RFC 9110)
+                resp.headers["Allow"] = ", ".join(exc.valid_methods)
+            return resp
         return _page(status, message)
 
     @app.errorhandler(Exception)

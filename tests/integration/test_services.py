@@ -86,7 +86,9 @@ def test_a_v_number_already_in_an_open_case_is_refused(ctx_for, staff, session):
     with pytest.raises(Conflict) as err:
         case_service.open_case(ctx_for(staff.counsellor2), again)
     assert codes(err.value) == ["open_case_exists"]
-    assert first["household"][0]["v_number"] in err.value.details[0]["message"]
+    # The field names the person; the message does not repeat the V-number.
+    assert err.value.details[0]["field"] == "principal.v_number"
+    assert first["household"][0]["v_number"] not in err.value.details[0]["message"]
     assert world(session) == before
 
 

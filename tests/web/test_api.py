@@ -56,7 +56,11 @@ def assert_error(resp, status: int, code: str | None = None) -> dict:
     assert set(err) == {"code", "message", "details"}, err
     assert isinstance(err["code"], str) and err["code"]
     assert isinstance(err["message"], str) and err["message"]
-    assert isinstance(err["details"], (list, dict))
+    assert isinstance(err["details"], list), err
+    for entry in err["details"]:
+        assert isinstance(entry, dict) and {"code", "message"} <= set(entry) <= {
+            "code", "message", "field", "params"}, entry
+        assert isinstance(entry["code"], str) and isinstance(entry["message"], str), entry
     for marker in ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3"):
         assert marker not in text, f"{marker!r} leaked: {text[:1000]}"
     if code is not None:
@@ -64,16 +68,18 @@ def assert_error(resp, status: int, code: str | None = None) -> dict:
     return err
 
 
-def field_errors(err: dict, *path: str):
-    """The messages at ``path`` in a 422's per-field details."""
-    node = err["details"]
-    for key in path:
-        assert isinstance(node, dict) and key in node, f"no {'.'.join(path)} in {err['details']}"
-        node = node[key]
-    return node
+def field_errors(err: dict, *path: str) -> list[str]:
+    """The messages of the details entries for the field ``path`` (dotted: ``"household",
+    "0", "v_number"`` is field ``household.0.v_number``); fails when there are none. No
+    path: the entries without a field (marshmallow's ``_schema``)."""
+    field = ".".join(path) or None
+    found = [d["message"] for d in err["details"] if d.get("field") == field]
+    assert found, f"no {field} in {err['details']}"
+    return found
 
 
 def codes(err: dict) -> list[str]:
+    """The codes of an error's details entries, in order."""
     return [d.get("code") for d in err["details"]]
 
 
@@ -377,15 +383,31 @@ def test_an_unknown_action_is_404_and_lists_the_actions(api):
     ref = api.create()["reference"]
     for name in ("fly_away", "open_case", "CONFIRM_COMMITMENT", "confirm_commitment%00"):
         err = assert_error(api.act(ref, name), 404, "not_found")
-        assert err["details"] == [{"allowed": sorted(schemas.ACTION_SCHEMAS)}]
+        [detail] = err["details"]
+        assert detail["field"] == "action"
+        assert detail["params"] == {"allowed": sorted(schemas.ACTION_SCHEMAS)}
 
 
 def test_unknown_paths_and_methods_under_the_api_answer_in_the_error_shape(api):
     ref = api.create()["reference"]
     assert_error(api.get("/nothing-here"), 404)
-    assert_error(api.client.delete(f"{API}/cases/{ref}", headers=api.headers), 405)
+    wrong = api.client.delete(f"{API}/cases/{ref}", headers=api.headers)
+    assert_error(wrong, 405)
+    # A 405 says which methods the address takes (RFC 9110).
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "PUT", "OPTIONS"}
     assert_error(api.client.patch(f"{API}/cases", headers=api.headers, json={}), 405)
     assert_error(api.get(f"/cases/{ref}/actions/leave_programme"), 405)
+    # /cases/search is no case reference: a GET there is a wrong method, not "no such case".
+    search = assert_error(api.get("/cases/search"), 405) and api.get("/cases/search")
+    assert set(search.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_a_query_parameter_given_twice_is_422_not_its_first_value(api):
+    err = assert_error(api.get("/cases?state=intake&state=committed&page=1"), 422, "invalid")
+    assert field_errors(err, "state") == ["Give this parameter once."]
+    err = assert_error(api.get("/tokens?all=yes"), 422, "invalid")
+    assert field_errors(err, "all")
+    assert ok(api.get("/tokens?all=0"))["items"]
 
 
 def test_odd_references_are_404_not_500(api):
@@ -488,12 +510,15 @@ def test_a_second_open_case_for_the_same_v_number_is_409(api):
     again["principal"] = dict(again["principal"], v_number=data["principal"]["v_number"])
     err = assert_error(api.post("/cases", json=body(again)), 409, "conflict")
     assert codes(err) == ["open_case_exists"]
-    assert data["principal"]["v_number"] in err["details"][0]["message"]
+    # The field says which person; the message never repeats the V-number itself.
+    assert err["details"][0]["field"] == "principal.v_number"
+    assert data["principal"]["v_number"] not in json.dumps(err)
     # A household member already on an open case counts as well, also for another counsellor.
     member = intake()
     member["household"] = [dict(person(), relationship="spouse",
                                 v_number=data["principal"]["v_number"])]
-    assert_error(api.as_("counsellor2").post("/cases", json=body(member)), 409)
+    err = assert_error(api.as_("counsellor2").post("/cases", json=body(member)), 409)
+    assert [d["field"] for d in err["details"]] == ["household.0.v_number"]
     # Once the first case is closed, the person may start again.
     ok(api.act(first, "leave_programme", {"reason": "wants to wait"}))
     assert api.create(again)["state"] == "intake"
@@ -587,7 +612,7 @@ def test_json_that_is_not_an_object_is_422(api):
             resp = getattr(api.client, method)(API + path, headers=api.headers, data=raw,
                                                content_type="application/json")
             err = assert_error(resp, 422, "invalid")
-            assert "_schema" in err["details"]
+            assert [d.get("field") for d in err["details"]] == [None]
 
     each([(b"null",), (b"[]",), (b"[{}]",), (b'"a string"',), (b"42",), (b"true",)], check)
 
@@ -960,9 +985,9 @@ def test_list_filters_by_state_counsellor_deadline_and_search(api, db):
     assert ok(api.post("/cases/search", json={"state": "departure_agreed", "sort": "deadline"})
               )["items"][0]["reference"] == agreed_near
     bad = api.post("/cases/search", json={"q": "ol"})
-    assert bad.status_code == 422 and "q" in bad.get_json()["error"]["details"]
+    assert field_errors(assert_error(bad, 422), "q")
     bad = api.post("/cases/search", json={"sort": "v_number"})
-    assert bad.status_code == 422 and "sort" in bad.get_json()["error"]["details"]
+    assert field_errors(assert_error(bad, 422), "sort")
 
 
 def test_list_pages_through_every_case_once_newest_first(api):
@@ -1189,25 +1214,34 @@ def test_side_exits_through_the_api(api, db, ctx_of, api_staff):
 
 # --- OpenAPI ------------------------------------------------------------------------------------
 
-def test_the_openapi_document_is_valid_openapi_3_and_lists_every_action(client):
+def test_the_openapi_document_is_valid_openapi_3_1_with_one_path_per_action(client):
     from openapi_spec_validator import validate
 
     resp = client.get(f"{API}/openapi.json")  # public: no token needed
     assert resp.status_code == 200 and resp.is_json
     spec = resp.get_json()
-    assert spec["openapi"].startswith("3.")
+    assert spec["openapi"] == "3.1.0"
     validate(spec)
     paths = spec["paths"]
     assert {"/api/v1/cases", "/api/v1/cases/{reference}",
-            "/api/v1/cases/{reference}/ind-confirmations",
-            "/api/v1/cases/{reference}/actions/{action}"} <= set(paths)
-    op = paths["/api/v1/cases/{reference}/actions/{action}"]["post"]
-    [action_param] = [p for p in op["parameters"] if p["name"] == "action"]
-    assert set(action_param["schema"]["enum"]) == set(workflow.CASE_ACTIONS)
-    for name in workflow.CASE_ACTIONS:
-        assert f"Action_{name}" in spec["components"]["schemas"]
-    for status in ("401", "403", "404", "409", "422"):
-        assert status in op["responses"]
+            "/api/v1/cases/{reference}/ind-confirmations"} <= set(paths)
+    assert "/api/v1/cases/{reference}/actions/{action}" not in paths
+    assert set(schemas.ACTION_SCHEMAS) == set(workflow.CASE_ACTIONS)
+    for name, schema in schemas.ACTION_SCHEMAS.items():
+        op = paths[f"/api/v1/cases/{{reference}}/actions/{name}"]["post"]
+        assert op["operationId"] == f"action_{name}" and op["tags"] == ["actions"]
+        for status in ("400", "401", "403", "404", "409", "413", "415", "422", "500"):
+            assert status in op["responses"], (name, status)
+        media = op["requestBody"]["content"]["application/json"]
+        if schema is schemas.EmptyPayload:
+            # No body, or {}: nothing else.
+            assert op["requestBody"]["required"] is False
+            assert media["schema"]["maxProperties"] == 0
+        else:
+            assert op["requestBody"]["required"] is True
+            assert media["schema"] == {"$ref": f"#/components/schemas/Action_{name}"}
+            assert spec["components"]["schemas"][f"Action_{name}"]["additionalProperties"] is False
+    assert "oneOf" not in json.dumps(spec)
     assert "bearer" in spec["components"]["securitySchemes"]
     intake_schema = spec["components"]["schemas"]["Intake"]
     assert "principal" in intake_schema["properties"]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from returnprog import workflow
 from returnprog.models import Document
 
-from .test_api import API, assert_error, codes, commit_case, ok, sign
+from .test_api import API, assert_error, codes, commit_case, field_errors, ok, sign
 from .test_api import api, ctx_of, db  # noqa: F401  (fixtures)
 
 
@@ -83,7 +83,7 @@ def test_a_child_is_added_and_removed_through_the_api(api, db):
     assert codes(refused) == ["principal_stays"]
     bad = assert_error(_post(api, ref, {"add_members": [{**child, "v_number": "12"}]},
                              done["version"]), 422, "invalid")
-    assert bad["details"]["add_members"]["0"]["v_number"]
+    assert field_errors(bad, "add_members", "0", "v_number")
     gone = ok(_post(api, ref, {"remove_members": [new_id]}, done["version"]))
     assert gone["removed"] == [{"participant_id": new_id, "relationship": "child",
                                 "is_adult": False}]

@@ -21,7 +21,7 @@ from flask import Flask
 
 from . import cases, payments, queues, signing, tokens, webhooks
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
-from .common import PUBLIC_ENDPOINTS
+from .common import PUBLIC_ENDPOINTS, CaseReferenceConverter
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
@@ -30,6 +30,7 @@ BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp, signing.bp, webhooks.
 
 def init_app(app: Flask) -> None:
     """Register the API's blueprints on ``app``."""
+    app.url_map.converters["case_ref"] = CaseReferenceConverter
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 

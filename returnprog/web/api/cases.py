@@ -51,7 +51,7 @@ def create_case():
     return resp
 
 
-@bp.get("/cases/<reference>")
+@bp.get("/cases/<case_ref:reference>")
 def get_case(reference: str):
     """Read a case: participants, state, allowed actions, documents, payments."""
     return jsonify(schemas.CaseOut().dump(case_service.read_case(api_ctx(), reference)))
@@ -83,7 +83,7 @@ def get_access_log(reference: str):
         api_ctx(), reference, before_id=query["before"], limit=query["limit"])))
 
 
-@bp.put("/cases/<reference>")
+@bp.put("/cases/<case_ref:reference>")
 def update_case(reference: str):
     """Replace intake data and household (only while the case is in intake)."""
     body = json_body()
@@ -127,8 +127,10 @@ def perform_action(reference: str, action: str):
     """Perform a workflow action with its payload; 409 lists what is missing."""
     schema = schemas.ACTION_SCHEMAS.get(action)
     if schema is None:
+        allowed = sorted(schemas.ACTION_SCHEMAS)
         raise ApiError(404, "not_found", M("case.no_such_action", name=action),
-                       [{"allowed": sorted(schemas.ACTION_SCHEMAS)}])
+                       [{"code": "validate.one_of", "field": "action", "params": {"allowed": allowed},
+                         "message": M("validate.one_of", choices=", ".join(allowed))}])
     body = optional_body()
     payload = load(schema, body)
     case_service.perform(api_ctx(), reference, action, payload)

@@ -8,12 +8,21 @@ from __future__ import annotations
 from flask import g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter
 
 from ...messages import M
 from ...auth import check_api_token
 from ...services import Invalid, ServiceError
 from ..errors import error_response
 from ..sessions import db_session, service_context
+
+class CaseReferenceConverter(BaseConverter):
+    """A case reference in ``/cases/<case_ref:reference>``: any path segment but the
+    fixed sub-path ``search``, so ``/cases/search`` is not also "the case called search"
+    (its ``Allow`` then lists only what ``/cases/search`` itself takes)."""
+
+    regex = r"(?!search(?:/|$))[^/]+"
+
 
 # Endpoints anyone may call without a token.
 PUBLIC_ENDPOINTS = {"api.openapi"}
@@ -46,6 +55,11 @@ def authenticate():
         message = TOKEN_REFUSALS.get(why, "Sign in first: send a valid bearer token.")
         return error_response(401, "unauthorized", message)
     g.api_user = user
+    # A parameter given twice would silently be read as its first value: refuse it instead.
+    repeated = sorted(key for key, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        return error_response(422, "invalid", M("error.invalid_fields"),
+                              {key: [M("api.parameter_repeated")] for key in repeated})
     return None
 
 

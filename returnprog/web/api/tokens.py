@@ -9,7 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ...services import tokens as token_service
+from ...messages import M
+from ...services import Invalid
 from .common import api_ctx, authenticate
+
+# ``?all=``: everyone's tokens (1, true) or only the caller's (0, false, left out).
+ALL_VALUES = ("1", "true", "0", "false")
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
@@ -23,7 +28,11 @@ def _out(row: dict) -> dict:
 @bp.get("/tokens")
 def list_tokens():
     """The caller's tokens (an admin's ``?all=1``: everyone's); never their values."""
-    everyone = request.args.get("all") in ("1", "true")
+    flag = request.args.get("all", "0")
+    if flag not in ALL_VALUES:
+        raise Invalid("error.invalid_fields",
+                      {"all": [M("validate.one_of", choices=", ".join(ALL_VALUES))]})
+    everyone = flag in ("1", "true")
     return jsonify({"items": [_out(t) for t in token_service.list_tokens(api_ctx(), everyone)]})
 
 
