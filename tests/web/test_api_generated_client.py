@@ -6,12 +6,14 @@ OpenAPI document (issue 14: "an integrator can run a household through the API a
 an httpx WSGI transport. Every staff step goes through the generated functions: the case,
 signing links and a tablet session, the documents and their PDFs, a verification, the IND
 confirmations, the actions, the payment (proposed by the counsellor, approved with a
-supervisor's token, paid with finance's) and the departure. Only the participant uses a
+supervisor's token, paid with finance's, each naming the version it read) and the
+departure. Only the participant uses a
 browser, on the link pages, as a person would: the one-time code from their mail, the
 acknowledgement boxes, their typed name.
 
 The generated functions are found by operationId (whatever tag package the generator puts
-them in); an operation the document does not name yet is found by its method and path.
+them in). The integrator subscribes to webhooks first and, once the scheduler's delivery
+has run, has received every state change, signature and payment event, signed.
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ import inspect
 import io
 import json
 import pkgutil
-import re
 import subprocess
 import sys
 import time
@@ -33,7 +34,14 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
+from sqlmodel import Session
+from standardwebhooks.webhooks import Webhook
+
+from returnprog.services import outbox, webhooks
+from returnprog.webhooks import EVENT_TYPES
+
 from ..conftest import intake
+from ..integration.test_webhooks_delivery import Receiver
 from .test_api_signing import sign_as_participant
 
 PACKAGE = "returnprog_generated_client"
@@ -51,17 +59,10 @@ class Generated:
             self.api.__path__, self.api.__name__ + ".") if not is_pkg}
 
     def _module(self, operation_id: str):
-        if operation_id in self.modules:
-            return importlib.import_module(self.modules[operation_id])
-        # Not named in the document yet: the generator names it by method and path.
-        for rule in self.app.url_map.iter_rules():
-            if rule.endpoint.rsplit(".", 1)[-1] == operation_id and rule.rule.startswith("/api/"):
-                path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
-                method = next(m for m in sorted(rule.methods) if m not in ("HEAD", "OPTIONS"))
-                name = re.sub(r"[^a-z0-9]+", "_", f"{method}_{path}".lower()).strip("_")
-                if name in self.modules:
-                    return importlib.import_module(self.modules[name])
-        raise LookupError(f"no generated operation {operation_id}")
+        # Every operation is named in the document (tests/web/test_openapi_document.py).
+        if operation_id not in self.modules:
+            raise LookupError(f"no generated operation {operation_id}")
+        return importlib.import_module(self.modules[operation_id])
 
     def call(self, operation_id: str, client, *args, body=None, expect=HTTPStatus.OK, **params):
         """``operation_id`` called with path ``args``; ``body`` a dict (made into the
@@ -86,18 +87,12 @@ class Generated:
 
     @staticmethod
     def model(annotation, payload: dict, operation_id: str):
-        """The generated model class a body annotation names (in a union of per-action
-        bodies, the one named after the action in the payload's operation)."""
+        """The generated model class a body annotation names: exactly one, since every
+        operation has its own request schema (no union a body could match twice)."""
         options = [t for t in typing.get_args(annotation) or (annotation,)
                    if hasattr(t, "from_dict")]
-        if len(options) == 1:
-            return options[0]
-        wanted = payload.pop("__model__", None)
-        return next(t for t in options if t.__name__ == wanted)
-
-
-def _camel(action: str) -> str:
-    return "Action" + "".join(part.capitalize() for part in action.split("_"))
+        assert len(options) == 1, (operation_id, options)
+        return options[0]
 
 
 @pytest.fixture
@@ -134,10 +129,24 @@ def _clients(generated, app, api_staff) -> dict:
         for role in ("counsellor", "supervisor", "finance")}
 
 
+def _deliver_webhooks(app) -> None:
+    """What the scheduler's webhook job does, once: POST every due delivery."""
+    with Session(app.extensions["returnprog.engine"]) as session:
+        webhooks.deliver_due(session, webhooks.HttpSender(5.0),
+                             outbox.RetryPolicy(max_attempts=3, base_seconds=0),
+                             webhooks.WebhookSettings(timeout=5.0, allow_loopback=True),
+                             secret_key=app.config["SECRET_KEY"])
+
+
 def test_one_household_from_intake_to_departure_through_the_generated_client(
         app, api_staff, generated):
     g, c = generated, _clients(generated, app, api_staff)
     counsellor = c["counsellor"]
+    # The integrator subscribes to every event first, with a receiver on loopback.
+    app.config["WEBHOOK_ALLOW_LOOPBACK"] = True
+    receiver = Receiver().__enter__()
+    subscription = g.call("create_webhook", counsellor, body={
+        "url": receiver.url, "events": list(EVENT_TYPES)}, expect=HTTPStatus.CREATED).parsed
     # Intake.
     opened = g.call("create_case", counsellor, body=json.loads(json.dumps(
         intake(adults=2, minors=1), default=str)), expect=HTTPStatus.CREATED).parsed
@@ -150,8 +159,9 @@ def test_one_household_from_intake_to_departure_through_the_generated_client(
         return g.call("get_case", counsellor, ref).parsed
 
     def act(action: str, who: str = "counsellor", **payload):
-        body = {"__model__": _camel(action), **payload}
-        return g.call("perform_action", c[who], ref, action, body=body).parsed
+        # One generated function per action (operationId action_<action>), each with its
+        # own body model; actions without fields take no body.
+        return g.call(f"action_{action}", c[who], ref, body=payload or None).parsed
 
     def sign_all(kind: str, **terms):
         for pid, name in adults.items():
@@ -179,12 +189,15 @@ def test_one_household_from_intake_to_departure_through_the_generated_client(
     agreed = act("agree_departure", departure_deadline=deadline)
     assert agreed.state == "departure_agreed"
     # The support: proposed in cash, approved by a supervisor, paid out by finance.
-    proposed = g.call("propose_payment", counsellor, ref, body={"method": "cash"},
+    proposed = g.call("propose_case_payment", counsellor, ref, body={"method": "cash"},
                       expect=HTTPStatus.CREATED).parsed
-    g.call("approve_payment", c["supervisor"], ref,
-           body={"payment_id": proposed.id, "version": proposed.version})
-    paid = act("pay_support", "finance", idempotency_key=f"pay-{ref}")
-    assert paid.state == "support_paid"
+    approved = g.call("approve_case_payment", c["supervisor"], ref, proposed.id,
+                      body={"version": proposed.version}).parsed
+    assert approved.status == "approved" and approved.approved_by.name
+    paid = g.call("pay_case_payment", c["finance"], ref, approved.id, body={
+        "version": approved.version, "idempotency_key": f"pay-{ref}"}).parsed
+    assert paid.status == "disbursed"
+    assert read().state == "support_paid"
     # The cash receipt, signed in person on the office tablet (a tablet session).
     for pid, name in adults.items():
         session = g.call("create_tablet_session", counsellor, ref, body={
@@ -227,3 +240,22 @@ def test_one_household_from_intake_to_departure_through_the_generated_client(
     # Departure.
     departed = act("confirm_departure", departed_on=TODAY.isoformat(), evidence="boarding")
     assert departed.state == "departed" and departed.departed_on == TODAY
+
+    # What happened reached the integrator as signed webhooks, each state change in order.
+    try:
+        _deliver_webhooks(app)
+    finally:
+        receiver.__exit__(None, None, None)
+    events = [Webhook(subscription.secret).verify(body, headers)
+              for headers, body in receiver.requests]
+    changes = [(e["data"]["from"], e["data"]["to"]) for e in events
+               if e["type"] == "case.state_changed"]
+    assert changes == [(None, "intake"), ("intake", "committed"),
+                       ("committed", "asylum_withdrawn"), ("asylum_withdrawn", "departure_agreed"),
+                       ("departure_agreed", "support_paid"), ("support_paid", "departed")]
+    assert sum(e["type"] == "document.signed" for e in events) == len(documents)
+    assert [e["type"] for e in events if e["type"].startswith("payment.")] == [
+        "payment.approved", "payment.disbursed"]
+    assert {e["data"]["case"] for e in events} == {ref}
+    log = g.call("list_webhook_deliveries", counsellor, subscription.id).parsed
+    assert {d.status for d in log.items} == {"delivered"}

@@ -83,8 +83,13 @@ def json_body() -> dict:
 
 
 def optional_body() -> dict:
-    """The JSON body if one was sent, else an empty payload (actions without fields)."""
-    return json_body() if request.content_length or request.is_json else {}
+    """The JSON body if one was sent, else an empty payload (actions without fields).
+    An empty body counts as none even under ``Content-Type: application/json``: generated
+    clients send that header on every operation that documents a JSON body, optional or
+    not. (The body's size is bounded by MAX_CONTENT_LENGTH before it is read.)"""
+    if request.content_length or (request.is_json and request.get_data(cache=True)):
+        return json_body()
+    return {}
 
 
 def load(schema_cls, data: dict) -> dict:

@@ -257,6 +257,13 @@ _ACTION_CLASSES = {action: type(f"Action_{action}", (schema,), {})
                    for action, schema in schemas.ACTION_SCHEMAS.items()}
 
 
+# Actions that have a better home: still answered, documented as deprecated.
+DEPRECATED_ACTIONS = {
+    "pay_support": "Use `POST /cases/{reference}/payments/{payment_id}/pay`, which names the "
+                   "payment and the version you read; this runs the same transition.",
+}
+
+
 def _action_paths(spec: APISpec, ref: dict, case_ok: dict) -> None:
     """One path per workflow action, each with its own request schema: a generator makes
     one method per action, and no body is valid for two actions at once. The Flask route
@@ -278,6 +285,9 @@ def _action_paths(spec: APISpec, ref: dict, case_ok: dict) -> None:
             spec.components.schema(name, schema=_ACTION_CLASSES[action])
             op["requestBody"] = {"content": {"application/json": {
                 "schema": name, "example": examples[action]}}}
+        if action in DEPRECATED_ACTIONS:
+            op["deprecated"] = True
+            op["description"] = DEPRECATED_ACTIONS[action]
         spec.path(path=f"/api/v1/cases/{{reference}}/actions/{action}",
                   operations={"post": op})
 
