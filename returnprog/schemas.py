@@ -312,6 +312,7 @@ _EMAIL = fields.Email()
 
 
 def _user_id_or_email(value: str) -> None:
+    """A user id (1 … 2³¹−1), or the deprecated e-mail address form."""
     if value.isascii() and value.isdigit():
         if not 1 <= int(value) <= 2**31 - 1:
             raise ValidationError(M("validate.user_id"))
@@ -320,6 +321,11 @@ def _user_id_or_email(value: str) -> None:
         _EMAIL.deserialize(value)
     except ValidationError:
         raise ValidationError(M("validate.user_id")) from None
+
+
+# Up to nine digits stay below 2³¹; the e-mail form is then checked as marshmallow's
+# e-mail field does (stricter than a pattern can say).
+_user_id_or_email.openapi = {"pattern": r"^\s*([1-9][0-9]{0,8}|[^@\s]+@[^@\s]+\.[^@\s]+)\s*$"}
 
 
 class CaseQuerySchema(Strict):

@@ -131,7 +131,9 @@ def perform_action(reference: str, action: str):
         raise ApiError(404, "not_found", M("case.no_such_action", name=action),
                        [{"code": "validate.one_of", "field": "action", "params": {"allowed": allowed},
                          "message": M("validate.one_of", choices=", ".join(allowed))}])
-    body = optional_body()
+    # Actions with fields need their JSON body (none: 415, empty or broken: 400, as
+    # documented); actions without fields take none, {} or an empty body.
+    body = optional_body() if schema is schemas.EmptyPayload else json_body()
     payload = load(schema, body)
     case_service.perform(api_ctx(), reference, action, payload)
     return _case_response(reference)
