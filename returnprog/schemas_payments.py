@@ -28,7 +28,13 @@ class ProposePaymentSchema(Strict):
     it follows from the tariff and the household."""
 
     method = fields.String(required=True, validate=validate.OneOf(payments.METHODS))
-    iban = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    # The layout an IBAN is typed in (country, check digits, the account; spaces anywhere
+    # after the country) — or blank for cash and card. Country rules and the checksum are
+    # checked by the service (schwifty), which a pattern cannot say.
+    iban = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64),
+                         metadata={"pattern": r"^\s*([A-Za-z]{2} *[0-9]{2}[A-Za-z0-9 ]{10,40})?\s*$",
+                                   "example": "NL91 ABNA 0417 1643 00",
+                                   "description": "required for a transfer; none for cash or card"})
     account_holder = fields.String(load_default=None, allow_none=True,
                                    validate=validate.Length(max=payments.ACCOUNT_HOLDER_MAX))
 

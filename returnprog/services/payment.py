@@ -443,6 +443,7 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
     }
 
 
+@atomic
 def payment_out(ctx: Context, payment: Payment, reference: str) -> dict:
     """:func:`payment_data` of a payment a use case has just changed and returned, with
     its people's names (one read, after the commit)."""

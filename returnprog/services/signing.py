@@ -718,6 +718,7 @@ def signing_links(ctx: Context, reference: str) -> list[dict]:
     return links_of(ctx, load_case(ctx, reference))
 
 
+@atomic
 def link_register(ctx: Context, reference: str) -> list[dict]:
     """The signing links and tablet sessions of a case for its counsellors (the API's
     list): :func:`links_of` with ``created_by`` as ``{id, name}``; never a token."""
@@ -730,6 +731,7 @@ def link_register(ctx: Context, reference: str) -> list[dict]:
     return [{**ln, "created_by": staff.get(ln["created_by"])} for ln in links]
 
 
+@atomic
 def link_entry(ctx: Context, request: SigningRequest) -> dict:
     """One signing request in :func:`link_register`'s shape (the answer to its creation)."""
     entry = next(ln for ln in links_of(ctx, ctx.session.get(Case, request.case_id))

@@ -206,21 +206,26 @@ def _intake_data() -> tuple[dict, list[int]]:
     return data, rows
 
 
+def _form_field(field: str, rows: list[int]) -> str | None:
+    """The intake form's id of a request field path (None: not a field of the form)."""
+    if field == "principal.v_number":
+        return "principal-v_number"
+    match = re.match(r"^household\.(\d+)\.v_number$", field)
+    if match and int(match.group(1)) < len(rows):
+        return f"household-{rows[int(match.group(1))]}-v_number"
+    return None
+
+
 def _intake_errors(exc: Exception, data: dict, rows: list[int]) -> tuple[FormErrors, int]:
     """Errors of the intake form; household indexes are mapped back to form rows, and a
     V-number held by another open case is shown beside that person's V-number."""
     if isinstance(exc, ServiceError) and isinstance(exc.details, list):
-        where = {data["principal"].get("v_number"): "principal"}
-        where.update({m.get("v_number"): f"household-{row}"
-                      for m, row in zip(data.get("household", []), rows)})
+        # The refusal names the request's field (principal.v_number, household.N.v_number),
+        # never the number: household indexes are mapped to the form's rows.
         errors = FormErrors(render_message(exc))
         for item in exc.details:
             item = item if isinstance(item, dict) else {"message": str(item)}
-            number = re.search(r"\d{10}", item.get("message", ""))
-            target = (f"{where[number.group(0)]}-v_number"
-                      if item.get("field") == "v_number" and number and number.group(0) in where
-                      else None)
-            errors.add(target, item.get("message", ""))
+            errors.add(_form_field(item.get("field") or "", rows), item.get("message", ""))
         return errors, exc.status
 
     def rename(key: str) -> str:
