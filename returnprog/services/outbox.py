@@ -303,6 +303,31 @@ class DeliveryReport:
                 f"{self.failed} failed, {self.cancelled} cancelled, {self.released} released")
 
 
+def lease_due(session: Session, channel: str, now: dt.datetime, *, limit: int,
+              lease: dt.timedelta) -> tuple[list[int], dt.datetime]:
+    """Lease up to ``limit`` due rows of ``channel`` (``pending``, or ``sending`` whose lease
+    ran out after a crash) with one compare-and-set ``UPDATE``, in the caller's write
+    transaction: the ids this worker now holds, and until when. Nothing leased: the
+    transaction is rolled back and no ids are returned."""
+    due = (OutboxMessage.channel == channel, OutboxMessage.status.in_(("pending", "sending")),
+           OutboxMessage.next_attempt_at <= now)
+    ids = list(session.execute(select(OutboxMessage.id).where(*due)
+                               .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                               .limit(limit)).scalars())
+    lease_until = now + lease
+    if not ids:
+        session.rollback()
+        return [], lease_until
+    claimed = list(session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids), *due)
+        .values(status="sending", next_attempt_at=lease_until)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)).scalars())
+    if not claimed:  # another worker leased them first: end the write transaction here
+        session.rollback()
+    return claimed, lease_until
+
+
 @atomic
 def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timedelta,
               today: dt.date | None = None) -> tuple[list[Claim], int]:
@@ -311,20 +336,9 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
     no longer meaningful. Returns the claims and the number cancelled; commits."""
     begin_write(session)
     # Webhook deliveries share the table but not this sender (services.webhooks has its own).
-    due = (OutboxMessage.channel == EMAIL, OutboxMessage.status.in_(("pending", "sending")),
-           OutboxMessage.next_attempt_at <= now)
-    ids = list(session.execute(select(OutboxMessage.id).where(*due)
-                               .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                               .limit(limit)).scalars())
-    if not ids:
-        session.rollback()
+    claimed, lease_until = lease_due(session, EMAIL, now, limit=limit, lease=lease)
+    if not claimed:
         return [], 0
-    lease_until = now + lease
-    claimed = list(session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids), *due)
-        .values(status="sending", next_attempt_at=lease_until)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)).scalars())
     rows = session.execute(select(
         OutboxMessage.id, OutboxMessage.idempotency_key, OutboxMessage.kind,
         OutboxMessage.case_id, OutboxMessage.recipient, OutboxMessage.language,
@@ -332,7 +346,7 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
         OutboxMessage.attempts, OutboxMessage.deadline,
         OutboxMessage.signing_request_id, OutboxMessage.document_id)
         .where(OutboxMessage.id.in_(claimed))
-        .order_by(OutboxMessage.id)).all() if claimed else []
+        .order_by(OutboxMessage.id)).all()
     stale = _not_meaningful(session, rows, now, today or _local_today(now))
     for reason, stale_ids in _group(stale).items():
         session.execute(update(OutboxMessage).where(

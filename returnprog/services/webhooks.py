@@ -44,7 +44,7 @@ from ..models import OutboxMessage, User, WebhookAttempt, WebhookSubscription
 from ..roles import ADMIN
 from . import Conflict, Context, Forbidden, Invalid, NotFound
 from .lookups import user_ref
-from .outbox import WEBHOOK, DeliveryReport, RetryPolicy, _StopWhenLost, _utcnow
+from .outbox import WEBHOOK, DeliveryReport, RetryPolicy, _StopWhenLost, _utcnow, lease_due
 from .uow import atomic, commit
 from .webhook_events import emit, emit_many, on_audit, sweep_expired_links
 
@@ -342,25 +342,15 @@ def claim_due(session: Session, now: dt.datetime, *, limit: int, lease: dt.timed
     expired lease) by compare-and-set; cancel those whose subscription was deleted.
     Returns the claims and the number cancelled; commits."""
     begin_write(session)
-    due = (OutboxMessage.channel == WEBHOOK, OutboxMessage.status.in_(("pending", "sending")),
-           OutboxMessage.next_attempt_at <= now)
-    ids = list(session.execute(select(OutboxMessage.id).where(*due)
-                               .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                               .limit(limit)).scalars())
-    if not ids:
-        session.rollback()
+    claimed, lease_until = lease_due(session, WEBHOOK, now, limit=limit, lease=lease)
+    if not claimed:
         return [], 0
-    lease_until = now + lease
-    claimed = list(session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids), *due)
-        .values(status="sending", next_attempt_at=lease_until)
-        .returning(OutboxMessage.id).execution_options(synchronize_session=False)).scalars())
     rows = session.execute(select(
         OutboxMessage.id, OutboxMessage.idempotency_key, OutboxMessage.body_text,
         OutboxMessage.attempts, WebhookSubscription.url, WebhookSubscription.secret_encrypted,
         WebhookSubscription.deleted_at)
         .join(WebhookSubscription, WebhookSubscription.id == OutboxMessage.webhook_subscription_id)
-        .where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)).all() if claimed else []
+        .where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)).all()
     gone = [r.id for r in rows if r.deleted_at is not None]
     if gone:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(gone))
