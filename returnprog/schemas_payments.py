@@ -63,13 +63,12 @@ class ReasonedDecisionSchema(Strict):
     version = fields.Integer(load_default=None, allow_none=True, **ID)
 
 
-class ReentrySchema(Strict):
-    """The person came back: when, and how many cents of the support are reclaimed."""
+class _Reentry(Strict):
+    """What a re-entry records: when the person came back, the cents reclaimed, a note."""
 
     reentry_on = fields.Date(required=True)
     reclaim_cents = fields.Integer(required=True, strict=True,
                                    validate=validate.Range(min=0, max=payments.MAX_CENTS))
-    payment_id = fields.Integer(load_default=None, allow_none=True, **ID)
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
                          metadata=MULTILINE)
 
@@ -77,6 +76,12 @@ class ReentrySchema(Strict):
     def _not_future(self, data, **kwargs):
         if data.get("reentry_on") and data["reentry_on"] > dt.date.today():
             raise ValidationError({"reentry_on": [M('payment.reentry_future')]})
+
+
+class ReentrySchema(_Reentry):
+    """The person came back: when, and how many cents of the support are reclaimed."""
+
+    payment_id = fields.Integer(load_default=None, allow_none=True, **ID)
 
 
 # --- the payment sub-resource (/cases/{reference}/payments/{payment_id}/…) -----------------
@@ -110,20 +115,10 @@ class PaymentPaySchema(PaySupportSchema):
     version = _version()
 
 
-class PaymentReentrySchema(Strict):
+class PaymentReentrySchema(_Reentry):
     """The person came back: when, and how many cents of the paid support are reclaimed."""
 
     version = _version()
-    reentry_on = fields.Date(required=True)
-    reclaim_cents = fields.Integer(required=True, strict=True,
-                                   validate=validate.Range(min=0, max=payments.MAX_CENTS))
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
-                         metadata=MULTILINE)
-
-    @validates_schema
-    def _not_future(self, data, **kwargs):
-        if data.get("reentry_on") and data["reentry_on"] > dt.date.today():
-            raise ValidationError({"reentry_on": [M('payment.reentry_future')]})
 
 
 class PaymentQuerySchema(Strict):

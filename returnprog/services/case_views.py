@@ -185,6 +185,12 @@ def document_register(ctx: Context, reference: str) -> list[dict]:
     return items
 
 
+def document_filename(reference: str, doc: Document) -> str:
+    """The download name of a case's signed document (reference, kind, participant id,
+    version: no personal identifiers)."""
+    return f"{reference}-{doc.kind}-p{doc.participant_id or 0}-v{doc.version}.pdf"
+
+
 @atomic
 def payment_page(ctx: Context, reference: str) -> dict:
     """What the staff payment page of a case shows, in one read with a fixed number of

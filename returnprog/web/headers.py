@@ -5,8 +5,8 @@
   Referer), plus a Content-Security-Policy: the staff UI's for staff pages,
   ``PUBLIC_CSP`` for public ones.
 - Every API response (:func:`init_app`) — JSON, every error status, the OpenAPI document:
-  ``Cache-Control: no-store`` (it carries BSNs and V-numbers) and
-  ``X-Content-Type-Options: nosniff``.
+  ``Cache-Control: no-store`` and ``Pragma: no-cache`` (it carries BSNs, V-numbers and
+  signing addresses shown once) and ``X-Content-Type-Options: nosniff``.
 - Every response when ``ENV_NAME`` is ``production``: ``Strict-Transport-Security``, so a
   browser that once reached the service over HTTPS never falls back to plain HTTP.
   Not in development, where the service runs on plain ``http://127.0.0.1``.
@@ -46,7 +46,19 @@ def init_app(app: Flask) -> None:
     def _api_and_transport_headers(response: Response) -> Response:
         if request.path.startswith(API_PREFIX):
             response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"  # for HTTP/1.0 caches in between
             response.headers["X-Content-Type-Options"] = "nosniff"
         if current_app.config.get("ENV_NAME") == "production":
             response.headers["Strict-Transport-Security"] = HSTS
         return response
+
+
+def pdf_attachment(pdf: bytes, filename: str, sha256: str) -> Response:
+    """A signed PDF as a download (the staff page's and the API's): an attachment, never
+    cached, not sniffed, with its SHA-256 as the ETag."""
+    response = Response(bytes(pdf), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["ETag"] = f'"{sha256}"'
+    return response

@@ -13,7 +13,7 @@ import math
 import re
 import secrets
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, request,
+from flask import (Blueprint, abort, current_app, flash, redirect, request,
                    session, url_for)
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -30,6 +30,7 @@ from ..services import cases as case_service
 from ..services import case_files as case_file_service
 from ..services import figures as figure_service
 from .case_files_ui import store_upload
+from .headers import pdf_attachment
 from .signing_common import signing_panel_data
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
@@ -347,11 +348,7 @@ def case_page(reference: str):
 def download_document(reference: str, document_id: int):
     """A signed PDF of the case, as an attachment, never cached."""
     doc = case_views.document_for_download(ctx(), reference, document_id)
-    response = Response(doc.pdf, mimetype="application/pdf")
-    name = f"{reference}-{doc.kind}-p{doc.participant_id or 0}-v{doc.version}.pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pdf_attachment(doc.pdf, case_views.document_filename(reference, doc), doc.sha256)
 
 
 # --- workflow actions ------------------------------------------------------------------------------

@@ -183,16 +183,26 @@ def verify_check():
     if not data:
         return _verify_page(422, errors={"pdf": [_("The file is empty.")]})
     try:
-        result = verification_service.verify(db_session(), data, trusted_certs(),
-                                             channel="web", limits=limits(),
-                                             slot=request.environ.get(SLOT_KEY))
+        result = check_upload(data, "web")
     except verifier.Busy:
         return _busy()
+    return _verify_page(200, result=result)
+
+
+def check_upload(data: bytes, channel: str) -> "verification_service.Verification":
+    """The verdict on an uploaded file for the page (``web``) and the API (``api``): the
+    same limits and check slot; any failure of the check itself is the answer "could not
+    be checked", never a 500. Raises ``verifier.Busy`` when no slot is free."""
+    try:
+        return verification_service.verify(db_session(), data, trusted_certs(),
+                                           channel=channel, limits=limits(),
+                                           slot=request.environ.get(SLOT_KEY))
+    except verifier.Busy:
+        raise
     except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
         log.exception("verification of an uploaded file failed")
         db_session().rollback()
-        result = verification_service.Verification(valid=False, reasons=[CHECK_FAILED])
-    return _verify_page(200, result=result)
+        return verification_service.Verification(valid=False, reasons=[CHECK_FAILED])
 
 
 def _busy():

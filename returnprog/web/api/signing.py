@@ -15,7 +15,6 @@ Views parse, call one service and map the result.
 """
 from __future__ import annotations
 
-import logging
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
@@ -26,14 +25,12 @@ from ...identifiers import ID_TYPE_RECORDED
 from ...messages import M
 from ...services import case_views
 from ...services import signing as signing_service
-from ...services import verification as verification_service
 from .. import ratelimit
 from ..errors import error_response
-from ..sessions import db_session
-from ..verify import CHECK_FAILED, SLOT_KEY, busy_response, limits, trusted_certs
+from ..headers import pdf_attachment
+from ..verify import busy_response, check_upload
 from .common import ApiError, api_ctx, authenticate, json_body, load
 
-log = logging.getLogger(__name__)
 
 bp = Blueprint("api_signing", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
@@ -54,9 +51,7 @@ def _created(request_row, token: str):
     entry = signing_service.link_entry(ctx, request_row)
     url = public_base_url(current_app.config) + url_for("sign_link.page", token=token)
     resp = jsonify(schemas.SigningLinkCreatedOut().dump({**entry, "url": url}))
-    resp.status_code = 201
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Pragma"] = "no-cache"
+    resp.status_code = 201  # never cached: web.headers marks every API answer no-store
     return resp
 
 
@@ -125,14 +120,7 @@ def download_document(reference: str, document_id: int):
     if document_id > 2**31 - 1:
         raise ApiError(404, "not_found", M("case.no_document", id=document_id, ref=reference))
     doc = case_views.document_for_download(api_ctx(), reference, document_id)
-    resp = current_app.response_class(bytes(doc.pdf), mimetype="application/pdf")
-    name = f"{reference}-{doc.kind}-p{doc.participant_id or 0}-v{doc.version}.pdf"
-    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Pragma"] = "no-cache"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["ETag"] = f'"{doc.sha256}"'
-    return resp
+    return pdf_attachment(doc.pdf, case_views.document_filename(reference, doc), doc.sha256)
 
 
 def _verdict(result) -> dict:
@@ -169,13 +157,7 @@ def verify_pdf():
     if not data:
         raise ApiError(422, "invalid", "error.invalid_fields", {"file": [M("evidence.empty")]})
     try:
-        result = verification_service.verify(db_session(), data, trusted_certs(),
-                                             channel="api", limits=limits(),
-                                             slot=request.environ.get(SLOT_KEY))
+        result = check_upload(data, "api")
     except verifier.Busy:
         return busy_response()
-    except Exception:  # noqa: BLE001 - the answer is "could not be checked", never a 500
-        log.exception("verification of an uploaded file failed")
-        db_session().rollback()
-        result = verification_service.Verification(valid=False, reasons=[CHECK_FAILED])
     return jsonify(schemas.VerificationOut().dump(_verdict(result)))

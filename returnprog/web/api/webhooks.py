@@ -26,7 +26,6 @@ def create_webhook():
     resp = jsonify(schemas.WebhookCreatedOut().dump({**sub, "secret": secret}))
     resp.status_code = 201
     resp.headers["Location"] = url_for("api_webhooks.get_webhook", webhook_id=sub["id"])
-    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
