@@ -27,7 +27,7 @@ from flask_babel import Babel, force_locale, get_locale, get_translations, lazy_
 from .messages import Message, render
 from .policy import TIMEZONE_NAME
 
-from . import glossary, workflow
+from . import glossary, payment_flow, workflow
 
 LANGUAGES = {"nl": "Nederlands", "en": "English"}
 DEFAULT_LANGUAGE = "nl"
@@ -194,13 +194,8 @@ PAYMENT_METHOD_LABELS = {
     "card": _l("Prepaid card"),
 }
 
-PAYMENT_STATUS_LABELS = {
-    "proposed": _l("Proposed"),
-    "approved": _l("Approved"),
-    "rejected": _l("Rejected"),
-    "cancelled": _l("Cancelled"),
-    "disbursed": _l("Disbursed"),
-}
+# From the payment's state table (payment_flow), whose labels are marked with N_.
+PAYMENT_STATUS_LABELS = {name: _l(s.label) for name, s in payment_flow.STATUSES.items()}
 
 PARTICIPANT_LANGUAGE_LABELS = {
     "uk": _l("Ukrainian"),

@@ -321,8 +321,21 @@ MESSAGES: dict[str, str | Plural] = {
     # --- services: work queues ---
     "queue.not_found": N_("No work queue %(name)s for your role."),
     "payment.export_kind": N_("Unknown export kind."),
-    "payment.export_nothing": N_("No approved bank transfers are waiting for export."),
-    "payment.export_all_taken": N_("Every approved transfer is already in an export."),
+    "payment.export_nothing": N_("No released bank transfers are waiting for a batch."),
+    "payment.export_all_taken": N_("Every released transfer is already in a batch."),
+    "batch.other_scope_waiting": N_("%(num)s released transfers wait for a batch of the other "
+                                    "scope (%(scope)s)."),
+    "batch.not_open": N_("This batch can no longer be sent or withdrawn."),
+    "batch.status_is": N_("The batch is %(status)s."),
+    "batch.second_release": N_("A second finance officer must send this batch to the bank."),
+    "batch.second_release:detail": N_("The batch's total (%(total)s) is above the "
+                                      "limit of %(limit)s for one person: another "
+                                      "finance officer than its maker must send it."),
+    "batch.changed_first": N_("Someone else changed this batch first; reload and try again."),
+    "batch.no_such_file": N_("Batch %(id)s has no %(format)s file."),
+    "batch.no_such_transfer": N_("No bank transfer %(id)s."),
+    "payment.reproposal_state": N_("A corrected payment can be proposed only after the bank "
+                                   "returned the previous one."),
     "payment.export_failed": N_("The export file could not be made."),
     "payment.export_race": N_(
         "Another export took some of these payments at the same moment; try again."),
@@ -506,7 +519,7 @@ PARTICIPANT_CODES = frozenset({
 PARAM_KINDS = {"date": "date", "deadline": "date", "current_date": "date", "signed_on": "date",
                "cents": "money", "tariff": "money", "state": "state", "states": "states",
                "action": "action", "roles": "roles", "names": "names",
-               "reclaim": "euro", "paid": "euro", "statuses": "alternatives", "method": "pay_method"}
+               "reclaim": "euro", "paid": "euro", "total": "euro", "limit": "euro", "statuses": "alternatives", "method": "pay_method"}
 
 
 # English button label of each workflow action, by name. The workflow table owns the

@@ -12,6 +12,7 @@ from typing import Optional
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from . import payment_flow
 from .policy import age_on
 
 
@@ -351,21 +352,25 @@ class EvidenceFile(SQLModel, table=True):
     proves_departure: bool = False
 
 
-LIVE_PAYMENT_STATUSES = ("proposed", "approved", "disbursed")
+# From the payment's state table: the statuses of the one payment a case may have in flight.
+LIVE_PAYMENT_STATUSES = payment_flow.LIVE_STATUSES
 
 
 class Payment(SQLModel, table=True):
-    """Travel support for one case: proposed, approved by another person, disbursed once."""
+    """Travel support for one case: proposed, approved by another person, released once;
+    a bank transfer then goes through a batch to the bank and is booked or returned
+    (``payment_flow`` declares the statuses and steps)."""
 
     __table_args__ = (
-        # At most one live payment per case — a database rule, not only code.
+        # At most one live payment per case — a database rule, not only code: never a
+        # second transfer in flight, never two booked payments.
         Index("uq_payment_live_per_case", "case_id", unique=True,
-              sqlite_where=text("status IN ('proposed','approved','disbursed')"),
-              postgresql_where=text("status IN ('proposed','approved','disbursed')")),
+              sqlite_where=text(payment_flow.live_predicate()),
+              postgresql_where=text(payment_flow.live_predicate())),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
-    status: str = Field(max_length=12)  # proposed|approved|rejected|cancelled|disbursed
+    status: str = Field(max_length=12)  # payment_flow.STATUSES
     version: int = 1
     amount_cents: int
     currency: str = Field(default="EUR", max_length=3)
@@ -388,20 +393,88 @@ class Payment(SQLModel, table=True):
     export_batch_id: Optional[int] = Field(default=None, foreign_key="export_batch.id")
     reclaim_cents: Optional[int] = None
     reentry_on: Optional[dt.date] = None
+    # The bank leg of a transfer: the id that travels with the money (set when the payment
+    # joins a batch, kept when the batch is withdrawn), when the batch was sent, and what
+    # the bank's statement said.
+    end_to_end_id: Optional[str] = Field(default=None, max_length=35, index=True)
+    sent_at: Optional[dt.datetime] = None
+    booked_at: Optional[dt.datetime] = None
+    returned_at: Optional[dt.datetime] = None
+    return_reason: Optional[str] = Field(default=None, max_length=4)
+    # A corrected payment proposed after ``replaces_id`` came back from the bank.
+    replaces_id: Optional[int] = Field(default=None, foreign_key="payment.id")
+    # Cash and card: where the hand-over took place (who and when: disbursed_by/_at).
+    handed_over_place: Optional[str] = Field(default=None, max_length=200)
 
 
 class ExportBatch(SQLModel, table=True):
-    """A finance export (SEPA pain.001 or CSV) of approved bank transfers."""
+    """A payment batch: released bank transfers made once into every format — the SEPA
+    pain.001 (``content``/``sha256``; none for accounts outside SEPA) and the CSV
+    (``csv_content``/``csv_sha256``) — downloadable again at any time, byte for byte.
+    ``status``: ``open`` (made, not sent), ``sent`` (handed to the bank), ``withdrawn``
+    (never sent; its payments were freed). Rows from before batches (``kind`` ``sepa`` or
+    ``csv``, one file each) are ``legacy``."""
 
     __tablename__ = "export_batch"
     id: Optional[int] = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=10)
+    kind: str = Field(max_length=12)  # batch scope: sepa | outside_sepa (legacy: sepa | csv)
+    status: str = Field(default="open", max_length=10)
     created_by: int = Field(foreign_key="user.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
     payment_count: int = 0
     total_cents: int = 0
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sha256: str = Field(max_length=64)
+    csv_content: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))
+    csv_sha256: Optional[str] = Field(default=None, max_length=64)
+    sent_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    sent_at: Optional[dt.datetime] = None
+    withdrawn_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    withdrawn_at: Optional[dt.datetime] = None
+
+
+class BankStatement(SQLModel, table=True):
+    """An imported bank statement (camt.053 or MT940); the bank's statement id is unique,
+    so importing the same statement twice changes nothing."""
+
+    __tablename__ = "bank_statement"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    statement_id: str = Field(max_length=70, unique=True)
+    format: str = Field(max_length=20)
+    account_iban: Optional[str] = Field(default=None, max_length=34)
+    sha256: str = Field(max_length=64)
+    entry_count: int = 0
+    imported_by: int = Field(foreign_key="user.id")
+    imported_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class StatementEntry(SQLModel, table=True):
+    """One entry of an imported statement and what reconciliation did with it:
+    ``outcome`` booked | returned (applied to ``payment_id``), review (unmatched or
+    ambiguous: a person decides, ``review_reason`` says why) or ignored (not booked, or
+    not about travel support)."""
+
+    __tablename__ = "statement_entry"
+    __table_args__ = (UniqueConstraint("statement_row_id", "reference",
+                                       name="uq_statement_entry_reference"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    statement_row_id: int = Field(foreign_key="bank_statement.id", index=True)
+    reference: str = Field(max_length=80)
+    booked_on: dt.date
+    direction: str = Field(max_length=6)
+    status: str = Field(max_length=8)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    end_to_end_id: Optional[str] = Field(default=None, max_length=35)
+    counterparty_iban: Optional[str] = Field(default=None, max_length=34)
+    counterparty_name: Optional[str] = Field(default=None, max_length=140)
+    return_reason: Optional[str] = Field(default=None, max_length=4)
+    outcome: str = Field(max_length=10)
+    review_reason: Optional[str] = Field(default=None, max_length=30)
+    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id", index=True)
+    resolved_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    resolved_at: Optional[dt.datetime] = None
+    resolution: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -3,16 +3,10 @@ cycle, the four-eyes rule and the checks on bank details.
 
 Pure: no Flask and no database. Amounts are whole euro cents (int), never floats.
 
-Life cycle of a payment (DESIGN §3, §5)::
-
-    proposed ──approve──▶ approved ──disburse (pay_support)──▶ disbursed
-        │                    │
-        ├──reject──▶ rejected└──cancel──▶ cancelled
-        └──cancel──▶ cancelled
-
-``proposed``, ``approved`` and ``disbursed`` are *live*: a case has at most one live
-payment (a partial unique index in the database). A rejected or cancelled proposal is kept
-for the record and a new one may be made.
+A payment's life is declared in :mod:`payment_flow` (statuses and steps, as data): proposed
+→ approved by another person → released once (``pay_support``) → for a bank transfer
+scheduled in a batch → sent → booked or returned; a rejected, cancelled or returned payment
+is kept for the record and a new one may be proposed.
 """
 from __future__ import annotations
 
@@ -22,18 +16,15 @@ from dataclasses import dataclass
 from .identifiers import normalise_iban
 from .money import METHOD_LABELS, format_cents  # noqa: F401 (part of this module's API)
 from .messages import M
-from .models import LIVE_PAYMENT_STATUSES
+from . import payment_flow
 from .policy import Policy
 from .workflow import PAYMENT_DECIDERS
 
 METHODS = ("transfer", "cash", "card")
-STATUSES = ("proposed", "approved", "rejected", "cancelled", "disbursed")
-LIVE_STATUSES = LIVE_PAYMENT_STATUSES
-# A payment can be cancelled until the money has gone out (disbursed, or handed to the
-# bank in an export file).
-CANCELLABLE_STATUSES = ("proposed", "approved")
-# Bank transfers that finance may put in an export file.
-EXPORTABLE_STATUSES = ("approved", "disbursed")
+STATUSES = tuple(payment_flow.STATUSES)
+LIVE_STATUSES = payment_flow.LIVE_STATUSES
+# A payment can be cancelled until the money has been released.
+CANCELLABLE_STATUSES = payment_flow.sources("cancel")
 ACCOUNT_HOLDER_MAX = 140
 # An upper bound on any amount the service handles (EUR 10 million): keeps sums within a
 # 64-bit integer and catches a mistyped reclaim.

@@ -71,6 +71,10 @@ class Policy:
     # single use, expires after this many minutes (security policy; the participant signs
     # while the counsellor waits, so a session left behind must not stay usable).
     tablet_session_minutes: int = 15
+    # Four eyes on release: a payment batch whose total is above this amount (cents) is
+    # sent to the bank only by a second finance officer, not the one who made it
+    # (EXAMPLE VALUE, EUR 5,000: set the ministry's mandate limit in instance/).
+    batch_second_release_cents: int = 500_000
     tariffs: tuple[Tariff, ...] = EXAMPLE_TARIFFS
     currency: str = "EUR"
     # How a signer of a personal link proves to be the registered participant, per

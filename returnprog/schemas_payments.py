@@ -139,6 +139,18 @@ class ExportQuerySchema(Strict):
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
+class DownloadQuerySchema(Strict):
+    """Which of a batch's files to download."""
+
+    format = fields.String(validate=validate.OneOf(("sepa", "csv")))
+
+
+class CreateBatchSchema(Strict):
+    """Which released transfers to put in a new batch (the form's choice)."""
+
+    scope = fields.String(load_default="sepa", validate=validate.OneOf(("sepa", "outside_sepa")))
+
+
 class CreateExportSchema(Strict):
     """Which file to make of the transfers not exported yet."""
 
@@ -178,6 +190,15 @@ class PaymentDetailOut(Schema):
     disbursed_by = fields.Nested(UserRef, allow_none=True)
     disbursed_at = fields.DateTime(allow_none=True)
     export_batch_id = fields.Integer(allow_none=True)
+    end_to_end_id = fields.String(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    booked_at = fields.DateTime(allow_none=True)
+    returned_at = fields.DateTime(allow_none=True)
+    return_reason = fields.String(allow_none=True, metadata={
+        "description": "The bank's ISO 20022 return reason code, e.g. AC04."})
+    replaces_id = fields.Integer(allow_none=True, metadata={
+        "description": "The returned payment this corrected one replaces."})
+    handed_over_place = fields.String(allow_none=True)
     receipt_required = fields.Boolean()
     receipt_signed = fields.Boolean(allow_none=True)
     reentry_on = fields.Date(allow_none=True)
@@ -203,12 +224,20 @@ class ExportBatchOut(Schema):
     """A finance export's register entry (the file is downloaded separately)."""
 
     id = fields.Integer()
-    kind = fields.String()
+    kind = fields.String(metadata={"description": "Deprecated: the batch's scope."})
+    scope = fields.String(metadata={"description": "sepa | outside_sepa"})
+    status = fields.String(metadata={"description": "open | sent | withdrawn | legacy"})
     created_by = fields.Nested(UserRef)
     created_at = fields.DateTime()
     payment_count = fields.Integer()
     total_cents = fields.Integer()
-    sha256 = fields.String()
+    sha256 = fields.String(metadata={"description": "Deprecated: see files."})
+    files = fields.List(fields.Dict(), metadata={
+        "description": "The batch's renderings: format (sepa | csv) and sha256."})
+    sent_at = fields.DateTime(allow_none=True)
+    sent_by = fields.Nested(UserRef, allow_none=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawn_by = fields.Nested(UserRef, allow_none=True)
     download = fields.String()
 
 

@@ -65,7 +65,7 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("payment.booked", "The bank booked the transfer (bank-statement import).",
               ("case", "payment_id")),
     EventType("payment.returned", "The bank returned the transfer (bank-statement import).",
-              ("case", "payment_id")),
+              ("case", "payment_id", "return_reason")),
 )}
 EVENT_TYPES = tuple(CATALOGUE)
 
@@ -85,6 +85,9 @@ AUDIT_EVENTS: dict[str, tuple[str, Callable[[Mapping], dict]]] = {
                                                        "participant_id")),
     "approve_payment": ("payment.approved", _ids("payment_id")),
     "pay_support": ("payment.disbursed", _ids("payment_id", "method")),
+    "release_payment": ("payment.disbursed", _ids("payment_id", "method")),
+    "book_payment": ("payment.booked", _ids("payment_id")),
+    "return_payment": ("payment.returned", _ids("payment_id", "return_reason")),
 }
 
 

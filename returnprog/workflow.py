@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Callable, Iterable, Mapping
 
 from .glossary import N_
-from . import messages
+from . import messages, payment_flow
 from .messages import Refusal
 from .policy import Policy
 # ROLES is re-exported: schemas and tests read it here.
@@ -323,11 +323,15 @@ def _extension_payload(facts, payload, policy):
     return problems
 
 
+# Released (and, for a transfer, whatever its bank leg says since).
+PAID_OUT = payment_flow.PAID_OUT_STATUSES
+
+
 def _payment_ready(facts, payload, policy):
     pay = facts.payment
     if pay is None:
         return [Refusal("payment_not_approved")]
-    if pay.status == "disbursed":
+    if pay.status in PAID_OUT:
         return [Refusal("payment_already_disbursed")]
     if pay.status != "approved":
         return [Refusal("payment_not_approved:yet")]

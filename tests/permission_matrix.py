@@ -118,6 +118,7 @@ MATRIX: dict[tuple[str, str], object] = {
     ("payments_ui.exports", "GET"): only("finance"),
     ("payments_ui.exports", "POST"): only("finance", expect=PASS),
     ("payments_ui.download_export", "GET"): only("finance"),
+    ("payments_ui.batch_step", "POST"): only("finance", expect=PASS),
     # programme figures
     ("figures.programme", "GET"): only("supervisor", "finance", "admin"),
     ("figures.programme_csv", "GET"): only("supervisor", "finance", "admin"),
@@ -239,6 +240,7 @@ PARAMS = {
     "batch_id": lambda world, which: world.batch_id,
     "request_id": lambda world, which: world.request_id,
     "action": lambda world, which: "confirm_commitment",
+    "step": lambda world, which: "send",
     # a signing-link token nobody was given (the link pages answer 410), the pad's script
     "token": lambda world, which: "no-such-signing-link-token-0000000000000000",
     "filename": lambda world, which: "signature.js",

@@ -14,6 +14,7 @@ from returnprog.models import AuditEvent, Case, Document
 from returnprog.services import accounts as account_service
 from returnprog.services import case_files as case_file_service
 from returnprog.services import cases as case_service
+from returnprog.services import batches as batch_service
 from returnprog.services import payment as payment_service
 
 from .conftest import drive_to, fake_sign, intake
@@ -96,7 +97,14 @@ def build_world(staff, ctx_for, session) -> World:
     payment_service.propose(ctx_for(staff.counsellor), own.reference, {
         "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. Kovalenko"})
     payment_service.approve(ctx_for(staff.supervisor), own.reference)
-    batch = payment_service.create_export(ctx_for(staff.finance), "csv")
+    # A batch of another case's released transfer (own stays waiting for its payout).
+    paid = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0)
+    payment_service.propose(ctx_for(staff.counsellor), paid.reference, {
+        "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. Kovalenko"})
+    payment_service.approve(ctx_for(staff.supervisor), paid.reference)
+    payment_service.disburse(ctx_for(staff.finance), paid.reference,
+                             {"idempotency_key": f"pay-{paid.reference}"})
+    batch = batch_service.create_batch(ctx_for(staff.finance))
     other = case_service.open_case(ctx_for(staff.other_counsellor), intake(1, 0))
     fake_sign(session, other, workflow.COMMITMENT)
     doc = lambda ref: session.execute(  # noqa: E731

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
-from .. import audit, export, payments
-from ..models import Case, Document, ExportBatch, Payment, User
-from ..roles import FINANCE, PAYMENT_FOLLOW_UP_ROLES
+from .. import audit, payment_flow, payments
+from ..models import Case, Document, Payment, User
+from ..roles import PAYMENT_FOLLOW_UP_ROLES
 from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
@@ -36,6 +36,23 @@ def _lock_case_state(ctx: Context, case: Case) -> str:
     serialised by ``begin_write``."""
     return ctx.session.execute(select(Case.state).where(Case.id == case.id)
                                .with_for_update()).scalar_one()
+
+
+# States after the release: a payment is then only proposed to replace a returned one.
+AFTER_RELEASE = (State.SUPPORT_PAID.value, State.DEPARTED.value)
+
+
+def _returned_to_replace(ctx: Context, case: Case) -> Payment | None:
+    """The case's latest payment if the bank returned it and nothing replaced it yet."""
+    latest = ctx.session.execute(select(Payment).where(Payment.case_id == case.id)
+                                 .order_by(Payment.id.desc()).limit(1)).scalar_one_or_none()
+    if latest is not None and latest.status == "returned":
+        return latest
+    # A replacement that was itself rejected or cancelled leaves the return to repair.
+    if latest is not None and latest.replaces_id is not None and \
+            latest.status in ("rejected", "cancelled"):
+        return ctx.session.get(Payment, latest.replaces_id)
+    return None
 
 
 def _require_state(ctx: Context, case: Case, state: State, what: str) -> None:
@@ -108,7 +125,14 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
                         [{"code": "role", "message": M('payment.propose_role')}])
     case = load_case(ctx, reference)
     current = _lock_case_state(ctx, case)
-    if current != State.DEPARTURE_AGREED.value:
+    replaces = None
+    if current in AFTER_RELEASE:
+        # After release only a corrected payment for one the bank returned (issue 15).
+        replaces = _returned_to_replace(ctx, case)
+        if replaces is None:
+            raise Conflict('payment.reproposal_state',
+                           [{"code": "wrong_state", "message": M("wrong_state:now", state=current)}])
+    elif current != State.DEPARTURE_AGREED.value:
         raise Conflict('payment.propose_state', [{"code": "wrong_state", "message": M("wrong_state:now", state=current)}])
     existing = live_payment(ctx, case)
     if existing is not None:
@@ -124,27 +148,39 @@ def propose(ctx: Context, reference: str, data: dict) -> Payment:
     if method == "transfer":
         iban, _ = payments.iban_check(data.get("iban"))
         holder = data["account_holder"].strip()
-    facts = gather_facts(ctx, case)
-    adults = len(facts.adults)
-    q = payments.quote(ctx.policy, adults, len(facts.participants) - adults, ctx.today())
-    if q is None:
-        raise Conflict('payment.no_tariff_today',
-                       [{"code": "tariff_missing", "message": M('payment.configure_tariff')}])
-    payment = Payment(case_id=case.id, status="proposed", amount_cents=q.amount_cents,
-                      currency=ctx.policy.currency, adults=q.adults, minors=q.minors,
-                      tariff_effective_from=q.tariff_effective_from,
-                      breakdown=json.dumps(q.breakdown(), sort_keys=True), method=method,
+    if replaces is not None:
+        # The same money again, to corrected details: the amount and its breakdown are
+        # the returned payment's (the tariff of its day), not a new quote.
+        amount, adults, minors = replaces.amount_cents, replaces.adults, replaces.minors
+        tariff_from, breakdown = replaces.tariff_effective_from, json.loads(replaces.breakdown)
+    else:
+        facts = gather_facts(ctx, case)
+        n_adults = len(facts.adults)
+        q = payments.quote(ctx.policy, n_adults, len(facts.participants) - n_adults,
+                           ctx.today())
+        if q is None:
+            raise Conflict('payment.no_tariff_today',
+                           [{"code": "tariff_missing", "message": M('payment.configure_tariff')}])
+        amount, adults, minors = q.amount_cents, q.adults, q.minors
+        tariff_from, breakdown = q.tariff_effective_from, q.breakdown()
+    payment = Payment(case_id=case.id, status="proposed", amount_cents=amount,
+                      currency=ctx.policy.currency, adults=adults, minors=minors,
+                      tariff_effective_from=tariff_from,
+                      breakdown=json.dumps(breakdown, sort_keys=True), method=method,
                       iban=iban, account_holder=holder, proposed_by=ctx.actor.id,
-                      proposed_at=ctx.now())
+                      proposed_at=ctx.now(),
+                      replaces_id=replaces.id if replaces is not None else None)
     ctx.session.add(payment)
     try:
         ctx.session.flush()
     except (IntegrityError, OperationalError) as exc:
         raise Conflict('payment.live_exists') from exc
     audit.append(ctx.session, actor=ctx.actor, action="propose_payment", case_id=case.id,
-                 details={"payment_id": payment.id, "amount_cents": q.amount_cents,
+                 details={"payment_id": payment.id, "amount_cents": amount,
                           "method": method, "iban": payments.mask_iban(iban),
-                          "breakdown": q.breakdown()}, ip=ctx.ip)
+                          "breakdown": breakdown,
+                          **({"replaces": replaces.id} if replaces is not None else {})},
+                 ip=ctx.ip)
     commit(ctx, "payment.live_exists")
     return payment
 
@@ -160,11 +196,13 @@ def _decide(ctx: Context, reference: str, new_status: str, reason: str | None,
     case = load_case(ctx, reference)
     if by_id:
         _named_payment(ctx, case, payment_id)
-    if new_status == "approved":
-        _require_state(ctx, case, State.DEPARTURE_AGREED, "payment.wrong_state:approve")
-    else:
-        _lock_case_state(ctx, case)
+    current = _lock_case_state(ctx, case)
     payment = _the_payment(ctx, case, ("proposed",), payment_id, expected_version, verb)
+    if new_status == "approved" and current != State.DEPARTURE_AGREED.value and not (
+            current in AFTER_RELEASE and payment.replaces_id is not None):
+        raise Conflict("payment.wrong_state:approve",
+                       [{"code": "wrong_state", "message": M("wrong_state:now", state=current)}],
+                       state=State.DEPARTURE_AGREED.value)
     persons = person_of(ctx, payment.proposed_by)
     problem = payments.decision_problem(ctx.actor.role, ctx.actor.id, payment.proposed_by,
                                         actor_person=ctx.actor.person,
@@ -218,7 +256,7 @@ def cancel(ctx: Context, reference: str, reason: str, payment_id: int | None = N
         _named_payment(ctx, case, payment_id)
     _lock_case_state(ctx, case)
     live = live_payment(ctx, case)
-    if live is not None and live.status == "disbursed":
+    if live is not None and live.status in payment_flow.PAID_OUT_STATUSES:
         raise Conflict('payment.already_paid', [{"code": "payment_already_disbursed",
                                        "message": M('payment.reclaim_instead')}])
     payment = _the_payment(ctx, case, payments.CANCELLABLE_STATUSES, payment_id,
@@ -303,7 +341,33 @@ def _pay_out(ctx: Context, reference: str, payload: dict,
              expect: tuple[int | None, int | None] = (None, None)) -> Case:
     def side_effect(ctx: Context, case: Case, payload: dict) -> dict:
         return _disburse_in_transition(ctx, case, payload, *expect)
+    case = load_case(ctx, reference)
+    if case.state in AFTER_RELEASE:
+        return _release_replacement(ctx, case, payload, expect)
     return transitions.run(ctx, reference, "pay_support", payload, side_effect=side_effect)
+
+
+def _release_replacement(ctx: Context, case: Case, payload: dict,
+                         expect: tuple[int | None, int | None]) -> Case:
+    """Release a corrected payment on a case that is already past ``pay_support`` (the
+    bank returned the first one): the same four-eyes and exactly-once checks as the
+    transition, without moving the case again."""
+    begin_write(ctx.session)
+    if ctx.actor.role not in ACTIONS["pay_support"].roles:
+        raise Forbidden("payment.finance_only:export",
+                        [{"code": "role", "message": M("payment.finance_only:export")}])
+    if _lock_case_state(ctx, case) not in AFTER_RELEASE:
+        raise Conflict(STALE_MESSAGE, [{"code": "stale_version",
+                                        "message": M("payment.changed_first")}])
+    payment = live_payment(ctx, case)
+    if payment is None or payment.replaces_id is None:
+        raise Conflict("payment.none_approved")
+    details = _disburse_in_transition(ctx, case, payload, *expect)
+    audit.append(ctx.session, actor=ctx.actor, action="release_payment", case_id=case.id,
+                 details={**details, "replaces": payment.replaces_id}, ip=ctx.ip)
+    commit(ctx)
+    ctx.session.refresh(case)
+    return case
 
 
 @atomic
@@ -379,7 +443,8 @@ def record_reentry(ctx: Context, reference: str, data: dict, *, by_id: bool = Fa
         _named_payment(ctx, case, data["payment_id"])
     _require_state(ctx, case, State.DEPARTED, "payment.wrong_state:reentry")
     payment = ctx.session.execute(select(Payment).where(
-        Payment.case_id == case.id, Payment.status == "disbursed")).scalar_one_or_none()
+        Payment.case_id == case.id,
+        Payment.status.in_(payment_flow.PAID_OUT_STATUSES))).scalar_one_or_none()
     if payment is None:
         raise Conflict('payment.reentry_none_paid',
                        [{"code": "no_payment", "message": M('payment.nothing_to_reclaim')}])
@@ -400,7 +465,7 @@ def record_reentry(ctx: Context, reference: str, data: dict, *, by_id: bool = Fa
                                          case.departed_on, ctx.today())
     if problems:
         raise Invalid('payment.reentry_invalid', problems)
-    _compare_and_set(ctx, payment, ("disbursed",), Payment.reentry_on.is_(None),
+    _compare_and_set(ctx, payment, payment_flow.PAID_OUT_STATUSES, Payment.reentry_on.is_(None),
                      reentry_on=data["reentry_on"], reclaim_cents=reclaim)
     audit.append(ctx.session, actor=ctx.actor, action="record_reentry", case_id=case.id,
                  details={"payment_id": payment.id, "reentry_on": data["reentry_on"].isoformat(),
@@ -437,6 +502,10 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
         "decision_reason": payment.decision_reason,
         "disbursed_by": who(payment.disbursed_by), "disbursed_at": payment.disbursed_at,
         "export_batch_id": payment.export_batch_id,
+        "end_to_end_id": payment.end_to_end_id, "sent_at": payment.sent_at,
+        "booked_at": payment.booked_at, "returned_at": payment.returned_at,
+        "return_reason": payment.return_reason, "replaces_id": payment.replaces_id,
+        "handed_over_place": payment.handed_over_place,
         "receipt_required": payment.method == "cash" and payment.status == "disbursed",
         "receipt_signed": receipt_signed,
         "reentry_on": payment.reentry_on, "reclaim_cents": payment.reclaim_cents,
@@ -549,121 +618,6 @@ def list_payments(ctx: Context, filters: dict) -> dict:
     return {"page": page, "per_page": per_page, "total": total, "items": items}
 
 
-# --- finance export -------------------------------------------------------------------------------
-
-def _require_finance(ctx: Context, what: str) -> None:
-    if ctx.actor.role != FINANCE:
-        raise Forbidden(what, [{"code": "role", "message": M(what)}])
-
-
-@atomic
-def create_export(ctx: Context, kind: str, debtor: export.Debtor | None = None) -> ExportBatch:
-    """A finance officer exports the approved or disbursed bank transfers that are not in
-    any export yet: ``sepa`` (pain.001 for the bank; accounts in the SEPA zone only) or
-    ``csv``. Each payment goes into exactly one export."""
-    begin_write(ctx.session)
-    _require_finance(ctx, "payment.finance_only:export")
-    if kind not in export.KINDS:
-        raise Invalid('payment.export_kind', {"kind": [M("signing.kind_one_of", kinds=", ".join(export.KINDS))]})
-    debtor = debtor or export.EXAMPLE_DEBTOR
-    # Lock the candidates in id order (PostgreSQL): a racing export waits, then finds them
-    # taken. populate_existing: read the rows as they are now, not as an earlier read saw them.
-    rows = ctx.session.execute(
-        select(Payment, Case.reference).join(Case, Case.id == Payment.case_id).where(
-            Payment.method == "transfer", Payment.status.in_(payments.EXPORTABLE_STATUSES),
-            Payment.export_batch_id.is_(None),
-            # An approved payment goes to the bank only while its case still waits for it
-            # (not once the case lapsed); a disbursed one always.
-            or_(Payment.status == "disbursed",
-                Case.state == State.DEPARTURE_AGREED.value)).order_by(Payment.id)
-        .with_for_update(of=Payment).execution_options(populate_existing=True)).all()
-    lines = [export.Line.of(p, ref) for p, ref in rows]
-    skipped = []
-    if kind == "sepa":
-        skipped = [line for line in lines if not payments.is_sepa_iban(line.iban)]
-        lines = [line for line in lines if payments.is_sepa_iban(line.iban)]
-    if not lines:
-        details = ([{"code": "outside_sepa", "message":
-                     M("payment.outside_sepa", num=len(skipped))}] if skipped else [])
-        raise Conflict('payment.export_nothing',
-                       [{"code": "nothing_to_export",
-                         "message": M('payment.export_all_taken')}]
-                       + details)
-    batch = ExportBatch(kind=kind, created_by=ctx.actor.id, created_at=ctx.now(),
-                        payment_count=len(lines), total_cents=sum(line.amount_cents for line in lines),
-                        content=b"", sha256="")
-    ctx.session.add(batch)
-    ctx.session.flush()
-    try:
-        if kind == "sepa":
-            content = export.sepa_pain001(lines, debtor, msg_id=f"RETURNPROG-{batch.id}",
-                                          execution_date=ctx.today(), created_at=ctx.now())
-        else:
-            content = export.csv_export(lines)
-    except export.ExportError as exc:
-        raise Conflict('payment.export_failed', exc.problems) from exc
-    batch.content = content
-    batch.sha256 = hashlib.sha256(content).hexdigest()
-    ids = [line.payment_id for line in lines]
-    taken = ctx.session.execute(
-        update(Payment).where(Payment.id.in_(ids), Payment.export_batch_id.is_(None),
-                              Payment.status.in_(payments.EXPORTABLE_STATUSES))
-        .values(export_batch_id=batch.id, version=Payment.version + 1)
-        .execution_options(synchronize_session=False)).rowcount
-    if taken != len(ids):
-        raise Conflict('payment.export_race', [{"code": "export_race",
-                                       "message": M('payment.nothing_exported')}])
-    audit.append(ctx.session, actor=ctx.actor, action="export_payments",
-                 details={"batch_id": batch.id, "kind": kind, "payment_count": len(ids),
-                          "total_cents": batch.total_cents, "sha256": batch.sha256,
-                          "payment_ids": ids,
-                          "case_references": [line.case_reference for line in lines],
-                          "left_for_csv": [line.payment_id for line in skipped]}, ip=ctx.ip)
-    commit(ctx)
-    return batch
-
-
-def list_exports(ctx: Context, filters: dict) -> dict:
-    """One page of the finance exports, newest first (without their contents)."""
-    _require_finance(ctx, "payment.finance_only:see")
-    cols = (ExportBatch.id, ExportBatch.kind, ExportBatch.created_by, ExportBatch.created_at,
-            ExportBatch.payment_count, ExportBatch.total_cents, ExportBatch.sha256)
-    page, per_page = filters.get("page", 1), filters.get("per_page", 25)
-    total = ctx.session.execute(select(func.count()).select_from(ExportBatch)).scalar_one()
-    rows = ctx.session.execute(select(*cols, User.name.label("creator_name"),
-                                      User.email.label("creator_email"))
-                               .outerjoin(User, User.id == ExportBatch.created_by)
-                               .order_by(ExportBatch.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).all()
-    return {"page": page, "per_page": per_page, "total": total,
-            "items": [export_data(r, r.creator_name, r.creator_email) for r in rows]}
-
-
-def export_data(batch, creator_name: str | None, creator_email: str | None) -> dict:
-    """An export's register entry (``batch``: an ExportBatch or a row of its columns),
-    its maker named ``{"id", "name"}``."""
-    return {**{k: getattr(batch, k) for k in ("id", "kind", "created_at", "payment_count",
-                                             "total_cents", "sha256")},
-            "created_by": user_ref(batch.created_by, creator_name, creator_email)}
-
-
-@atomic
-def download_export(ctx: Context, batch_id: int) -> ExportBatch:
-    """The export file for a finance officer; the download is logged (it holds names and
-    bank details)."""
-    begin_write(ctx.session)
-    _require_finance(ctx, "payment.finance_only:download")
-    batch = ctx.session.get(ExportBatch, batch_id)
-    if batch is None:
-        raise NotFound("payment.no_export", id=batch_id)
-    audit.append(ctx.session, actor=ctx.actor, action="download_export",
-                 details={"batch_id": batch.id, "kind": batch.kind, "sha256": batch.sha256},
-                 ip=ctx.ip)
-    commit(ctx)
-    return batch
-
-
 __all__ = ["propose", "approve", "reject", "cancel", "disburse", "pay",
-           "record_reentry", "read_payment", "case_payments", "list_payments", "create_export",
-           "list_exports", "download_export", "payment_data", "payment_out", "export_data",
-           "request_hash"]
+           "record_reentry", "read_payment", "case_payments", "list_payments", "payment_data",
+           "payment_out", "request_hash"]

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
-from .. import export, payments
+from .. import export, payment_flow, payments
 from .. import schemas_payments as pay_schemas
 from ..i18n import language
 from ..roles import (CASE_ROLES, COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES,
@@ -23,6 +23,7 @@ from ..roles import (CASE_ROLES, COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES,
 from ..services import NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
+from ..services import batches as batch_service
 from ..services import payment as payment_service
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
@@ -71,8 +72,11 @@ def _payment_page(reference: str, status: int = 200, errors: FormErrors | None =
         "disburse": role == FINANCE and payment["status"] == "approved"
         and "pay_support" in case["allowed_actions"],
         "reentry": role in PAYMENT_FOLLOW_UP_ROLES and case["state"] == "departed"
-        and payment["status"] == "disbursed" and payment["reentry_on"] is None,
-        "propose": role == COUNSELLOR and not live and case["state"] == "departure_agreed",
+        and payment["status"] in payment_flow.PAID_OUT_STATUSES and payment["reentry_on"] is None,
+        "propose": role == COUNSELLOR and not live and (
+            case["state"] == "departure_agreed"
+            or (payment["status"] == "returned"
+                and case["state"] in ("support_paid", "departed"))),
     }
     return render_page("payments/case.html", status, case=case, payment=payment, can=can,
                        errors=errors or FormErrors(), values=values or {}, form=form)
@@ -220,38 +224,71 @@ def reentry(reference: str):
 @bp.route("/payments/exports", methods=["GET", "POST"])
 @roles(FINANCE)
 def exports():
-    """Batch files of approved bank transfers for the bank (SEPA pain.001) or as CSV."""
+    """Payment batches: released bank transfers made once into a SEPA file and a CSV,
+    then sent to the bank or withdrawn."""
     c = ctx()
     errors, status = FormErrors(), 200
     if request.method == "POST":
         try:
-            data = load(pay_schemas.CreateExportSchema, form_data(pay_schemas.CreateExportSchema))
+            data = load(pay_schemas.CreateBatchSchema, form_data(pay_schemas.CreateBatchSchema))
             debtor = export.debtor_from_config(current_app.config.get("SEPA_DEBTOR"))
-            batch = payment_service.create_export(c, data["kind"], debtor)
+            batch = batch_service.create_batch(c, data["scope"], debtor)
         except (ValidationError, ServiceError) as exc:
             c.session.rollback()
             errors, status = errors_from(exc)
         else:
-            flash(_("Export %(id)s made with %(count)s payment(s).", id=batch.id,
+            flash(_("Batch %(id)s made with %(count)s payment(s).", id=batch.id,
                     count=batch.payment_count), "success")
             return redirect(url_for("payments_ui.exports"), 303)
+    return _batches_page(c, errors, status)
+
+
+def _batches_page(c, errors: FormErrors, status: int):
     page = request.args.get("page", "1")
-    result = payment_service.list_exports(c, load(pay_schemas.ExportQuerySchema, {
+    result = batch_service.list_batches(c, load(pay_schemas.ExportQuerySchema, {
         "page": int(page) if page.isascii() and page.isdigit() and len(page) < 7 else 1}))
     pages = max(1, math.ceil(result["total"] / result["per_page"]))
     return render_page("payments/exports.html", status, result=result, pages=pages,
-                       errors=errors, kinds=export.KINDS)
+                       errors=errors, limit=c.policy.batch_second_release_cents)
+
+
+@bp.post("/payments/exports/<int:batch_id>/<any(send, withdraw):step>")
+@roles(FINANCE)
+def batch_step(batch_id: int, step: str):
+    """Mark a batch as sent to the bank, or withdraw one not yet sent (with a reason)."""
+    if batch_id > 2**31 - 1:
+        abort(404)
+    c = ctx()
+    try:
+        if step == "send":
+            batch_service.send_batch(c, batch_id)
+            flash(_("Batch %(id)s is marked as sent to the bank.", id=batch_id), "success")
+        else:
+            batch_service.withdraw_batch(c, batch_id, request.form.get("reason", ""))
+            flash(_("Batch %(id)s was withdrawn; its payments wait for a new batch.",
+                    id=batch_id), "success")
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        c.session.rollback()
+        errors, status = errors_from(exc)
+        return _batches_page(c, errors, status)
+    return redirect(url_for("payments_ui.exports"), 303)
 
 
 @bp.get("/payments/exports/<int:batch_id>")
 @roles(FINANCE)
 def download_export(batch_id: int):
-    """Download an export file (logged; never cached)."""
+    """Download a batch's file (``?format=sepa|csv``; logged; never cached): the bytes
+    stored when the batch was made."""
     if batch_id > 2**31 - 1:
         abort(404)
-    batch = payment_service.download_export(ctx(), batch_id)
-    response = current_app.response_class(batch.content, mimetype=export.MEDIA_TYPES[batch.kind])
-    name = export.filename(batch.id, batch.kind, batch.created_at)
+    fmt = request.args.get("format")
+    if fmt not in (None, *batch_service.FORMATS):
+        abort(404)
+    batch, content, fmt = batch_service.download_file(ctx(), batch_id, fmt)
+    response = current_app.response_class(content, mimetype=export.MEDIA_TYPES[fmt])
+    name = export.filename(batch.id, fmt, batch.created_at)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response

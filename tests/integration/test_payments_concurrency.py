@@ -16,6 +16,7 @@ from returnprog.models import AuditEvent, Case, Payment, User
 from returnprog.policy import DEFAULT_POLICY
 from returnprog.services import Context, ServiceError
 from returnprog.services import cases as case_service
+from returnprog.services import batches as batch_service
 from returnprog.services import payment as payment_service
 
 from ..conftest import confirm_ind, drive_to, fake_sign, intake
@@ -181,13 +182,15 @@ def test_concurrent_exports_put_each_payment_in_one_batch(engine, ctx_for, staff
                                     {"method": "transfer", "iban": "NL91ABNA0417164300",
                                      "account_holder": "Olena Kovalenko"})
         payment_service.approve(ctx_for(staff.supervisor), case.reference, p.id)
+        payment_service.disburse(ctx_for(staff.finance), case.reference,
+                                 {"idempotency_key": f"pay-{case.reference}"})
         cases.append(case)
     finance_id = staff.finance.id
 
     def attempt(i):
         with Session(engine, expire_on_commit=False) as own:
             ctx = Context(session=own, policy=DEFAULT_POLICY, actor=own.get(User, finance_id))
-            batch = payment_service.create_export(ctx, "sepa" if i % 2 else "csv")
+            batch = batch_service.create_batch(ctx, "sepa" if i % 2 else None)
             return batch.id
 
     outcomes = race(10, attempt)
@@ -198,7 +201,7 @@ def test_concurrent_exports_put_each_payment_in_one_batch(engine, ctx_for, staff
     batches = {p.export_batch_id for p in session.execute(select(Payment)).scalars()}
     assert batches == {won[0]}
     assert session.execute(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "export_payments")).scalar_one() == 1
+        AuditEvent.action == "create_batch")).scalar_one() == 1
 
 
 def test_concurrent_proposals_leave_one_live_payment(engine, ctx_for, staff, session):

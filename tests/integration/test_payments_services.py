@@ -2,20 +2,16 @@
 every pair of users, cancel, exactly-once disbursement, re-entry, and the finance export."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 
 import pytest
-from lxml import etree
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from returnprog import audit, export, workflow
-from returnprog.models import AccessEvent, AuditEvent, Case, ExportBatch, Payment, User
+from returnprog import workflow
+from returnprog.models import AccessEvent, AuditEvent, Case, Payment, User
 from returnprog.policy import DEFAULT_POLICY
 from returnprog.services import Conflict, Forbidden, Invalid, NotFound
-from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 from returnprog.services.signing import SIGNING_STATES
 
@@ -412,74 +408,6 @@ def paid_transfer(ctx_for, staff, session, iban=NL, holder="Olena Kovalenko", di
     return case
 
 
-def test_the_sepa_export_holds_each_approved_transfer_once(ctx_for, staff, session):
-    a = paid_transfer(ctx_for, staff, session)
-    b = paid_transfer(ctx_for, staff, session, holder="Коваленко Петро", disburse=False)
-    ua = paid_transfer(ctx_for, staff, session, iban=UA)
-    drive_to(ctx_for, staff, session, "support_paid")  # cash: never in a bank file
-    with pytest.raises(Forbidden):
-        payment_service.create_export(ctx_for(staff.supervisor), "sepa")
-    batch = payment_service.create_export(ctx_for(staff.finance), "sepa")
-    assert batch.kind == "sepa" and batch.payment_count == 2
-    assert batch.total_cents == 2 * expected_cents(1, 1)
-    xsd = etree.XMLSchema(etree.parse(str(export.xsd_path())))
-    doc = etree.fromstring(batch.content)
-    assert xsd.validate(doc), xsd.error_log
-    assert export.validate_pain001(batch.content) == []
-    text = batch.content.decode()
-    assert a.reference in text and b.reference in text and ua.reference not in text
-    assert "Kovalenko Petro" in text  # transliterated for the bank
-    assert f"<MsgId>RETURNPROG-{batch.id}</MsgId>" in text
-    session.expire_all()
-    exported = {p.case_id: p.export_batch_id for p in session.execute(select(Payment)).scalars()}
-    assert exported[a.id] == exported[b.id] == batch.id and exported[ua.id] is None
-    # A second SEPA export finds nothing new; the Ukrainian account waits for CSV.
-    with pytest.raises(Conflict) as err:
-        payment_service.create_export(ctx_for(staff.finance), "sepa")
-    assert [d["code"] for d in err.value.details] == ["nothing_to_export", "outside_sepa"]
-    csv_batch = payment_service.create_export(ctx_for(staff.finance), "csv")
-    rows = list(csv.DictReader(io.StringIO(csv_batch.content.decode("utf-8-sig"))))
-    assert [r["case_reference"] for r in rows] == [ua.reference]
-    assert rows[0]["iban"] == UA and rows[0]["amount_cents"] == str(expected_cents(1, 1))
-    with pytest.raises(Conflict):
-        payment_service.create_export(ctx_for(staff.finance), "csv")
-    # Exported but not yet disbursed: it can no longer be cancelled, only paid.
-    with pytest.raises(Conflict) as err:
-        payment_service.cancel(ctx_for(staff.counsellor), b.reference, "changed my mind")
-    assert err.value.details[0]["code"] == "payment_exported"
-    # Recorded in the audit trail, once per export.
-    evs = events(session, "export_payments")
-    assert [json.loads(e.details)["batch_id"] for e in evs] == [batch.id, csv_batch.id]
-    assert json.loads(evs[0].details)["sha256"] == batch.sha256
-    assert audit.verify(session).ok
-
-
-def test_a_later_export_holds_only_the_new_transfers(ctx_for, staff, session):
-    first_case = paid_transfer(ctx_for, staff, session)
-    first = payment_service.create_export(ctx_for(staff.finance), "csv")
-    second_case = paid_transfer(ctx_for, staff, session, holder="=cmd|' /C calc'!A0")
-    second = payment_service.create_export(ctx_for(staff.finance), "csv")
-    rows = list(csv.DictReader(io.StringIO(second.content.decode("utf-8-sig"))))
-    assert [r["case_reference"] for r in rows] == [second_case.reference]
-    assert rows[0]["account_holder"] == "'=cmd|' /C calc'!A0"
-    assert first_case.reference in first.content.decode("utf-8-sig")
-    assert first_case.reference not in second.content.decode("utf-8-sig")
-    assert session.execute(select(func.count()).select_from(ExportBatch)).scalar_one() == 2
-
-
-def test_downloading_an_export_is_logged_and_finance_only(ctx_for, staff, session):
-    paid_transfer(ctx_for, staff, session)
-    batch = payment_service.create_export(ctx_for(staff.finance), "sepa")
-    with pytest.raises(Forbidden):
-        payment_service.download_export(ctx_for(staff.supervisor), batch.id)
-    with pytest.raises(NotFound):
-        payment_service.download_export(ctx_for(staff.finance), batch.id + 1)
-    got = payment_service.download_export(ctx_for(staff.finance), batch.id)
-    assert got.content == batch.content
-    [ev] = events(session, "download_export")
-    assert ev.actor_id == staff.finance.id and json.loads(ev.details)["batch_id"] == batch.id
-
-
 def test_payments_are_listed_by_visibility_with_masked_ibans(ctx_for, staff, session):
     paid_transfer(ctx_for, staff, session)
     agreed = drive_to(ctx_for, staff, session, "departure_agreed")
@@ -494,19 +422,3 @@ def test_payments_are_listed_by_visibility_with_masked_ibans(ctx_for, staff, ses
     assert payment_service.list_payments(ctx_for(staff.admin), {})["total"] == 0
 
 
-def test_an_approved_transfer_on_a_lapsed_case_is_not_sent_to_the_bank(ctx_for, staff, session):
-    deadline = TODAY + dt.timedelta(days=10)
-    case = drive_to(ctx_for, staff, session, "departure_agreed", deadline=deadline)
-    approved(ctx_for, staff, case, transfer())
-    later = deadline + dt.timedelta(days=1)
-    case_service.perform(ctx_for(staff.supervisor, today=later), case.reference, "lapse",
-                         {"reason": "did not leave"})
-    with pytest.raises(Conflict) as err:
-        payment_service.create_export(ctx_for(staff.finance), "csv")
-    assert err.value.details[0]["code"] == "nothing_to_export"
-    with pytest.raises(Conflict):  # nor approved again, nor paid
-        payment_service.disburse(ctx_for(staff.finance), case.reference,
-                                 {"idempotency_key": "lapsed-pay-1"})
-    # The stale live payment can be cancelled so the record is clean.
-    assert payment_service.cancel(ctx_for(staff.counsellor), case.reference,
-                                  "case lapsed").status == "cancelled"

@@ -29,7 +29,8 @@ SAMPLES = {
     "methods": "transfer, cash, card", "max": 100, "min": 2, "equal": 10, "method": "cash",
     "reclaim": 5000, "paid": 4000, "num": 2, "kinds": "commitment, addendum",
     "choices": "a, b", "where": "principal", "seconds": 5, "signed_on": dt.date(2026, 5, 6),
-    "age": 18, "types": "case.state_changed, document.signed",
+    "age": 18, "types": "case.state_changed, document.signed", "scope": "outside_sepa",
+    "total": 600000, "limit": 500000, "format": "sepa",
 }
 
 

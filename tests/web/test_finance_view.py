@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from returnprog import auth, workflow
+from returnprog.services import batches as batch_service
 from returnprog.services import payment as payment_service
 from returnprog.services import cases as case_service
 
@@ -63,7 +64,8 @@ def world(app, staff, session, ctx_for):
     payment_service.propose(ctx_for(staff.counsellor), ref, {
         "method": "transfer", "iban": IBAN, "account_holder": HOLDER})
     payment_service.approve(ctx_for(staff.supervisor), ref)
-    batch = payment_service.create_export(ctx_for(staff.finance), "csv")
+    payment_service.disburse(ctx_for(staff.finance), ref, {"idempotency_key": f"pay-{ref}"})
+    batch = batch_service.create_batch(ctx_for(staff.finance))
     waiting = drive_to(ctx_for, staff, session, "departure_agreed")
     tokens = {name: auth.issue_api_token(session, getattr(staff, name))
               for name in ("finance", "counsellor")}
@@ -76,14 +78,15 @@ def _finance_pages(ref, batch):
     return [f"/cases/{ref}", f"/cases/{ref}?views=1", f"/cases/{ref}/payment",
             f"/cases/{ref}/disbursement", "/payments", "/payments?status=approved",
             f"/payments?case={ref}", "/cases", f"/cases?q={ref[-6:]}", "/",
-            "/payments/exports", f"/payments/exports/{batch}"]
+            "/payments/exports", f"/payments/exports/{batch}",
+            f"/payments/exports/{batch}?format=csv"]
 
 
 def _finance_api(ref, batch):
     return [f"/api/v1/cases/{ref}", f"/api/v1/cases/{ref}/trail",
             f"/api/v1/cases/{ref}/access-log", "/api/v1/cases",
             f"/api/v1/cases/{ref}/payment", "/api/v1/payments", "/api/v1/exports",
-            f"/api/v1/exports/{batch}"]
+            f"/api/v1/exports/{batch}", f"/api/v1/exports/{batch}?format=csv"]
 
 
 def _absent(body: str, secrets: list[str], where: str) -> None:

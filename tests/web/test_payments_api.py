@@ -182,7 +182,7 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     assert ok(fin.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}-1"})) == paid
     error(fin.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}-2"}), 409)
     error(http.post(f"/cases/{ref}/payment/cancel", {"reason": "too late"}), 409)
-    # Finance exports the transfer as pain.001 and downloads it.
+    # Finance puts the released transfer in a batch and downloads its pain.001.
     batch = ok(fin.post("/exports", {"kind": "sepa"}), 201)
     assert batch["payment_count"] == 1 and batch["total_cents"] == expected_cents(2, 1)
     femke = {"id": api_staff.finance.id, "name": api_staff.finance.name}
@@ -210,7 +210,7 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     reentry = ok(http.post(f"/cases/{ref}/payment/reentry",
                            {"reentry_on": TODAY, "reclaim_cents": 75_000, "note": "KMar Schiphol"}))
     assert (reentry["reentry_on"], reentry["reclaim_cents"]) == (TODAY.isoformat(), 75_000)
-    listed = ok(fin.get("/payments", query_string={"status": "disbursed"}))
+    listed = ok(fin.get("/payments", query_string={"status": "scheduled"}))
     assert [(i["case_reference"], i["iban"], i["disbursed_by"]) for i in listed["items"]] == [
         (ref, "NL** **** 4300", femke)]
     # The audit trail tells the whole story, and the chain holds.
@@ -223,8 +223,8 @@ def test_a_household_runs_from_intake_to_departed_over_http(http, sign, app, api
     with Session(app.extensions["returnprog.engine"]) as s:
         assert audit.verify(s).ok
         batch_events = s.execute(select(AuditEvent.action).where(
-            AuditEvent.action.in_(("export_payments", "download_export")))).scalars().all()
-        assert sorted(batch_events) == ["download_export", "export_payments"]
+            AuditEvent.action.in_(("create_batch", "download_export")))).scalars().all()
+        assert sorted(batch_events) == ["create_batch", "download_export"]
 
 
 def test_a_cash_payment_and_its_receipt_over_http(http, sign):
@@ -268,7 +268,9 @@ def test_csv_export_download_is_escaped_and_never_cached(http, sign):
                                               "account_holder": "=HYPERLINK(\"http://x\",\"y\")"}), 201)
     ok(http.as_("supervisor").post(f"/cases/{ref}/payment/approve", {"payment_id": p["id"]}))
     fin = http.as_("finance")
-    # A Ukrainian account is outside SEPA: it waits for the CSV export.
+    error(fin.post("/exports", {"kind": "csv"}), 409)  # approved, not yet released
+    ok(fin.act(ref, "pay_support", {"idempotency_key": f"pay-{ref}"}))
+    # A Ukrainian account is outside SEPA: it waits for a CSV-only batch.
     err = error(fin.post("/exports", {"kind": "sepa"}), 409)
     assert codes(err) == ["nothing_to_export", "outside_sepa"]
     error(fin.post("/exports", {"kind": "xlsx"}), 422)

@@ -229,22 +229,53 @@ def _last_payment(app, case_id) -> Payment:
                          .order_by(Payment.id.desc()).limit(1)).scalar_one()
 
 
-def test_finance_exports_the_approved_transfers(app, staff, ctx_for, session):
-    case = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0)
+def test_finance_makes_a_batch_downloads_both_files_and_sends_or_withdraws_it(
+        app, staff, ctx_for, session):
     from returnprog.services import payment as payment_service
-    payment_service.propose(ctx_for(staff.counsellor), case.reference, {
-        "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. K."})
-    payment_service.approve(ctx_for(staff.supervisor), case.reference)
+
+    def released():
+        case = drive_to(ctx_for, staff, session, "departure_agreed", adults=1, minors=0)
+        payment_service.propose(ctx_for(staff.counsellor), case.reference, {
+            "method": "transfer", "iban": "NL91ABNA0417164300", "account_holder": "O. K."})
+        payment_service.approve(ctx_for(staff.supervisor), case.reference)
+        payment_service.disburse(ctx_for(staff.finance), case.reference,
+                                 {"idempotency_key": f"pay-{case.reference}"})
+        return case
+    case = released()
     finance = web_for(app, staff.finance)
-    assert case.reference in text(finance.get("/payments").get_data(as_text=True))
-    assert finance.post("/payments/exports", {"kind": "csv"}).status_code == 303
+    assert case.reference in text(finance.get("/payments?status=disbursed").get_data(as_text=True))
+    assert finance.post("/payments/exports", {"scope": "sepa"}).status_code == 303
     page = finance.get("/payments/exports").get_data(as_text=True)
-    link = re.search(r'href="(/payments/exports/\d+)"', page).group(1)
-    resp = finance.get(link)
-    assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
-    assert resp.headers["Cache-Control"] == "no-store"
-    again = finance.post("/payments/exports", {"kind": "csv"})
+    links = re.findall(r'href="(/payments/exports/\d+\?format=(?:sepa|csv))"', page)
+    assert [link.rsplit("=", 1)[1] for link in links] == ["sepa", "csv"]
+    for link, kind in zip(links, ("application/xml", "text/csv")):
+        first, second = finance.get(link), finance.get(link)
+        assert first.status_code == 200 and first.mimetype == kind
+        assert "attachment" in first.headers["Content-Disposition"]
+        assert first.headers["Cache-Control"] == "no-store"
+        assert first.data == second.data
+    assert finance.get(links[0].replace("format=sepa", "format=pdf")).status_code == 404
+    again = finance.post("/payments/exports", {"scope": "sepa"})
     assert again.status_code == 409 and "error-summary" in again.get_data(as_text=True)
+    batch_id = int(re.search(r"/payments/exports/(\d+)", links[0]).group(1))
+    assert finance.post(f"/payments/exports/{batch_id}/send", {}).status_code == 303
+    assert "Verzonden naar de bank" in text(finance.get("/payments/exports").get_data(
+        as_text=True)) or "Sent to the bank" in text(finance.get("/payments/exports")
+                                                     .get_data(as_text=True))
+    assert _last_payment(app, case.id).status == "sent"
+    twice = finance.post(f"/payments/exports/{batch_id}/send", {})
+    assert twice.status_code == 409 and "error-summary" in twice.get_data(as_text=True)
+    # A second batch, withdrawn: a reason is needed; then its payment is free again.
+    other = released()
+    finance.post("/payments/exports", {"scope": "sepa"})
+    second = _last_payment(app, other.id).export_batch_id
+    bare = finance.post(f"/payments/exports/{second}/withdraw", {"reason": ""})
+    assert bare.status_code == 422 and "error-summary" in bare.get_data(as_text=True)
+    assert finance.post(f"/payments/exports/{second}/withdraw",
+                        {"reason": "wrong execution date"}).status_code == 303
+    assert (_last_payment(app, other.id).status, _last_payment(app, other.id).export_batch_id) \
+        == ("disbursed", None)
+    assert finance.post("/payments/exports/999999/send", {}).status_code == 404
 
 
 def test_admins_create_users_with_the_shared_schema(app, staff):

@@ -12,12 +12,16 @@ which act on "the current payment", are deprecated aliases answering the same sh
 """
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from ...messages import M
 from ... import export
 from ... import schemas_payments as schemas
+from ...services import batches as batch_service
 from ...services import payment as payment_service
+from ...services.lookups import user_ref
 from .common import ApiError, api_ctx, authenticate, json_body, load
 
 bp = Blueprint("api_payments", __name__, url_prefix="/api/v1")
@@ -180,46 +184,55 @@ def list_payments():
     return jsonify(schemas.PaymentListOut().dump(payment_service.list_payments(api_ctx(), filters)))
 
 
-def _batch_out(batch) -> dict:
+def _batch_out(batch, fmt: str | None = None) -> dict:
     # A new batch was made by the caller, who is named from the request's own user.
-    data = batch if isinstance(batch, dict) else payment_service.export_data(
-        batch, g.api_user.name, g.api_user.email)
-    return {**data, "download": url_for("api_payments.download_export", batch_id=data["id"])}
+    data = batch if isinstance(batch, dict) else batch_service.batch_data(
+        batch, {batch.created_by: user_ref(batch.created_by, g.api_user.name,
+                                           g.api_user.email)})
+    args = {"format": fmt} if fmt else {}
+    return {**data, "download": url_for("api_payments.download_export", batch_id=data["id"],
+                                        **args)}
 
 
 @bp.post("/exports")
 def create_export():
-    """A finance officer makes a batch file (sepa | csv) of the approved bank transfers
-    not exported yet; each payment is exported once."""
+    """A finance officer makes a batch of the released bank transfers not in a batch yet,
+    with both files (SEPA pain.001 and CSV; CSV only for accounts outside SEPA); ``kind``
+    says which file the answer's ``download`` link gives."""
     data = load(schemas.CreateExportSchema, json_body())
     debtor = export.debtor_from_config(current_app.config.get("SEPA_DEBTOR"))
-    batch = payment_service.create_export(api_ctx(), data["kind"], debtor)
-    resp = jsonify(schemas.ExportBatchOut().dump(_batch_out(batch)))
+    batch = batch_service.create_batch(api_ctx(), None if data["kind"] == "csv" else "sepa",
+                                       debtor)
+    fmt = data["kind"] if batch_service.file_of(batch, data["kind"]) else "csv"
+    resp = jsonify(schemas.ExportBatchOut().dump(_batch_out(batch, fmt)))
     resp.status_code = 201
-    resp.headers["Location"] = url_for("api_payments.download_export", batch_id=batch.id)
+    resp.headers["Location"] = url_for("api_payments.download_export", batch_id=batch.id,
+                                       format=fmt)
     return resp
 
 
 @bp.get("/exports")
 def list_exports():
-    """The finance exports made so far, newest first."""
+    """The payment batches made so far, newest first."""
     filters = load(schemas.ExportQuerySchema, request.args.to_dict())
-    page = payment_service.list_exports(api_ctx(), filters)
+    page = batch_service.list_batches(api_ctx(), filters)
     page["items"] = [_batch_out(item) for item in page["items"]]
     return jsonify(schemas.ExportListOut().dump(page))
 
 
 @bp.get("/exports/<int:batch_id>")
 def download_export(batch_id: int):
-    """Download an export file; never cached (it holds names and bank details)."""
+    """Download a batch's file (``format`` sepa | csv; by default its SEPA file, else its
+    CSV): the same bytes every time; never cached (it holds names and bank details)."""
     if batch_id > 2**31 - 1:
         raise ApiError(404, "not_found", M("payment.no_export", id=batch_id))
-    batch = payment_service.download_export(api_ctx(), batch_id)
-    resp = current_app.response_class(batch.content, mimetype=export.MEDIA_TYPES[batch.kind])
-    name = export.filename(batch.id, batch.kind, batch.created_at)
+    query = load(schemas.DownloadQuerySchema, request.args.to_dict())
+    batch, content, fmt = batch_service.download_file(api_ctx(), batch_id, query.get("format"))
+    resp = current_app.response_class(content, mimetype=export.MEDIA_TYPES[fmt])
+    name = export.filename(batch.id, fmt, batch.created_at)
     resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Pragma"] = "no-cache"
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["ETag"] = f'"{batch.sha256}"'
+    resp.headers["ETag"] = f'"{hashlib.sha256(content).hexdigest()}"'
     return resp
