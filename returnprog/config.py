@@ -56,6 +56,9 @@ class Defaults:
     # otherwise only https URLs on public addresses are.
     WEBHOOK_TIMEOUT = 10
     WEBHOOK_ALLOW_LOOPBACK = False
+    # Bank statements (returnprog.services.reconcile): the largest file imported; below the
+    # app's MAX_CONTENT_LENGTH, so the request bound already holds the body in.
+    STATEMENT_MAX_BYTES = 5_000_000
 
 
 PREFIX = "RETURNPROG_"

@@ -334,6 +334,22 @@ MESSAGES: dict[str, str | Plural] = {
     "batch.changed_first": N_("Someone else changed this batch first; reload and try again."),
     "batch.no_such_file": N_("Batch %(id)s has no %(format)s file."),
     "batch.no_such_transfer": N_("No bank transfer %(id)s."),
+    "statement.finance_only": N_("Only a finance officer may import and reconcile bank "
+                                 "statements."),
+    "statement.refused": N_("The bank statement was not imported; nothing was changed."),
+    "statement.too_large": N_("The file is larger than %(max_bytes)s bytes."),
+    "statement.forbidden": N_("The file declares a document type or external entities, "
+                              "which a bank statement never does."),
+    "statement.malformed": N_("The file is not well-formed (line %(line)s)."),
+    "statement.invalid": N_("The file does not match the bank-statement schema."),
+    "statement.unsupported": N_("This is not a camt.053 (version 02 or 08) or MT940 "
+                                "statement."),
+    "statement.empty": N_("The statement holds no entries."),
+    "statement.busy": N_("The same statement is being imported right now; try again."),
+    "statement.no_entry": N_("No entry %(id)s on the review list."),
+    "statement.entry_resolved": N_("This entry was already decided."),
+    "statement.amount_differs": N_("The entry's amount differs from this payment's amount."),
+    "report.month_format": N_("A month as YYYY-MM, e.g. 2026-11."),
     "payment.reproposal_state": N_("A corrected payment can be proposed only after the bank "
                                    "returned the previous one."),
     "payment.export_failed": N_("The export file could not be made."),

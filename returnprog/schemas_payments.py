@@ -196,6 +196,8 @@ class PaymentDetailOut(Schema):
     returned_at = fields.DateTime(allow_none=True)
     return_reason = fields.String(allow_none=True, metadata={
         "description": "The bank's ISO 20022 return reason code, e.g. AC04."})
+    return_reason_text = fields.String(allow_none=True, metadata={
+        "description": "What the return reason means, in Dutch."})
     replaces_id = fields.Integer(allow_none=True, metadata={
         "description": "The returned payment this corrected one replaces."})
     handed_over_place = fields.String(allow_none=True)

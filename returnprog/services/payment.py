@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
-from .. import audit, payment_flow, payments
+from .. import audit, payment_flow, payments, statements
 from ..models import Case, Document, Payment, User
 from ..roles import PAYMENT_FOLLOW_UP_ROLES
 from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_PROPOSERS,
@@ -504,7 +504,9 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
         "export_batch_id": payment.export_batch_id,
         "end_to_end_id": payment.end_to_end_id, "sent_at": payment.sent_at,
         "booked_at": payment.booked_at, "returned_at": payment.returned_at,
-        "return_reason": payment.return_reason, "replaces_id": payment.replaces_id,
+        "return_reason": payment.return_reason,
+        "return_reason_text": statements.return_reason_text(payment.return_reason),
+        "replaces_id": payment.replaces_id,
         "handed_over_place": payment.handed_over_place,
         "receipt_required": payment.method == "cash" and payment.status == "disbursed",
         "receipt_signed": receipt_signed,

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from .. import export, payment_flow, payments
 from .. import schemas_payments as pay_schemas
 from ..i18n import language
+from ..messages import M
 from ..roles import (CASE_ROLES, COUNSELLOR, FINANCE, PAYMENT_FOLLOW_UP_ROLES,
                      PAYMENT_OVERVIEW_ROLES, SUPERVISOR)
 from ..services import NotFound, ServiceError
@@ -25,6 +26,7 @@ from ..services import case_views
 from ..services import cases as case_service
 from ..services import batches as batch_service
 from ..services import payment as payment_service
+from ..services import reconcile as reconcile_service
 from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
                  plausible_reference, render_page, roles)
 
@@ -290,5 +292,119 @@ def download_export(batch_id: int):
     response = current_app.response_class(content, mimetype=export.MEDIA_TYPES[fmt])
     name = export.filename(batch.id, fmt, batch.created_at)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- bank statements and the review list -----------------------------------------------------
+
+@bp.route("/payments/statements", methods=["GET", "POST"])
+@roles(FINANCE)
+def statements():
+    """Import the bank's statement (camt.053 or MT940) and see the imports so far."""
+    c = ctx()
+    errors, status = FormErrors(), 200
+    if request.method == "POST":
+        upload = request.files.get("statement")
+        limit = int(current_app.config["STATEMENT_MAX_BYTES"])
+        try:
+            if upload is None or not upload.filename:
+                raise ValidationError({"statement": [M("field.required")]})
+            # One byte past the limit is enough for the parser to refuse the file.
+            result = reconcile_service.import_statement(c, upload.stream.read(limit + 1),
+                                                        max_bytes=limit)
+        except (ValidationError, ServiceError) as exc:
+            c.session.rollback()
+            errors, status = errors_from(exc, rename=lambda key: "statement" if key == "file" else key)
+        else:
+            if result["already_imported"]:
+                flash(_("Statement %(id)s was imported before; nothing was changed.",
+                        id=result["statement_id"]), "success")
+            else:
+                o = result["outcomes"]
+                flash(_("Statement %(id)s imported: %(booked)s booked, %(returned)s returned, "
+                        "%(review)s for review.", id=result["statement_id"], booked=o["booked"],
+                        returned=o["returned"], review=o["review"]), "success")
+            return redirect(url_for("payments_ui.statements"), 303)
+    listed = reconcile_service.list_statements(c, {"page": 1, "per_page": 50})
+    return render_page("payments/statements.html", status, result=listed, errors=errors,
+                       mb=max(1, int(current_app.config["STATEMENT_MAX_BYTES"]) // 1_000_000))
+
+
+@bp.get("/payments/review")
+@roles(FINANCE)
+def review():
+    """Statement entries that could not be matched for sure: a person decides each."""
+    return _review_page(ctx(), FormErrors(), 200)
+
+
+def _review_page(c, errors: FormErrors, status: int, values=None):
+    state = "resolved" if request.args.get("state") == "resolved" else "open"
+    result = reconcile_service.review_list(c, {"state": state, "page": 1, "per_page": 100})
+    return render_page("payments/review.html", status, result=result, errors=errors,
+                       state=state, values=values or {})
+
+
+@bp.post("/payments/review/<int:entry_id>")
+@roles(FINANCE)
+def resolve_entry(entry_id: int):
+    """Book or return a reviewed entry against a payment, or dismiss it, with a note."""
+    if entry_id > 2**31 - 1:
+        abort(404)
+    c = ctx()
+    raw_id = (request.form.get("payment_id") or "").strip()
+    try:
+        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 10):
+            raise ValidationError({"payment_id": [M("field.invalid_integer")]})
+        reconcile_service.resolve_entry(c, entry_id, request.form.get("resolution", ""),
+                                        request.form.get("note", ""),
+                                        int(raw_id) if raw_id else None)
+    except NotFound:
+        abort(404)
+    except (ValidationError, ServiceError) as exc:
+        c.session.rollback()
+        errors, status = errors_from(exc)
+        return _review_page(c, errors, status, request.form)
+    flash(_("Entry %(id)s decided.", id=entry_id), "success")
+    return redirect(url_for("payments_ui.review"), 303)
+
+
+def _report_month(c) -> tuple[int, int]:
+    raw = request.args.get("month") or c.today().strftime("%Y-%m")
+    match = re.fullmatch(r"(\d{4})-(\d{2})", raw)
+    if not match:
+        raise ValidationError({"month": [M("report.month_format")]})
+    return int(match.group(1)), int(match.group(2))
+
+
+@bp.get("/payments/report")
+@roles(FINANCE)
+def report():
+    """The monthly reconciliation: proposed, paid, booked, returned and outstanding."""
+    c = ctx()
+    try:
+        result = reconcile_service.monthly_report(c, *_report_month(c))
+    except (ValidationError, ServiceError) as exc:
+        c.session.rollback()
+        errors, status = errors_from(exc)
+        return render_page("payments/report.html", status, report=None, errors=errors,
+                           month=request.args.get("month", ""))
+    return render_page("payments/report.html", 200, report=result, errors=FormErrors(),
+                       month=result["month"])
+
+
+@bp.get("/payments/report.csv")
+@roles(FINANCE)
+def report_csv():
+    """The monthly reconciliation as CSV (never cached)."""
+    c = ctx()
+    try:
+        result = reconcile_service.monthly_report(c, *_report_month(c))
+    except (ValidationError, ServiceError):
+        abort(404)
+    response = current_app.response_class(reconcile_service.report_csv(result),
+                                          mimetype="text/csv")
+    response.headers["Content-Disposition"] = \
+        f'attachment; filename="travel-support-reconciliation-{result["month"]}.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response

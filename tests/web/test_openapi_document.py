@@ -17,7 +17,7 @@ from returnprog.web.api.openapi import (
 )
 
 API = "/api/v1"
-TAGS = {"cases", "actions", "signing", "documents", "verification", "payments", "exports",
+TAGS = {"cases", "actions", "signing", "documents", "verification", "payments", "exports", "batches", "statements",
         "events", "queues", "tokens", "webhooks", "notes"}
 METHODS = ("get", "put", "post", "delete", "patch")
 

@@ -7,6 +7,8 @@
 - :mod:`.case_files` — case notes and evidence files (on blueprint ``api``);
 - :mod:`.payments` — travel-support payments and finance exports (blueprint
   ``api_payments``);
+- :mod:`.finance` — payment batches and their files, bank-statement import, the review
+  list, the monthly reconciliation (blueprint ``api_finance``);
 - :mod:`.queues` — the caller's work queues: counts and rows (blueprint ``api_queues``);
 - :mod:`.tokens` — the caller's bearer tokens: list, revoke (blueprint ``api_tokens``);
 - :mod:`.signing` — signing links, tablet sessions, documents and verifications
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, payments, queues, signing, tokens, webhooks
+from . import cases, finance, payments, queues, signing, tokens, webhooks
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS, CaseReferenceConverter
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
-BLUEPRINTS = (cases.bp, payments.bp, queues.bp, tokens.bp, signing.bp, webhooks.bp)
+BLUEPRINTS = (cases.bp, payments.bp, finance.bp, queues.bp, tokens.bp, signing.bp,
+              webhooks.bp)
 
 
 def init_app(app: Flask) -> None:
