@@ -30,7 +30,8 @@ SAMPLES = {
     "reclaim": 5000, "paid": 4000, "num": 2, "kinds": "commitment, addendum",
     "choices": "a, b", "where": "principal", "seconds": 5, "signed_on": dt.date(2026, 5, 6),
     "age": 18, "types": "case.state_changed, document.signed", "scope": "outside_sepa",
-    "total": 600000, "limit": 500000, "format": "sepa",
+    "total": 600000, "limit": 500000, "format": "sepa", "max_bytes": 5000000, "line": 3,
+    "month": "2026-11", "booked": 2, "returned": 1, "review": 1, "mb": 5,
 }
 
 
