@@ -350,6 +350,8 @@ MESSAGES: dict[str, str | Plural] = {
     "statement.entry_resolved": N_("This entry was already decided."),
     "statement.amount_differs": N_("The entry's amount differs from this payment's amount."),
     "report.month_format": N_("A month as YYYY-MM, e.g. 2026-11."),
+    "payment.no_place_for_transfer": N_("A bank transfer is not handed over: leave the place "
+                                        "empty."),
     "payment.reproposal_state": N_("A corrected payment can be proposed only after the bank "
                                    "returned the previous one."),
     "payment.export_failed": N_("The export file could not be made."),

@@ -268,6 +268,10 @@ class PaySupportSchema(Strict):
     idempotency_key = fields.String(required=True,
                                     validate=validate.Regexp(r"^[A-Za-z0-9._:-]{8,100}$",
                                                              error=M("validate.idempotency_key")))
+    # Cash and card: where the money was handed over (who and when are the payer and the
+    # moment of payout); a bank transfer has no hand-over.
+    handed_over_place = fields.String(validate=validate.Length(max=200), metadata={
+        "description": "Cash or card only: where the support was handed over."})
 
 
 ACTION_SCHEMAS: dict[str, type[Schema]] = {

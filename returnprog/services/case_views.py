@@ -13,7 +13,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from .. import payments, workflow
+from .. import payments, statements, workflow
 from ..models import Document
 from ..roles import INTAKE_ROLES
 from ..workflow import ACTIONS, CASE_ACTIONS, State
@@ -90,11 +90,17 @@ def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
                       "refusals": [r.as_dict() for r in refusals],
                       "destructive": action.destructive, "consequence": action.consequence})
     payment = snap.live_payment
+    # After the bank returned a transfer the case shows the return (and its correction)
+    # until a new payment is live.
+    latest = snap.payments[-1] if snap.payments else None
+    returned = latest if payment is None and latest is not None and \
+        latest.status == "returned" else None
     adults = len(facts.adults)
     quote = payments.quote(policy, adults, len(facts.participants) - adults, ctx.today())
     pay_steps = {
-        "propose": role in workflow.PAYMENT_PROPOSERS and facts.state == State.DEPARTURE_AGREED
-        and payment is None,
+        "propose": role in workflow.PAYMENT_PROPOSERS and payment is None and (
+            facts.state == State.DEPARTURE_AGREED
+            or (returned is not None and facts.state in (State.SUPPORT_PAID, State.DEPARTED))),
         "decide": role in workflow.PAYMENT_DECIDERS and payment is not None
         and payment.status == "proposed",
         # Also a proposal from another account of the same person: four eyes is by people.
@@ -121,8 +127,15 @@ def _outlook(ctx: Context, case, snap: CaseSnapshot, facts) -> dict:
         "steps": steps,
         "payment": ({"id": payment.id, "version": payment.version, "status": payment.status,
                      "amount_cents": payment.amount_cents, "method": payment.method,
-                     "currency": payment.currency}
+                     "currency": payment.currency, "disbursed_at": payment.disbursed_at,
+                     "sent_at": payment.sent_at, "booked_at": payment.booked_at}
                     if payment else None),
+        "returned_payment": ({"id": returned.id, "returned_at": returned.returned_at,
+                              "return_reason": returned.return_reason,
+                              "return_reason_text": statements.return_reason_text(
+                                  returned.return_reason),
+                              "amount_cents": returned.amount_cents}
+                             if returned else None),
         "payment_steps": pay_steps,
         "quote": ({"amount_cents": quote.amount_cents, **quote.breakdown()} if quote else None),
         "ind_pending": ind_pending,

@@ -409,8 +409,13 @@ def _disburse_in_transition(ctx: Context, case: Case, payload: dict,
             actor_person=ctx.actor.person, other_persons=tuple(persons.values()))
         if problem:
             raise Forbidden(problem, [{"code": "payment_four_eyes", "message": problem}])
+        place = (payload.get("handed_over_place") or "").strip() or None
+        if place is not None and payment.method == payment_flow.TRANSFER:
+            raise Invalid("error.invalid_fields",
+                          {"handed_over_place": [M("payment.no_place_for_transfer")]})
         _compare_and_set(ctx, payment, ("approved",), status="disbursed",
                          disbursed_by=ctx.actor.id, disbursed_at=ctx.now(),
+                         handed_over_place=place,
                          idempotency_key=payload["idempotency_key"],
                          request_hash=_fingerprint(ctx, case.reference, payload))
     except ServiceError:

@@ -293,3 +293,29 @@ def test_the_database_refuses_a_second_live_payment_whatever_the_code_does(
     assert session.execute(select(func.count()).select_from(Payment)).scalar_one() == 1
     assert first.export_batch_id == batch.id
     assert session.get(ExportBatch, batch.id).status == "open"
+
+
+def test_cash_is_handed_over_with_who_where_and_when_and_a_transfer_is_not(
+        ctx_for, staff, session):
+    cash = drive_to(ctx_for, staff, session, "departure_agreed")
+    payment_service.propose(ctx_for(staff.counsellor), cash.reference, {"method": "cash"})
+    payment_service.approve(ctx_for(staff.supervisor), cash.reference)
+    payment_service.disburse(ctx_for(staff.finance), cash.reference,
+                             {"idempotency_key": f"pay-{cash.reference}",
+                              "handed_over_place": "Schiphol, balie DTenV"})
+    p = payment_of(session, cash)
+    assert (p.status, p.disbursed_by, p.handed_over_place) == (
+        "disbursed", staff.finance.id, "Schiphol, balie DTenV")
+    assert p.disbursed_at is not None
+    read = payment_service.read_payment(ctx_for(staff.finance), cash.reference)
+    assert read["handed_over_place"] == "Schiphol, balie DTenV"
+    assert read["disbursed_by"]["id"] == staff.finance.id
+    case = approved_transfer(ctx_for, staff, session)
+    with pytest.raises(Invalid) as err:
+        payment_service.disburse(ctx_for(staff.finance), case.reference,
+                                 {"idempotency_key": f"pay-{case.reference}",
+                                  "handed_over_place": "the office"})
+    assert "handed_over_place" in err.value.details
+    assert payment_of(session, case).status == "approved"
+    session.refresh(case)
+    assert case.state == "departure_agreed"

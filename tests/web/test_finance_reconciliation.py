@@ -156,3 +156,30 @@ def test_finance_pages_import_a_statement_review_it_and_print_the_month(
     as_csv = finance.get("/payments/report.csv")
     assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
     assert case.reference in as_csv.get_data(as_text=True)
+
+
+def test_the_case_shows_a_return_and_offers_the_counsellor_a_corrected_payment(
+        app, staff, ctx_for, session, finance2):
+    from returnprog.services import batches as batch_service
+    from returnprog.services import reconcile
+    case = released_transfer(ctx_for, staff, session)
+    batch = batch_service.create_batch(ctx_for(staff.finance))
+    batch_service.send_batch(ctx_for(finance2), batch.id)
+    [booking] = bookings_from_pain001(batch.content)
+    counsellor = web_for(app, staff.counsellor)
+    before = counsellor.get(f"/cases/{case.reference}").get_data(as_text=True)
+    assert "/payment/proposal" not in before
+    reconcile.import_statement(ctx_for(staff.finance), camt053(
+        [{**booking, "reference": "R", "direction": "credit", "return_reason": "AC04"}]))
+    page = text(counsellor.get(f"/cases/{case.reference}").get_data(as_text=True))
+    assert "AC04" in page and "Rekening opgeheven" in page
+    assert f"/cases/{case.reference}/payment/proposal" in counsellor.get(
+        f"/cases/{case.reference}").get_data(as_text=True)
+    detail = text(counsellor.get(f"/cases/{case.reference}/payment").get_data(as_text=True))
+    assert "Rekening opgeheven" in detail and (staff.finance.name or staff.finance.email) in detail
+    fixed = counsellor.post(f"/cases/{case.reference}/payment/proposal",
+                            {"method": "transfer", "iban": DE, "account_holder": "O. K."})
+    assert fixed.status_code == 303
+    supervisor = web_for(app, staff.supervisor)
+    assert "/payment/approval" in supervisor.get(f"/cases/{case.reference}").get_data(
+        as_text=True)

@@ -126,20 +126,23 @@ def add_paths(spec: APISpec) -> None:
                 "responses": {"200": {"description": "a page", **_body("PaymentListOut")},
                               **_ERRORS}}})
     spec.path(path="/api/v1/exports", operations={
-        "get": {"operationId": "list_exports", "tags": EXPORTS,
-                "summary": "List finance exports",
+        "get": {"operationId": "list_exports", "tags": EXPORTS, "deprecated": True,
+                "summary": "List payment batches (deprecated: use /batches)",
                 "parameters": [{"in": "query", "schema": schemas_payments.ExportQuerySchema}],
                 "responses": {"200": {"description": "a page", **_body("ExportListOut")},
                               **_ERRORS}},
-        "post": {"operationId": "create_export", "tags": EXPORTS,
-                 "summary": "Export approved transfers (sepa | csv)",
+        "post": {"operationId": "create_export", "tags": EXPORTS, "deprecated": True,
+                 "summary": "Make a batch of the released transfers; `kind` picks the file "
+                            "its `download` gives (deprecated: use /batches)",
                  "requestBody": _body("CreateExport"),
                  "responses": {"201": {"description": "the batch", **_body("ExportBatchOut")},
                                **_ERRORS}}})
     spec.path(path="/api/v1/exports/{batch_id}", operations={
-        "get": {"operationId": "download_export", "tags": EXPORTS,
-                "summary": "Download an export file",
+        "get": {"operationId": "download_export", "tags": EXPORTS, "deprecated": True,
+                "summary": "Download a batch's file (deprecated: use /batches/{id}/files)",
                 "parameters": [{"name": "batch_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
+                                "schema": {"type": "integer"}},
+                               {"name": "format", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["sepa", "csv"]}}],
                 "responses": {"200": {"description": "the file", "content": {
                     "application/xml": {}, "text/csv": {}}}, **_ERRORS}}})
