@@ -125,16 +125,45 @@ def create_batch(ctx: Context, scope: str | None = None,
     return batch
 
 
+def _open_batch(ctx: Context, batch_id: int) -> ExportBatch:
+    """The batch, locked, if it is still open (else a Conflict)."""
+    batch = _load(ctx, batch_id, lock=True)
+    if batch.status != OPEN:
+        raise Conflict("batch.not_open", [{"code": "batch_not_open", "message":
+                                           M("batch.status_is", status=batch.status)}])
+    return batch
+
+
+def _close(ctx: Context, batch: ExportBatch, step_name: str, batch_values: dict,
+           payment_values: dict, details: dict) -> ExportBatch:
+    """Take the payment step ``step_name`` for every payment of the open ``batch`` and
+    give the batch ``batch_values``, both by compare-and-set; one audit event; commit."""
+    step = payment_flow.STEPS[step_name]
+    moved = ctx.session.execute(
+        update(Payment).where(Payment.export_batch_id == batch.id,
+                              Payment.status.in_(step.sources))
+        .values(status=step.target, version=Payment.version + 1, **payment_values)
+        .execution_options(synchronize_session=False)).rowcount
+    changed = ctx.session.execute(
+        update(ExportBatch).where(ExportBatch.id == batch.id, ExportBatch.status == OPEN)
+        .values(**batch_values).execution_options(synchronize_session=False)).rowcount
+    if changed != 1 or moved != batch.payment_count:
+        raise Conflict("batch.changed_first", [{"code": "stale_version",
+                                                "message": M("batch.changed_first")}])
+    audit.append(ctx.session, actor=ctx.actor, action=f"{step_name}_batch",
+                 details={"batch_id": batch.id, "payment_count": moved,
+                          "total_cents": batch.total_cents, **details}, ip=ctx.ip)
+    commit(ctx)
+    return _load(ctx, batch.id)
+
+
 @atomic
 def send_batch(ctx: Context, batch_id: int) -> ExportBatch:
     """A finance officer marks an open batch as handed to the bank: its payments become
     ``sent``. Above the policy's threshold the sender must not be the batch's maker."""
     begin_write(ctx.session)
     _require_finance(ctx, "payment.finance_only:export")
-    batch = _load(ctx, batch_id, lock=True)
-    if batch.status != OPEN:
-        raise Conflict("batch.not_open", [{"code": "batch_not_open", "message":
-                                           M("batch.status_is", status=batch.status)}])
+    batch = _open_batch(ctx, batch_id)
     if batch.total_cents > ctx.policy.batch_second_release_cents:
         persons = person_of(ctx, batch.created_by)
         same_person = ctx.actor.person is not None and \
@@ -145,24 +174,8 @@ def send_batch(ctx: Context, batch_id: int) -> ExportBatch:
                     "batch.second_release:detail", total=batch.total_cents,
                     limit=ctx.policy.batch_second_release_cents)}])
     now = ctx.now()
-    step = payment_flow.STEPS["send"]
-    moved = ctx.session.execute(
-        update(Payment).where(Payment.export_batch_id == batch.id,
-                              Payment.status.in_(step.sources))
-        .values(status=step.target, sent_at=now, version=Payment.version + 1)
-        .execution_options(synchronize_session=False)).rowcount
-    changed = ctx.session.execute(
-        update(ExportBatch).where(ExportBatch.id == batch.id, ExportBatch.status == OPEN)
-        .values(status=SENT, sent_by=ctx.actor.id, sent_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if changed != 1 or moved != batch.payment_count:
-        raise Conflict("batch.changed_first", [{"code": "stale_version",
-                                                "message": M("batch.changed_first")}])
-    audit.append(ctx.session, actor=ctx.actor, action="send_batch",
-                 details={"batch_id": batch.id, "payment_count": batch.payment_count,
-                          "total_cents": batch.total_cents}, ip=ctx.ip)
-    commit(ctx)
-    return _load(ctx, batch_id)
+    return _close(ctx, batch, "send", {"status": SENT, "sent_by": ctx.actor.id, "sent_at": now},
+                  {"sent_at": now}, {})
 
 
 @atomic
@@ -176,28 +189,10 @@ def withdraw_batch(ctx: Context, batch_id: int, reason: str = "") -> ExportBatch
         raise Invalid("error.invalid_fields", {"reason": [M("field.required")]})
     if len(reason) > REASON_MAX:
         raise Invalid("error.invalid_fields", {"reason": [M("validate.length_max", max=REASON_MAX)]})
-    batch = _load(ctx, batch_id, lock=True)
-    if batch.status != OPEN:
-        raise Conflict("batch.not_open", [{"code": "batch_not_open", "message":
-                                           M("batch.status_is", status=batch.status)}])
-    step = payment_flow.STEPS["withdraw"]
-    freed = ctx.session.execute(
-        update(Payment).where(Payment.export_batch_id == batch.id,
-                              Payment.status.in_(step.sources))
-        .values(status=step.target, export_batch_id=None, version=Payment.version + 1)
-        .execution_options(synchronize_session=False)).rowcount
-    changed = ctx.session.execute(
-        update(ExportBatch).where(ExportBatch.id == batch.id, ExportBatch.status == OPEN)
-        .values(status=WITHDRAWN, withdrawn_by=ctx.actor.id, withdrawn_at=ctx.now())
-        .execution_options(synchronize_session=False)).rowcount
-    if changed != 1 or freed != batch.payment_count:
-        raise Conflict("batch.changed_first", [{"code": "stale_version",
-                                                "message": M("batch.changed_first")}])
-    audit.append(ctx.session, actor=ctx.actor, action="withdraw_batch",
-                 details={"batch_id": batch.id, "payment_count": freed, "reason": reason},
-                 ip=ctx.ip)
-    commit(ctx)
-    return _load(ctx, batch_id)
+    batch = _open_batch(ctx, batch_id)
+    return _close(ctx, batch, "withdraw", {"status": WITHDRAWN, "withdrawn_by": ctx.actor.id,
+                                           "withdrawn_at": ctx.now()},
+                  {"export_batch_id": None}, {"reason": reason})
 
 
 def file_of(batch: ExportBatch, fmt: str) -> tuple[bytes, str] | None:
