@@ -401,6 +401,8 @@ class Payment(SQLModel, table=True):
     booked_at: Optional[dt.datetime] = None
     returned_at: Optional[dt.datetime] = None
     return_reason: Optional[str] = Field(default=None, max_length=4)
+    # Who recorded the bank's answer (imported the statement, or decided the entry).
+    settled_by: Optional[int] = Field(default=None, foreign_key="user.id")
     # A corrected payment proposed after ``replaces_id`` came back from the bank.
     replaces_id: Optional[int] = Field(default=None, foreign_key="payment.id")
     # Cash and card: where the hand-over took place (who and when: disbursed_by/_at).

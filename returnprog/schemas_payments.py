@@ -128,6 +128,9 @@ class PaymentQuerySchema(Strict):
     method = fields.String(load_default=None, validate=validate.OneOf(payments.METHODS))
     case = fields.String(load_default=None, validate=validate.Length(max=20))
     exported = fields.Boolean(load_default=None, allow_none=True)
+    awaiting_correction = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "Only transfers the bank returned that no standing corrected "
+                       "payment replaces yet."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
@@ -201,6 +204,12 @@ class PaymentDetailOut(Schema):
     replaces_id = fields.Integer(allow_none=True, metadata={
         "description": "The returned payment this corrected one replaces."})
     handed_over_place = fields.String(allow_none=True)
+    settled_by = fields.Nested(UserRef, allow_none=True, metadata={
+        "description": "Who recorded the bank's answer (booked or returned)."})
+    status_since = fields.DateTime(allow_none=True, metadata={
+        "description": "In lists: when the payment came into its status."})
+    age_days = fields.Integer(allow_none=True, metadata={
+        "description": "In lists: whole days in its status."})
     receipt_required = fields.Boolean()
     receipt_signed = fields.Boolean(allow_none=True)
     reentry_on = fields.Date(allow_none=True)

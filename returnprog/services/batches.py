@@ -329,6 +329,7 @@ def apply_bank_outcome(ctx: Context, payment: Payment, outcome: str, *,
     now = ctx.now()
     values = ({"booked_at": now} if outcome == "booked"
               else {"returned_at": now, "return_reason": return_reason})
+    values["settled_by"] = ctx.actor.id
     changed = ctx.session.execute(
         update(Payment).where(Payment.id == payment.id, Payment.version == payment.version,
                               Payment.status.in_(step.sources))

@@ -143,15 +143,17 @@ def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
         .where(Participant.case_id == case.id).order_by(Participant.id)).all()
     docs = session.execute(select(*DOCUMENT_COLUMNS).where(Document.case_id == case.id)
                            .order_by(Document.id)).all()
-    proposer, approver, disburser = aliased(User), aliased(User), aliased(User)
+    proposer, approver, disburser, settler = (aliased(User), aliased(User), aliased(User),
+                                              aliased(User))
     # The people of each payment joined in (not read one by one), with their names for
     # the answer's {id, name}.
     pays = session.execute(
-        select(Payment, *(c for u in (proposer, approver, disburser)
+        select(Payment, *(c for u in (proposer, approver, disburser, settler)
                           for c in (u.id, u.person, u.name, u.email)))
         .outerjoin(proposer, proposer.id == Payment.proposed_by)
         .outerjoin(approver, approver.id == Payment.approved_by)
         .outerjoin(disburser, disburser.id == Payment.disbursed_by)
+        .outerjoin(settler, settler.id == Payment.settled_by)
         .where(Payment.case_id == case.id).order_by(Payment.id)).all()
     persons, users = {}, {}
     for _pay, *people in pays:

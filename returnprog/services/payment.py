@@ -8,6 +8,7 @@ one audit event and commits — or rolls back completely and raises a ServiceErr
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -506,6 +507,7 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
         "approved_by": decided if payment.status != "rejected" else None,
         "decision_reason": payment.decision_reason,
         "disbursed_by": who(payment.disbursed_by), "disbursed_at": payment.disbursed_at,
+        "settled_by": who(payment.settled_by),
         "export_batch_id": payment.export_batch_id,
         "end_to_end_id": payment.end_to_end_id, "sent_at": payment.sent_at,
         "booked_at": payment.booked_at, "returned_at": payment.returned_at,
@@ -523,7 +525,8 @@ def payment_data(payment: Payment, reference: str, *, full_iban: bool = True,
 def payment_out(ctx: Context, payment: Payment, reference: str) -> dict:
     """:func:`payment_data` of a payment a use case has just changed and returned, with
     its people's names (one read, after the commit)."""
-    users = user_refs(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by)
+    users = user_refs(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by,
+                      payment.settled_by)
     data = payment_data(payment, reference, users=users)
     ctx.session.commit()  # read only: ends the snapshot
     return data
@@ -554,7 +557,8 @@ def read_payment(ctx: Context, reference: str, payment_id: int | None = None, *,
             .limit(1)).scalar_one_or_none()
     if payment is None:
         raise NotFound("payment.case_has_none", ref=reference)
-    people = _people(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by)
+    people = _people(ctx, payment.proposed_by, payment.approved_by, payment.disbursed_by,
+                     payment.settled_by)
     data = payment_data(payment, case.reference,
                         receipt_signed=_receipt_signed(ctx, case.id)
                         if payment.method == "cash" else None,
@@ -587,7 +591,8 @@ def case_payments(ctx: Context, reference: str) -> dict:
     rows = ctx.session.execute(select(Payment).where(Payment.case_id == case.id)
                                .order_by(Payment.id)).scalars().all()
     users = user_refs(ctx, *(uid for p in rows
-                             for uid in (p.proposed_by, p.approved_by, p.disbursed_by)))
+                             for uid in (p.proposed_by, p.approved_by, p.disbursed_by,
+                                         p.settled_by)))
     page = {"items": [payment_data(p, case.reference, full_iban=False, users=users)
                       for p in rows]}
     ctx.session.commit()  # read only: ends the snapshot
@@ -607,12 +612,18 @@ def list_payments(ctx: Context, filters: dict) -> dict:
     if filters.get("exported") is not None:
         query = query.where(Payment.export_batch_id.is_not(None) if filters["exported"]
                             else Payment.export_batch_id.is_(None))
+    if filters.get("awaiting_correction"):
+        # Returned by the bank, and no corrected payment proposed that is still standing.
+        fix = aliased(Payment)
+        query = query.where(Payment.status == "returned", ~select(fix.id).where(
+            fix.replaces_id == Payment.id,
+            fix.status.not_in(("rejected", "cancelled"))).exists())
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     # The people of each payment joined into the page (no statement per row or more).
-    people = (aliased(User), aliased(User), aliased(User))
+    people = (aliased(User), aliased(User), aliased(User), aliased(User))
     for person, column in zip(people, (Payment.proposed_by, Payment.approved_by,
-                                       Payment.disbursed_by)):
+                                       Payment.disbursed_by, Payment.settled_by)):
         query = query.add_columns(person.name, person.email).outerjoin(
             person, person.id == column)
     rows = ctx.session.execute(query.order_by(Payment.id.desc()).limit(per_page)
@@ -620,11 +631,32 @@ def list_payments(ctx: Context, filters: dict) -> dict:
     items = []
     for p, ref, *names in rows:
         users = {uid: user_ref(uid, names[2 * i], names[2 * i + 1]) for i, uid in enumerate(
-            (p.proposed_by, p.approved_by, p.disbursed_by)) if uid is not None}
-        items.append(payment_data(p, ref, full_iban=False, users=users))
+            (p.proposed_by, p.approved_by, p.disbursed_by, p.settled_by)) if uid is not None}
+        item = payment_data(p, ref, full_iban=False, users=users)
+        item["status_since"] = status_since(p)
+        item["age_days"] = _age_days(ctx, item["status_since"])
+        items.append(item)
     return {"page": page, "per_page": per_page, "total": total, "items": items}
+
+
+def status_since(payment: Payment):
+    """When the payment came into its current status (a scheduled transfer: since its
+    release; a cancelled one: since its last recorded step)."""
+    return {"proposed": payment.proposed_at, "approved": payment.approved_at,
+            "rejected": payment.approved_at, "disbursed": payment.disbursed_at,
+            "scheduled": payment.disbursed_at, "sent": payment.sent_at,
+            "booked": payment.booked_at, "returned": payment.returned_at}.get(
+        payment.status) or payment.approved_at or payment.proposed_at
+
+
+def _age_days(ctx: Context, since) -> int | None:
+    if since is None:
+        return None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.timezone.utc)
+    return max(0, (ctx.now() - since).days)
 
 
 __all__ = ["propose", "approve", "reject", "cancel", "disburse", "pay",
            "record_reentry", "read_payment", "case_payments", "list_payments", "payment_data",
-           "payment_out", "request_hash"]
+           "payment_out", "request_hash", "status_since"]

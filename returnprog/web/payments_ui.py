@@ -33,7 +33,7 @@ from .ui import (FormErrors, actor, ctx, errors_from, form_data, load,
 bp = Blueprint("payments_ui", __name__)
 bp.url_value_preprocessor(plausible_reference)
 
-LIST_FIELDS = ("status", "method", "case", "exported", "page")
+LIST_FIELDS = ("status", "method", "case", "exported", "awaiting_correction", "page")
 
 
 @bp.get("/payments")

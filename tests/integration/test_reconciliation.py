@@ -94,10 +94,16 @@ def test_a_return_is_corrected_paid_again_and_booked_once(ctx_for, staff, sessio
     reconcile.import_statement(ctx_for(staff.finance), camt053(
         [{**booking, "reference": "B-1"}, returned], statement_id="DAY-1"))
     old = payment_of(session, case)
-    assert (old.status, old.return_reason) == ("returned", "AC04")
+    assert (old.status, old.return_reason, old.settled_by) == ("returned", "AC04",
+                                                               staff.finance.id)
+    waiting = payment_service.list_payments(ctx_for(staff.finance), {"awaiting_correction": True})
+    assert [(i["id"], i["age_days"], i["settled_by"]["id"]) for i in waiting["items"]] == [
+        (old.id, 0, staff.finance.id)]
     # The counsellor corrects the account, a supervisor approves, finance releases it.
     payment_service.propose(ctx_for(staff.counsellor), case.reference,
                             {"method": "transfer", "iban": DE, "account_holder": "O. Kovalenko"})
+    assert payment_service.list_payments(ctx_for(staff.finance),
+                                         {"awaiting_correction": True})["total"] == 0
     payment_service.approve(ctx_for(staff.supervisor), case.reference)
     payment_service.disburse(ctx_for(staff.finance), case.reference,
                              {"idempotency_key": f"again-{case.reference}"})

@@ -177,9 +177,14 @@ def test_the_case_shows_a_return_and_offers_the_counsellor_a_corrected_payment(
         f"/cases/{case.reference}").get_data(as_text=True)
     detail = text(counsellor.get(f"/cases/{case.reference}/payment").get_data(as_text=True))
     assert "Rekening opgeheven" in detail and (staff.finance.name or staff.finance.email) in detail
+    finance = web_for(app, staff.finance)
+    waiting = finance.get("/payments?status=returned&awaiting_correction=true")
+    assert waiting.status_code == 200 and case.reference in waiting.get_data(as_text=True)
     fixed = counsellor.post(f"/cases/{case.reference}/payment/proposal",
                             {"method": "transfer", "iban": DE, "account_holder": "O. K."})
     assert fixed.status_code == 303
+    assert case.reference not in finance.get(
+        "/payments?status=returned&awaiting_correction=true").get_data(as_text=True)
     supervisor = web_for(app, staff.supervisor)
     assert "/payment/approval" in supervisor.get(f"/cases/{case.reference}").get_data(
         as_text=True)

@@ -1,5 +1,6 @@
 """Payment batches and bank-statement reconciliation (issue 15): a payment's bank leg
-(end-to-end id, sent, booked, returned with the bank's reason), corrected re-proposals,
+(end-to-end id, sent, booked, returned with the bank's reason, who recorded the answer),
+corrected re-proposals,
 the cash hand-over place; a batch holds both renderings (SEPA + CSV) with a status; the
 imported statements and their entries. The one-live-payment index widens to the new live
 statuses (scheduled, sent, booked).
@@ -48,10 +49,12 @@ def upgrade():
         batch_op.add_column(sa.Column("booked_at", UTC(), nullable=True))
         batch_op.add_column(sa.Column("returned_at", UTC(), nullable=True))
         batch_op.add_column(sa.Column("return_reason", S(length=4), nullable=True))
+        batch_op.add_column(sa.Column("settled_by", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("replaces_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("handed_over_place", S(length=200), nullable=True))
         batch_op.create_foreign_key("fk_payment_replaces_id_payment", "payment",
                                     ["replaces_id"], ["id"])
+        batch_op.create_foreign_key("fk_payment_settled_by_user", "user", ["settled_by"], ["id"])
         batch_op.create_index("ix_payment_end_to_end_id", ["end_to_end_id"], unique=False)
         batch_op.drop_index("uq_payment_live_per_case")
         _live_index(batch_op, NEW_LIVE)
@@ -108,7 +111,9 @@ def downgrade():
         _live_index(batch_op, OLD_LIVE)
         batch_op.drop_index("ix_payment_end_to_end_id")
         batch_op.drop_constraint("fk_payment_replaces_id_payment", type_="foreignkey")
-        for column in ("handed_over_place", "replaces_id", "return_reason", "returned_at",
+        batch_op.drop_constraint("fk_payment_settled_by_user", type_="foreignkey")
+        for column in ("handed_over_place", "replaces_id", "settled_by", "return_reason",
+                       "returned_at",
                        "booked_at", "sent_at", "end_to_end_id"):
             batch_op.drop_column(column)
     with op.batch_alter_table("export_batch", schema=None) as batch_op:
