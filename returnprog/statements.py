@@ -137,9 +137,8 @@ def parse_camt053(data: bytes) -> Statement:
     account = stmt.findtext("c:Acct/c:Id/c:IBAN", namespaces=n)
     for position, ntry in enumerate(stmt.iterfind("c:Ntry", n), 1):
         entries.extend(_camt_entries(ntry, n, position, version))
-    return Statement(statement_id=statement_id, format=f"camt.053.001.{version}",
-                     account_iban=account, created_at=_datetime(created),
-                     entries=_flag_duplicates(entries))
+    return _statement(statement_id, f"camt.053.001.{version}", account, _datetime(created),
+                      entries)
 
 
 def _camt_entries(ntry, n, position: int, version: str) -> list[Entry]:
@@ -227,30 +226,35 @@ def parse_mt940(data: bytes) -> Statement:
     statement_id = f"{reference}/{number}" if number else reference
     entries = []
     for position, tx in enumerate(transactions, 1):
-        d = tx.data
-        fields = _subfields(d.get("transaction_details") or "")
-        amount = d["amount"].amount
-        bank_ref = (d.get("bank_reference") or "").strip()
-        when = d.get("entry_date") if d.get("entry_date") and \
-            abs((d["entry_date"] - d["date"]).days) < 7 else d.get("date")
-        entries.append(Entry(
-            reference=(bank_ref or f"{statement_id}/{position}")[:80],
-            booked_on=dt.date(when.year, when.month, when.day),
-            direction="debit" if amount < 0 else "credit",
-            amount_cents=_cents(str(abs(amount)), position),
-            currency=d.get("currency") or d["amount"].currency or "", status="booked",
-            end_to_end_id=None if fields.get("EREF") in (None, "", NOT_PROVIDED)
-            else fields["EREF"],
-            counterparty_iban=_iban(fields.get("IBAN")),
-            counterparty_name=_clean(fields.get("NAME")),
-            return_reason=_clean((fields.get("RTRN") or "").split("/")[0]),
-            remittance=_clean(fields.get("REMI"))))
-    if not entries and not reference:
-        raise StatementError("statement_empty", "The statement holds no entries.")
-    return Statement(statement_id=statement_id, format="mt940",
-                     account_iban=_iban((head.get("account_identification") or "")
-                                        .split("/")[0]),
-                     created_at=None, entries=_flag_duplicates(entries))
+        try:
+            entries.append(_mt940_entry(tx.data, statement_id, position))
+        except (KeyError, AttributeError, TypeError, ValueError):
+            raise StatementError("statement_malformed", "An MT940 entry cannot be read.",
+                                 line=0, position=position) from None
+    return _statement(statement_id, "mt940",
+                      _iban((head.get("account_identification") or "").split("/")[0]),
+                      None, entries)
+
+
+def _mt940_entry(d: dict, statement_id: str, position: int) -> Entry:
+    """One ``:61:`` line with its ``:86:`` details, as an Entry."""
+    fields = _subfields(d.get("transaction_details") or "")
+    amount = d["amount"].amount
+    bank_ref = (d.get("bank_reference") or "").strip()
+    when = d.get("entry_date") if d.get("entry_date") and \
+        abs((d["entry_date"] - d["date"]).days) < 7 else d.get("date")
+    return Entry(
+        reference=(bank_ref or f"{statement_id}/{position}")[:80],
+        booked_on=dt.date(when.year, when.month, when.day),
+        direction="debit" if amount < 0 else "credit",
+        amount_cents=_cents(str(abs(amount)), position),
+        currency=d.get("currency") or d["amount"].currency or "", status="booked",
+        end_to_end_id=None if fields.get("EREF") in (None, "", NOT_PROVIDED)
+        else fields["EREF"],
+        counterparty_iban=_iban(fields.get("IBAN")),
+        counterparty_name=_clean(fields.get("NAME")),
+        return_reason=_clean((fields.get("RTRN") or "").split("/")[0]),
+        remittance=_clean(fields.get("REMI")))
 
 
 # --- shared -------------------------------------------------------------------------------
@@ -284,6 +288,25 @@ def _datetime(value: str | None) -> dt.datetime | None:
         return dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+# What the register's columns hold; a longer value is not a statement we can read.
+LIMITS = {"end_to_end_id": 35, "counterparty_iban": 34, "return_reason": 4, "currency": 3}
+
+
+def _statement(statement_id: str | None, fmt: str, account: str | None,
+               created: dt.datetime | None, entries: list[Entry]) -> Statement:
+    """The Statement, once its values fit what the service keeps of them."""
+    if not statement_id or len(statement_id) > 70:
+        raise StatementError("statement_invalid", "The statement's id is missing or too long.")
+    for position, e in enumerate(entries, 1):
+        if any(len(getattr(e, name) or "") > limit for name, limit in LIMITS.items()) \
+                or not re.fullmatch(r"[A-Z]{3}", e.currency or ""):
+            raise StatementError("statement_invalid", "An entry has a value out of bounds.",
+                                 position=position)
+    return Statement(statement_id=statement_id, format=fmt,
+                     account_iban=account if account and len(account) <= 34 else None,
+                     created_at=created, entries=_flag_duplicates(entries))
 
 
 def _flag_duplicates(entries: list[Entry]) -> tuple[Entry, ...]:

@@ -5,9 +5,12 @@ of reconciliation (:func:`reconcile.match_entry`)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from returnprog import export, statements
 from returnprog.services.reconcile import match_entry
@@ -131,3 +134,38 @@ def _payment(**kw):
 ])
 def test_the_decision_table_of_reconciliation(entry, payment, expected):
     assert match_entry(entry, payment) == expected
+
+
+def test_values_longer_than_the_register_keeps_are_refused():
+    b = {"end_to_end_id": "E" * 60, "amount_cents": 100, "iban": "NL91ABNA0417164300",
+         "name": "n", "reference": "r"}
+    assert _refused(mt940([b])).code == "statement_invalid"
+    assert _refused(mt940([{**b, "end_to_end_id": "E", "return_reason": "TOOLONG"}])).code \
+        == "statement_invalid"
+    assert _refused(mt940([b], statement_id="S" * 80)).code == "statement_invalid"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from([b"", b"<", b":20:", b"<?xml version='1.0'?>"]))
+def test_whatever_the_bytes_only_a_statement_error_comes_out(tail, head):
+    try:
+        parse_statement(head + tail)
+    except StatementError:
+        pass
+
+
+@functools.cache
+def _real_statements() -> tuple[bytes, bytes]:
+    b = bookings_from_pain001(_pain())
+    return camt053(reconciliation_scenario(b)), mt940(reconciliation_scenario(b))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=4000), st.binary(min_size=1, max_size=8))
+def test_a_damaged_real_statement_is_read_or_refused_never_crashes(at, junk):
+    for data in _real_statements():
+        damaged = data[:at % len(data)] + junk + data[at % len(data):]
+        try:
+            parse_statement(damaged)
+        except StatementError:
+            pass
