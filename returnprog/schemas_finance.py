@@ -178,7 +178,7 @@ class ResolveEntrySchema(Strict):
 class ReportQuerySchema(Strict):
     """Which month (YYYY-MM; default: this month)."""
 
-    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    month = fields.String(validate=validate.Regexp(r"^2\d{3}-(0[1-9]|1[0-2])$"))
 
 
 class TotalOut(Schema):

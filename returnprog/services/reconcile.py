@@ -362,7 +362,7 @@ def monthly_report(ctx: Context, year: int, month: int) -> dict:
     was handed over in cash or by card. ``paid = booked + returned + outstanding +
     handed_over`` holds by construction; the lines are the payments behind the totals."""
     _require_finance(ctx)
-    if not (2000 <= year <= 9999 and 1 <= month <= 12):
+    if not (2000 <= year <= 2999 and 1 <= month <= 12):
         raise Invalid("error.invalid_fields", {"month": [M("report.month_format")]})
     start, end = _month_bounds(year, month)
     proposed = ctx.session.execute(
