@@ -32,7 +32,7 @@ OPEN, SENT, WITHDRAWN, LEGACY = "open", "sent", "withdrawn", "legacy"
 REASON_MAX = 500
 
 __all__ = ["FORMATS", "SCOPES", "apply_bank_outcome", "batch_data", "create_batch",
-           "download_file", "file_of", "list_batches", "read_batch", "record_bank_outcome",
+           "download_file", "file_hash", "file_of", "list_batches", "read_batch", "record_bank_outcome",
            "send_batch", "withdraw_batch"]
 
 
@@ -195,14 +195,22 @@ def withdraw_batch(ctx: Context, batch_id: int, reason: str = "") -> ExportBatch
                   {"export_batch_id": None}, {"reason": reason})
 
 
-def file_of(batch: ExportBatch, fmt: str) -> tuple[bytes, str] | None:
-    """The batch's rendering in ``fmt`` and its hash, or None when it has none (no SEPA
-    file for accounts outside SEPA; a legacy export has only its own kind)."""
+def file_hash(batch, fmt: str) -> str | None:
+    """The SHA-256 of the batch's rendering in ``fmt``, or None when it has none (no SEPA
+    file for accounts outside SEPA; a legacy export has only its own kind). ``batch``: an
+    ExportBatch or a row of its columns."""
     if batch.status == LEGACY:
-        return (batch.content, batch.sha256) if batch.kind == fmt else None
-    if fmt == "sepa":
-        return (batch.content, batch.sha256) if batch.content else None
-    return (batch.csv_content, batch.csv_sha256) if batch.csv_content else None
+        return batch.sha256 if batch.kind == fmt else None
+    return (batch.sha256 if fmt == "sepa" else batch.csv_sha256) or None
+
+
+def file_of(batch: ExportBatch, fmt: str) -> tuple[bytes, str] | None:
+    """The batch's rendering in ``fmt`` and its hash, or None when it has none."""
+    sha256 = file_hash(batch, fmt)
+    if sha256 is None:
+        return None
+    sepa_bytes = batch.status == LEGACY or fmt == "sepa"
+    return (batch.content if sepa_bytes else batch.csv_content), sha256
 
 
 @atomic
@@ -239,13 +247,8 @@ def batch_data(batch, users: dict | None = None) -> dict:
     def who(user_id):
         return None if user_id is None else users.get(user_id) or user_ref(user_id)
     status = batch.status
-    files = []
-    for fmt in FORMATS:
-        has = (batch.kind == fmt if status == LEGACY else
-               bool(batch.sha256) if fmt == "sepa" else bool(batch.csv_sha256))
-        if has:
-            files.append({"format": fmt, "sha256": batch.sha256 if fmt == "sepa" or
-                          status == LEGACY else batch.csv_sha256})
+    files = [{"format": fmt, "sha256": file_hash(batch, fmt)} for fmt in FORMATS
+             if file_hash(batch, fmt) is not None]
     return {"id": batch.id, "scope": batch.kind, "status": status,
             "created_at": batch.created_at, "created_by": who(batch.created_by),
             "payment_count": batch.payment_count, "total_cents": batch.total_cents,
