@@ -174,6 +174,8 @@ ROLE_LABELS = {
     "supervisor": _l("Supervisor"),
     "finance": _l("Finance officer"),
     "admin": _l("Administrator"),
+    "records_manager": _l("Records manager"),
+    "process_owner": _l("Process owner"),
 }
 
 RELATIONSHIP_LABELS = {

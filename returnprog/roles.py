@@ -9,9 +9,14 @@ COUNSELLOR = "counsellor"
 SUPERVISOR = "supervisor"
 FINANCE = "finance"
 ADMIN = "admin"
+# Records lifecycle (issue 16): a records manager proposes and reviews destruction lists,
+# holds cases and answers access requests; a process owner is the second reviewer who
+# approves a destruction list. Neither works on cases.
+RECORDS_MANAGER = "records_manager"
+PROCESS_OWNER = "process_owner"
 
 # Every role a staff account can have, in the order forms offer them.
-ROLES = (COUNSELLOR, SUPERVISOR, FINANCE, ADMIN)
+ROLES = (COUNSELLOR, SUPERVISOR, FINANCE, ADMIN, RECORDS_MANAGER, PROCESS_OWNER)
 # Roles that work on cases (an administrator manages accounts, not cases).
 CASE_ROLES = (COUNSELLOR, SUPERVISOR, FINANCE)
 # Roles that see the programme figures.
@@ -32,4 +37,6 @@ CASE_FILE_ROLES = (COUNSELLOR, SUPERVISOR)
 INTAKE_ROLES = (COUNSELLOR,)
 # Roles whose accounts one administrator cannot make alone: a second administrator (another
 # person) approves a new account with one of them, as well as any change of role.
-PRIVILEGED_ROLES = (SUPERVISOR, FINANCE, ADMIN)
+PRIVILEGED_ROLES = (SUPERVISOR, FINANCE, ADMIN, RECORDS_MANAGER, PROCESS_OWNER)
+# Roles that see the records screens (retention, destruction lists, holds, access requests).
+RECORDS_ROLES = (RECORDS_MANAGER, PROCESS_OWNER)

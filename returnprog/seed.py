@@ -50,7 +50,7 @@ PLAN = [
     ("left_programme", 1, 1, 0, None), ("rejected", 1, 0, 0, None), ("lapsed", 1, 0, 40, 10),
 ]
 
-# (e-mail, role, name, team, personnel number): six different people, so the demo's four
+# (e-mail, role, name, team, personnel number): eight different people, so the demo's four
 # eyes (Anna proposes, Sanne approves, Femke pays) is done by three persons.
 STAFF = [
     ("anna.counsellor@dtenv.example", "counsellor", "Anna de Vries", "Team Noord", "P-1001"),
@@ -59,6 +59,8 @@ STAFF = [
     ("femke.finance@dtenv.example", "finance", "Femke Visser", "Team Noord", "P-1004"),
     ("ad.admin@dtenv.example", "admin", "Ad Smit", "Team Noord", "P-1005"),
     ("olga.counsellor@dtenv.example", "counsellor", "Olga Mulder", "Team Zuid", "P-1006"),
+    ("rik.records@dtenv.example", "records_manager", "Rik Meijer", "Team Noord", "P-1007"),
+    ("petra.owner@dtenv.example", "process_owner", "Petra de Boer", "Team Noord", "P-1008"),
 ]
 
 

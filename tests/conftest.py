@@ -140,6 +140,8 @@ class Staff:
         self.supervisor2 = mk("pieter@dtenv.example", "supervisor")
         self.finance = mk("femke@dtenv.example", "finance")
         self.admin = mk("ad@dtenv.example", "admin")
+        self.records = mk("rik@dtenv.example", "records_manager")
+        self.owner = mk("petra@dtenv.example", "process_owner")
         self.other_counsellor = mk("olga@dtenv.example", "counsellor", "Team Zuid")
         self.other_supervisor = mk("otto@dtenv.example", "supervisor", "Team Zuid")
 

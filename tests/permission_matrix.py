@@ -33,7 +33,8 @@ REDIRECT = "redirect"
 API = "api: bearer only"
 STATIC = "static"
 
-ROLES = ("anonymous", "counsellor", "supervisor", "finance", "admin")
+ROLES = ("anonymous", "counsellor", "supervisor", "finance", "admin", "records_manager",
+         "process_owner")
 STAFF = ROLES[1:]
 CASE_ROLES = ("counsellor", "supervisor", "finance")
 
@@ -56,7 +57,7 @@ def on_case(*roles: str, expect=OK, own_for_others=FORBIDDEN, anonymous=LOGIN) -
     """A route about one case: ``roles`` get ``expect`` on their own case; the other case-
     seeing roles ``own_for_others`` on it; everybody 404 on the other team's case; admins,
     who see no case files, 403."""
-    out = {"anonymous": anonymous, "admin": FORBIDDEN}
+    out = {"anonymous": anonymous, **{r: FORBIDDEN for r in STAFF if r not in CASE_ROLES}}
     for role in CASE_ROLES:
         out[role] = {"own": expect if role in roles else own_for_others, "other": HIDDEN}
     return out
@@ -103,6 +104,7 @@ MATRIX: dict[tuple[str, str], object] = {
     # work queues: the filler names the counsellor's "mine" for the own case and the
     # supervisor's "approvals" for the other; a queue of another role is not found
     ("queues.queue", "GET"): {"anonymous": LOGIN, "admin": FORBIDDEN,
+                              "records_manager": FORBIDDEN, "process_owner": FORBIDDEN,
                               "counsellor": {"own": OK, "other": HIDDEN},
                               "supervisor": {"own": HIDDEN, "other": OK},
                               "finance": {"own": HIDDEN, "other": HIDDEN}},

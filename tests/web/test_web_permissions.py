@@ -48,7 +48,8 @@ def test_every_route_has_an_entry_and_every_entry_a_route(app):
 def test_permission_matrix(app, staff, ctx_for, session):
     world = build_world(staff, ctx_for, session)
     users = {"counsellor": staff.counsellor, "supervisor": staff.supervisor,
-             "finance": staff.finance, "admin": staff.admin}
+             "finance": staff.finance, "admin": staff.admin,
+             "records_manager": staff.records, "process_owner": staff.owner}
     failures, checked = [], 0
     for role in pm.ROLES:
         web = web_for(app, users.get(role))
