@@ -334,6 +334,21 @@ MESSAGES: dict[str, str | Plural] = {
     "batch.changed_first": N_("Someone else changed this batch first; reload and try again."),
     "batch.no_such_file": N_("Batch %(id)s has no %(format)s file."),
     "batch.no_such_transfer": N_("No bank transfer %(id)s."),
+    "records.records_only": N_("Only a records manager or process owner may do this."),
+    "records.process_owner_only": N_("Only a process owner may approve or return a "
+                                     "destruction list."),
+    "records.no_such_list": N_("No destruction list %(id)s."),
+    "records.no_such_item": N_("No case %(id)s on this destruction list."),
+    "records.no_such_hold": N_("No legal hold %(id)s."),
+    "records.no_such_case": N_("No case with this reference."),
+    "records.list_status": N_("This destruction list is %(status)s: that is not possible "
+                              "now."),
+    "records.changed_first": N_("Someone else changed this destruction list first; reload "
+                                "and try again."),
+    "records.same_reviewer": N_("The person who reviewed a destruction list cannot also "
+                                "approve it: a second person must."),
+    "records.hold_lifted": N_("This legal hold was already lifted."),
+    "records.case_destroyed": N_("This case was destroyed; only its tombstone remains."),
     "statement.finance_only": N_("Only a finance officer may import and reconcile bank "
                                  "statements."),
     "statement.refused": N_("The bank statement was not imported; nothing was changed."),

@@ -150,6 +150,17 @@ class Case(SQLModel, table=True):
     closing_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
+    # Archive fields (issue 16, :mod:`returnprog.records`), set when the case closes:
+    # keep | destroy, the day the term runs from (the final state's date), the day the
+    # action is due, and to_archive | destroyed. A destroyed case is a tombstone: its
+    # reference, final state, these dates and the destruction list remain.
+    archive_nomination: Optional[str] = Field(default=None, max_length=10)
+    archive_term_start: Optional[dt.date] = None
+    archive_action_date: Optional[dt.date] = Field(default=None, index=True)
+    archive_status: str = Field(default="to_archive", max_length=12,
+                                sa_column_kwargs={"server_default": "to_archive"})
+    destroyed_at: Optional[dt.datetime] = None
+    destruction_list_id: Optional[int] = Field(default=None, foreign_key="destruction_list.id")
 
 
 class Participant(SQLModel, table=True):
@@ -600,6 +611,14 @@ class AuditEvent(SQLModel, table=True):
     ip: Optional[str] = Field(default=None, max_length=45)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Version 3 (issue 16): the chain hashes ``personal_digest`` — SHA-256 of a random
+    # per-event salt and the event's personal part (details, ip) — instead of that part
+    # itself, so destroying a case can erase details, ip and salt and the chain still
+    # verifies. ``erased_at``/``erased_by_list`` (not hashed) say which destruction did it.
+    personal_digest: Optional[str] = Field(default=None, max_length=64)
+    personal_salt: Optional[str] = Field(default=None, max_length=32)
+    erased_at: Optional[dt.datetime] = None
+    erased_by_list: Optional[int] = None
 
 
 class AccessEvent(SQLModel, table=True):
@@ -637,3 +656,66 @@ class MetricCounter(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=60)
     day: dt.date = Field(primary_key=True)
     count: int = 0
+
+
+class LegalHold(SQLModel, table=True):
+    """A legal hold on a case (issue 16): while one is in force (``lifted_at`` empty) the
+    case is neither put on a destruction list nor destroyed, whatever its action date —
+    e.g. an objection, an appeal or an investigation is running."""
+
+    __tablename__ = "legal_hold"
+    __table_args__ = (Index("ix_legal_hold_case", "case_id", "lifted_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    reason: str = Field(max_length=20)  # objection | appeal | investigation | other
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    placed_by: int = Field(foreign_key="user.id")
+    placed_at: dt.datetime = Field(default_factory=utcnow)
+    lifted_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    lifted_at: Optional[dt.datetime] = None
+    lift_note: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class DestructionList(SQLModel, table=True):
+    """A list of cases whose action date has passed, proposed for destruction (issue 16).
+
+    ``status``: proposed (the scheduler or a records manager made it) → reviewed (a records
+    manager checked it, taking cases off with a reason) → approved (a process owner, another
+    person, agreed) → destroyed (every item done). A process owner may send it back to
+    proposed with a reason; a records manager may cancel it before approval."""
+
+    __tablename__ = "destruction_list"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    status: str = Field(default="proposed", max_length=10)
+    version: int = 1
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    reviewed_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    reviewed_at: Optional[dt.datetime] = None
+    approved_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    approved_at: Optional[dt.datetime] = None
+    returned_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    destroyed_at: Optional[dt.datetime] = None
+    # Set when the list came from a replay after a restore (the original list's id).
+    replay_of: Optional[int] = None
+
+
+class DestructionItem(SQLModel, table=True):
+    """One case on a destruction list: listed, removed (by a reviewer, with a reason),
+    destroyed, or skipped at destruction (a hold or a changed rule since the review)."""
+
+    __tablename__ = "destruction_item"
+    __table_args__ = (UniqueConstraint("list_id", "case_id", name="uq_destruction_item"),
+                      Index("ix_destruction_item_case", "case_id", "status"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="destruction_list.id", index=True)
+    case_id: int = Field(foreign_key="case.id")
+    # Copied when listed, for the list's own record: the tombstone's facts.
+    reference: str = Field(max_length=20)
+    final_state: str = Field(max_length=20)
+    action_date: dt.date
+    status: str = Field(default="listed", max_length=10)
+    removed_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    removed_at: Optional[dt.datetime] = None
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    destroyed_at: Optional[dt.datetime] = None

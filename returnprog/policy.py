@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from .records import EXAMPLE_RETENTION_RULES, RetentionRule, check_rules
+
 # The programme's calendar: deadlines are days in the Netherlands, and every date or time
 # shown to people is Amsterdam time (DTenV works there; DESIGN §1).
 TIMEZONE_NAME = "Europe/Amsterdam"
@@ -76,6 +78,9 @@ class Policy:
     # (EXAMPLE VALUE, EUR 5,000: set the ministry's mandate limit in instance/).
     batch_second_release_cents: int = 500_000
     tariffs: tuple[Tariff, ...] = EXAMPLE_TARIFFS
+    # How long a closed case is kept, per final state, and what happens then (issue 16;
+    # EXAMPLE terms, see records.EXAMPLE_RETENTION_RULES: no selection list is public).
+    retention_rules: tuple[RetentionRule, ...] = EXAMPLE_RETENTION_RULES
     currency: str = "EUR"
     # How a signer of a personal link proves to be the registered participant, per
     # document kind: "code" (a one-time code sent to their registered e-mail address or
@@ -125,6 +130,15 @@ def _coerce(name: str, value):
             for t in value)
     if name == "signer_verification":
         return _verification(value)
+    if name == "retention_rules":
+        rules = tuple(
+            r if isinstance(r, RetentionRule) else RetentionRule(
+                final_state=str(r["final_state"]), effective_from=_date(r["effective_from"]),
+                nomination=str(r["nomination"]), term_months=int(r["term_months"]),
+                source=str(r.get("source", "")))
+            for r in value)
+        check_rules(rules)
+        return rules
     if isinstance(default, dt.date):
         return _date(value)
     if isinstance(default, tuple):

@@ -14,7 +14,7 @@ from typing import Callable
 
 from sqlalchemy import delete, update
 
-from .. import audit, workflow
+from .. import audit, records, workflow
 from ..messages import M
 from ..models import Case, OpenVNumber
 from ..workflow import FINAL_STATES
@@ -51,6 +51,10 @@ def run(ctx: Context, reference: str, action_name: str, payload: dict,
     from_state, version = case.state, case.version
     values = {"state": action.target.value, "version": version + 1, "updated_at": ctx.now(),
               **action.effects(payload)}
+    if action.target in FINAL_STATES:
+        # The retention term runs from the day the case closed (issue 16).
+        values.update(records.archive_fields(ctx.policy.retention_rules, action.target.value,
+                                             ctx.today()))
     changed = ctx.session.execute(update(Case).where(
         Case.id == case.id, Case.version == version, Case.state == from_state)
         .values(**values).execution_options(synchronize_session=False)).rowcount

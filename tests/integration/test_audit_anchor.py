@@ -59,11 +59,15 @@ def rehash_from(session, target: int):
         fields = audit.fields_of(ev)
         if ev.seq == target:
             fields["details"] = '{"reason": "rewritten"}'
+            # A thorough forger recomputes the personal digest too (version 3).
+            fields["personal_digest"] = audit.personal_digest(
+                fields["personal_salt"], fields["details"], fields["ip"])
         if ev.seq >= target:
             fields["prev_hash"] = prev
             new = audit.digest(fields)
-            raw(session, "UPDATE audit_event SET details = :d, prev_hash = :p, hash = :h "
-                         "WHERE seq = :s", d=fields["details"], p=prev, h=new, s=ev.seq)
+            raw(session, "UPDATE audit_event SET details = :d, personal_digest = :g, "
+                         "prev_hash = :p, hash = :h WHERE seq = :s", d=fields["details"],
+                g=fields["personal_digest"], p=prev, h=new, s=ev.seq)
             prev = new
         else:
             prev = ev.hash
