@@ -1,5 +1,5 @@
 """Flask commands: init-db, seed-demo, create-user, set-person, api-token, audit-verify,
-audit-checkpoint, verify-pdf, metrics."""
+audit-checkpoint, verify-pdf, metrics, records (:mod:`returnprog.cli_records`)."""
 from __future__ import annotations
 
 import secrets
@@ -25,12 +25,13 @@ def _session():
 
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
+    from .cli_records import records_group
     from .mailsink import mail_sink_command
     from .scheduler import scheduler_command
 
     for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
                     audit_checkpoint, scheduler_command, mail_sink_command, verify_pdf,
-                    metrics_command):
+                    metrics_command, records_group):
         app.cli.add_command(command)
 
 
@@ -164,6 +165,10 @@ def audit_verify():
     if anchors.problems or not report.ok:
         sys.exit(1)
     click.echo(f"audit chain intact: {report.events} events")
+    if report.destroyed:
+        lists = ", ".join(str(n) for n in report.destruction_lists)
+        click.echo(f"{report.destroyed} of them destroyed (personal details erased under "
+                   f"destruction list {lists}; what remains of them verified)")
     latest = anchors.latest
     if latest is None:
         click.echo(f"no checkpoints in {path}: truncation of the chain cannot be detected yet")

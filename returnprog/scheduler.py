@@ -1,7 +1,7 @@
 """The scheduler process: ``flask --app wsgi scheduler``.
 
 APScheduler 3 (``BlockingScheduler``) in its own process — never inside web workers, where
-every worker would run every job (DESIGN §7). Four jobs:
+every worker would run every job (DESIGN §7). Five jobs:
 
 - **sweep** (every ``SCHEDULER_SWEEP_SECONDS``): write due reminders and alerts to the outbox
   (:func:`returnprog.services.reminders.sweep`). The first sweep after start looks back
@@ -14,6 +14,10 @@ every worker would run every job (DESIGN §7). Four jobs:
   with the same leases and back-off (:mod:`returnprog.services.webhooks`).
 - **checkpoint** (every ``AUDIT_CHECKPOINT_SECONDS``): seal the audit chain's head into the
   checkpoint file outside the database (:mod:`returnprog.anchor`).
+- **records** (every ``RECORDS_JOB_SECONDS``): destroy the cases of approved destruction
+  lists, write each finished list to the destruction register outside the database, and
+  propose a new list of the cases whose action date has passed
+  (:func:`returnprog.services.records.tick`).
 
 Only one scheduler is active at a time. On PostgreSQL it holds a session-level advisory
 lock on a dedicated connection; on SQLite an exclusive ``fcntl.flock`` on a lock file next
@@ -61,6 +65,10 @@ SMTP_RETRY_MAX_SECONDS            3600     … up to this (the SMTP_* attempts a
 WEBHOOK_TIMEOUT                   10       seconds per webhook HTTP attempt
 AUDIT_CHECKPOINT_SECONDS          600      how often the audit chain's head is sealed into
                                            the checkpoint file (AUDIT_CHECKPOINT_PATH)
+RECORDS_JOB_SECONDS               3600     how often the records job runs (destruction of
+                                           approved lists, a new list when cases are due)
+RECORDS_REGISTER_DIR              instance/destruction-register   the register outside
+                                           the database that a restore replays
 ================================  =======  =================================================
 """
 from __future__ import annotations
@@ -99,6 +107,7 @@ DEFAULTS = {
     "SCHEDULER_EARLIEST_HOUR": 0,
     "SCHEDULER_TIMEZONE": plan.DEFAULT_TIMEZONE,
     "AUDIT_CHECKPOINT_SECONDS": 600,
+    "RECORDS_JOB_SECONDS": 3600,
 }
 
 # pg_advisory_lock key: a fixed 32-bit number derived from the name (per database).
@@ -220,6 +229,14 @@ class PostgresLock:
                 pass
 
 
+def register_dir(config, instance_path: str) -> Path:
+    """Where the destruction register lives: ``RECORDS_REGISTER_DIR``, by default
+    ``instance/destruction-register`` (keep it, like the audit checkpoints, where the
+    database's backups are not: it is what re-applies destructions after a restore)."""
+    return Path(config.get("RECORDS_REGISTER_DIR")
+                or Path(instance_path) / "destruction-register")
+
+
 def make_lock(engine: Engine, database_url: str, instance_path: str):
     """The lock that keeps a second scheduler on the same database waiting."""
     url = make_url(database_url)
@@ -252,6 +269,7 @@ class ReminderScheduler:
         self.earliest_hour = int(setting(cfg, "SCHEDULER_EARLIEST_HOUR"))
         self.tz = str(setting(cfg, "SCHEDULER_TIMEZONE"))
         self.checkpoint_seconds = float(setting(cfg, "AUDIT_CHECKPOINT_SECONDS"))
+        self.records_seconds = float(setting(cfg, "RECORDS_JOB_SECONDS"))
         self.config, self.instance_path = cfg, app.instance_path
         self.lock = make_lock(self.engine, cfg["DATABASE_URL"], app.instance_path)
         self.stop = threading.Event()
@@ -436,6 +454,25 @@ class ReminderScheduler:
             self.stop.wait(self.poll_seconds)
         return False
 
+    def records_job(self) -> dict | None:
+        """Destroy what approved destruction lists hold and propose the next list."""
+        if self.stop.is_set() or not self._holding():
+            return None
+        from .services import Context
+        from .services import records
+
+        try:
+            with session_scope(self.engine) as session:
+                ctx = Context(session=session, policy=self.policy, actor=None, channel="job",
+                              today=lambda: plan._localise(service._utcnow(), self.tz).date())
+                report = records.tick(ctx, register_dir(self.config, self.instance_path))
+        except Exception:
+            log.exception("records job failed; it runs again at the next interval")
+            return None
+        if report["destroyed_lists"] or report["proposed"]:
+            log.info("records: %s", report)
+        return report
+
     def run_once(self) -> int:
         """Take the lock, sweep once, deliver until nothing is due, release; exit code."""
         if not self.wait_for_lock():
@@ -446,6 +483,7 @@ class ReminderScheduler:
             self.delivery_job()
             self.webhook_job()
             self.checkpoint_job()
+            self.records_job()
         finally:
             self.lock.release()
         return 0
@@ -479,6 +517,8 @@ class ReminderScheduler:
                           id="webhooks", next_run_time=start + dt.timedelta(milliseconds=100))
             sched.add_job(self.checkpoint_job, "interval", seconds=self.checkpoint_seconds,
                           id="checkpoint", next_run_time=start + dt.timedelta(seconds=1))
+            sched.add_job(self.records_job, "interval", seconds=self.records_seconds,
+                          id="records", next_run_time=start + dt.timedelta(seconds=2))
             sched.add_job(self._watch, "interval", seconds=self.poll_seconds, id="watch")
             self._scheduler = sched
             log.info("scheduler running: sweep every %ss, delivery every %ss, SMTP %s:%s",

@@ -373,3 +373,55 @@ def test_an_erased_event_of_the_old_formula_is_still_checked_by_what_remains(
                     {"t": dt.datetime.now(dt.timezone.utc)})
     session.commit()
     assert audit.verify(session).broken_seq == 1
+
+
+# --- flask records … ------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_app(db_url, tmp_path):
+    from returnprog import create_app
+
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x" * 40})
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    app.extensions["returnprog.engine"].dispose()
+
+
+def test_the_records_commands_dry_run_propose_destroy_and_replay(cli_app, ctx_for, staff,
+                                                                 session, tmp_path):
+    run = lambda *args: cli_app.test_cli_runner().invoke(args=list(args))  # noqa: E731
+    case = departed(ctx_for, staff, session)
+    values = personal_values(session, case)
+    result = run("records", "rules")
+    assert result.exit_code == 0 and "departed" in result.output and "84 months" in result.output
+    assert "EXAMPLE" in result.output
+    assert "nothing would be destroyed" in run("records", "dry-run").output
+    # Time travel the other way: the case's action date is brought to today.
+    session.execute(text('UPDATE "case" SET archive_action_date = :d WHERE id = :i'),
+                    {"d": TODAY, "i": case.id})
+    session.commit()
+    result = run("records", "dry-run")
+    assert case.reference in result.output and "3 participant" in result.output
+    assert not any(v in result.output for v in values)  # references and counts only
+    assert "proposed" in run("records", "propose").output
+    dlist = session.execute(select(DestructionList)).scalar_one()
+    records_service.review_list(ctx_for(staff.records), dlist.id)
+    records_service.approve_list(ctx_for(staff.owner), dlist.id)
+    result = run("records", "destroy")
+    assert result.exit_code == 0, result.output
+    assert "1 destroyed, 0 skipped" in result.output
+    register = tmp_path / "instance" / "destruction-register" / f"list-{dlist.id}.json"
+    entry = json_load(register)
+    assert entry["cases"] == [case.reference] and entry["approved_by"] == staff.owner.id
+    assert not any(v in register.read_text() for v in values)
+    result = run("audit-verify")
+    assert result.exit_code == 0, result.output
+    assert f"destroyed (personal details erased under destruction list {dlist.id}" in result.output
+    result = run("records", "replay")
+    assert "1 register entries read; 0 case(s) destroyed again" in result.output
+
+
+def json_load(path):
+    import json
+
+    return json.loads(path.read_text())
