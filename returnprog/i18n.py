@@ -146,6 +146,31 @@ EVENT_LABELS = {
     "email_signed_copy": _l("Signed copy e-mailed to the signer"),
     "add_case_note": _l("Note added"),
     "upload_evidence": _l("Evidence file uploaded"),
+    "place_legal_hold": _l("Legal hold placed"),
+    "lift_legal_hold": _l("Legal hold lifted"),
+    "remove_from_destruction_list": _l("Taken off a destruction list"),
+    "destroy_case": _l("Case destroyed (tombstone kept)"),
+}
+
+# The records lifecycle (returnprog.services.records).
+LIST_STATUS_LABELS = {
+    "proposed": _l("Proposed, to be reviewed"),
+    "reviewed": _l("Reviewed, to be approved"),
+    "approved": _l("Approved, to be destroyed"),
+    "destroyed": _l("Destroyed"),
+    "cancelled": _l("Cancelled"),
+}
+ITEM_STATUS_LABELS = {
+    "listed": _l("On the list"),
+    "removed": _l("Taken off: kept"),
+    "destroyed": _l("Destroyed"),
+    "skipped": _l("Skipped: on hold or rule changed"),
+}
+HOLD_REASON_LABELS = {
+    "objection": _l("Objection"),
+    "appeal": _l("Appeal"),
+    "investigation": _l("Investigation"),
+    "other": _l("Other"),
 }
 
 # What a reader looked at and how (the access log, returnprog.access_log.VIEWS).
@@ -292,12 +317,15 @@ def init_app(app: Flask) -> None:
         person_language=lambda v: label(PARTICIPANT_LANGUAGE_LABELS, v),
         look_view=lambda v: label(LOOK_VIEW_LABELS, v),
         look_channel=lambda v: label(LOOK_CHANNEL_LABELS, v),
+        list_status=lambda v: label(LIST_STATUS_LABELS, v),
+        item_status=lambda v: label(ITEM_STATUS_LABELS, v),
+        hold_reason=lambda v: label(HOLD_REASON_LABELS, v),
     )
 
     tables = {"state": STATE_LABELS, "relationship": RELATIONSHIP_LABELS,
               "person_language": PARTICIPANT_LANGUAGE_LABELS, "evidence": EVIDENCE_LABELS,
               "pay_method": PAYMENT_METHOD_LABELS, "pay_status": PAYMENT_STATUS_LABELS,
-              "role": ROLE_LABELS, "doc_kind": DOCUMENT_LABELS}
+              "role": ROLE_LABELS, "doc_kind": DOCUMENT_LABELS, "hold_reason": HOLD_REASON_LABELS}
 
     def choices(values, kind: str) -> list[tuple[str, str]]:
         """(value, label) pairs for a select or radios."""

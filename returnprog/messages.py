@@ -341,8 +341,8 @@ MESSAGES: dict[str, str | Plural] = {
     "records.no_such_item": N_("No case %(id)s on this destruction list."),
     "records.no_such_hold": N_("No legal hold %(id)s."),
     "records.no_such_case": N_("No case with this reference."),
-    "records.list_status": N_("This destruction list is %(status)s: that is not possible "
-                              "now."),
+    "records.list_status": N_("This destruction list is not at the step this needs; reload "
+                              "the list to see where it stands."),
     "records.changed_first": N_("Someone else changed this destruction list first; reload "
                                 "and try again."),
     "records.same_reviewer": N_("The person who reviewed a destruction list cannot also "

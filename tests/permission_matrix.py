@@ -131,6 +131,17 @@ MATRIX: dict[tuple[str, str], object] = {
     ("figures.programme", "GET"): only("supervisor", "finance", "admin"),
     ("figures.programme_csv", "GET"): only("supervisor", "finance", "admin"),
     # user administration
+    # records lifecycle (issue 16): records managers and process owners only; the step
+    # routes check which of the two may take the step
+    ("records.overview", "GET"): only("records_manager", "process_owner"),
+    ("records.lists", "GET"): only("records_manager", "process_owner"),
+    ("records.lists", "POST"): {**only("records_manager", expect=PASS), "process_owner": FORBIDDEN},
+    ("records.destruction_list", "GET"): only("records_manager", "process_owner", expect=HIDDEN),
+    ("records.list_step", "POST"): only("records_manager", expect=HIDDEN),
+    ("records.remove_item", "POST"): only("records_manager", expect=HIDDEN),
+    ("records.holds", "GET"): only("records_manager", "process_owner"),
+    ("records.holds", "POST"): only("records_manager", "process_owner", expect=PASS),
+    ("records.lift_hold", "POST"): only("records_manager", "process_owner", expect=PASS),
     ("admin.users", "GET"): only("admin"),
     ("admin.new_user", "GET"): only("admin"),
     ("admin.new_user", "POST"): only("admin", expect=PASS),
@@ -270,6 +281,10 @@ PARAMS = {
     "webhook_id": lambda world, which: 999_999,
     "delivery_id": lambda world, which: 999_999,
     "payment_id": lambda world, which: 999_999,
+    "list_id": lambda world, which: 999_999,
+    "item_id": lambda world, which: 999_999,
+    "hold_id": lambda world, which: 999_999,
+    "decision": lambda world, which: "review",
     "name": lambda world, which: "mine" if which == "own" else "approvals",
 }
 

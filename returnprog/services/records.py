@@ -56,7 +56,7 @@ SYSTEM = "system"
 
 __all__ = ["HOLD_REASONS", "LIST_STATUSES", "approve_list", "assign_archive_fields",
            "cancel_list", "destroy_case", "due_cases", "dry_run", "lift_hold",
-           "list_holds", "list_lists", "place_hold", "propose_list", "read_list",
+           "list_holds", "list_lists", "overview", "place_hold", "propose_list", "read_list",
            "register_record", "remove_from_list", "replay", "return_list", "review_list",
            "run_destruction", "tick"]
 
@@ -171,9 +171,7 @@ def _move(ctx: Context, dlist: DestructionList, sources: tuple, values: dict,
     """Move a list by compare-and-set on its status and version, with one audit event."""
     if dlist.status not in sources:
         raise Conflict("records.list_status", [{"code": "list_status",
-                                                "message": M("records.list_status",
-                                                             status=dlist.status)}],
-                       status=dlist.status)
+                                                "message": M("records.list_status")}])
     changed = ctx.session.execute(
         update(DestructionList).where(DestructionList.id == dlist.id,
                                       DestructionList.version == dlist.version,
@@ -202,7 +200,7 @@ def remove_from_list(ctx: Context, list_id: int, item_id: int, reason: str) -> D
     if item is None or item.list_id != dlist.id:
         raise NotFound("records.no_such_item", id=item_id)
     if dlist.status != PROPOSED:
-        raise Conflict("records.list_status", status=dlist.status)
+        raise Conflict("records.list_status")
     changed = ctx.session.execute(
         update(DestructionItem).where(DestructionItem.id == item.id,
                                       DestructionItem.status == LISTED)
@@ -302,11 +300,20 @@ def place_hold(ctx: Context, reference: str, reason: str, note: str = "") -> Leg
     or destroyed while the hold is in force."""
     begin_write(ctx.session)
     _require(ctx, *RECORDS_ROLES)
+    # Every field is checked before any is refused, so the form shows all its problems.
+    problems = {}
     if reason not in HOLD_REASONS:
-        raise Invalid("error.invalid_fields", {"reason": [M("validate.one_of",
-                                                          choices=", ".join(HOLD_REASONS))]})
-    note = _reason(note, "note", required=reason == "other")
-    case = _case_by_reference(ctx, reference)
+        problems["reason"] = [M("validate.one_of", choices=", ".join(HOLD_REASONS))]
+    try:
+        note = _reason(note, "note", required=reason == "other")
+    except Invalid as exc:
+        problems.update(exc.details)
+    try:
+        case = _case_by_reference(ctx, reference)
+    except Invalid as exc:
+        problems.update(exc.details)
+    if problems:
+        raise Invalid("error.invalid_fields", problems)
     if case.archive_status == records.DESTROYED:
         raise Conflict("records.case_destroyed")
     hold = LegalHold(case_id=case.id, reason=reason, note=note, placed_by=ctx.actor.id,
@@ -527,7 +534,7 @@ def run_destruction(ctx: Context, list_id: int) -> dict:
     if dlist is None:
         raise NotFound("records.no_such_list", id=list_id)
     if dlist.status != APPROVED:
-        raise Conflict("records.list_status", status=dlist.status)
+        raise Conflict("records.list_status")
     item_ids = list(ctx.session.execute(select(DestructionItem.id).where(
         DestructionItem.list_id == list_id, DestructionItem.status == LISTED)
         .order_by(DestructionItem.id)).scalars())
@@ -537,7 +544,7 @@ def run_destruction(ctx: Context, list_id: int) -> dict:
         status = destroy_case(ctx, item_id)
         outcome[status] = outcome.get(status, 0) + 1
     _finish(ctx, list_id, outcome)
-    compact(ctx.session)
+    _compact(ctx.session)
     return outcome
 
 
@@ -550,7 +557,7 @@ def _finish(ctx: Context, list_id: int, outcome: dict) -> None:
                                        "skipped": outcome.get(SKIPPED, 0)})
 
 
-def compact(session) -> None:
+def _compact(session) -> None:
     """After a destruction on SQLite: merge the search index's segments (FTS5 keeps a
     deleted entry's terms until then) and checkpoint the write-ahead log into the file and
     truncate it, so the destroyed values are in neither. On PostgreSQL, VACUUM (autovacuum)
@@ -617,7 +624,7 @@ def replay(ctx: Context, entries: list[dict]) -> dict:
         list_id = _replay_list(ctx, entry, case_ids)
         destroyed += _replay_destroy(ctx, list_id)
         lists += 1
-    compact(ctx.session)
+    _compact(ctx.session)
     return {"lists": lists, "destroyed": destroyed}
 
 
@@ -750,3 +757,23 @@ def list_holds(ctx: Context, active_only: bool = True) -> list[dict]:
     if active_only:
         query = query.where(LegalHold.lifted_at.is_(None))
     return [{"hold": h, "reference": ref} for h, ref in ctx.session.execute(query).all()]
+
+
+def overview(ctx: Context) -> dict:
+    """What the records screens and the dashboard show first: the rules in force, how many
+    cases are due and not yet on a list, the lists waiting for this person's step (a
+    records manager reviews proposed lists, a process owner approves reviewed ones), the
+    holds in force and the cases destroyed so far."""
+    _require(ctx, *RECORDS_ROLES)
+    session = ctx.session
+    waiting_status = PROPOSED if ctx.actor.role == RECORDS_MANAGER else REVIEWED
+    waiting = session.execute(select(DestructionList.id).where(
+        DestructionList.status == waiting_status).order_by(DestructionList.id)).scalars().all()
+    holds = session.execute(select(func.count()).select_from(LegalHold)
+                            .where(LegalHold.lifted_at.is_(None))).scalar_one()
+    destroyed = session.execute(select(func.count()).select_from(Case).where(
+        Case.archive_status == records.DESTROYED)).scalar_one()
+    rules = sorted(ctx.policy.retention_rules, key=lambda r: (r.final_state, r.effective_from))
+    return {"due": len(due_cases(session, ctx.today())), "waiting": list(waiting),
+            "waiting_status": waiting_status, "holds": holds, "destroyed": destroyed,
+            "rules": rules, "today": ctx.today()}

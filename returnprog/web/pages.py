@@ -22,13 +22,14 @@ from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
 from ..messages import M
-from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES, SIGNATURE_TAKERS
+from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, RECORDS_ROLES, ROLES, SIGNATURE_TAKERS
 from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
 from ..services import cases as case_service
 from ..services import case_files as case_file_service
 from ..services import figures as figure_service
+from ..services import records as records_service
 from .case_files_ui import store_upload
 from .headers import pdf_attachment
 from .signing_common import signing_panel_data
@@ -72,6 +73,9 @@ def dashboard():
     delivery = figure_service.delivery_warning(ctx(), age)
     if actor().role == ADMIN:
         return render_page("dashboard.html", data=None, delivery=delivery)
+    if actor().role in RECORDS_ROLES:
+        return render_page("dashboard.html", data=None, delivery=delivery,
+                           records=records_service.overview(ctx()))
     return render_page("dashboard.html", data=figure_service.dashboard(ctx()),
                        delivery=delivery)
 

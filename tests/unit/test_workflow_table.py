@@ -98,6 +98,9 @@ OFFERED = {
                      "admin": []},
     **{s: {"counsellor": [], "supervisor": [], "finance": [], "admin": []} for s in FINAL},
 }
+# The records roles (issue 16) are offered no workflow action in any state.
+for _offers in OFFERED.values():
+    _offers.update({"records_manager": [], "process_owner": []})
 
 ALL_KINDS = frozenset({workflow.COMMITMENT, workflow.WITHDRAWAL_DECLARATION,
                        workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM})
@@ -254,7 +257,11 @@ def test_a_wrong_role_in_a_wrong_state_hears_about_both():
 
 
 def test_the_role_list_matches_the_design():
-    assert set(workflow.ROLES) == {"counsellor", "supervisor", "finance", "admin"}
+    # The records lifecycle's two roles (issue 16) take no workflow action.
+    assert set(workflow.ROLES) == {"counsellor", "supervisor", "finance", "admin",
+                                   "records_manager", "process_owner"}
+    assert not any({"records_manager", "process_owner"} & set(a.roles)
+                   for a in workflow.ACTIONS.values())
 
 
 # --- allowed_actions ----------------------------------------------------------------------------
