@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -144,11 +145,14 @@ def seed(url: str, total: int, rng_seed: int = 7) -> float:
                     open_v.append({"v_number": v_number, "case_id": cid})
             seq += 1
             details = f'{{"household_size": {size}, "reference": "{reference}"}}'
+            salt = secrets.token_hex(16)
             actor = f"counsellor{cases[-1]['counsellor_id']}@dtenv.example"
             event = {"chain_version": audit.CHAIN_VERSION, "seq": seq, "at": created,
                      "actor_id": cases[-1]["counsellor_id"], "actor": actor, "case_id": cid,
                      "action": "open_case", "from_state": None, "to_state": "intake",
-                     "details": details, "ip": None, "prev_hash": prev_hash}
+                     "details": details, "ip": None, "prev_hash": prev_hash,
+                     "personal_salt": salt}
+            event["personal_digest"] = audit.personal_digest(salt, details, None)
             digest = audit.digest(event)
             events.append({**event, "hash": digest})
             prev_hash = digest

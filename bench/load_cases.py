@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -173,7 +174,9 @@ class _Chain:
                   "case_id": case_id, "action": action, "from_state": from_state,
                   "to_state": to_state,
                   "details": json.dumps(details, ensure_ascii=False, sort_keys=True),
-                  "ip": None}
+                  "ip": None, "personal_salt": secrets.token_hex(16)}
+        fields["personal_digest"] = audit.personal_digest(fields["personal_salt"],
+                                                          fields["details"], None)
         fields["hash"] = audit.digest(fields)
         self.prev = fields["hash"]
         return fields
