@@ -34,9 +34,11 @@ def visible_cases(actor: User):
     payment and cases at the payment stage (``departure_agreed``), so that paying out a
     case whose payment is not approved yet is refused with the reason, not "not found"
     (what they read of a case is narrowed, :mod:`.role_views`); admins manage users and
-    see no personal data.
+    see no personal data. A destroyed case (issue 16) is a tombstone without people or
+    documents: nobody sees it as a case any more (records roles see it on its destruction
+    list; the programme's figures still count it).
     """
-    query = select(Case)
+    query = select(Case).where(Case.destroyed_at.is_(None))
     if actor.role in (COUNSELLOR, SUPERVISOR):
         return query.where(Case.team_id == actor.team_id)
     if actor.role == FINANCE:

@@ -33,7 +33,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 TODAY = dt.date.today()
 USERS = {"counsellor": "anna@dtenv.example", "supervisor": "sanne@dtenv.example",
-         "finance": "femke@dtenv.example", "admin": "ad@dtenv.example"}
+         "finance": "femke@dtenv.example", "admin": "ad@dtenv.example",
+         "records_manager": "rik@dtenv.example", "process_owner": "petra@dtenv.example"}
 
 
 class Server:
@@ -67,7 +68,8 @@ def server(tmp_path_factory):
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "browser-tests"})
     with Session(app.extensions["returnprog.engine"]) as s:
         names = {"counsellor": "Anna de Vries", "supervisor": "Sanne Bakker",
-                 "finance": "Femke Jansen", "admin": "Ad Mulder"}
+                 "finance": "Femke Jansen", "admin": "Ad Mulder",
+                 "records_manager": "Rik Meijer", "process_owner": "Petra de Boer"}
         for role, email in USERS.items():
             auth.create_user(s, email=email, role=role, password=PASSWORD, name=names[role])
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

@@ -425,3 +425,58 @@ def json_load(path):
     import json
 
     return json.loads(path.read_text())
+
+
+def test_the_scheduler_round_destroys_approved_lists_and_proposes_the_next(
+        db_url, tmp_path, ctx_for, staff, session):
+    from returnprog import create_app
+    from returnprog.scheduler import ReminderScheduler
+
+    first, second = departed(ctx_for, staff, session), departed(ctx_for, staff, session)
+    session.execute(text('UPDATE "case" SET archive_action_date = :d WHERE id = :i'),
+                    {"d": TODAY, "i": first.id})
+    session.commit()
+    dlist = records_service.propose_list(ctx_for(None))
+    records_service.review_list(ctx_for(staff.records), dlist.id)
+    records_service.approve_list(ctx_for(staff.owner), dlist.id)
+    # The second case falls due after the approval: the round proposes it on a new list.
+    session.execute(text('UPDATE "case" SET archive_action_date = :d WHERE id = :i'),
+                    {"d": TODAY, "i": second.id})
+    session.commit()
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x" * 40,
+                      "AUDIT_CHECKPOINT_PATH": str(tmp_path / "cp.jsonl"),
+                      "RECORDS_REGISTER_DIR": str(tmp_path / "register"),
+                      "SMTP_PORT": 9, "SMTP_TIMEOUT": 1})
+    app.instance_path = str(tmp_path / "instance")
+    try:
+        with app.app_context():
+            assert ReminderScheduler(app).run_once() == 0
+    finally:
+        app.extensions["returnprog.engine"].dispose()
+    session.expire_all()
+    assert session.get(Case, first.id).archive_status == records.DESTROYED
+    assert session.get(Case, second.id).archive_status == records.TO_ARCHIVE
+    assert json_load(tmp_path / "register" / f"list-{dlist.id}.json")["cases"] == [first.reference]
+    lists = session.execute(select(DestructionList).order_by(DestructionList.id)).scalars().all()
+    assert [(d.id, d.status) for d in lists] == [(dlist.id, "destroyed"),
+                                                 (dlist.id + 1, "proposed")]
+    [item] = session.execute(select(DestructionItem).where(
+        DestructionItem.list_id == dlist.id + 1)).scalars()
+    assert item.reference == second.reference
+
+
+def test_a_destroyed_case_is_no_case_any_more_for_its_team(ctx_for, staff, session):
+    from returnprog.services import NotFound
+    from returnprog.services.lookups import load_case
+
+    case = departed(ctx_for, staff, session)
+    dlist = records_service.propose_list(at(ctx_for, None, ACTION_DATE))
+    records_service.review_list(ctx_for(staff.records), dlist.id)
+    records_service.approve_list(ctx_for(staff.owner), dlist.id)
+    records_service.run_destruction(at(ctx_for, None, ACTION_DATE), dlist.id)
+    with pytest.raises(NotFound):
+        load_case(ctx_for(staff.counsellor), case.reference)
+    listed = case_service.list_cases(ctx_for(staff.counsellor), {"state": "departed"})
+    assert case.reference not in [c["reference"] for c in listed["items"]]
+    with pytest.raises(Conflict):  # no hold on a tombstone
+        records_service.place_hold(ctx_for(staff.records), case.reference, "objection")
