@@ -334,6 +334,17 @@ MESSAGES: dict[str, str | Plural] = {
     "batch.changed_first": N_("Someone else changed this batch first; reload and try again."),
     "batch.no_such_file": N_("Batch %(id)s has no %(format)s file."),
     "batch.no_such_transfer": N_("No bank transfer %(id)s."),
+    # access requests (issue 16)
+    "access_request.role": N_("Only a records manager may register and answer access requests."),
+    "access_request.not_found": N_("No access request %(id)s."),
+    "access_request.closed": N_("This access request is %(status)s and can no longer change."),
+    "access_request.already_extended": N_("The term of this access request was extended "
+                                          "once already; it cannot be extended again."),
+    "access_request.extension_late": N_("The term can only be extended before it ends "
+                                        "(%(date)s)."),
+    "access_request.received_future": N_("The date of receipt cannot be after today."),
+    "access_request.not_downloaded": N_("Download the package first: the delivery records "
+                                        "the package handed over."),
     "statement.finance_only": N_("Only a finance officer may import and reconcile bank "
                                  "statements."),
     "statement.refused": N_("The bank statement was not imported; nothing was changed."),
