@@ -148,6 +148,15 @@ MATRIX: dict[tuple[str, str], object] = {
     ("admin.requests", "GET"): only("admin"),
     ("admin.approve_request", "POST"): only("admin", expect=PASS),
     ("admin.reject_request", "POST"): only("admin", expect=PASS),
+    # access requests (issue 16): the records roles see them; a records manager acts
+    ("access_requests.access_list", "GET"): only("records_manager", "process_owner"),
+    ("access_requests.new_request", "GET"): only("records_manager"),
+    ("access_requests.new_request", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.show", "GET"): only("records_manager", "process_owner"),
+    ("access_requests.package", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.extend", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.deliver", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.refuse", "POST"): only("records_manager", expect=PASS),
     # signatures: counsellors take them on the tablet or send personal links; the link pages
     # themselves are public and token-based; anyone may verify a signed PDF
     ("signing.choose", "GET"): on_case("counsellor"),
@@ -258,6 +267,7 @@ PARAMS = {
     "user_id": lambda world, which: world.victim_id,
     "batch_id": lambda world, which: world.batch_id,
     "request_id": lambda world, which: world.request_id,
+    "access_request_id": lambda world, which: world.access_request_id,
     "action": lambda world, which: "confirm_commitment",
     "step": lambda world, which: "send",
     "entry_id": lambda world, which: 999_999,

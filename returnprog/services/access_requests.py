@@ -491,7 +491,7 @@ def build_package(ctx: Context, row: AccessRequest) -> bytes:
                            "declined_at": s.declined_at, "decline_code": s.decline_code,
                            "decline_reason": s.decline_reason} for s in links],
         "case_notes": [{"created_at": n.created_at, "text": n.body} for n in notes],
-        "evidence_files": [{"kind": f.kind, "uploaded_at": f.created_at,
+        "evidence_files": [{"kind": f.kind, "uploaded_at": f.uploaded_at, "sha256": f.sha256,
                             "filename": f.filename} for f in evidence],
         "access_requests": [{"id": r.id, "status": r.status, "received_on": r.received_on,
                              "due_on": r.due_on, "extension_reason": r.extension_reason,

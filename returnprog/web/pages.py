@@ -22,7 +22,7 @@ from .. import schemas, workflow
 from ..i18n import ACTION_LABELS, label, render_message
 from ..identifiers import OBLASTS
 from ..messages import M
-from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, ROLES, SIGNATURE_TAKERS
+from ..roles import ADMIN, CASE_ROLES, COUNSELLOR, RECORDS_ROLES, ROLES, SIGNATURE_TAKERS
 from ..services.health import Thresholds
 from ..services import Conflict, NotFound, ServiceError
 from ..services import case_views
@@ -72,6 +72,13 @@ def dashboard():
     delivery = figure_service.delivery_warning(ctx(), age)
     if actor().role == ADMIN:
         return render_page("dashboard.html", data=None, delivery=delivery)
+    if actor().role in RECORDS_ROLES:
+        # Records roles work on no case: their start is the access requests still to answer.
+        from ..services import access_requests
+
+        return render_page("dashboard.html", data=None, delivery=delivery,
+                           access_requests=access_requests.list_requests(ctx(),
+                                                                         pending_only=True))
     return render_page("dashboard.html", data=figure_service.dashboard(ctx()),
                        delivery=delivery)
 

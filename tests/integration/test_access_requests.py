@@ -31,6 +31,7 @@ from returnprog.services import signing
 from returnprog.services.access import record_look
 
 from ..conftest import confirm_ind, fake_sign, person
+from ..web_client import tiny_pdf
 
 TODAY = dt.date.today()
 
@@ -82,6 +83,8 @@ def household_case(ctx_for, staff, session):
     case_file_service.add_note(ctx_for(staff.counsellor), case.reference, {
         "body": "Oksana phoned: Bohdan Shevchuk (born %s) needs a new passport."
                 % child["date_of_birth"].strftime("%d-%m-%Y")})
+    case_file_service.upload_evidence(ctx_for(staff.counsellor), case.reference, "other",
+                                      tiny_pdf("boarding"), "proof.pdf", None)
     members = {p.relationship: p for p in session.execute(
         select(Participant).where(Participant.case_id == case.id)).scalars()}
     return case, members
@@ -251,6 +254,7 @@ def test_the_package_holds_all_of_a_members_data_and_none_of_the_others(ctx_for,
         "household member 3 (child)"]
     # The notes are there, with the others' identifiers replaced.
     assert any("[household member 3 (child)]" in n["text"] for n in data["case_notes"])
+    assert [f["filename"] for f in data["evidence_files"]] == ["proof.pdf"]
     # Their processing log: the supervisor's read and the counsellor's changes.
     log = data["processing_log"]
     assert any(e["kind"] == "read" and e["what"] == "case" and e["who_role"] == "supervisor"
