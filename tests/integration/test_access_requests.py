@@ -357,3 +357,20 @@ def test_every_literal_audit_action_is_declared():
     undeclared = sorted(a for a in found if processing_log.action_kind(a) is
                         processing_log.UNDECLARED and a not in processing_log.ACTIONS)
     assert not undeclared
+
+
+def test_the_cli_lists_due_and_overdue_requests(app, staff, ctx_for, session):
+    case, members = household_case(ctx_for, staff, session)
+    ctx = ctx_for(staff.records)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["access-requests"])
+    assert result.exit_code == 0 and "no access requests" in result.output
+    late = register(ctx, case, members["spouse"], received_on=TODAY - dt.timedelta(days=70))
+    soon = register(ctx, case, members["principal"], received_on=TODAY - dt.timedelta(days=27))
+    register(ctx, case, members["child"])
+    result = runner.invoke(args=["access-requests", "--within", "7"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert f"#{late.id}" in lines[0] and "OVERDUE" in lines[0]
+    assert f"#{soon.id}" in lines[1] and "due in" in lines[1]
+    assert len(lines) == 2
