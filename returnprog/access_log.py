@@ -24,7 +24,7 @@ from .processing_log import look_purpose
 
 # Length of one interval: a reader's repeated looks at the same thing within it are one row.
 INTERVAL_SECONDS = 15 * 60
-VIEWS = ("case", "document", "payment", "trail", "notes", "evidence")
+VIEWS = ("case", "document", "payment", "trail", "notes", "evidence", "access_request")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session
@@ -321,12 +321,11 @@ def for_participant(session: Session, participant, *, since: dt.datetime | None 
         about_case, *_range(AuditEvent.at, since, until))).scalars().all()
     roles = _roles(session, [x.actor_id for x in (*looks, *changes)])
     references = {participant.case_id: case.reference if case else None}
-    entries = [e for e in _entries(session, looks, changes, references, roles)
+    entries = [e if e.case_id is not None else
+               replace(e, case_id=participant.case_id,
+                       case_reference=references[participant.case_id])
+               for e in _entries(session, looks, changes, references, roles)
                if e.participant_id in (None, participant.id)]
-    for e in entries:
-        if e.case_id is None:
-            object.__setattr__(e, "case_id", participant.case_id)
-            object.__setattr__(e, "case_reference", references[participant.case_id])
     if per_page is None:
         return Page(entries, 1, len(entries), False)
     start = (page - 1) * per_page

@@ -55,3 +55,12 @@ class DeliverAccessRequestSchema(VersionedSchema):
     """How the downloaded package was handed over."""
 
     channel = fields.String(required=True, validate=validate.OneOf(DELIVERY_CHANNELS))
+
+
+class StaffLogQuerySchema(Strict):
+    """Whose processing log (a staff account's e-mail address), which days, which page."""
+
+    staff = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    since = fields.Date()
+    until = fields.Date()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))

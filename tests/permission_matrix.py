@@ -157,6 +157,7 @@ MATRIX: dict[tuple[str, str], object] = {
     ("access_requests.extend", "POST"): only("records_manager", expect=PASS),
     ("access_requests.deliver", "POST"): only("records_manager", expect=PASS),
     ("access_requests.refuse", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.staff_log", "GET"): only("records_manager", "process_owner"),
     # signatures: counsellors take them on the tablet or send personal links; the link pages
     # themselves are public and token-based; anyone may verify a signed PDF
     ("signing.choose", "GET"): on_case("counsellor"),

@@ -16,6 +16,7 @@ from ..i18n import RELATIONSHIP_LABELS, format_date, label
 from ..roles import RECORDS_MANAGER, RECORDS_ROLES
 from ..services import NotFound, ServiceError
 from ..services import access_requests as service
+from ..services import processing as processing_service
 from .ui import FIELD_LABELS, FormErrors, ctx, errors_from, form_data, load, render_page, roles
 
 bp = Blueprint("access_requests", __name__)
@@ -29,6 +30,17 @@ DOCUMENT_TYPE_LABELS = {"passport": _l("Passport"), "id_card": _l("Identity card
                         "driving_licence": _l("Driving licence"), "other": _l("Other document")}
 RECEIVED_VIA_LABELS = {"letter": _l("Letter"), "email": _l("E-mail"), "desk": _l("At the desk")}
 DELIVERY_LABELS = {"post": _l("By post"), "email": _l("By e-mail"), "desk": _l("At the desk")}
+PURPOSE_LABELS = {"case_handling": _l("Case handling"), "payment": _l("Payment"),
+                  "signing": _l("Signing"), "records_management": _l("Records management"),
+                  "verification": _l("Verification of a document"),
+                  "access_control": _l("Access control")}
+CATEGORY_LABELS = {"identity": _l("Identity"), "contact": _l("Contact details"),
+                   "case": _l("Case facts"), "asylum": _l("Asylum application"),
+                   "documents": _l("Signed documents"), "payment": _l("Payment and bank"),
+                   "notes": _l("Notes"), "evidence": _l("Evidence files"),
+                   "history": _l("Case history"), "staff_account": _l("Staff account")}
+KIND_LABELS = {"read": _l("Read"), "change": _l("Change")}
+RESULT_LABELS = {"success": _l("Done"), "refused": _l("Refused or failed")}
 
 # How the error summary names this module's fields.
 FIELD_LABELS.setdefault("participant_id", _l("Participant"))
@@ -39,12 +51,17 @@ FIELD_LABELS.setdefault("identity_document_last4", _l("Last four characters of i
 FIELD_LABELS.setdefault("months", _l("Extension"))
 FIELD_LABELS.setdefault("channel", _l("Delivered"))
 FIELD_LABELS.setdefault("reference", _l("Case reference"))
+FIELD_LABELS.setdefault("staff", _l("Staff member's e-mail address"))
+FIELD_LABELS.setdefault("since", _l("From"))
+FIELD_LABELS.setdefault("until", _l("Up to and including"))
 
 
 @bp.context_processor
 def _labels():
     return {"status_labels": STATUS_LABELS, "document_type_labels": DOCUMENT_TYPE_LABELS,
-            "received_via_labels": RECEIVED_VIA_LABELS, "delivery_labels": DELIVERY_LABELS}
+            "received_via_labels": RECEIVED_VIA_LABELS, "delivery_labels": DELIVERY_LABELS,
+            "purpose_labels": PURPOSE_LABELS, "category_labels": CATEGORY_LABELS,
+            "kind_labels": KIND_LABELS, "result_labels": RESULT_LABELS}
 
 
 def _checked_id(access_request_id: int) -> int:
@@ -101,10 +118,14 @@ def new_request():
 
 def _page(access_request_id: int, status: int = 200, errors: FormErrors | None = None,
           form: str | None = None):
-    item = service.get_request(ctx(), access_request_id)
-    return render_page("records/access_show.html", status, req=item,
+    c = ctx()
+    item = service.get_request(c, access_request_id)
+    page = request.args.get("log_page", "1")
+    page = int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 1
+    log = processing_service.participant_log(c, access_request_id, max(page, 1))
+    return render_page("records/access_show.html", status, req=item, log=log,
                        errors=errors or FormErrors(), form=form, values=request.form,
-                       may_act=ctx().actor.role == RECORDS_MANAGER)
+                       may_act=c.actor.role == RECORDS_MANAGER)
 
 
 @bp.get("/records/access-requests/<int:access_request_id>")
@@ -183,3 +204,22 @@ def refuse(access_request_id: int):
         return _fail(access_request_id, exc, "refuse", schema)
     flash(_("Access request refused."), "success")
     return redirect(url_for("access_requests.show", access_request_id=access_request_id), 303)
+
+
+@bp.get("/records/processing-log")
+@roles(*RECORDS_ROLES)
+def staff_log():
+    """What one staff account read and changed (the security officer's question)."""
+    c, schema = ctx(), schemas.StaffLogQuerySchema
+    raw = form_data(schema, source=request.args)
+    result, errors, status = None, FormErrors(), 200
+    if "staff" in request.args:
+        try:
+            result = processing_service.staff_log(c, load(schema, raw))
+        except (ValidationError, ServiceError) as exc:
+            c.session.rollback()
+            errors, status = errors_from(exc, fields_known=tuple(schema().fields))
+    query = {k: request.args.get(k) for k in ("staff", "since", "until")
+             if request.args.get(k)}
+    return render_page("records/processing_log.html", status, result=result, errors=errors,
+                       values=request.args, query=query)

@@ -11,7 +11,7 @@ import zipfile
 
 from sqlalchemy import func, select
 
-from returnprog.models import AccessRequest, AuditEvent, Participant
+from returnprog.models import AccessEvent, AccessRequest, AuditEvent, Participant
 
 from ..conftest import drive_to
 from ..web_client import text, web_for
@@ -138,3 +138,34 @@ def test_the_dashboard_shows_the_term_and_highlights_overdue_requests(app, staff
     assert owner.get(NEW).status_code == 403
     # Others do not see the records pages at all.
     assert web_for(app, staff.counsellor).get("/records/access-requests").status_code == 403
+
+
+def test_the_processing_log_pages_per_participant_and_per_staff_member(app, staff, ctx_for,
+                                                                      session):
+    from returnprog.services import access_requests, case_views
+
+    case = drive_to(ctx_for, staff, session, "intake", adults=2, minors=0)
+    spouse = _member(session, case)
+    case_views.case_page(ctx_for(staff.supervisor), case.reference)
+    row = access_requests.register(ctx_for(staff.records), {
+        "reference": case.reference, "participant_id": spouse.id, "received_via": "letter",
+        "received_on": dt.date.today(), "identity_document_type": "passport",
+        "identity_document_last4": "7777"})
+    web = web_for(app, staff.owner)
+    page = text(web.get(f"/records/access-requests/{row.id}").get_data(as_text=True))
+    assert "open_case" in page and "register_access_request" in page
+    assert staff.supervisor.email in page
+    assert "Case handling" in page or "Dossierbehandeling" in page
+    resp = web.get("/records/processing-log?staff=nobody@example.org")
+    assert resp.status_code == 422 and 'id="staff-error-1"' in resp.get_data(True)
+    resp = web.get("/records/processing-log?staff=sanne@dtenv.example&since=nonsense")
+    assert resp.status_code == 422 and 'id="since-error-1"' in resp.get_data(True)
+    page = text(web.get(f"/records/processing-log?staff={staff.supervisor.email}")
+                .get_data(as_text=True))
+    assert case.reference in page
+    # The look at the participant's log is itself in the access log, not the chain.
+    session.rollback()
+    assert session.execute(select(func.count()).select_from(AccessEvent).where(
+        AccessEvent.view == "access_request")).scalar_one() == 1
+    assert session.execute(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action.like("%log%"))).scalar_one() == 0
