@@ -191,22 +191,32 @@ def refuse(ctx: Context, request_id: int, reason: str, version: int) -> AccessRe
 @atomic
 def download_package(ctx: Context, request_id: int) -> tuple[bytes, str]:
     """The package of a pending request as a ZIP, and its file name; the download is a
-    change (audited with the package's SHA-256, kept on the request for the delivery)."""
-    begin_write(ctx.session)
+    change (audited with the package's SHA-256, kept on the request for the delivery).
+
+    The package is built from a read (rendering takes a while; no write lock is held
+    meanwhile), then recorded only if the request is still as it was read."""
     _require(ctx, RECORDS_MANAGER)
     row = _load(ctx, request_id)
     if row.status not in PENDING:
         raise Conflict("access_request.closed", [{"code": "closed", "message": M(
             "access_request.closed", status=row.status)}], status=row.status)
+    version = row.version
     body = build_package(ctx, row)
+    name = f"access-request-{row.id}-{ctx.session.get(Case, row.case_id).reference}.zip"
     digest = hashlib.sha256(body).hexdigest()
-    ctx.session.execute(update(AccessRequest).where(AccessRequest.id == row.id)
-                        .values(package_sha256=digest)
-                        .execution_options(synchronize_session=False))
+    begin_write(ctx.session)
+    row = _load(ctx, request_id)
+    # Not a new version: the forms shown with the request stay valid after a download.
+    done = ctx.session.execute(
+        update(AccessRequest).where(AccessRequest.id == row.id, AccessRequest.version == version,
+                                    AccessRequest.status.in_(PENDING))
+        .values(package_sha256=digest).execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        raise Conflict("case.changed_first", [{"code": "stale",
+                                               "message": M("case.changed_first")}])
     _audit(ctx, "download_access_package", row, package_sha256=digest, bytes=len(body))
     commit(ctx)
-    case = ctx.session.get(Case, row.case_id)
-    return body, f"access-request-{row.id}-{case.reference}.zip"
+    return body, name
 
 
 @atomic
@@ -350,13 +360,16 @@ def redactor(person: Participant, others: list[tuple[Participant, str]]):
     pairs.sort(key=lambda p: len(p[0]), reverse=True)
     if not pairs:
         return lambda text: text
-    pattern = re.compile("|".join(re.escape(v) for v, _ in pairs), re.IGNORECASE)
+    # Whole values only: another member's "Taras" is not a part of someone's "Tarasenko".
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(v) for v, _ in pairs) + r")(?!\w)",
+                         re.IGNORECASE)
     labels = {v.casefold(): label for v, label in pairs}
 
     def redact(text):
         if not isinstance(text, str):
             return text
-        return pattern.sub(lambda m: f"[{labels[m.group(0).casefold()]}]", text)
+        return pattern.sub(lambda m: f"[{labels.get(m.group(0).casefold(), 'household member')}]",
+                           text)
     return redact
 
 

@@ -374,3 +374,20 @@ def test_the_cli_lists_due_and_overdue_requests(app, staff, ctx_for, session):
     assert f"#{late.id}" in lines[0] and "OVERDUE" in lines[0]
     assert f"#{soon.id}" in lines[1] and "due in" in lines[1]
     assert len(lines) == 2
+
+
+def test_the_redactor_replaces_whole_values_of_others_only():
+    me = Participant(case_id=1, given_names_latin="Oksana", family_name_latin="Shevchuk",
+                     date_of_birth=dt.date(1983, 7, 22), v_number="1111111111",
+                     email="home@example.org")
+    other = Participant(case_id=1, given_names_latin="Taras", family_name_latin="Shevchuk",
+                        given_names_cyrillic="Тарас", family_name_cyrillic="Шевчук",
+                        date_of_birth=dt.date(1980, 3, 14), v_number="2222222222",
+                        phone="+31611112222", email="home@example.org")
+    redact = service.redactor(me, [(other, "household member 1 (principal)")])
+    text = ("Taras Shevchuk (2222222222, born 14-03-1980, +31611112222) and Тарас; "
+            "Mr Tarasenko; Oksana Shevchuk; home@example.org")
+    assert redact(text) == (
+        "[household member 1 (principal)] ([household member 1 (principal)], born "
+        "[household member 1 (principal)], [household member 1 (principal)]) and "
+        "[household member 1 (principal)]; Mr Tarasenko; Oksana Shevchuk; home@example.org")
