@@ -337,7 +337,8 @@ MESSAGES: dict[str, str | Plural] = {
     # access requests (issue 16)
     "access_request.role": N_("Only a records manager may register and answer access requests."),
     "access_request.not_found": N_("No access request %(id)s."),
-    "access_request.closed": N_("This access request is %(status)s and can no longer change."),
+    "access_request.closed": N_("This access request was delivered or refused already; it "
+                                "can no longer change."),
     "access_request.already_extended": N_("The term of this access request was extended "
                                           "once already; it cannot be extended again."),
     "access_request.extension_late": N_("The term can only be extended before it ends "

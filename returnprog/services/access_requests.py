@@ -83,7 +83,7 @@ def _swap(ctx: Context, row: AccessRequest, version: int, sources, **values) -> 
     ``sources``; else a Conflict (someone else changed it first)."""
     if row.status not in sources:
         raise Conflict("access_request.closed", [{"code": "closed", "message": M(
-            "access_request.closed", status=row.status)}], status=row.status)
+            "access_request.closed")}])
     done = ctx.session.execute(
         update(AccessRequest).where(AccessRequest.id == row.id,
                                     AccessRequest.version == version,
@@ -199,7 +199,7 @@ def download_package(ctx: Context, request_id: int) -> tuple[bytes, str]:
     row = _load(ctx, request_id)
     if row.status not in PENDING:
         raise Conflict("access_request.closed", [{"code": "closed", "message": M(
-            "access_request.closed", status=row.status)}], status=row.status)
+            "access_request.closed")}])
     version = row.version
     body = build_package(ctx, row)
     name = f"access-request-{row.id}-{ctx.session.get(Case, row.case_id).reference}.zip"
