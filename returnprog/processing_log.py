@@ -145,8 +145,8 @@ def look_purpose(role: str | None, view: str) -> str:
 @dataclass(frozen=True)
 class Entry:
     """One processing of personal data. ``kind`` read | change; ``who_kind`` staff |
-    participant | system; ``participant_id`` the member it names (None: the household as a
-    whole, or nobody); ``what`` the view or action."""
+    participant | system; ``participant_ids`` the members it names (empty: the household
+    as a whole, or nobody); ``what`` the view or action."""
 
     at: dt.datetime
     kind: str
@@ -157,7 +157,7 @@ class Entry:
     categories: tuple[str, ...]
     case_id: int | None
     case_reference: str | None
-    participant_id: int | None
+    participant_ids: tuple[int, ...]
     what: str
     purpose: str
     result: str
@@ -168,6 +168,7 @@ class Entry:
     def as_dict(self) -> dict:
         out = asdict(self)
         out["categories"] = list(self.categories)
+        out["participant_ids"] = list(self.participant_ids)
         out["at"] = self.at.isoformat()
         return out
 
@@ -235,6 +236,31 @@ def _details(raw: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _named(det: dict, resolver: _Resolver, participant_actor: int | None) -> tuple[int, ...]:
+    """The members a change names: its participant, the signer of its document or link,
+    the participant acting, or those a correction changed, added or removed. Empty: the
+    household as a whole (a correction of the case's own facts is about everyone)."""
+    one = _int(det.get("participant_id"))
+    if one is None and (doc := _int(det.get("document_id"))) is not None:
+        one = resolver.docs.get(doc)
+    if one is None and (link := _int(det.get("signing_request_id"))) is not None:
+        one = resolver.links.get(link)
+    if one is None:
+        one = participant_actor
+    if one is not None:
+        return (one,)
+    changes = det.get("changes")
+    if isinstance(changes, list) and changes:
+        ids = [c.get("participant_id") if isinstance(c, dict) else None for c in changes]
+        ids += [_int(a.get("participant_id")) if isinstance(a, dict) else None
+                for a in det.get("members_added") or []]
+        ids += [_int(r) for r in det.get("members_removed") or []]
+        if any(i is None for i in ids):
+            return ()
+        return tuple(sorted(set(ids)))
+    return ()
+
+
 def _entries(session: Session, looks, changes, references: dict[int, str],
              roles: dict[int, str]) -> list[Entry]:
     resolver = _Resolver(session)
@@ -246,28 +272,23 @@ def _entries(session: Session, looks, changes, references: dict[int, str],
     for look in looks:
         categories, default_purpose = VIEWS.get(look.view, UNDECLARED)
         named = (resolver.docs.get(_int(look.subject)) if look.view == "document" else None)
+        named = (named,) if named is not None else ()
         who_kind, who_id = _who(look.actor, look.actor_id)
         out.append(Entry(
             at=_aware(look.first_at), kind="read", who_kind=who_kind, who=look.actor,
             who_id=who_id, who_role=roles.get(look.actor_id), categories=categories,
             case_id=look.case_id, case_reference=references.get(look.case_id),
-            participant_id=named, what=look.view, purpose=look.purpose or default_purpose,
+            participant_ids=named, what=look.view, purpose=look.purpose or default_purpose,
             result=SUCCESS, channel=look.channel, ip=look.ip, source_id=f"access:{look.id}"))
     for ev in changes:
         det = details[ev.id]
         categories, purpose = action_kind(ev.action)
         who_kind, who_id = _who(ev.actor, ev.actor_id)
-        named = _int(det.get("participant_id"))
-        if named is None and (doc := _int(det.get("document_id"))) is not None:
-            named = resolver.docs.get(doc)
-        if named is None and (link := _int(det.get("signing_request_id"))) is not None:
-            named = resolver.links.get(link)
-        if named is None and who_kind == "participant":
-            named = who_id
+        named = _named(det, resolver, who_id if who_kind == "participant" else None)
         out.append(Entry(
             at=_aware(ev.at), kind="change", who_kind=who_kind, who=ev.actor, who_id=who_id,
             who_role=roles.get(ev.actor_id), categories=categories, case_id=ev.case_id,
-            case_reference=references.get(ev.case_id), participant_id=named, what=ev.action,
+            case_reference=references.get(ev.case_id), participant_ids=named, what=ev.action,
             purpose=purpose, result=REFUSED if ev.action in REFUSALS else SUCCESS,
             channel=_change_channel(ev.actor, det), ip=ev.ip, source_id=f"audit:{ev.seq}"))
     out.sort(key=lambda e: (e.at, e.source_id), reverse=True)
@@ -325,7 +346,7 @@ def for_participant(session: Session, participant, *, since: dt.datetime | None 
                replace(e, case_id=participant.case_id,
                        case_reference=references[participant.case_id])
                for e in _entries(session, looks, changes, references, roles)
-               if e.participant_id in (None, participant.id)]
+               if not e.participant_ids or participant.id in e.participant_ids]
     if per_page is None:
         return Page(entries, 1, len(entries), False)
     start = (page - 1) * per_page

@@ -24,7 +24,8 @@ from returnprog.models import AccessEvent, AccessRequest, AuditEvent, Document, 
 from returnprog.services import Conflict, Forbidden, Invalid
 from returnprog.services import access_requests as service
 from returnprog.services import case_files as case_file_service
-from returnprog.services import case_views
+from returnprog.services import batches as batch_service
+from returnprog.services import case_views, corrections
 from returnprog.services import cases as case_service
 from returnprog.services import payment as payment_service
 from returnprog.services import signing
@@ -309,6 +310,20 @@ def test_the_processing_log_per_participant_and_per_staff_member(ctx_for, staff,
     assert {(look.view, look.purpose) for look in looks} >= {("case", "case_handling"),
                                                              ("document", "case_handling")}
 
+    # A correction of the principal's phone names the principal only; one of the case's
+    # notes is about the whole household.
+    session.expire_all()
+    version = case_service.load_case(ctx_for(staff.counsellor), case.reference).version
+    corrections.correct_case(ctx_for(staff.counsellor), case.reference,
+                             {"participants": [{"id": principal.id, "phone": "+31699990000"}]},
+                             version)
+    corrections.correct_case(ctx_for(staff.counsellor), case.reference,
+                             {"intake_notes": "Needs an interpreter."}, version + 1)
+    # The payment goes out in a batch (an event about several cases, without a case id).
+    payment_service.approve(ctx_for(staff.supervisor), case.reference)
+    payment_service.disburse(ctx_for(staff.finance), case.reference,
+                             {"idempotency_key": f"pay-{case.reference}"})
+    batch_service.create_batch(ctx_for(staff.finance))
     mine = processing_log.for_participant(session, spouse, per_page=None).items
     theirs = processing_log.for_participant(session, principal, per_page=None).items
     assert any(e.kind == "read" and e.what == "case" and e.who_id == staff.supervisor.id
@@ -318,11 +333,17 @@ def test_the_processing_log_per_participant_and_per_staff_member(ctx_for, staff,
                for e in mine)
     # Their own IND confirmation, not the others'.
     ind_mine = [e for e in mine if e.what == "record_ind_confirmation"]
-    assert len(ind_mine) == 1 and ind_mine[0].participant_id == spouse.id
-    assert all(e.participant_id in (None, spouse.id) for e in mine)
+    assert len(ind_mine) == 1 and ind_mine[0].participant_ids == (spouse.id,)
+    assert all(e.participant_ids in ((), (spouse.id,)) for e in mine)
     assert not any(e.what == "document" for e in mine)
-    assert any(e.what == "document" and e.participant_id == principal.id for e in theirs)
+    assert any(e.what == "document" and e.participant_ids == (principal.id,) for e in theirs)
     assert any(e.what == "propose_payment" and e.purpose == "payment" for e in mine)
+    fixes = [e for e in mine if e.what == "correct_case"]
+    assert len(fixes) == 1 and fixes[0].participant_ids == ()
+    assert [e.participant_ids for e in theirs if e.what == "correct_case"] == [
+        (), (principal.id,)]
+    [batch] = [e for e in mine if e.what == "create_batch"]
+    assert batch.case_reference == case.reference and batch.categories == ("payment",)
 
     staff_log = processing_log.for_staff(session, staff.counsellor.id, per_page=500).items
     assert {e.kind for e in staff_log} == {"read", "change"}
