@@ -330,7 +330,7 @@ def test_the_processing_log_per_participant_and_per_staff_member(ctx_for, staff,
                and e.channel == "web" and e.ip == "127.0.0.1" for e in mine)
     assert any(e.kind == "change" and e.what == "open_case" and e.who_role == "counsellor"
                and e.purpose == "case_handling" and set(e.categories) >= {"identity", "contact"}
-               for e in mine)
+               and e.channel == "web" and e.ip == "127.0.0.1" for e in mine)
     # Their own IND confirmation, not the others'.
     ind_mine = [e for e in mine if e.what == "record_ind_confirmation"]
     assert len(ind_mine) == 1 and ind_mine[0].participant_ids == (spouse.id,)
@@ -364,6 +364,20 @@ def test_the_processing_log_per_participant_and_per_staff_member(ctx_for, staff,
     processing_log.for_participant(session, spouse)
     assert session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())).first() \
         == before
+
+
+def test_a_change_records_the_channel_it_came_through(ctx_for, staff, session):
+    from returnprog import services
+
+    assert services.CHANNEL_KEY == audit.CHANNEL_KEY
+    case, members = household_case(ctx_for, staff, session)
+    api = ctx_for(staff.records)
+    api.channel = "api"
+    api = services.Context(**{**api.__dict__})
+    register(api, case, members["child"])
+    [entry] = [e for e in processing_log.for_participant(session, members["child"]).items
+               if e.what == "register_access_request"]
+    assert entry.channel == "api"
 
 
 def test_every_literal_audit_action_is_declared():
