@@ -8,10 +8,12 @@ What each view and each audit action is about is declared once here (:data:`VIEW
 :data:`ACTIONS`, :data:`ACTION_SUFFIXES`): its categories of personal data and its purpose.
 A look's purpose is written into the access log when it is made (:func:`look_purpose`, the
 reader's role decides where the view alone does not); a change's purpose follows from its
-action. Origin is the channel (web, api, cli, job) and the IP address; the audit chain has
-no channel column, so for changes it is what the actor implies (an operator's command is
-the CLI, a participant's step the web, the scheduler a job) or, for the events that carry
-it, ``details["channel"]`` — otherwise ``None`` (not recorded).
+action. Origin is the channel (web, api, cli, job, link) and the IP address. A change
+records its channel in ``details["channel"]`` (hashed with the event; written by
+:func:`returnprog.audit.append` for every change made through a service Context since
+issue 16); for older events it is what the actor implies (an operator's command is the
+CLI, a participant's step the web, the scheduler a job), otherwise ``None`` (not
+recorded).
 
 Queried per participant (what an access request hands over: the events of their case that
 are about them or about the household as a whole, never those naming another member) and
