@@ -136,6 +136,9 @@ def test_the_dashboard_shows_the_term_and_highlights_overdue_requests(app, staff
     assert spouse.full_name in page and "/package" not in page and "/refusal" not in page
     assert owner.post(f"/records/access-requests/{due.id}/package").status_code == 403
     assert owner.get(NEW).status_code == 403
+    # Records roles are offered no case pages, which they may not open.
+    nav = re.search(r'<nav class="main-nav".*?</nav>', page, re.S).group(0)
+    assert "/records/access-requests" in nav and "/cases" not in nav and "/queues/" not in nav
     # Others do not see the records pages at all.
     assert web_for(app, staff.counsellor).get("/records/access-requests").status_code == 403
 
