@@ -49,6 +49,7 @@ def participant_log(ctx: Context, request_id: int, page: int = 1) -> processing_
     return result
 
 
+@atomic
 def staff_log(ctx: Context, query: dict) -> dict:
     """What one staff account (``query["staff"]``: its e-mail address) read and changed,
     within ``since``/``until`` (dates, both included), a page at a time."""
