@@ -528,6 +528,16 @@ def build_package(ctx: Context, row: AccessRequest) -> bytes:
     return out.getvalue()
 
 
+def _local_time(value: str) -> str:
+    """An ISO timestamp as the programme's calendar shows it (dd-mm-yyyy hh:mm)."""
+    from ..policy import TIMEZONE
+
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(TIMEZONE).strftime("%d-%m-%Y %H:%M")
+
+
 def summary_context(data: dict, case: Case) -> dict:
     """The plain, already redacted values the summary PDF prints."""
     from ..documents import format_date, format_eur
@@ -546,8 +556,8 @@ def summary_context(data: dict, case: Case) -> dict:
             ("access_f_travel_document", p["travel_document_number"]),
             ("access_f_email", p["email"]), ("access_f_phone", p["phone"]),
             ("access_f_language", p["language"])],
-        "case": [("access_f_state", data["case"]["state"]),
-                 ("access_f_destination", " ".join(x for x in (
+        "state": data["case"]["state"],
+        "case": [("access_f_destination", " ".join(x for x in (
                      data["case"]["destination_oblast"], data["case"]["destination_place"])
                      if x)),
                  ("access_f_deadline", format_date(data["case"]["departure_deadline"])
@@ -558,10 +568,10 @@ def summary_context(data: dict, case: Case) -> dict:
         "documents": [{"kind": d["kind"], "version": d["version"],
                        "signed_at": format_date(d["signed_at"]) if d["signed_at"] else "",
                        "included": d["file"] is not None} for d in data["documents"]],
-        "payments": [{"proposed_at": str(x["proposed_at"])[:10],
+        "payments": [{"proposed_at": format_date(x["proposed_at"]),
                       "amount": format_eur(x["amount_cents"]), "status": x["status"]}
                      for x in data["payments"]],
-        "log": [{"at": str(e["at"])[:16].replace("T", " "), "kind": e["kind"],
+        "log": [{"at": _local_time(e["at"]), "kind": e["kind"], "categories": e["categories"],
                  "who_key": {"you": "access_you", "staff": "access_who_staff"}.get(
                      e["who"], "access_who_system"),
                  "what": e["what"], "purpose": e["purpose"]} for e in data["processing_log"]],
