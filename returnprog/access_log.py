@@ -66,7 +66,8 @@ def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None
     both succeed and leave one row. No audit head, no row lock shared with other readers.
     """
     key = _key(actor, look, now, interval_seconds)
-    purpose = look.purpose or look_purpose(getattr(actor, "role", None), look.view)
+    purpose = look.purpose or look_purpose(getattr(actor, "role", None), look.view,
+                                           look.channel)
     values = {**key, "first_at": now, "channel": look.channel, "ip": ip, "purpose": purpose}
     session.execute(upsert_into(session, AccessEvent).values(**values).on_conflict_do_nothing(
         index_elements=["actor", "case_id", "view", "subject", "interval"]))

@@ -132,9 +132,12 @@ def action_kind(action: str) -> tuple[tuple[str, ...], str]:
     return UNDECLARED
 
 
-def look_purpose(role: str | None, view: str) -> str:
+def look_purpose(role: str | None, view: str, channel: str | None = None) -> str:
     """Why a reader of ``role`` looks at ``view``: a records manager or process owner for
-    records management, a finance officer for the payment, others by the view."""
+    records management, a finance officer for the payment, a participant on their signing
+    link for the signing, others by the view."""
+    if channel == "link":
+        return SIGNING
     if role in RECORDS_ROLES:
         return RECORDS
     if role == FINANCE:

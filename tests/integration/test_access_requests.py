@@ -380,6 +380,14 @@ def test_a_change_records_the_channel_it_came_through(ctx_for, staff, session):
     assert entry.channel == "api"
 
 
+def test_a_looks_purpose_follows_the_readers_role_and_channel():
+    assert processing_log.look_purpose("counsellor", "case") == "case_handling"
+    assert processing_log.look_purpose("counsellor", "payment") == "payment"
+    assert processing_log.look_purpose("finance", "case") == "payment"
+    assert processing_log.look_purpose("records_manager", "case") == "records_management"
+    assert processing_log.look_purpose(None, "document", "link") == "signing"
+
+
 def test_every_literal_audit_action_is_declared():
     from pathlib import Path
 
