@@ -172,3 +172,45 @@ def test_the_processing_log_pages_per_participant_and_per_staff_member(app, staf
         AccessEvent.view == "access_request")).scalar_one() == 1
     assert session.execute(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action.like("%log%"))).scalar_one() == 0
+
+
+def test_odd_input_is_answered_never_with_a_server_error(app, staff, ctx_for, session):
+    from returnprog.services import access_requests
+
+    case = drive_to(ctx_for, staff, session, "intake", adults=2, minors=0)
+    spouse = _member(session, case)
+    row = access_requests.register(ctx_for(staff.records), {
+        "reference": case.reference, "participant_id": spouse.id, "received_via": "letter",
+        "received_on": dt.date.today(), "identity_document_type": "passport",
+        "identity_document_last4": "7777"})
+    web = web_for(app, staff.records)
+    show = f"/records/access-requests/{row.id}"
+    gets = {f"{NEW}?reference=" + "x" * 5000: 422, f"{NEW}?reference=VRP%00": 422,
+            "/records/access-requests/99999999999999": 404, "/records/access-requests/424242": 404,
+            "/records/processing-log?staff=x&page=abc": 422,
+            "/records/processing-log?staff=sanne@dtenv.example&until=2027-13-45": 422,
+            f"{show}?log_page=zz": 200, f"{show}?log_page=999999": 200}
+    for url, expected in gets.items():
+        assert web.get(url).status_code == expected, url
+    posts = [
+        (NEW, _form(case, spouse, participant_id="abc")),
+        (NEW, _form(case, spouse, participant_id="99999999999")),
+        (NEW, _form(case, spouse, received_on="31-02-2027")),
+        (NEW, _form(case, spouse, identity_document_last4="ЖЖЖЖ")),
+        (NEW, _form(case, spouse, reference="R" * 300)),
+        (NEW, _form(case, spouse, identity_document_type="tattoo", received_via="pigeon")),
+        (f"{show}/extension", {"extend-months": "1.5", "extend-reason": "x",
+                               "extend-version": "x"}),
+        (f"{show}/extension", {"extend-months": "1", "extend-reason": "a\x00b",
+                               "extend-version": "1"}),
+        (f"{show}/delivery", {"deliver-channel": "carrier pigeon", "deliver-version": "1"}),
+        (f"{show}/refusal", {"refuse-reason": "x" * 5000, "refuse-version": "1"}),
+    ]
+    for url, data in posts:
+        resp = web.post(url, data)
+        assert resp.status_code == 422, (url, data, resp.status_code)
+    assert web.post("/records/access-requests/99999999999999/refusal",
+                    {"refuse-reason": "x", "refuse-version": "1"}).status_code == 404
+    session.rollback()
+    assert session.get(AccessRequest, row.id).version == row.version
+    assert _count(session) == 1
