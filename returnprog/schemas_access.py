@@ -3,7 +3,7 @@ and delivering one takes. Identity is recorded as the checked document's type an
 characters of its number, never the whole number."""
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from .schemas import Strict
 
@@ -64,3 +64,81 @@ class StaffLogQuerySchema(Strict):
     since = fields.Date()
     until = fields.Date()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+
+
+class PageOnlySchema(Strict):
+    """A page number."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+
+
+class AccessRequestOut(Schema):
+    """An access request as the records roles read it."""
+
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "open | extended | delivered | refused"})
+    version = fields.Integer()
+    reference = fields.String(metadata={"description": "the case's reference"})
+    participant_id = fields.Integer()
+    participant_name = fields.String()
+    relationship = fields.String()
+    received_on = fields.Date()
+    received_via = fields.String()
+    due_on = fields.Date()
+    original_due_on = fields.Date()
+    days_left = fields.Integer()
+    overdue = fields.Boolean()
+    identity_document_type = fields.String()
+    identity_document_last4 = fields.String()
+    identity_checked_by = fields.String(allow_none=True)
+    identity_checked_at = fields.DateTime()
+    registered_by = fields.String(allow_none=True)
+    registered_at = fields.DateTime()
+    extension_reason = fields.String(allow_none=True)
+    extended_by = fields.String(allow_none=True)
+    extended_at = fields.DateTime(allow_none=True)
+    package_sha256 = fields.String(allow_none=True)
+    delivered_sha256 = fields.String(allow_none=True)
+    delivery_channel = fields.String(allow_none=True)
+    delivered_by = fields.String(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    refusal_reason = fields.String(allow_none=True)
+    refused_by = fields.String(allow_none=True)
+    refused_at = fields.DateTime(allow_none=True)
+
+
+class AccessRequestListOut(Schema):
+    """The access requests, those still to answer first by due date."""
+
+    items = fields.List(fields.Nested(AccessRequestOut))
+
+
+class ProcessingEntryOut(Schema):
+    """One read or change of personal data (processing_log.Entry)."""
+
+    at = fields.DateTime()
+    kind = fields.String(metadata={"description": "read | change"})
+    who_kind = fields.String(metadata={"description": "staff | participant | system"})
+    who = fields.String()
+    who_id = fields.Integer(allow_none=True)
+    who_role = fields.String(allow_none=True)
+    categories = fields.List(fields.String())
+    case_id = fields.Integer(allow_none=True)
+    case_reference = fields.String(allow_none=True)
+    participant_ids = fields.List(fields.Integer(), metadata={
+        "description": "the members it is about; empty: the household as a whole"})
+    what = fields.String(metadata={"description": "the view read or the audit action"})
+    purpose = fields.String()
+    result = fields.String(metadata={"description": "success | refused"})
+    channel = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    source_id = fields.String(metadata={"description": "access:<id> or audit:<seq>"})
+
+
+class ProcessingPageOut(Schema):
+    """A page of the processing log, newest first."""
+
+    items = fields.List(fields.Nested(ProcessingEntryOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    more = fields.Boolean()

@@ -258,6 +258,10 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_webhooks.delete_webhook", "DELETE"): API,
     ("api_webhooks.list_webhook_deliveries", "GET"): API,
     ("api_webhooks.redeliver_webhook", "POST"): API,
+    ("api_records.list_access_requests", "GET"): API,
+    ("api_records.get_access_request", "GET"): API,
+    ("api_records.get_participant_processing_log", "GET"): API,
+    ("api_records.get_staff_processing_log", "GET"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.

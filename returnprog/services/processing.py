@@ -19,10 +19,12 @@ from .uow import atomic
 
 PER_PAGE = 50
 
-__all__ = ["participant_log", "staff_log"]
+__all__ = ["participant_log", "require_reader", "staff_log"]
 
 
-def _require(ctx: Context) -> None:
+def require_reader(ctx: Context) -> None:
+    """Forbidden unless the caller has a records role (checked before the query is read,
+    so another role learns nothing from a validation answer)."""
     if ctx.actor is None or ctx.actor.role not in RECORDS_ROLES:
         raise Forbidden("access_request.role", [{"code": "role",
                                                  "message": M("access_request.role")}])
@@ -39,7 +41,7 @@ def _bounds(since: dt.date | None, until: dt.date | None):
 @atomic
 def participant_log(ctx: Context, request_id: int, page: int = 1) -> processing_log.Page:
     """The processing log of the participant of access request ``request_id``."""
-    _require(ctx)
+    require_reader(ctx)
     row = ctx.session.get(AccessRequest, request_id)
     if row is None:
         raise NotFound("access_request.not_found", id=request_id)
@@ -53,7 +55,7 @@ def participant_log(ctx: Context, request_id: int, page: int = 1) -> processing_
 def staff_log(ctx: Context, query: dict) -> dict:
     """What one staff account (``query["staff"]``: its e-mail address) read and changed,
     within ``since``/``until`` (dates, both included), a page at a time."""
-    _require(ctx)
+    require_reader(ctx)
     email = query["staff"].strip().lower()
     user = ctx.session.execute(select(User).where(func.lower(User.email) == email)) \
         .scalar_one_or_none()
