@@ -20,10 +20,11 @@ from sqlmodel import Session
 
 from .db import upsert_into
 from .models import AccessEvent, User
+from .processing_log import look_purpose
 
 # Length of one interval: a reader's repeated looks at the same thing within it are one row.
 INTERVAL_SECONDS = 15 * 60
-VIEWS = ("case", "document", "payment", "trail", "notes", "evidence")
+VIEWS = ("case", "document", "payment", "trail", "notes", "evidence", "access_request")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Look:
     view: str
     subject: str = ""
     channel: str = "web"
+    # Why (processing_log.PURPOSES); by default from the reader's role and the view.
+    purpose: str | None = None
 
 
 def _key(actor, look: Look, now: dt.datetime, interval_seconds: int) -> dict:
@@ -63,7 +66,9 @@ def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None
     both succeed and leave one row. No audit head, no row lock shared with other readers.
     """
     key = _key(actor, look, now, interval_seconds)
-    values = {**key, "first_at": now, "channel": look.channel, "ip": ip}
+    purpose = look.purpose or look_purpose(getattr(actor, "role", None), look.view,
+                                           look.channel)
+    values = {**key, "first_at": now, "channel": look.channel, "ip": ip, "purpose": purpose}
     session.execute(upsert_into(session, AccessEvent).values(**values).on_conflict_do_nothing(
         index_elements=["actor", "case_id", "view", "subject", "interval"]))
 

@@ -26,6 +26,10 @@ from sqlmodel import Session
 
 from .models import AuditEvent, AuditHead, utcnow
 
+# Where a service Context leaves its channel on the session (services.CHANNEL_KEY, the
+# same name: writing the chain imports no service code).
+CHANNEL_KEY = "returnprog.channel"
+
 GENESIS = "0" * 64
 # Version 1 hashed the event without ``ip`` and ``actor_id``, so those two could be edited
 # unseen; version 2 hashes every column but the row's surrogate ``id``, which means nothing
@@ -114,11 +118,17 @@ def append(session: Session, *, actor, action: str, case_id: int | None = None,
         seq, prev = 1, GENESIS
     else:
         seq, prev = row
+    stored = dict(details or {})
+    # The channel (web, api, cli, job, link) the change came through, when a service
+    # Context set it on the session: the processing log's origin besides ``ip`` (issue 16).
+    channel = session.info.get(CHANNEL_KEY) if isinstance(session.info, dict) else None
+    if isinstance(channel, str) and "channel" not in stored:
+        stored["channel"] = channel
     fields = {"chain_version": CHAIN_VERSION, "seq": seq, "prev_hash": prev,
               "at": utcnow(), "actor_id": getattr(actor, "id", None),
               "actor": getattr(actor, "email", None) or str(actor), "case_id": case_id,
               "action": action, "from_state": from_state, "to_state": to_state,
-              "details": json.dumps(details or {}, ensure_ascii=False, sort_keys=True,
+              "details": json.dumps(stored, ensure_ascii=False, sort_keys=True,
                                     default=str),
               "ip": ip, "personal_salt": secrets.token_hex(16)}
     fields["personal_digest"] = personal_digest(fields["personal_salt"], fields["details"], ip)

@@ -1,5 +1,5 @@
 """Flask commands: init-db, seed-demo, create-user, set-person, api-token, audit-verify,
-audit-checkpoint, verify-pdf, metrics, records (:mod:`returnprog.cli_records`)."""
+audit-checkpoint, verify-pdf, metrics, access-requests, records (:mod:`returnprog.cli_records`)."""
 from __future__ import annotations
 
 import secrets
@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
 
     for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
                     audit_checkpoint, scheduler_command, mail_sink_command, verify_pdf,
-                    metrics_command, records_group):
+                    metrics_command, access_requests_command, records_group):
         app.cli.add_command(command)
 
 
@@ -247,3 +247,30 @@ def metrics_command(days, prefix):
     click.echo(f"total since {since.isoformat()}:")
     for name in sorted(totals):
         click.echo(f"            {name:<28} {totals[name]:>8}")
+
+
+@click.command("access-requests")
+@click.option("--within", default=7, show_default=True, type=click.IntRange(0, 366),
+              help="Also list requests due within this many days.")
+@with_appcontext
+def access_requests_command(within):
+    """List the access requests still to answer that are overdue or due within --within
+    days (issue 16), soonest first; exit code 1 when any is overdue."""
+    import datetime as dt
+
+    from .policy import TIMEZONE
+    from .services import access_requests
+
+    today = dt.datetime.now(TIMEZONE).date()
+    with _session() as session:
+        rows = access_requests.due_list(session, today, within)
+    if not rows:
+        click.echo(f"no access requests due within {within} days")
+        return
+    for r in rows:
+        when = (f"OVERDUE by {-r['days_left']} days" if r["days_left"] < 0
+                else f"due in {r['days_left']} days")
+        click.echo(f"#{r['id']:<6} {r['reference']:<16} {r['status']:<9} "
+                   f"due {r['due_on'].isoformat()}  {when}")
+    if any(r["days_left"] < 0 for r in rows):
+        sys.exit(1)

@@ -1366,3 +1366,23 @@ def _check_seal(seal, trusted: list[asn1_x509.Certificate], tsa_roots: list[asn1
         else:
             result.sealed_at = ts.timestamp
     return reasons
+
+
+# ---------------------------------------------------------------------------
+# Access request summary (issue 16, AVG art. 15)
+
+ACCESS_SUMMARY_TEMPLATE = "access_summary.html"
+
+
+def render_access_summary(context: Mapping[str, Any], language: str) -> bytes:
+    """The readable overview of an access request's package as a PDF/A-3b, Dutch and the
+    participant's language, through the same restricted fetcher and autoescaping
+    templates as the signed documents. ``context`` is plain, already redacted data
+    (:func:`returnprog.services.access_requests.summary_context`); not sealed: the package's
+    SHA-256 is in the audit chain."""
+    if language not in LANGUAGES:
+        raise DocumentDataError(f"unknown language {language!r}")
+    lang2 = _SECOND_LANGUAGE[language]
+    html = _environment().get_template(ACCESS_SUMMARY_TEMPLATE).render(
+        **context, lang2=lang2, t1=_translator("nl"), t2=_translator(lang2))
+    return _html_to_pdf(html)

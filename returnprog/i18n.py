@@ -181,6 +181,7 @@ LOOK_VIEW_LABELS = {
     "trail": _l("the audit trail"),
     "notes": _l("the notes"),
     "evidence": _l("an evidence file"),
+    "access_request": _l("the data for an access request"),
 }
 LOOK_CHANNEL_LABELS = {"web": _l("staff pages"), "api": _l("API"), "cli": _l("command line"),
                        "link": _l("the participant's signing link")}

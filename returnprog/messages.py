@@ -349,6 +349,18 @@ MESSAGES: dict[str, str | Plural] = {
                                 "approve it: a second person must."),
     "records.hold_lifted": N_("This legal hold was already lifted."),
     "records.case_destroyed": N_("This case was destroyed; only its tombstone remains."),
+    # access requests (issue 16)
+    "access_request.role": N_("Only a records manager may register and answer access requests."),
+    "access_request.not_found": N_("No access request %(id)s."),
+    "access_request.closed": N_("This access request was delivered or refused already; it "
+                                "can no longer change."),
+    "access_request.already_extended": N_("The term of this access request was extended "
+                                          "once already; it cannot be extended again."),
+    "access_request.extension_late": N_("The term can only be extended before it ends "
+                                        "(%(date)s)."),
+    "access_request.received_future": N_("The date of receipt cannot be after today."),
+    "access_request.not_downloaded": N_("Download the package first: the delivery records "
+                                        "the package handed over."),
     "statement.finance_only": N_("Only a finance officer may import and reconcile bank "
                                  "statements."),
     "statement.refused": N_("The bank statement was not imported; nothing was changed."),

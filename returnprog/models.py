@@ -595,7 +595,9 @@ class AuditEvent(SQLModel, table=True):
     but the surrogate ``id`` is inside ``hash``; see :mod:`returnprog.audit`."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_case", "case_id", "seq"),)
+    __table_args__ = (Index("ix_audit_case", "case_id", "seq"),
+                      # The processing log per staff member (issue 16).
+                      Index("ix_audit_actor_id", "actor_id", "seq"))
     id: Optional[int] = Field(default=None, primary_key=True)
     # Which hash formula the event was written with (1: before ip/actor_id were hashed).
     chain_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
@@ -634,6 +636,8 @@ class AccessEvent(SQLModel, table=True):
         UniqueConstraint("actor", "case_id", "view", "subject", "interval",
                          name="uq_access_log_look"),
         Index("ix_access_log_case", "case_id", "first_at"),
+        # The processing log per staff member (issue 16).
+        Index("ix_access_log_actor_id", "actor_id", "first_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     first_at: dt.datetime
@@ -645,6 +649,9 @@ class AccessEvent(SQLModel, table=True):
     subject: str = Field(default="", max_length=60)  # e.g. the document id
     channel: str = Field(default="web", max_length=10)  # web | api | cli
     ip: Optional[str] = Field(default=None, max_length=45)
+    # Why the data was read (BIO2 / AVG art. 30), recorded with the look from the reader's
+    # role and the view (processing_log.look_purpose); NULL on rows from before 0022.
+    purpose: Optional[str] = Field(default=None, max_length=30)
 
 
 class MetricCounter(SQLModel, table=True):
@@ -719,3 +726,45 @@ class DestructionItem(SQLModel, table=True):
     removed_at: Optional[dt.datetime] = None
     reason: Optional[str] = Field(default=None, sa_column=Column(Text))
     destroyed_at: Optional[dt.datetime] = None
+
+
+class AccessRequest(SQLModel, table=True):
+    """A participant's request to see the personal data the service holds about them (AVG
+    art. 15, issue 16): registered by a records manager who checked the requester's
+    identity (the document's type and the last characters of its number, never the whole
+    number), due one month after receipt, extendable once by up to two months with a
+    reason, and delivered (the package's SHA-256 kept) or refused with a reason.
+
+    ``status``: open | extended | delivered | refused; every change compares and sets
+    ``version``."""
+
+    __tablename__ = "access_request"
+    __table_args__ = (Index("ix_access_request_status_due", "status", "due_on"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    status: str = Field(default="open", max_length=10)
+    version: int = 1
+    received_on: dt.date
+    # How the request came in: letter | email | desk.
+    received_via: str = Field(default="letter", max_length=10)
+    due_on: dt.date
+    original_due_on: dt.date
+    identity_document_type: str = Field(max_length=20)
+    identity_document_last4: str = Field(max_length=4)
+    identity_checked_by: int = Field(foreign_key="user.id")
+    identity_checked_at: dt.datetime
+    registered_by: int = Field(foreign_key="user.id")
+    registered_at: dt.datetime = Field(default_factory=utcnow)
+    extension_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    extended_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    extended_at: Optional[dt.datetime] = None
+    # The SHA-256 of the package last downloaded, and of the one delivered.
+    package_sha256: Optional[str] = Field(default=None, max_length=64)
+    delivered_sha256: Optional[str] = Field(default=None, max_length=64)
+    delivery_channel: Optional[str] = Field(default=None, max_length=10)  # post|email|desk
+    delivered_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    delivered_at: Optional[dt.datetime] = None
+    refusal_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    refused_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    refused_at: Optional[dt.datetime] = None

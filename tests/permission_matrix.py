@@ -159,6 +159,16 @@ MATRIX: dict[tuple[str, str], object] = {
     ("admin.requests", "GET"): only("admin"),
     ("admin.approve_request", "POST"): only("admin", expect=PASS),
     ("admin.reject_request", "POST"): only("admin", expect=PASS),
+    # access requests (issue 16): the records roles see them; a records manager acts
+    ("access_requests.access_list", "GET"): only("records_manager", "process_owner"),
+    ("access_requests.new_request", "GET"): only("records_manager"),
+    ("access_requests.new_request", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.show", "GET"): only("records_manager", "process_owner"),
+    ("access_requests.package", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.extend", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.deliver", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.refuse", "POST"): only("records_manager", expect=PASS),
+    ("access_requests.staff_log", "GET"): only("records_manager", "process_owner"),
     # signatures: counsellors take them on the tablet or send personal links; the link pages
     # themselves are public and token-based; anyone may verify a signed PDF
     ("signing.choose", "GET"): on_case("counsellor"),
@@ -259,6 +269,10 @@ MATRIX: dict[tuple[str, str], object] = {
     ("api_webhooks.delete_webhook", "DELETE"): API,
     ("api_webhooks.list_webhook_deliveries", "GET"): API,
     ("api_webhooks.redeliver_webhook", "POST"): API,
+    ("api_records.list_access_requests", "GET"): API,
+    ("api_records.get_access_request", "GET"): API,
+    ("api_records.get_participant_processing_log", "GET"): API,
+    ("api_records.get_staff_processing_log", "GET"): API,
 }
 
 # Route parameter → value, given the test world and whether the own or other case is meant.
@@ -269,6 +283,7 @@ PARAMS = {
     "user_id": lambda world, which: world.victim_id,
     "batch_id": lambda world, which: world.batch_id,
     "request_id": lambda world, which: world.request_id,
+    "access_request_id": lambda world, which: world.access_request_id,
     "action": lambda world, which: "confirm_commitment",
     "step": lambda world, which: "send",
     "entry_id": lambda world, which: 999_999,

@@ -2,6 +2,7 @@
 small world of cases (own team, other team) built through the real services."""
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ class World:
     # An evidence file on each case.
     own_evidence: int = 0
     other_evidence: int = 0
+    # An access request (issue 16) for the own case's principal, registered by the records
+    # manager.
+    access_request_id: int = 0
 
 
 def build_world(staff, ctx_for, session) -> World:
@@ -121,10 +125,20 @@ def build_world(staff, ctx_for, session) -> World:
     other_file = case_file_service.upload_evidence(ctx_for(staff.other_counsellor),
                                                    other.reference, "other", TINY_PDF,
                                                    "proof.pdf", None)
+    from returnprog.models import Participant
+    from returnprog.services import access_requests
+
+    principal = session.execute(select(Participant.id).join(Case, Case.id == Participant.case_id)
+                                .where(Case.reference == own.reference,
+                                       Participant.is_principal)).scalar_one()
+    access = access_requests.register(ctx_for(staff.records), {
+        "reference": own.reference, "participant_id": principal, "received_on": dt.date.today(),
+        "received_via": "letter", "identity_document_type": "passport",
+        "identity_document_last4": "1234"})
     return World(own=own.reference, other=other.reference, own_doc=doc(own.reference),
                  other_doc=doc(other.reference), victim_id=staff.counsellor2.id,
                  batch_id=batch.id, request_id=pending.id, own_evidence=own_file["id"],
-                 other_evidence=other_file["id"])
+                 other_evidence=other_file["id"], access_request_id=access.id)
 
 
 def tiny_pdf(text: str = "evidence") -> bytes:

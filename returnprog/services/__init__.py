@@ -79,6 +79,12 @@ class Invalid(ServiceError):
     status, code = 422, "invalid"
 
 
+# Where a Context leaves its channel on the session, for :func:`returnprog.audit.append`
+# (the same name as ``audit.CHANNEL_KEY``; not imported, so that the service package and
+# the chain do not import each other).
+CHANNEL_KEY = "returnprog.channel"
+
+
 def _today() -> dt.date:
     return dt.date.today()
 
@@ -102,3 +108,10 @@ class Context:
     seal: object | None = None
     today: Callable[[], dt.date] = field(default=_today)
     now: Callable[[], dt.datetime] = field(default=_now)
+
+    def __post_init__(self):
+        # The audit chain records the channel of every change made through this session
+        # (audit.append reads it): the processing log's origin (BIO2), issue 16.
+        info = getattr(self.session, "info", None)
+        if isinstance(info, dict):
+            info[CHANNEL_KEY] = self.channel

@@ -74,8 +74,14 @@ def dashboard():
     if actor().role == ADMIN:
         return render_page("dashboard.html", data=None, delivery=delivery)
     if actor().role in RECORDS_ROLES:
+        # Records roles work on no case: their start is the records lifecycle's steps and
+        # the access requests still to answer.
+        from ..services import access_requests
+
         return render_page("dashboard.html", data=None, delivery=delivery,
-                           records=records_service.overview(ctx()))
+                           records=records_service.overview(ctx()),
+                           access_requests=access_requests.list_requests(ctx(),
+                                                                         pending_only=True))
     return render_page("dashboard.html", data=figure_service.dashboard(ctx()),
                        delivery=delivery)
 

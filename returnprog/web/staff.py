@@ -10,8 +10,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import i18n
-from . import (admin, api, auth_views, case_files_ui, corrections_ui, figures, pages,
-               payments_ui, queues, records_ui, tokens, uploads)
+from . import (access_requests_ui, admin, api, auth_views, case_files_ui, corrections_ui,
+               figures, pages, payments_ui, queues, records_ui, tokens, uploads)
 
 csrf = CSRFProtect()
 
@@ -19,10 +19,10 @@ csrf = CSRFProtect()
 API_BLUEPRINTS = tuple(blueprint.name for blueprint in api.BLUEPRINTS)
 # The staff page blueprints besides sign-in (which ``auth_views.init_app`` registers).
 PAGE_BLUEPRINTS = (pages.bp, payments_ui.bp, queues.bp, figures.bp, admin.bp, tokens.bp,
-                   case_files_ui.bp, corrections_ui.bp, records_ui.bp)
+                   case_files_ui.bp, corrections_ui.bp, records_ui.bp, access_requests_ui.bp)
 # Blueprints of this UI: they get the strict content-security policy.
 UI_BLUEPRINTS = ("auth", "pages", "payments_ui", "queues", "figures", "admin", "tokens",
-                 "case_files", "corrections", "records")
+                 "case_files", "corrections", "records", "access_requests")
 
 SETTINGS = {
     "IDLE_TIMEOUT_SECONDS": 30 * 60,

@@ -49,7 +49,8 @@ def test_notes_are_appended_with_author_and_time_and_audited_by_digest(staff, ct
     assert len(trail) == 2 and all(e.case_id == case.id for e in trail)
     details = json.loads(trail[1].details)
     assert details == {"note_id": rows[1].id, "length": len(rows[1].body), "corrects": first["id"],
-                       "sha256": hashlib.sha256(rows[1].body.encode()).hexdigest()}
+                       "sha256": hashlib.sha256(rows[1].body.encode()).hexdigest(),
+                       "channel": "web"}
     # The text itself is not in the chain (it may have to be erased with the case).
     assert "two weeks" not in trail[1].details
     assert audit.verify(session).ok
@@ -103,7 +104,7 @@ def test_an_upload_is_stored_with_a_sha256_that_matches_and_audited(staff, ctx_f
     [event] = events(session, "upload_evidence")
     assert json.loads(event.details) == {"evidence_id": stored.id, "evidence_kind": "ind_letter",
                                          "content_type": "application/pdf", "size": len(PDF),
-                                         "sha256": stored.sha256}
+                                         "sha256": stored.sha256, "channel": "web"}
     assert "Kovalenko" not in event.details  # the file name is not in the chain
     # Downloading is a look (access log), not a change (chain).
     got = case_files.evidence_for_download(ctx_for(staff.supervisor), case.reference, stored.id)

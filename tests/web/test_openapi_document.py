@@ -18,7 +18,7 @@ from returnprog.web.api.openapi import (
 
 API = "/api/v1"
 TAGS = {"cases", "actions", "signing", "documents", "verification", "payments", "exports", "batches", "statements",
-        "events", "queues", "tokens", "webhooks", "notes"}
+        "events", "queues", "tokens", "webhooks", "notes", "records"}
 METHODS = ("get", "put", "post", "delete", "patch")
 
 

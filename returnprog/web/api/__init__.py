@@ -15,20 +15,22 @@
   (blueprint ``api_signing``);
 - :mod:`.webhooks` — webhook subscriptions, their delivery log, redelivery (blueprint
   ``api_webhooks``);
+- :mod:`.records` — access requests and the processing log, read only (blueprint
+  ``api_records``);
 - :mod:`.openapi` — the OpenAPI document, generated from the same schemas.
 """
 from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, finance, payments, queues, signing, tokens, webhooks
+from . import cases, finance, payments, queues, records, signing, tokens, webhooks
 from . import case_files  # noqa: F401  (notes and evidence routes on the cases blueprint)
 from .common import PUBLIC_ENDPOINTS, CaseReferenceConverter
 from .openapi import build_spec
 
 # Every blueprint of the API: registered together, all exempt from CSRF (no cookies).
 BLUEPRINTS = (cases.bp, payments.bp, finance.bp, queues.bp, tokens.bp, signing.bp,
-              webhooks.bp)
+              webhooks.bp, records.bp)
 
 
 def init_app(app: Flask) -> None:

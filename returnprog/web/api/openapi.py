@@ -11,7 +11,7 @@ How paths are added (the convention every area follows):
   2xx answers, its parameters, its request body (``{"content": {...}}``), an explicit
   ``operationId`` (the Flask view function's name; per-action paths ``action_<action>``)
   and ``tags`` (one area: cases, actions, signing, documents, verification, payments,
-  exports, batches, statements, events, queues, tokens, webhooks, notes);
+  exports, batches, statements, events, queues, tokens, webhooks, notes, records);
 - the generic pass (:func:`finish_operation`, run by :meth:`Spec.to_dict` over EVERY
   operation, whoever added it) then adds what all share: the bearer ``security``
   requirement (not on :data:`PUBLIC_OPERATIONS`), ``requestBody.required`` (unless the
@@ -35,7 +35,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields as ma_fields
 
 from ... import evidence, schemas, schemas_case_files, schemas_queues
-from . import spec_events, spec_finance, spec_payments, spec_signing, spec_webhooks
+from . import (spec_events, spec_finance, spec_payments, spec_records, spec_signing,
+               spec_webhooks)
 
 # Operations anyone may call (no bearer token): their operationIds.
 PUBLIC_OPERATIONS = {"openapi"}
@@ -244,6 +245,7 @@ def build_spec() -> APISpec:
     _case_file_paths(spec, errors, ref)
     spec_signing.add_paths(spec)
     spec_webhooks.add_paths(spec)
+    spec_records.add_paths(spec)
     spec.path(path="/api/v1/openapi.json", operations={"get": {
         "summary": "This document", "operationId": "openapi", "tags": ["cases"],
         "responses": {"200": {"description": "the OpenAPI 3.1 document",
