@@ -18,7 +18,6 @@ the seal: one that names another member is listed but not included (art. 15(4)).
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import hashlib
 import io
@@ -32,6 +31,7 @@ from .. import audit, processing_log
 from ..messages import M
 from ..models import (AccessRequest, Case, CaseNote, Document, EvidenceFile, IndConfirmation,
                       Participant, Payment, SigningRequest, User)
+from ..records import add_months
 from ..roles import RECORDS_MANAGER, RECORDS_ROLES
 from ..schemas_access import EXTENSION_MONTHS
 from . import Conflict, Context, Forbidden, Invalid, NotFound
@@ -56,13 +56,6 @@ __all__ = ["STATUSES", "add_months", "build_package", "deliver", "download_packa
 
 
 # --- rules -------------------------------------------------------------------------------------
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` plus whole calendar months; the 31st becomes the month's last day."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
 
 def _require(ctx: Context, *roles: str) -> None:
     if ctx.actor is None or ctx.actor.role not in roles:

@@ -31,7 +31,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from .. import audit, records
 from ..db import is_sqlite
 from ..messages import M
-from ..models import (AuditEvent, Case, CaseNote, CaseSearch, DestructionItem,
+from ..models import (AccessRequest, AuditEvent, Case, CaseNote, CaseSearch, DestructionItem,
                       DestructionList, Document, EvidenceFile, ExportBatch, IndConfirmation,
                       LegalHold, OpenVNumber, OutboxMessage, Participant, Payment,
                       SigningCode, SigningRequest, StatementEntry, User, WebhookAttempt)
@@ -113,6 +113,13 @@ def _active_hold(case_id_column):
     return exists().where(LegalHold.case_id == case_id_column, LegalHold.lifted_at.is_(None))
 
 
+def _open_access_request(case_id_column):
+    # A participant's access request still to answer keeps the case: the data it asks
+    # about must not go before the answer has gone out (AVG art. 15).
+    return exists().where(AccessRequest.case_id == case_id_column,
+                          AccessRequest.status.in_(("open", "extended")))
+
+
 def _on_open_list(case_id_column):
     return exists().where(DestructionItem.case_id == case_id_column,
                           DestructionItem.status == LISTED,
@@ -122,14 +129,16 @@ def _on_open_list(case_id_column):
 
 def due_cases(session, today: dt.date):
     """The cases a destruction list would take today: closed, nominated for destruction,
-    not destroyed, action date passed, no legal hold in force, on no open list."""
+    not destroyed, action date passed, no legal hold in force, no access request still to
+    answer, on no open list."""
     return session.execute(
         select(Case.id, Case.reference, Case.state, Case.archive_action_date)
         .where(Case.archive_nomination == records.DESTROY,
                Case.archive_status == records.TO_ARCHIVE,
                Case.archive_action_date.is_not(None), Case.archive_action_date <= today,
                Case.state.in_([s.value for s in FINAL_STATES]),
-               ~_active_hold(Case.id), ~_on_open_list(Case.id))
+               ~_active_hold(Case.id), ~_open_access_request(Case.id),
+               ~_on_open_list(Case.id))
         .order_by(Case.archive_action_date, Case.id)).all()
 
 
@@ -449,6 +458,8 @@ def _delete_personal_rows(session, case_id: int) -> dict[str, int]:
     run("signing_code", delete(SigningCode).where(SigningCode.signing_request_id.in_(requests)))
     run("signing_request", delete(SigningRequest).where(SigningRequest.case_id == case_id))
     run("ind_confirmation", delete(IndConfirmation).where(IndConfirmation.case_id == case_id))
+    # Answered access requests belong to the case file and go with it (open ones keep it).
+    run("access_request", delete(AccessRequest).where(AccessRequest.case_id == case_id))
     # Documents and notes point at their own kind (superseded_by, corrects_id): unlink first.
     session.execute(update(Document).where(Document.case_id == case_id)
                     .values(superseded_by=None).execution_options(synchronize_session=False))
@@ -472,8 +483,10 @@ def _delete_personal_rows(session, case_id: int) -> dict[str, int]:
 
 
 def _hold_in_force(session, case_id: int) -> bool:
-    return session.execute(select(LegalHold.id).where(
-        LegalHold.case_id == case_id, LegalHold.lifted_at.is_(None)).limit(1)).first() is not None
+    """Whether a legal hold or an access request still to answer keeps the case."""
+    return session.execute(select(Case.id).where(
+        Case.id == case_id, _active_hold(Case.id) | _open_access_request(Case.id))
+    ).first() is not None
 
 
 @atomic

@@ -480,3 +480,49 @@ def test_a_destroyed_case_is_no_case_any_more_for_its_team(ctx_for, staff, sessi
     assert case.reference not in [c["reference"] for c in listed["items"]]
     with pytest.raises(Conflict):  # no hold on a tombstone
         records_service.place_hold(ctx_for(staff.records), case.reference, "objection")
+
+
+def test_an_access_request_still_to_answer_keeps_the_case_and_an_answered_one_goes_with_it(
+        ctx_for, staff, session):
+    from returnprog.models import AccessRequest
+    from returnprog.services import access_requests
+
+    case = departed(ctx_for, staff, session)
+    person = session.execute(select(Participant).where(Participant.case_id == case.id)
+                             .order_by(Participant.id)).scalars().first()
+    ctx = ctx_for(staff.records)
+    row = access_requests.register(ctx, {
+        "reference": case.reference, "participant_id": person.id, "received_on": TODAY,
+        "received_via": "letter", "identity_document_type": "passport",
+        "identity_document_last4": "0042"})
+    # Due, but the participant waits for an answer: no list.
+    assert records_service.propose_list(at(ctx_for, None, ACTION_DATE)) is None
+    access_requests.download_package(ctx, row.id)
+    session.expire_all()
+    access_requests.deliver(ctx, row.id, "post", session.get(AccessRequest, row.id).version)
+    dlist = records_service.propose_list(at(ctx_for, None, ACTION_DATE))
+    records_service.review_list(ctx_for(staff.records), dlist.id)
+    records_service.approve_list(ctx_for(staff.owner), dlist.id)
+    assert records_service.run_destruction(at(ctx_for, None, ACTION_DATE), dlist.id) == {
+        "destroyed": 1, "skipped": 0}
+    session.expire_all()
+    assert session.execute(select(AccessRequest).where(AccessRequest.case_id == case.id)).first() is None
+    assert audit.verify(session).ok
+
+
+def test_an_access_request_registered_after_the_approval_stops_the_destruction(
+        ctx_for, staff, session):
+    from returnprog.services import access_requests
+
+    case = departed(ctx_for, staff, session)
+    person = session.execute(select(Participant).where(Participant.case_id == case.id)
+                             .order_by(Participant.id)).scalars().first()
+    dlist = records_service.propose_list(at(ctx_for, None, ACTION_DATE))
+    records_service.review_list(ctx_for(staff.records), dlist.id)
+    records_service.approve_list(ctx_for(staff.owner), dlist.id)
+    access_requests.register(ctx_for(staff.records), {
+        "reference": case.reference, "participant_id": person.id, "received_on": TODAY,
+        "received_via": "email", "identity_document_type": "passport",
+        "identity_document_last4": "0042"})
+    assert records_service.run_destruction(at(ctx_for, None, ACTION_DATE), dlist.id) == {
+        "destroyed": 0, "skipped": 1}
