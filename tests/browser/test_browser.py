@@ -465,6 +465,26 @@ def test_every_page_passes_axe(people, server, axe_checked):
         case_file_service.add_note(ctx, paid, {"body": "Belt maandag terug."})
         evidence_id = case_file_service.upload_evidence(ctx, paid, "ind_letter", TINY_PDF,
                                                         "brief.pdf", None)["id"]
+        # An access request on the case, for the records manager's pages (issue 16).
+        from returnprog.services import access_requests
+
+        records_ctx = server.service_ctx(s, USERS["records_manager"])
+        person = access_requests.participants_of(records_ctx, paid)[0]
+        access_request_id = access_requests.register(records_ctx, {
+            "reference": paid, "participant_id": person["id"], "received_on": TODAY,
+            "received_via": "letter", "identity_document_type": "passport",
+            "identity_document_last4": "0042"}).id
+        # A destruction list with one case, for the list page (its rules are tested in
+        # tests/integration/test_records.py; here only the page is looked at).
+        from returnprog.models import DestructionItem, DestructionList
+
+        dlist = DestructionList()
+        s.add(dlist)
+        s.flush()
+        s.add(DestructionItem(list_id=dlist.id, case_id=server.case(paid).id, reference=paid,
+                              final_state="departed", action_date=TODAY))
+        s.commit()
+        list_id = dlist.id
 
     visitors = {}
     seen = 0
@@ -475,12 +495,13 @@ def test_every_page_passes_axe(people, server, axe_checked):
         role = next((r for r in pm.STAFF if (entry[r]["own"] if isinstance(entry[r], dict)
                                               else entry[r]) == pm.OK), None)
         if role is None:
-            role = "counsellor" if rule.endpoint == "pages.edit_intake" else None
+            role = {"pages.edit_intake": "counsellor",
+                    "records.destruction_list": "records_manager"}.get(rule.endpoint)
         if role is None:
             continue  # e.g. the sign-in page, which everyone signed in is sent away from
         params = {"reference": fresh if rule.endpoint == "pages.edit_intake" else paid,
                   "document_id": doc, "user_id": victim, "batch_id": 1,
-                  "evidence_id": evidence_id,
+                  "evidence_id": evidence_id, "access_request_id": access_request_id, "list_id": list_id,
                   "name": "mine"}  # a work queue: the counsellor's, as the matrix's "own"
         with server.app.test_request_context():
             path = url_for(rule.endpoint, **{a: params[a] for a in rule.arguments})
