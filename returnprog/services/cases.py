@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, case as sa_case, delete, func, literal, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, case as sa_case, delete, func, literal, select, update
 
 from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
 from ..models import (AuditEvent, Case, CaseSearch, Document, IndConfirmation, OpenVNumber, Participant,
-                      OutboxMessage, Payment, ReferenceCounter, SigningCode, SigningRequest,
+                      OutboxMessage, ReferenceCounter, SigningCode, SigningRequest,
                       Team, User)
 from ..roles import INTAKE_ROLES
 from ..workflow import CaseFacts, State
 from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transitions
 from .access import record_look
 from .role_views import is_narrowed, narrow_case, narrow_details
-from .lookups import (CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
+from .lookups import (PRINCIPAL, CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
                       is_adult, load_case, load_case_named, user_ref, visible_cases)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M, Refusal
@@ -481,7 +480,7 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
                     func.count().over().label("total")]
     ids = (query.with_only_columns(*columns).order_by(*order).limit(per_page)
            .offset((page - 1) * per_page).subquery())
-    principal = aliased(Participant)
+    principal = PRINCIPAL
     size = (select(func.count()).where(Participant.case_id == Case.id)
             .correlate(Case).scalar_subquery())
     extra = [ids.c.total] if count_in_page else [literal(None)]

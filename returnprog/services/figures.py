@@ -6,14 +6,13 @@ import datetime as dt
 
 from sqlalchemy import and_, extract, func, select
 from sqlalchemy import case as when
-from sqlalchemy.orm import aliased
 
-from ..models import Case, OutboxMessage, Participant, Payment, SigningRequest, Team
+from ..models import Case, OutboxMessage, Payment, SigningRequest, Team
 from ..workflow import State
 from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
 from .outbox import delivery_health
-from .lookups import visible_cases
+from .lookups import PRINCIPAL, visible_cases
 from .queues import queue_counts
 
 # States in which a case has a departure deadline that is still running.
@@ -26,7 +25,7 @@ ROW_LIMIT = 50
 def _case_rows(ctx: Context, query) -> list[dict]:
     """Up to ROW_LIMIT cases of ``query`` with the principal's name joined in (one
     statement, however many rows)."""
-    principal = aliased(Participant)
+    principal = PRINCIPAL
     rows = ctx.session.execute(
         query.add_columns(principal.given_names_latin, principal.family_name_latin)
         .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))

@@ -22,6 +22,16 @@ from ..models import (Case, Document, IndConfirmation, Participant, Payment, Tea
 from ..workflow import CaseFacts, ParticipantFacts, PaymentFacts, State
 from . import Context, NotFound
 
+# Aliases made once, at import. An alias builds a proxy of every column of its table the
+# first time a statement uses it; made afresh in each request, the four people of a case's
+# payments cost 0.2 ms each, more than all the read's SQL (profiled on the API case read).
+PRINCIPAL = aliased(Participant, name="principal")
+COUNSELLOR_USER = aliased(User, name="counsellor_user")
+PROPOSER = aliased(User, name="proposer")
+APPROVER = aliased(User, name="approver")
+DISBURSER = aliased(User, name="disburser")
+SETTLER = aliased(User, name="settler")
+
 __all__ = ["CaseSnapshot", "SYSTEM_NAME", "allowed_actions", "case_snapshot", "gather_facts",
            "is_adult", "live_payment", "load_case", "load_case_named", "user_ref", "user_refs",
            "visible_cases"]
@@ -145,8 +155,7 @@ def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
         .where(Participant.case_id == case.id).order_by(Participant.id)).all()
     docs = session.execute(select(*DOCUMENT_COLUMNS).where(Document.case_id == case.id)
                            .order_by(Document.id)).all()
-    proposer, approver, disburser, settler = (aliased(User), aliased(User), aliased(User),
-                                              aliased(User))
+    proposer, approver, disburser, settler = PROPOSER, APPROVER, DISBURSER, SETTLER
     # The people of each payment joined in (not read one by one), with their names for
     # the answer's {id, name}.
     pays = session.execute(
@@ -273,7 +282,7 @@ def case_snapshots(ctx: Context, case_ids) -> dict[int, CaseSnapshot]:
         .where(Participant.case_id.in_(case_ids)).order_by(Participant.id)).all()
     docs = session.execute(select(Document.case_id, *DOCUMENT_COLUMNS)
                            .where(Document.case_id.in_(case_ids)).order_by(Document.id)).all()
-    proposer, approver = aliased(User), aliased(User)
+    proposer, approver = PROPOSER, APPROVER
     pays = session.execute(
         select(*(getattr(Payment, c) for c in _PaymentRow._fields),
                proposer.id, proposer.person, approver.id, approver.person)

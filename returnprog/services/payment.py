@@ -23,8 +23,8 @@ from ..workflow import (ACTIONS, PAYMENT_CANCELLERS, PAYMENT_DECIDERS, PAYMENT_P
                         PAYMENT_RECEIPT, State)
 from . import Conflict, Context, Forbidden, Invalid, NotFound, ServiceError, transitions
 from .access import record_look
-from .lookups import (gather_facts, live_payment, load_case, person_of, user_ref, user_refs,
-                      visible_cases)
+from .lookups import (APPROVER, DISBURSER, PROPOSER, SETTLER, gather_facts, live_payment,
+                      load_case, person_of, user_ref, user_refs, visible_cases)
 from .uow import atomic, begin_write, commit
 from ..messages import M
 
@@ -621,7 +621,7 @@ def list_payments(ctx: Context, filters: dict) -> dict:
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     total = ctx.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     # The people of each payment joined into the page (no statement per row or more).
-    people = (aliased(User), aliased(User), aliased(User), aliased(User))
+    people = (PROPOSER, APPROVER, DISBURSER, SETTLER)
     for person, column in zip(people, (Payment.proposed_by, Payment.approved_by,
                                        Payment.disbursed_by, Payment.settled_by)):
         query = query.add_columns(person.name, person.email).outerjoin(

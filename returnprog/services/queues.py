@@ -14,14 +14,14 @@ import datetime as dt
 from typing import NamedTuple
 
 from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import aliased
 
 from .. import queues as rules
-from ..models import Case, Document, Participant, Payment, SigningRequest, User
+from ..models import Case, Document, Payment, SigningRequest
 from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
 from ..workflow import ADDENDUM, FINAL_STATES, State
 from . import Context, NotFound
-from .lookups import case_snapshots, display_name, gather_facts, visible_cases
+from .lookups import (COUNSELLOR_USER, PRINCIPAL, PROPOSER, case_snapshots, display_name,
+                      gather_facts, visible_cases)
 
 # States in which a departure deadline is running (as on the dashboard).
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
@@ -51,8 +51,7 @@ class _CaseRow(NamedTuple):
 def _with_names(query):
     """``query`` (a SELECT of cases) as the columns of CASE_COLUMNS with the principal's
     name and the counsellor's name and address joined in."""
-    principal = aliased(Participant)
-    counsellor = aliased(User)
+    principal, counsellor = PRINCIPAL, COUNSELLOR_USER
     return (query.with_only_columns(*CASE_COLUMNS)
             .add_columns(principal.given_names_latin, principal.family_name_latin,
                          counsellor.name, counsellor.email)
@@ -126,7 +125,7 @@ def _approvals(ctx: Context) -> list[dict]:
     """Proposed payments on the team's cases that the reader did not propose (four eyes,
     by account and by person): one statement."""
     actor = ctx.actor
-    proposer = aliased(User)
+    proposer = PROPOSER
     query = _with_names(visible_cases(actor).where(Case.state.in_(OPEN_STATES)))
     rows = ctx.session.execute(
         query.add_columns(Payment.id, Payment.amount_cents, Payment.currency, Payment.method,
