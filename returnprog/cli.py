@@ -31,8 +31,29 @@ def init_app(app: Flask) -> None:
 
     for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
                     audit_checkpoint, scheduler_command, mail_sink_command, verify_pdf,
-                    metrics_command, access_requests_command, records_group):
+                    metrics_command, access_requests_command, records_group,
+                    queue_cache_command):
         app.cli.add_command(command)
+
+
+@click.command("queue-cache")
+@with_appcontext
+def queue_cache_command():
+    """Work out the work-queue cache of every open case that needs it now (the scheduler
+    does this every QUEUE_CACHE_SECONDS; run it after a bulk load or a restore)."""
+    from .services import Context
+    from .services import queues
+
+    total = 0
+    with _session() as session:
+        ctx = Context(session=session, policy=current_app.extensions["returnprog.policy"],
+                      actor=None, channel="cli")
+        while True:
+            done = queues.refresh_cache(ctx, limit=2000)
+            total += done
+            if done < 2000:
+                break
+    click.echo(f"{total} cases worked out")
 
 
 @click.command("init-db")

@@ -497,6 +497,29 @@ class StatementEntry(SQLModel, table=True):
     resolution: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
+class CaseQueue(SQLModel, table=True):
+    """The counsellor's work queues a case was in when last worked out (issue 11): a cache
+    the dashboard counts from instead of judging every open case on every look.
+
+    Never trusted blindly. Database triggers (migration 0024) add one to ``change_seq``
+    whenever the case or any of its participants, documents, payments, signing links or IND
+    confirmations is written, by any code path; a row counts only while ``computed_seq``
+    equals it, ``recheck_at`` (the next link expiry or Amsterdam midnight, after which time
+    alone may move the case) has not come, and ``policy_key`` is the policy in force.
+    Anything else is judged afresh by the reader (:mod:`returnprog.services.queues`)."""
+
+    __tablename__ = "case_queue"
+    case_id: int = Field(primary_key=True, foreign_key="case.id",
+                         sa_column_kwargs={"autoincrement": False})
+    change_seq: int = 1
+    computed_seq: int = 0
+    mine: bool = False
+    participant: bool = False
+    ind: bool = False
+    recheck_at: Optional[dt.datetime] = None
+    policy_key: Optional[str] = Field(default=None, max_length=16)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A reminder or alert waiting to be sent, or a webhook delivery. The idempotency key
     makes a duplicate impossible: (case, kind, deadline, recipient) for e-mail. What the key

@@ -1,7 +1,7 @@
 """The scheduler process: ``flask --app wsgi scheduler``.
 
 APScheduler 3 (``BlockingScheduler``) in its own process — never inside web workers, where
-every worker would run every job (DESIGN §7). Five jobs:
+every worker would run every job (DESIGN §7). Six jobs:
 
 - **sweep** (every ``SCHEDULER_SWEEP_SECONDS``): write due reminders and alerts to the outbox
   (:func:`returnprog.services.reminders.sweep`). The first sweep after start looks back
@@ -18,6 +18,11 @@ every worker would run every job (DESIGN §7). Five jobs:
   lists, write each finished list to the destruction register outside the database, and
   propose a new list of the cases whose action date has passed
   (:func:`returnprog.services.records.tick`).
+- **queues** (every ``QUEUE_CACHE_SECONDS``): work out again the cached work queues of the
+  cases changed since, or whose link expired or day ended
+  (:func:`returnprog.services.queues.refresh_cache`), so the dashboard counts from the cache
+  rather than judging each caseload on every look. A row the job has not reached yet is
+  judged by the reader: the cache is never behind what the dashboard shows.
 
 Only one scheduler is active at a time. On PostgreSQL it holds a session-level advisory
 lock on a dedicated connection; on SQLite an exclusive ``fcntl.flock`` on a lock file next
@@ -67,6 +72,8 @@ AUDIT_CHECKPOINT_SECONDS          600      how often the audit chain's head is s
                                            the checkpoint file (AUDIT_CHECKPOINT_PATH)
 RECORDS_JOB_SECONDS               3600     how often the records job runs (destruction of
                                            approved lists, a new list when cases are due)
+QUEUE_CACHE_SECONDS               30       how often the work-queue cache is brought up to date
+QUEUE_CACHE_BATCH                 2000     cases worked out per transaction of that job
 RECORDS_REGISTER_DIR              instance/destruction-register   the register outside
                                            the database that a restore replays
 ================================  =======  =================================================
@@ -108,6 +115,8 @@ DEFAULTS = {
     "SCHEDULER_TIMEZONE": plan.DEFAULT_TIMEZONE,
     "AUDIT_CHECKPOINT_SECONDS": 600,
     "RECORDS_JOB_SECONDS": 3600,
+    "QUEUE_CACHE_SECONDS": 30,
+    "QUEUE_CACHE_BATCH": 2000,
 }
 
 # pg_advisory_lock key: a fixed 32-bit number derived from the name (per database).
@@ -270,6 +279,8 @@ class ReminderScheduler:
         self.tz = str(setting(cfg, "SCHEDULER_TIMEZONE"))
         self.checkpoint_seconds = float(setting(cfg, "AUDIT_CHECKPOINT_SECONDS"))
         self.records_seconds = float(setting(cfg, "RECORDS_JOB_SECONDS"))
+        self.queue_seconds = float(setting(cfg, "QUEUE_CACHE_SECONDS"))
+        self.queue_batch = int(setting(cfg, "QUEUE_CACHE_BATCH"))
         self.config, self.instance_path = cfg, app.instance_path
         self.lock = make_lock(self.engine, cfg["DATABASE_URL"], app.instance_path)
         self.stop = threading.Event()
@@ -473,6 +484,27 @@ class ReminderScheduler:
             log.info("records: %s", report)
         return report
 
+    def queues_job(self) -> int:
+        """Bring the work-queue cache up to date, a batch at a time; rows written."""
+        if self.stop.is_set() or not self._holding():
+            return 0
+        from .services import Context
+        from .services import queues
+
+        written = 0
+        try:
+            with session_scope(self.engine) as session:
+                ctx = Context(session=session, policy=self.policy, actor=None, channel="job",
+                              today=lambda: plan._localise(service._utcnow(), self.tz).date())
+                while not self.stop.is_set():
+                    done = queues.refresh_cache(ctx, limit=self.queue_batch)
+                    written += done
+                    if done < self.queue_batch:
+                        break
+        except Exception:
+            log.exception("queues job failed; it runs again at the next interval")
+        return written
+
     def run_once(self) -> int:
         """Take the lock, sweep once, deliver until nothing is due, release; exit code."""
         if not self.wait_for_lock():
@@ -519,6 +551,8 @@ class ReminderScheduler:
                           id="checkpoint", next_run_time=start + dt.timedelta(seconds=1))
             sched.add_job(self.records_job, "interval", seconds=self.records_seconds,
                           id="records", next_run_time=start + dt.timedelta(seconds=2))
+            sched.add_job(self.queues_job, "interval", seconds=self.queue_seconds,
+                          id="queues", next_run_time=start + dt.timedelta(seconds=3))
             sched.add_job(self._watch, "interval", seconds=self.poll_seconds, id="watch")
             self._scheduler = sched
             log.info("scheduler running: sweep every %ss, delivery every %ss, SMTP %s:%s",

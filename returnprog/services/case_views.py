@@ -29,11 +29,12 @@ from .uow import atomic
 
 @atomic
 def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
-              trail: bool = True, looks: bool = False, signing_links: bool = False,
+              trail: bool = True, trail_limit: int = cases.TRAIL_PAGE, looks: bool = False, signing_links: bool = False,
               log_view: bool = True) -> dict:
     """Everything the staff case page shows, read in one transaction with a fixed number
     of statements: ``case`` (as :func:`cases.read_case`), ``info`` (as :func:`outlook`),
-    ``trail`` (the page before ``before_seq``, else the newest; None when not asked),
+    ``trail`` (``trail_limit`` events before ``before_seq``, else the newest; None when
+    not asked),
     ``looks`` (the newest page of the access log, when asked) and ``signing_links`` (when
     asked) and ``case_files`` (the newest notes and evidence files,
     :func:`case_files.case_files_of`). The look is recorded at the end, after everything
@@ -45,7 +46,8 @@ def case_page(ctx: Context, reference: str, *, before_seq: int | None = None,
         "case": cases.case_data(ctx, case, snapshot=snap, facts=facts,
                                 names=tuple(names)),
         "info": _outlook(ctx, case, snap, facts),
-        "trail": cases.trail_page(ctx, case, before_seq=before_seq) if trail else None,
+        "trail": (cases.trail_page(ctx, case, before_seq=before_seq, limit=trail_limit)
+                  if trail else None),
         "looks": cases.looks_page(ctx, case)["looks"] if looks else None,
         "signing_links": signing.links_of(ctx, case) if signing_links else None,
         # The newest notes and evidence files, one statement (none for finance).

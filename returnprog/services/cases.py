@@ -249,6 +249,9 @@ def read_case(ctx: Context, reference: str, *, log_view: bool = True) -> dict:
 
 
 TRAIL_PAGE = 50
+# The staff case page opens on the latest changes only (the rest page back TRAIL_PAGE at a
+# time), so opening a case costs the same however long its trail is.
+TRAIL_ON_PAGE = 10
 TRAIL_PAGE_MAX = 200
 # Looks that chains written before the access log recorded as events. They stay in the
 # chain (it is append-only) but are not changes, so the trail leaves them out; looks are

@@ -11,15 +11,19 @@ case list); opening a case from a queue is the look that is logged.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import NamedTuple
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import case as sa_case
 
 from .. import queues as rules
-from ..models import Case, Document, Payment, SigningRequest
+from ..models import Case, CaseQueue, Document, Payment, SigningRequest
 from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
+from ..policy import TIMEZONE
 from ..workflow import ADDENDUM, FINAL_STATES, State
 from . import Context, NotFound
+from .uow import begin_write
 from .lookups import (COUNSELLOR_USER, PRINCIPAL, PROPOSER, case_snapshots, display_name,
                       gather_facts, visible_cases)
 
@@ -84,12 +88,13 @@ def _row(ctx: Context, case: _CaseRow, given, family, name, email, entry=None) -
     return row
 
 
-def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
-    """The counsellor's own open cases, sorted into ``mine``, ``participant`` and ``ind``:
-    five statements (cases, participants, documents, payments, open links)."""
-    actor, now = ctx.actor, ctx.now()
-    query = visible_cases(actor).where(Case.counsellor_id == actor.id,
-                                       Case.state.in_(OPEN_STATES))
+def _judge_counsellor_cases(ctx: Context, query):
+    """Every case of ``query`` (a SELECT of the actor's open cases) judged for the
+    counsellor's queues: ``(case row, names, entries, recheck_at)`` per case, in five
+    statements (cases, participants, documents, payments, open links). ``recheck_at`` is
+    when time alone may move the case: its next link expiry, else the next Amsterdam
+    midnight (a guard may read today's date, a child may come of age)."""
+    now = ctx.now()
     ids = query.with_only_columns(Case.id)
     cases = ctx.session.execute(_with_names(query).order_by(Case.id)).all()
     snaps = case_snapshots(ctx, ids)
@@ -100,7 +105,8 @@ def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
             .where(SigningRequest.case_id.in_(ids), SigningRequest.used_at.is_(None),
                    SigningRequest.revoked_at.is_(None))).all():
         links.setdefault(case_id, []).append(rules.LinkFacts(pid, kind, expires_at))
-    out: dict[str, list[dict]] = {q: [] for q in queue_names(COUNSELLOR)}
+    midnight = _next_midnight(now)
+    out = []
     for case, names in map(_split, cases):
         snap = snaps.get(case.id)
         if snap is None:
@@ -111,14 +117,112 @@ def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
             if doc.signed_at is not None:
                 moment = rules.aware(doc.signed_at)
                 signed_at[doc.kind] = max(signed_at.get(doc.kind, moment), moment)
-        for entry in rules.counsellor_entries(facts, links.get(case.id, ()), now, ctx.policy,
-                                              signed_at):
+        case_links = links.get(case.id, ())
+        entries = rules.counsellor_entries(facts, case_links, now, ctx.policy, signed_at)
+        expiries = [rules.aware(link.expires_at) for link in case_links]
+        recheck = min([e for e in expiries if e > rules.aware(now)] + [midnight])
+        out.append((case, names, entries, recheck))
+    return out
+
+
+def _next_midnight(now: dt.datetime) -> dt.datetime:
+    """The next midnight in Amsterdam after ``now``, in UTC."""
+    local = rules.aware(now).astimezone(TIMEZONE)
+    day = local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), TIMEZONE).astimezone(dt.timezone.utc)
+
+
+def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
+    """The counsellor's own open cases, sorted into ``mine``, ``participant`` and ``ind``:
+    five statements (cases, participants, documents, payments, open links)."""
+    now = ctx.now()
+    out: dict[str, list[dict]] = {q: [] for q in queue_names(COUNSELLOR)}
+    for case, names, entries, _recheck in _judge_counsellor_cases(ctx, _own_open(ctx)):
+        for entry in entries:
             out[entry.queue].append(_row(ctx, case, *names, entry=entry))
     # The longest wait first where it is known; otherwise oldest case first.
     out[rules.IND].sort(key=lambda r: (r["since"] is None, r["since"] or now))
     out[rules.PARTICIPANT].sort(key=lambda r: (not r["expired"], not r["expiring_soon"],
                                                r["expires_at"] or now))
     return out
+
+
+def _own_open(ctx: Context):
+    """The counsellor's own open cases (a SELECT of cases)."""
+    return visible_cases(ctx.actor).where(Case.counsellor_id == ctx.actor.id,
+                                          Case.state.in_(OPEN_STATES))
+
+
+# --- the cache the dashboard counts from (issue 11) ------------------------------------------
+
+_COUNSELLOR_FLAGS = (rules.MINE, rules.PARTICIPANT, rules.IND)
+
+
+def policy_key(policy) -> str:
+    """A short digest of the policy in force: a cached judgement made under other rules
+    (an instance's policy changed, a dated rule came into force) is not reused."""
+    return hashlib.sha256(repr(policy).encode()).hexdigest()[:16]
+
+
+def _current(ctx: Context):
+    """The condition under which a cached row still holds: worked out after the case's
+    last change, before the time it must be looked at again, under the policy in force."""
+    return and_(CaseQueue.computed_seq == CaseQueue.change_seq,
+                CaseQueue.recheck_at > ctx.now(),
+                CaseQueue.policy_key == policy_key(ctx.policy))
+
+
+def _counsellor_counts(ctx: Context) -> dict[str, int]:
+    """How many of the counsellor's open cases are in each of their queues: counted from
+    the cache where it holds (one statement), and the cases it does not hold for judged
+    afresh, exactly as :func:`work_queues` judges them."""
+    own = _own_open(ctx)
+    current = _current(ctx)
+    # One statement: how many open cases, how many the cache holds for, and its counts.
+    total, held, *flags = ctx.session.execute(
+        own.with_only_columns(
+            func.count(), func.coalesce(func.sum(sa_case((current, 1), else_=0)), 0),
+            *(func.coalesce(func.sum(sa_case((and_(current, getattr(CaseQueue, q)), 1),
+                                             else_=0)), 0) for q in _COUNSELLOR_FLAGS))
+        .select_from(Case).outerjoin(CaseQueue, CaseQueue.case_id == Case.id)).one()
+    counts = dict(zip(_COUNSELLOR_FLAGS, flags))
+    if held < total:  # some changed since the job last ran: judge those afresh
+        stale = own.where(~exists().where(CaseQueue.case_id == Case.id, current))
+        for _case, _names, entries, _recheck in _judge_counsellor_cases(ctx, stale):
+            for queue in {entry.queue for entry in entries}:
+                counts[queue] += 1
+    return {q: int(n) for q, n in counts.items()}
+
+
+def refresh_cache(ctx: Context, limit: int = 2000) -> int:
+    """Work out again up to ``limit`` cached rows that no longer hold (the scheduler's
+    ``queues`` job, ``flask queue-cache``); how many were written. One transaction: the
+    judgement is read under the write lock, and each row records the change count it was
+    worked out at, so a change committed meanwhile (PostgreSQL lets one through) leaves
+    the row stale instead of being hidden; such a row is not written at all."""
+    session = ctx.session
+    begin_write(session)
+    stale_ids = select(CaseQueue.case_id).join(Case, Case.id == CaseQueue.case_id).where(
+        Case.state.in_(OPEN_STATES), Case.destroyed_at.is_(None),
+        ~_current(ctx)).order_by(CaseQueue.case_id).limit(limit)
+    seqs = dict(session.execute(select(CaseQueue.case_id, CaseQueue.change_seq)
+                                .where(CaseQueue.case_id.in_(stale_ids))).all())
+    if not seqs:
+        session.rollback()
+        return 0
+    key, written = policy_key(ctx.policy), 0
+    judged = _judge_counsellor_cases(ctx, select(Case).where(Case.id.in_(list(seqs))))
+    for case, _names, entries, recheck in judged:
+        queues = {entry.queue for entry in entries}
+        result = session.execute(
+            update(CaseQueue).where(CaseQueue.case_id == case.id,
+                                    CaseQueue.change_seq == seqs[case.id])
+            .values(computed_seq=seqs[case.id], recheck_at=recheck, policy_key=key,
+                    **{q: q in queues for q in _COUNSELLOR_FLAGS})
+            .execution_options(synchronize_session=False))
+        written += result.rowcount
+    session.commit()
+    return written
 
 
 def _approvals(ctx: Context) -> list[dict]:
@@ -229,6 +333,9 @@ def work_queues(ctx: Context, only: str | None = None) -> dict[str, list[dict]]:
 
 def queue_counts(ctx: Context) -> dict[str, int]:
     """How many cases are in each of the reader's queues (the dashboard's and the API's
-    counts): the same rows as :func:`work_queues`, so a count is always its queue's
-    length."""
+    counts): always its queue's length in :func:`work_queues`. A counsellor's are counted
+    from the queue cache where it holds (:func:`_counsellor_counts`), so the dashboard
+    does not judge a whole caseload on every look."""
+    if ctx.actor.role == COUNSELLOR:
+        return _counsellor_counts(ctx)
     return {name: len(rows) for name, rows in work_queues(ctx).items()}

@@ -228,3 +228,136 @@ def test_an_unknown_or_foreign_queue_is_not_found(staff, ctx_for):
     with pytest.raises(NotFound):
         queue_service.work_queues(ctx_for(staff.supervisor), "nonsense")
     assert queue_service.work_queues(ctx_for(staff.admin)) == {}
+
+
+# --- the queue cache the dashboard counts from (issue 11) -------------------------------------
+
+def _job(session, policy, now=None):
+    """The scheduler's queues job, once: the cache brought up to date (as of ``now``)."""
+    from returnprog.services import Context
+
+    ctx = Context(session=session, policy=policy, actor=None, channel="job")
+    if now is not None:
+        ctx.now = lambda: now
+        ctx.today = lambda: now.date()
+    return queue_service.refresh_cache(ctx)
+
+
+def _live(ctx) -> dict[str, int]:
+    return {name: len(rows) for name, rows in queue_service.work_queues(ctx).items()}
+
+
+def _stale_rows(session, case_ids, policy, now) -> list[int]:
+    from returnprog.models import CaseQueue
+
+    rows = session.execute(select(CaseQueue).where(CaseQueue.case_id.in_(case_ids))).scalars()
+    key = queue_service.policy_key(policy)
+    return sorted(r.case_id for r in rows if r.computed_seq != r.change_seq
+                  or r.policy_key != key or queues_aware(r.recheck_at) <= now)
+
+
+def queues_aware(moment):
+    from returnprog.queues import aware
+
+    return aware(moment) if moment is not None else dt.datetime.min.replace(
+        tzinfo=dt.timezone.utc)
+
+
+def test_cached_counts_are_the_live_queues_before_and_after_the_job(world, staff, ctx_for,
+                                                                      session, policy):
+    anna = ctx_for(staff.counsellor)
+    live = _live(anna)
+    assert live["mine"] == 12
+    # Nothing worked out yet: every case is judged by the reader, with the same answer.
+    assert queue_service.queue_counts(anna) == live
+    written = _job(session, policy)
+    assert written >= len(world) - 3  # every open case (departed and the final ones aside)
+    now = dt.datetime.now(dt.timezone.utc)
+    own = [c.id for c in world.values()]
+    assert _stale_rows(session, own, policy, now) == [world["departed"].id]  # final: skipped
+    assert queue_service.queue_counts(anna) == live
+    assert _job(session, policy) == 0  # nothing changed: nothing to do
+    for user in (staff.other_counsellor, staff.counsellor2):
+        assert queue_service.queue_counts(ctx_for(user)) == _live(ctx_for(user))
+
+
+def test_a_change_by_any_path_is_seen_before_the_job_runs(world, staff, ctx_for, session,
+                                                          policy):
+    from sqlalchemy import text
+
+    anna = ctx_for(staff.counsellor)
+    _job(session, policy)
+    before = queue_service.queue_counts(anna)
+    # A service: the case that only needed its commitment confirmed moves on (to the
+    # counsellor's next step, so the counts stay as they were).
+    case_service.perform(anna, world["to_commit"].reference, "confirm_commitment", {})
+    assert queue_service.queue_counts(anna) == _live(anna) == before
+    # Hand-written SQL, past every service: the IND case's declaration disappears.
+    session.execute(text("DELETE FROM document WHERE case_id = :c"), {"c": world["ind"].id})
+    # ... and a signing link is withdrawn by a bare UPDATE.
+    session.execute(update(SigningRequest).where(
+        SigningRequest.case_id == world["linked"].id).values(
+        revoked_at=dt.datetime.now(dt.timezone.utc)))
+    session.commit()
+    now = dt.datetime.now(dt.timezone.utc)
+    stale = _stale_rows(session, [world[k].id for k in ("to_commit", "ind", "linked")],
+                        policy, now)
+    assert stale == sorted(world[k].id for k in ("to_commit", "ind", "linked"))
+    moved = queue_service.queue_counts(anna)
+    # Both cases are the counsellor's again: no declaration for the IND, no open link.
+    assert moved == _live(anna) == {"mine": before["mine"] + 2, "ind": before["ind"] - 1,
+                                    "participant": before["participant"] - 1}
+    _job(session, policy)
+    assert _stale_rows(session, [world[k].id for k in ("to_commit", "ind", "linked")],
+                       policy, now) == []
+    assert queue_service.queue_counts(anna) == _live(anna)
+
+
+def test_time_alone_moves_a_case_past_its_link_expiry(world, staff, ctx_for, session, policy):
+    _job(session, policy)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=21)  # "soon" has expired
+    anna = ctx_for(staff.counsellor)
+    anna.now = lambda: later
+    counts = queue_service.queue_counts(anna)
+    assert counts == _live(anna)
+    assert world["soon"].id in _stale_rows(session, [world["soon"].id], policy, later)
+    # At 21 hours the expired link means a new one is the counsellor's work again.
+    now_counts = queue_service.queue_counts(ctx_for(staff.counsellor))
+    assert counts["mine"] == now_counts["mine"] + 1
+
+
+def test_another_policy_is_not_answered_from_the_cache(world, staff, ctx_for, session, policy):
+    import dataclasses
+
+    _job(session, policy)
+    other = dataclasses.replace(policy, rtb_end=policy.rtb_end + dt.timedelta(days=1))
+    anna = ctx_for(staff.counsellor)
+    anna.policy = other
+    assert queue_service.policy_key(other) != queue_service.policy_key(policy)
+    assert queue_service.queue_counts(anna) == _live(anna)
+
+
+def test_a_change_racing_the_job_is_never_hidden(world, staff, ctx_for, session, policy,
+                                                 engine, monkeypatch):
+    """A change committed after the job read a case and before it wrote the cache leaves
+    the row stale. (On SQLite the job holds the write lock, so no change can come between;
+    on PostgreSQL it can, and the compare on change_seq catches it.)"""
+    from sqlalchemy import text
+
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite: the job holds the only write lock while it works")
+    target = world["unsigned"].id
+    judge = queue_service._judge_counsellor_cases
+
+    def judge_then_race(ctx, query):
+        judged = judge(ctx, query)
+        with engine.begin() as other:  # another request, committed meanwhile
+            other.execute(text("UPDATE participant SET phone = '+31600000000' "
+                               "WHERE case_id = :c"), {"c": target})
+        return judged
+    monkeypatch.setattr(queue_service, "_judge_counsellor_cases", judge_then_race)
+    _job(session, policy)
+    monkeypatch.undo()
+    now = dt.datetime.now(dt.timezone.utc)
+    assert _stale_rows(session, [target], policy, now) == [target]
+    assert _stale_rows(session, [world["linked"].id], policy, now) == []

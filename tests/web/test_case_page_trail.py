@@ -19,18 +19,25 @@ def _count(app, model, *where):
 
 def test_the_page_shows_the_latest_events_and_pages_back(app, staff, ctx_for):
     case = case_service.open_case(ctx_for(staff.counsellor), intake(1))
-    for n in range(case_service.TRAIL_PAGE + 5):  # a long trail of intake edits
+    for n in range(case_service.TRAIL_PAGE + case_service.TRAIL_ON_PAGE + 5):  # a long trail
         case_service.update_intake(ctx_for(staff.counsellor), case.reference, intake(1), None)
     web = web_for(app, staff.counsellor)
     before = _count(app, AuditEvent)
     page = web.get(f"/cases/{case.reference}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert html.count('<li>\n      <span class="when">') == case_service.TRAIL_PAGE
+    # It opens on the latest changes only, the newest first ...
+    assert html.count('<li>\n      <span class="when">') == case_service.TRAIL_ON_PAGE
     assert "Oudere gebeurtenissen" in text(html) or "Older events" in text(html)
     with Session(app.extensions["returnprog.engine"]) as s:
         seqs = s.execute(select(AuditEvent.seq).where(AuditEvent.case_id == case.id)
                          .order_by(AuditEvent.seq)).scalars().all()
+    # ... and "older events" pages back a full page at a time.
+    assert f"before={seqs[-case_service.TRAIL_ON_PAGE]}" in html
+    back = web.get(f"/cases/{case.reference}",
+                   query_string={"before": seqs[-case_service.TRAIL_ON_PAGE]})
+    assert back.get_data(as_text=True).count('<li>\n      <span class="when">') \
+        == case_service.TRAIL_PAGE
     older = web.get(f"/cases/{case.reference}", query_string={"before": seqs[6]})
     older_html = older.get_data(as_text=True)
     assert older_html.count('<li>\n      <span class="when">') == 6  # the case's first six
