@@ -11,7 +11,7 @@ from ... import schemas
 from ...schemas_corrections import CorrectionOut, CorrectionSchema
 from ...services import cases as case_service
 from ...services import corrections
-from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
+from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body, schema
 from .openapi import build_spec
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -20,7 +20,7 @@ bp.before_request(authenticate)
 
 def _case_response(reference: str, status: int = 200):
     data = case_service.read_case(api_ctx(), reference, log_view=False)
-    resp = jsonify(schemas.CaseOut().dump(data))
+    resp = jsonify(schema(schemas.CaseOut).dump(data))
     resp.status_code = status
     return resp
 
@@ -29,7 +29,7 @@ def _case_response(reference: str, status: int = 200):
 def list_cases():
     """List the cases you may see, filtered and paginated."""
     filters = load(schemas.CaseQuerySchema, request.args.to_dict())
-    return jsonify(schemas.CaseListOut().dump(case_service.list_cases(api_ctx(), filters)))
+    return jsonify(schema(schemas.CaseListOut).dump(case_service.list_cases(api_ctx(), filters)))
 
 
 @bp.post("/cases/search")
@@ -38,7 +38,7 @@ def search_cases():
     may be names or V-numbers) in the request body rather than in the address, where
     proxies and access logs would keep them. Same filters and answer as ``GET /cases``."""
     filters = load(schemas.CaseQuerySchema, json_body())
-    return jsonify(schemas.CaseListOut().dump(case_service.list_cases(api_ctx(), filters)))
+    return jsonify(schema(schemas.CaseListOut).dump(case_service.list_cases(api_ctx(), filters)))
 
 
 @bp.post("/cases")
@@ -54,7 +54,7 @@ def create_case():
 @bp.get("/cases/<case_ref:reference>")
 def get_case(reference: str):
     """Read a case: participants, state, allowed actions, documents, payments."""
-    return jsonify(schemas.CaseOut().dump(case_service.read_case(api_ctx(), reference)))
+    return jsonify(schema(schemas.CaseOut).dump(case_service.read_case(api_ctx(), reference)))
 
 
 def _trail_page(reference: str):

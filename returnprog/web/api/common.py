@@ -5,6 +5,8 @@ Service errors are mapped to the JSON error shape by :mod:`returnprog.web.errors
 """
 from __future__ import annotations
 
+import functools
+
 from flask import g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
@@ -92,9 +94,18 @@ def optional_body() -> dict:
     return {}
 
 
+@functools.cache
+def schema(schema_cls):
+    """The one instance of ``schema_cls`` every request uses: building a schema binds each
+    of its fields (a case's nested ones included) again, a quarter of a millisecond per
+    case read. Loading and dumping keep no state in the instance, so sharing it between
+    requests and threads is safe."""
+    return schema_cls()
+
+
 def load(schema_cls, data: dict) -> dict:
     """``data`` loaded with the schema; per-field errors become a 422 ``Invalid``."""
     try:
-        return schema_cls().load(data)
+        return schema(schema_cls).load(data)
     except ValidationError as exc:
         raise Invalid("error.invalid_fields", exc.normalized_messages()) from exc
