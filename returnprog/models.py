@@ -504,8 +504,9 @@ class CaseQueue(SQLModel, table=True):
     Never trusted blindly. Database triggers (migration 0024) add one to ``change_seq``
     whenever the case or any of its participants, documents, payments, signing links or IND
     confirmations is written, by any code path; a row counts only while ``computed_seq``
-    equals it, ``recheck_at`` (the next link expiry or Amsterdam midnight, after which time
-    alone may move the case) has not come, and ``policy_key`` is the policy in force.
+    equals it, between ``computed_at`` and ``recheck_at`` (the next link expiry or Amsterdam
+    midnight, after which time alone may move the case; a clock set back never meets a
+    judgement made in its future), and while ``policy_key`` is the policy in force.
     Anything else is judged afresh by the reader (:mod:`returnprog.services.queues`)."""
 
     __tablename__ = "case_queue"
@@ -516,6 +517,7 @@ class CaseQueue(SQLModel, table=True):
     mine: bool = False
     participant: bool = False
     ind: bool = False
+    computed_at: Optional[dt.datetime] = None
     recheck_at: Optional[dt.datetime] = None
     policy_key: Optional[str] = Field(default=None, max_length=16)
 

@@ -51,7 +51,7 @@ def dashboard(ctx: Context) -> dict:
         query = query.where(Case.counsellor_id == actor.id)
     # The reader's scope as a condition on the case row, joined rather than an IN list of
     # ids: a counsellor's 1,500 cases are then counted from the case index alone.
-    scope = query.whereclause
+    readable = query.whereclause
     counts = dict(ctx.session.execute(query.with_only_columns(Case.state, func.count())
                                       .group_by(Case.state)).all())
     by_state = [{"state": s.value, "count": counts.get(s.value, 0)} for s in State]
@@ -67,14 +67,14 @@ def dashboard(ctx: Context) -> dict:
         select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.attempts,
                OutboxMessage.last_error, Case.reference)
         .join(Case, Case.id == OutboxMessage.case_id)
-        .where(OutboxMessage.status == "failed", scope)
+        .where(OutboxMessage.status == "failed", readable)
         .order_by(OutboxMessage.id.desc()).limit(50)).mappings().all()
     # Signatures participants declined lately (issue 12): the counsellor follows them up.
     declined = [] if actor.role == FINANCE else [dict(r) for r in ctx.session.execute(
         select(Case.reference, SigningRequest.kind, SigningRequest.declined_at)
         .join(Case, Case.id == SigningRequest.case_id)
         .where(SigningRequest.declined_at >= ctx.now() - dt.timedelta(days=DECLINED_DAYS),
-               scope)
+               readable)
         .order_by(SigningRequest.declined_at.desc()).limit(50)).mappings()]
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
             "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,

@@ -23,7 +23,7 @@ from ..roles import COUNSELLOR, FINANCE, SUPERVISOR
 from ..policy import TIMEZONE
 from ..workflow import ADDENDUM, FINAL_STATES, State
 from . import Context, NotFound
-from .uow import begin_write
+from .uow import atomic, begin_write
 from .lookups import (COUNSELLOR_USER, PRINCIPAL, PROPOSER, case_snapshots, display_name,
                       gather_facts, visible_cases)
 
@@ -166,9 +166,11 @@ def policy_key(policy) -> str:
 
 def _current(ctx: Context):
     """The condition under which a cached row still holds: worked out after the case's
-    last change, before the time it must be looked at again, under the policy in force."""
+    last change, not in the future (a clock set back) and before the time it must be
+    looked at again, under the policy in force."""
+    now = ctx.now()
     return and_(CaseQueue.computed_seq == CaseQueue.change_seq,
-                CaseQueue.recheck_at > ctx.now(),
+                CaseQueue.computed_at <= now, CaseQueue.recheck_at > now,
                 CaseQueue.policy_key == policy_key(ctx.policy))
 
 
@@ -194,6 +196,7 @@ def _counsellor_counts(ctx: Context) -> dict[str, int]:
     return {q: int(n) for q, n in counts.items()}
 
 
+@atomic
 def refresh_cache(ctx: Context, limit: int = 2000) -> int:
     """Work out again up to ``limit`` cached rows that no longer hold (the scheduler's
     ``queues`` job, ``flask queue-cache``); how many were written. One transaction: the
@@ -217,7 +220,8 @@ def refresh_cache(ctx: Context, limit: int = 2000) -> int:
         result = session.execute(
             update(CaseQueue).where(CaseQueue.case_id == case.id,
                                     CaseQueue.change_seq == seqs[case.id])
-            .values(computed_seq=seqs[case.id], recheck_at=recheck, policy_key=key,
+            .values(computed_seq=seqs[case.id], computed_at=ctx.now(), recheck_at=recheck,
+                    policy_key=key,
                     **{q: q in queues for q in _COUNSELLOR_FLAGS})
             .execution_options(synchronize_session=False))
         written += result.rowcount

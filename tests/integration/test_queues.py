@@ -253,7 +253,8 @@ def _stale_rows(session, case_ids, policy, now) -> list[int]:
     rows = session.execute(select(CaseQueue).where(CaseQueue.case_id.in_(case_ids))).scalars()
     key = queue_service.policy_key(policy)
     return sorted(r.case_id for r in rows if r.computed_seq != r.change_seq
-                  or r.policy_key != key or queues_aware(r.recheck_at) <= now)
+                  or r.policy_key != key or queues_aware(r.recheck_at) <= now
+                  or queues_aware(r.computed_at) > now)
 
 
 def queues_aware(moment):
@@ -308,6 +309,7 @@ def test_a_change_by_any_path_is_seen_before_the_job_runs(world, staff, ctx_for,
     assert moved == _live(anna) == {"mine": before["mine"] + 2, "ind": before["ind"] - 1,
                                     "participant": before["participant"] - 1}
     _job(session, policy)
+    now = dt.datetime.now(dt.timezone.utc)
     assert _stale_rows(session, [world[k].id for k in ("to_commit", "ind", "linked")],
                        policy, now) == []
     assert queue_service.queue_counts(anna) == _live(anna)
@@ -324,6 +326,18 @@ def test_time_alone_moves_a_case_past_its_link_expiry(world, staff, ctx_for, ses
     # At 21 hours the expired link means a new one is the counsellor's work again.
     now_counts = queue_service.queue_counts(ctx_for(staff.counsellor))
     assert counts["mine"] == now_counts["mine"] + 1
+
+
+def test_a_clock_set_back_does_not_meet_a_judgement_from_its_future(world, staff, ctx_for,
+                                                                    session, policy):
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    _job(session, policy, now=later)
+    soon = world["soon"].id
+    assert _stale_rows(session, [soon], policy, later) == []
+    now = dt.datetime.now(dt.timezone.utc)
+    assert _stale_rows(session, [soon], policy, now) == [soon]
+    anna = ctx_for(staff.counsellor)
+    assert queue_service.queue_counts(anna) == _live(anna)
 
 
 def test_another_policy_is_not_answered_from_the_cache(world, staff, ctx_for, session, policy):

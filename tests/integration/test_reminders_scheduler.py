@@ -176,6 +176,9 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_nothing_twice(sqlite_d
         # Most kills hit while reminders were still waiting to go out.
         assert mid_batch >= 6, f"seed {seed}: only {mid_batch} kills before the end"
         final = start_scheduler(env, "final")
+        # Its SIGTERM handler is in place once it holds the lock; earlier (everything may
+        # have been sent by the killed runs already) the signal would find none.
+        assert final.wait_for("scheduler lock acquired", 30), final.output()
         wait_until_all_sent(engine, expected, 60, [final])
         final.signal(signal.SIGTERM)
         assert final.wait() == 0, final.output()

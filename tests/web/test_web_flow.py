@@ -5,6 +5,7 @@ built and tested by the signing suite."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session
@@ -172,9 +173,16 @@ def test_a_household_goes_through_the_whole_programme_in_the_forms(app, staff, s
 
     page = text(counsellor.get(f"/cases/{ref}").get_data(as_text=True))
     assert "Vertrokken" in page and "Er staat nu geen stap voor u open" in page
+    # The page opens on the latest changes; "older events" leads back to the first.
+    assert "Vertrek bevestigd" in page
+    html = counsellor.get(f"/cases/{ref}").get_data(as_text=True)
+    trail = text(html)
+    while (older := re.search(r'href="[^"]*\?before=(\d+)"', html)):
+        html = counsellor.get(f"/cases/{ref}?before={older.group(1)}").get_data(as_text=True)
+        trail += text(html)
     for label in ("Dossier geopend", "Deelname bevestigd", "Reisbijdrage uitbetaald",
                   "Vertrek bevestigd"):
-        assert label in page
+        assert label in trail
 
 
 def _payment(app, case_id: int) -> Payment:

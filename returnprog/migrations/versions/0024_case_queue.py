@@ -75,6 +75,7 @@ def upgrade():
         sa.Column("mine", sa.Boolean(), nullable=False),
         sa.Column("participant", sa.Boolean(), nullable=False),
         sa.Column("ind", sa.Boolean(), nullable=False),
+        sa.Column("computed_at", UTC(), nullable=True),
         sa.Column("recheck_at", UTC(), nullable=True),
         sa.Column("policy_key", S(length=16), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["case.id"]),
