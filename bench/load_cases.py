@@ -499,8 +499,7 @@ def load(url: str, total: int, *, trail_events: tuple[int, int] = (10, 1_000),
 
         with Session(engine) as session:
             ctx = Context(session=session, policy=Policy(), actor=None, channel="job")
-            while queue_service.refresh_cache(ctx, limit=5000) == 5000:
-                pass
+            queue_service.refresh_cache_fully(ctx, batch=5000)
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))

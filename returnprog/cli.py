@@ -44,15 +44,10 @@ def queue_cache_command():
     from .services import Context
     from .services import queues
 
-    total = 0
     with _session() as session:
         ctx = Context(session=session, policy=current_app.extensions["returnprog.policy"],
                       actor=None, channel="cli")
-        while True:
-            done = queues.refresh_cache(ctx, limit=2000)
-            total += done
-            if done < 2000:
-                break
+        total = queues.refresh_cache_fully(ctx)
     click.echo(f"{total} cases worked out")
 
 

@@ -496,11 +496,8 @@ class ReminderScheduler:
             with session_scope(self.engine) as session:
                 ctx = Context(session=session, policy=self.policy, actor=None, channel="job",
                               today=lambda: plan._localise(service._utcnow(), self.tz).date())
-                while not self.stop.is_set():
-                    done = queues.refresh_cache(ctx, limit=self.queue_batch)
-                    written += done
-                    if done < self.queue_batch:
-                        break
+                written = queues.refresh_cache_fully(ctx, self.queue_batch,
+                                                     stop=self.stop.is_set)
         except Exception:
             log.exception("queues job failed; it runs again at the next interval")
         return written

@@ -310,6 +310,18 @@ def _to_pay(ctx: Context) -> list[dict]:
     return out
 
 
+def refresh_cache_fully(ctx: Context, batch: int = 2000, stop=lambda: False) -> int:
+    """:func:`refresh_cache` a batch at a time until nothing is left (or ``stop()``); rows
+    written. For the scheduler's round, ``flask queue-cache`` and a bulk load."""
+    written = 0
+    while not stop():
+        done = refresh_cache(ctx, limit=batch)
+        written += done
+        if done < batch:
+            break
+    return written
+
+
 _SUPERVISOR = {rules.APPROVALS: _approvals, rules.EXTENSIONS: _extensions,
                rules.OVERDUE: _overdue}
 
