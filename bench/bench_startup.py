@@ -6,8 +6,8 @@ Interleaved rounds of fresh processes, medians of wall and CPU (user + system) t
 
 - ``import flask``: ``python -c "import flask"``, the baseline;
 - ``import flask, sqlalchemy, sqlmodel``: the database layer the app is built on, for scale;
-- ``flask --app wsgi --help``: creates the app (configuration, engine, blueprints,
-  commands) and lists the commands;
+- ``flask --app wsgi --help``: creates wsgi.py's app (configuration, policy, commands;
+  its web layer waits for first use) and lists the commands;
 - ``+ render libraries``: ``python -c "import weasyprint, pyhanko.sign"``, what creating
   the app used to load as well.
 

@@ -8,26 +8,19 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from . import anchor, audit, auth, db, files
-from .messages import M
-from .models import User
+from .cli_base import OPERATOR, session as _session, with_app
+from .roles import ROLES
 
-# How the audit trail names whoever runs these commands on the server.
-OPERATOR = "operator"
-
-
-def _session():
-    return db.session_scope(current_app.extensions["returnprog.engine"])
+# Only click, Flask and the roles at the top: ``flask --help`` imports this module to list
+# the commands, and must not pay for the database layer, the services or the models (issue
+# 11, item 4). Each command imports what it uses.
 
 
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
     from .cli_records import records_group
     from .mailsink import mail_sink_command
-    from .scheduler import scheduler_command
 
     for command in (init_db, seed_demo, create_user, set_person, api_token, audit_verify,
                     audit_checkpoint, scheduler_command, mail_sink_command, verify_pdf,
@@ -36,8 +29,19 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
+@click.command("scheduler")
+@click.option("--once", is_flag=True,
+              help="sweep once, deliver what is due, and exit (for cron or checks)")
+@with_app
+def scheduler_command(once):
+    """Run the reminder scheduler (sweep and SMTP delivery); one active per database."""
+    from .scheduler import run_scheduler
+
+    run_scheduler(current_app, once)
+
+
 @click.command("queue-cache")
-@with_appcontext
+@with_app
 def queue_cache_command():
     """Work out the work-queue cache of every open case that needs it now (the scheduler
     does this every QUEUE_CACHE_SECONDS; run it after a bulk load or a restore)."""
@@ -52,10 +56,12 @@ def queue_cache_command():
 
 
 @click.command("init-db")
-@with_appcontext
+@with_app
 def init_db():
     """Create or upgrade the database schema (Alembic) and the instance folder; everything
     in the instance folder is made private (0600 files, 0700 folders)."""
+    from . import db, files
+
     instance = files.private_dir(current_app.instance_path)
     key_file = instance / "secret_key"
     if not key_file.exists():
@@ -67,11 +73,14 @@ def init_db():
 
 
 @click.command("seed-demo")
-@with_appcontext
+@with_app
 @click.option("--force", is_flag=True, help="seed even when users already exist")
 def seed_demo(force):
     """Create demo users and about twenty cases in every state; the users' passwords are
     written to instance/demo-credentials.txt (0600), not printed."""
+    from sqlalchemy import select
+
+    from .models import User
     from .seed import seed
     from .web.sessions import seal
 
@@ -92,9 +101,9 @@ def _read_password() -> str:
 
 
 @click.command("create-user")
-@with_appcontext
+@with_app
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(auth.ROLES))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", default="")
 @click.option("--team", default="Team Noord")
 @click.option("--person", default=None,
@@ -108,6 +117,7 @@ def create_user(email, role, name, team, person):
     roles) and is audited as the operator."""
     from marshmallow import ValidationError
 
+    from . import auth
     from .schemas import UserCreateSchema
 
     password = _read_password()
@@ -127,13 +137,15 @@ def create_user(email, role, name, team, person):
 
 
 @click.command("set-person")
-@with_appcontext
+@with_app
 @click.argument("email")
 @click.argument("person")
 def set_person(email, person):
     """Record the personnel number of an existing account (e.g. one made before persons
     existed), so that four eyes knows it belongs to that staff member. Audited as the
     operator; refused when it would give an administrator a case role or vice versa."""
+    from . import auth
+    from .messages import M
     from .schemas import PERSON_NUMBER
 
     if not PERSON_NUMBER.match(person):
@@ -147,10 +159,15 @@ def set_person(email, person):
 
 
 @click.command("api-token")
-@with_appcontext
+@with_app
 @click.argument("email")
 def api_token(email):
     """Issue an API bearer token for a user; the token is printed on the last line."""
+    from sqlalchemy import select
+
+    from . import auth
+    from .models import User
+
     with _session() as session:
         user = session.execute(select(User).where(User.email == email.strip().lower())
                                ).scalar_one_or_none()
@@ -164,10 +181,11 @@ def api_token(email):
 
 
 @click.command("audit-verify")
-@with_appcontext
+@with_app
 def audit_verify():
     """Check the audit chain end to end and against its signed checkpoints outside the
     database; report the first broken link or checkpoint."""
+    from . import anchor, audit
     from .web.verify import trusted_certs
 
     path = anchor.default_path(current_app.config, current_app.instance_path)
@@ -194,12 +212,13 @@ def audit_verify():
 
 
 @click.command("audit-checkpoint")
-@with_appcontext
+@with_app
 def audit_checkpoint():
     """Seal the audit chain's head and append it to the checkpoint file (the scheduler
     does this every AUDIT_CHECKPOINT_SECONDS)."""
     import datetime as dt
 
+    from . import anchor
     from .web.sessions import seal
 
     with _session() as session:
@@ -213,7 +232,7 @@ def audit_checkpoint():
 
 @click.command("verify-pdf")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
-@with_appcontext
+@with_app
 def verify_pdf(file):
     """Check a signed PDF: valid only when the service's seal is intact, trusted and covers
     the whole file and its SHA-256 is in the register. The check runs bounded like the
@@ -241,7 +260,7 @@ def verify_pdf(file):
               help="How many days back, today included.")
 @click.option("--prefix", default="", help="Only counters whose name starts with this, "
               "e.g. verify.")
-@with_appcontext
+@with_app
 def metrics_command(days, prefix):
     """Print the daily counters (e.g. anonymous verifications per verdict: verify.web.valid,
     .invalid, .unchecked for files stopped by a limit, .busy for uploads refused at the
@@ -268,7 +287,7 @@ def metrics_command(days, prefix):
 @click.command("access-requests")
 @click.option("--within", default=7, show_default=True, type=click.IntRange(0, 366),
               help="Also list requests due within this many days.")
-@with_appcontext
+@with_app
 def access_requests_command(within):
     """List the access requests still to answer that are overdue or due within --within
     days (issue 16), soonest first; exit code 1 when any is overdue."""

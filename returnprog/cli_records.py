@@ -9,9 +9,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
-
-from . import db
+from .cli_base import session as _session, with_app
 
 
 def _context(session):
@@ -33,7 +31,7 @@ def records_group():
 
 
 @records_group.command("rules")
-@with_appcontext
+@with_app
 def rules():
     """Print the retention rules in force, per final state, with their sources."""
     policy = current_app.extensions["returnprog.policy"]
@@ -45,13 +43,13 @@ def rules():
 
 @records_group.command("dry-run")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of lines")
-@with_appcontext
+@with_app
 def dry_run(as_json):
     """Print what the next destruction would remove (cases on approved lists, else the
     cases due today), changing nothing."""
     from .services import records
 
-    with db.session_scope(current_app.extensions["returnprog.engine"]) as session:
+    with _session() as session:
         ctx = _context(session)
         preview = records.dry_run(session, ctx.today())
     if as_json:
@@ -69,20 +67,20 @@ def dry_run(as_json):
 
 
 @records_group.command("propose")
-@with_appcontext
+@with_app
 def propose():
     """Propose a destruction list of the cases due today now (the records job does this
     by itself), for a records manager to review."""
     from .services import records
 
-    with db.session_scope(current_app.extensions["returnprog.engine"]) as session:
+    with _session() as session:
         dlist = records.propose_list(_context(session))
         click.echo(f"destruction list {dlist.id} proposed" if dlist else "no case is due")
 
 
 @records_group.command("destroy")
 @click.option("--list", "list_id", type=int, help="one approved list (default: all of them)")
-@with_appcontext
+@with_app
 def destroy(list_id):
     """Destroy the cases of approved destruction lists now (the records job does this by
     itself) and write each list to the destruction register."""
@@ -91,7 +89,7 @@ def destroy(list_id):
     from .models import DestructionList
     from .services import ServiceError, records
 
-    with db.session_scope(current_app.extensions["returnprog.engine"]) as session:
+    with _session() as session:
         ctx = _context(session)
         ids = [list_id] if list_id else list(session.execute(
             select(DestructionList.id).where(DestructionList.status == "approved")
@@ -113,7 +111,7 @@ def destroy(list_id):
 @records_group.command("replay")
 @click.option("--register", "directory", type=click.Path(file_okay=False),
               help="the destruction register (default: RECORDS_REGISTER_DIR)")
-@with_appcontext
+@with_app
 def replay(directory):
     """After restoring a backup: destroy again every case the destruction register says
     was destroyed. Run it before the service takes requests again."""
@@ -123,7 +121,7 @@ def replay(directory):
 
     path = Path(directory) if directory else _register_dir()
     entries = records.read_register(path) if path.is_dir() else []
-    with db.session_scope(current_app.extensions["returnprog.engine"]) as session:
+    with _session() as session:
         outcome = records.replay(_context(session), entries)
     click.echo(f"{len(entries)} register entries read; {outcome['destroyed']} case(s) "
                f"destroyed again in {outcome['lists']} list(s)")

@@ -99,3 +99,8 @@ def env_overrides(environ=None) -> dict:
             except ValueError:
                 out[key[len(PREFIX):]] = raw
     return out
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """The embedded default database: ``instance/returnprog.sqlite``."""
+    return f"sqlite:///{os.path.join(instance_path, 'returnprog.sqlite')}"

@@ -102,11 +102,6 @@ def session_scope(engine: Engine):
         session.close()
 
 
-def default_sqlite_url(instance_path: str) -> str:
-    """The embedded default database: ``instance/returnprog.sqlite``."""
-    return f"sqlite:///{Path(instance_path) / 'returnprog.sqlite'}"
-
-
 def make_sqlite_file_private(url: str) -> None:
     """For a SQLite file database: create the file as 0600 before SQLite does (it would
     follow the umask), and tighten an existing one with its ``-wal``/``-shm``. SQLite gives

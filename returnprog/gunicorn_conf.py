@@ -16,14 +16,17 @@ preload_app = True
 
 
 def when_ready(server) -> None:
-    """In the master, after the app is loaded and before the first fork: import the
-    rendering and sealing libraries (never render here: see returnprog.web.warmup), and
-    make the rate limits' store, which the app makes on first use (a store that cannot be
-    made then stops the server here, not at the first sign-in)."""
+    """In the master, after the app is loaded and before the first fork: build its web
+    layer (wsgi.py defers it to first use), import the rendering and sealing libraries
+    (never render here: see returnprog.web.warmup), and make the rate limits' store, which
+    the app makes on first use (a store that cannot be made then stops the server here,
+    not at the first sign-in)."""
     from returnprog.web import ratelimit, warmup
 
+    app = server.app.wsgi()
+    app.ensure_web()  # here, once for every worker, and a broken one stops the server
     warmup.preload()
-    with server.app.wsgi().app_context():
+    with app.app_context():
         ratelimit.limits()
 
 

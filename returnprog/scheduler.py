@@ -91,8 +91,6 @@ import time
 import zlib
 from pathlib import Path
 
-import click
-from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
@@ -575,15 +573,13 @@ def _zone(name: str):
         return dt.timezone.utc
 
 
-@click.command("scheduler")
-@click.option("--once", is_flag=True,
-              help="sweep once, deliver what is due, and exit (for cron or checks)")
-def scheduler_command(once):
-    """Run the reminder scheduler (sweep and SMTP delivery); one active per database."""
+def run_scheduler(app, once: bool) -> None:
+    """``flask scheduler [--once]`` (:mod:`returnprog.cli`): run the jobs until stopped
+    (SIGTERM, SIGINT), or one round of each with ``once``; exits with the runner's code."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s scheduler[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    runner = ReminderScheduler(current_app)
+    runner = ReminderScheduler(app)
     signal.signal(signal.SIGTERM, runner.request_stop)
     signal.signal(signal.SIGINT, runner.request_stop)
     code = runner.run_once() if once else runner.run()

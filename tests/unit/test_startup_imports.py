@@ -1,7 +1,8 @@
 """Creating the app loads no renderer, sealer or image library (issue 11): ``flask --help``
 and every command that does not render start without WeasyPrint and pyHanko, which load
 where documents are rendered, sealed or verified. Listing the commands neither loads the
-rate limits' library (the web makes its store on first use) nor opens the database. Each
+rate limits' library (the web makes its store on first use) nor opens the database, nor
+imports the database layer and the views at all (wsgi.py's app builds them on first use). Each
 check runs in a fresh interpreter, so nothing another test imported can hide or fake the
 answer."""
 from __future__ import annotations
@@ -59,28 +60,48 @@ def test_rendering_a_document_does_load_the_renderer(tmp_path):
 # creating the app: the rate limits' `limits` library.
 ON_FIRST_USE = ("limits",)
 
+# What wsgi.py's app builds on first use, and listing the commands is not (issue 11, item
+# 4: `flask --help` within 1.5x of `import flask`; bench/bench_startup.py measures it):
+# the database layer, the schemas, the views' extensions and the scheduler.
+WEB_LAYER = ("sqlalchemy", "sqlmodel", "alembic", "psycopg", "marshmallow", "flask_login",
+             "flask_wtf", "flask_babel", "apscheduler", "jsonschema")
 
-def flask_help(tmp_path, **env) -> tuple[str, list[str]]:
-    """``flask --app wsgi --help`` in a fresh interpreter: its output, and which of the
-    heavy and on-first-use libraries the process had loaded by the end."""
-    watched = list(HEAVY + ON_FIRST_USE)
-    probe = ("import json, runpy, sys; sys.argv = ['flask', '--app', 'wsgi', '--help']\n"
+
+def run_flask(tmp_path, args: list[str], watched, **env) -> tuple[str, list[str]]:
+    """``flask --app wsgi ARGS`` in a fresh interpreter: its output, and which of the
+    ``watched`` libraries the process had loaded by the end."""
+    probe = (f"import json, runpy, sys; sys.argv = ['flask', '--app', 'wsgi', *{args!r}]\n"
              "try:\n    runpy.run_module('flask', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}}"
-             f" & set({watched!r}))))")
+             f" & set({list(watched)!r}))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=300, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
                                                         "RETURNPROG_INSTANCE_PATH": str(tmp_path),
                                                         **env})
     assert result.returncode == 0, result.stderr
-    assert "scheduler" in result.stdout, result.stderr  # the app's own commands were listed
     return result.stdout, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def flask_help(tmp_path, **env) -> tuple[str, list[str]]:
+    """``flask --app wsgi --help``: its output, and which of the heavy, on-first-use and
+    web-layer libraries it had loaded."""
+    output, loaded = run_flask(tmp_path, ["--help"], HEAVY + ON_FIRST_USE + WEB_LAYER, **env)
+    assert "scheduler" in output  # the app's own commands were listed
+    return output, loaded
 
 
 def test_the_flask_command_lists_its_commands_without_them(tmp_path):
     _, loaded = flask_help(tmp_path)
     assert loaded == []
+
+
+def test_a_command_that_runs_does_build_the_web_layer(tmp_path):
+    # The other side of the test above: the probe sees the database layer once a command
+    # runs (`records rules` reads the policy through the whole app).
+    output, loaded = run_flask(tmp_path, ["records", "rules"], WEB_LAYER)
+    assert "departed" in output  # the rules were printed
+    assert {"sqlalchemy", "flask_login"} <= set(loaded)
 
 
 def test_listing_the_commands_opens_no_database(tmp_path):
