@@ -66,7 +66,8 @@ class ParticipantFacts:
     ind_confirmed: bool = False
     has_contact: bool = True
     # Plausibility (issue 13): the IND's confirmation date, and the day (Amsterdam) each
-    # kind of document was first signed by this participant.
+    # kind of document was first signed by this participant, versions a correction
+    # superseded included (the signing happened then; the correction re-issued the text).
     ind_confirmed_on: dt.date | None = None
     first_signed_on: Mapping[str, dt.date] = field(default_factory=dict)
 

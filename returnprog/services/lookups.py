@@ -207,14 +207,19 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
     first_signed: dict[int, dict[str, dt.date]] = {}
     deadlines: dict[tuple[int, str], set[dt.date]] = {}
     for doc in snap.documents:
-        if doc.superseded_at is not None:
-            continue  # a correction superseded it: the new version must be signed
         pid, kind, terms = doc.participant_id, doc.kind, doc.terms
-        signed.setdefault(pid, set()).add(kind)
         day = signed_day(doc.signed_at, today)
         if day is not None:
+            # Versions a correction superseded count here: a corrected name re-issues the
+            # text, not the act. The IND confirms the withdrawal declared on the first
+            # day, and a departure cannot precede the first agreement to it; counting only
+            # the re-signed version would make an IND confirmation recorded in between
+            # "dated before its declaration" for good (a second one is refused).
             known = first_signed.setdefault(pid, {})
             known[kind] = min(known.get(kind, day), day)
+        if doc.superseded_at is not None:
+            continue  # a correction superseded it: the new version must be signed
+        signed.setdefault(pid, set()).add(kind)
         if kind in (workflow.DEPARTURE_AGREEMENT, workflow.ADDENDUM):
             deadline = json.loads(terms or "{}").get("departure_deadline")
             if deadline:

@@ -193,6 +193,36 @@ def test_a_name_correction_supersedes_the_declaration_and_blocks_the_withdrawal_
     assert audit.verify(session).ok
 
 
+def test_an_ind_confirmation_recorded_before_a_correction_still_confirms_the_withdrawal(
+        ctx_for, staff, session):
+    # Declared three days ago, confirmed by the IND (for the adult and the minor the
+    # declaration covers) two days ago; today a typo in the name is corrected and the
+    # declaration signed again. The IND confirmed the declaration of three days ago: the
+    # withdrawal must not be stranded as "confirmed before it was declared", since a
+    # second confirmation is refused.
+    case = drive_to(ctx_for, staff, session, "committed", adults=1, minors=1)
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
+    now = dt.datetime.now(dt.timezone.utc)
+    session.execute(update(Document).where(Document.case_id == case.id,
+                                           Document.kind == workflow.WITHDRAWAL_DECLARATION)
+                    .values(signed_at=now - dt.timedelta(days=3)))
+    session.commit()
+    c = ctx_for(staff.counsellor)
+    for p in _people(session, case):
+        case_service.record_ind_confirmation(c, case.reference, {
+            "participant_id": p.id, "ind_reference": f"IND-{p.id}",
+            "confirmed_on": dt.date.today() - dt.timedelta(days=2)})
+    principal = _principal(session, case)
+    done = _correct(c, case_service.load_case(c, case.reference),
+                    {"participants": [{"id": principal.id, "family_name_latin": "Kovalenko-Bondar"}]})
+    assert [d["kind"] for d in done["reissue"]] == [workflow.WITHDRAWAL_DECLARATION]
+    assert "record_withdrawal" not in case_service.read_case(c, case.reference)["allowed_actions"]
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)  # the new version, today
+    assert "record_withdrawal" in case_service.read_case(c, case.reference)["allowed_actions"]
+    moved = case_service.perform(c, case.reference, "record_withdrawal", {})
+    assert moved.state == "asylum_withdrawn"
+
+
 def test_a_minor_s_name_is_on_every_adult_s_declaration(ctx_for, staff, session):
     case = drive_to(ctx_for, staff, session, "committed", adults=2, minors=1)
     fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
