@@ -5,7 +5,7 @@ by the same gunicorn settings in the same run, on SQLite and on PostgreSQL.
 Run from the project root (needs Debian's ``wrk``: ``bash scripts/system-deps.sh``):
 
     .venv/bin/python bench/bench_web.py [--backend sqlite|postgresql|both] [--cases N]
-        [--duration S] [--warmup S] [--connections N] [--threads N] [--json FILE]
+        [--duration S] [--warmup S] [--rounds N] [--connections N] [--threads N] [--json FILE]
         [--cache-dir DIR | --no-cache] [--verify-chain]
 
 For each database:
@@ -38,7 +38,10 @@ For each database:
 
 The table: request, req/s, the bare req/s it is compared with, × bare, the target of issue 11 where there is one, p50 and p95
 in ms, and for the case read and the case page the ratio of req/s with the 1,000-event case
-to req/s with the 10-event case (target: within 10%). Absolute numbers depend on the
+to req/s with the 10-event case (target: within 10%). ``--rounds N`` measures every request
+N times, interleaved, and shows the medians; the two trail cases are measured back to back
+in each round and their ratio is taken per round, so a drift in the machine's load between
+rounds does not become a difference between them. Absolute numbers depend on the
 machine and on whatever else runs on it; compare the ratios. A full run takes about
 4 minutes per database with a warm cache (loading 150,000 cases adds 2–3 minutes).
 """
@@ -111,6 +114,9 @@ class Result:
     trail: int | None = None
     alone_ms: float = 0.0
     bare_rps: float = 0.0  # the bare route just before and just after this request
+    ratio: float = 0.0  # × bare: rps / bare_rps (with rounds: the median of the rounds')
+    trail_ratio: float | None = None  # 1,000 events ÷ 10, per round, median (1,000 only)
+    rounds: list = field(default_factory=list)  # each round's figures, with --rounds
 
     @property
     def failed(self) -> int:
@@ -488,9 +494,49 @@ def targets(info: dict) -> list[Target]:
         Target("GET /cases/{ref} page (1,000 events)", f"/cases/{long_}", "cookie", "page",
                1000, expect=long_),
         Target("GET / dashboard", "/", "cookie", "dashboard", expect="Bench Counsellor"),
-        Target(f"GET /api/v1/cases?q=<name> search", f"/api/v1/cases?q={name}", "token",
+        Target("GET /api/v1/cases?q=<name> search", f"/api/v1/cases?q={name}", "token",
                "search", expect='"items"'),
     ]
+
+
+def _median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _trail_ratios(measured: list[Result]) -> None:
+    """Within one round, each 1,000-event request's req/s ÷ its 10-event twin's: the two
+    run back to back, so the ratio is taken under the same load."""
+    tens = {r.group: r for r in measured if r.trail == 10}
+    for r in measured:
+        if r.trail == 1000 and r.group in tens:
+            r.trail_ratio = r.rps / tens[r.group].rps
+
+
+def combine(rounds: list[list[Result]]) -> list[Result]:
+    """One result per request from ``--rounds`` interleaved rounds: the median of each
+    figure (req/s, its bare figure, × bare, p50, p95, 10 vs 1,000) over the rounds, every
+    round kept in ``rounds``. One round is returned as it is."""
+    if len(rounds) == 1:
+        return rounds[0]
+    combined = []
+    for per_round in zip(*rounds):
+        first = per_round[0]
+        errors: dict = {}
+        for r in per_round:
+            for key, value in r.errors.items():
+                errors[key] = errors.get(key, 0) + value
+        trails = [r.trail_ratio for r in per_round if r.trail_ratio is not None]
+        combined.append(Result(
+            first.label, _median(r.rps for r in per_round),
+            _median(r.p50_ms for r in per_round), _median(r.p95_ms for r in per_round),
+            sum(r.requests for r in per_round), errors, first.group, first.trail,
+            _median(r.alone_ms for r in per_round), _median(r.bare_rps for r in per_round),
+            _median(r.ratio for r in per_round), _median(trails) if trails else None,
+            [{"rps": r.rps, "bare_rps": r.bare_rps, "ratio": r.ratio, "p50_ms": r.p50_ms,
+              "p95_ms": r.p95_ms, "trail_ratio": r.trail_ratio} for r in per_round]))
+    return combined
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -507,20 +553,18 @@ def print_table(backend: str, results: list[Result], bare: list[Result], info: d
     print()
     print("| request | req/s | bare req/s | × bare | target | p50 ms | p95 ms | 10 vs 1,000 |")
     print("|---|---|---|---|---|---|---|---|")
-    by_group = {}
+    listing = next((r for r in results if r.group == "list"), None)
+    rounds = max(len(r.rounds) for r in results) if results else 0
     for r in results:
-        by_group.setdefault(r.group, {})[r.trail] = r
-    listing = by_group.get("list", {}).get(None)
-    for r in results:
-        ratio = r.rps / r.bare_rps
+        ratio = r.ratio
         goal = TARGETS.get(r.group)
         target = f"≥ {goal:.2f} {'ok' if ratio >= goal else 'MISS'}" if goal else ""
         if r.group == "search" and listing:
             times = r.p95_ms / listing.p95_ms
             target = f"p95 ≤ 3× list's: {times:.1f}× {'ok' if times <= 3 else 'MISS'}"
         trail = ""
-        if r.trail == 1000 and 10 in by_group.get(r.group, {}):
-            rel = r.rps / by_group[r.group][10].rps
+        if r.trail_ratio is not None:
+            rel = r.trail_ratio
             trail = f"{rel:.2f} {'ok' if abs(1 - rel) <= TRAIL_TOLERANCE + 1e-9 else 'MISS'}"
         notes = f" (errors: {r.errors})" if r.failed else ""
         if r.requests < 40:
@@ -535,7 +579,9 @@ def print_table(backend: str, results: list[Result], bare: list[Result], info: d
     print(f"Targets (issue 11): case read ≥ {TARGETS['read']}× bare, list ≥ {TARGETS['list']}×, "
           f"case page ≥ {TARGETS['page']}×, dashboard ≥ {TARGETS['dashboard']}×; 10 vs 1,000 "
           f"trail events within {TRAIL_TOLERANCE:.0%} (req/s with 1,000 ÷ req/s with 10); "
-          f"name search p95 within 3× of the list's. {backend} took {wall:.0f} s.")
+          f"name search p95 within 3× of the list's. {backend} took {wall:.0f} s."
+          + (f" Each figure is the median of {rounds} interleaved rounds (× bare and 10 vs "
+             f"1,000 taken per round, then the median)." if rounds > 1 else ""))
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -574,7 +620,7 @@ def run_backend(backend: str, args, tmp: Path, say) -> tuple[list[Result], list[
         args.workers = workers_of(app_cmd)
         say("service: " + " ".join(app_cmd[1:]))
         bare_target = Target("GET /bare (bare Flask route)", "/bare", "none")
-        bare, results = [], []
+        bare, rounds = [], []
 
         def bare_slice():
             bare.append(measure(bare_base, bare_target, {}, args, say, "/bare",
@@ -589,12 +635,20 @@ def run_backend(backend: str, args, tmp: Path, say) -> tuple[list[Result], list[
             headers = {"token": {"Authorization": f"Bearer {token}"},
                        "cookie": {"Cookie": cookie}, "none": {}}
             bare_slice()
-            for target in targets(info):
-                result = measure(base, target, headers[target.auth], args, say, "/healthz")
-                bare_slice()
-                result.bare_rps = (bare[-2].rps + bare[-1].rps) / 2
-                results.append(result)
-        return results, bare, info
+            for round_no in range(args.rounds):
+                if args.rounds > 1:
+                    say(f"{backend}: round {round_no + 1} of {args.rounds}")
+                measured = []
+                for target in targets(info):
+                    result = measure(base, target, headers[target.auth], args, say,
+                                     "/healthz")
+                    bare_slice()
+                    result.bare_rps = (bare[-2].rps + bare[-1].rps) / 2
+                    result.ratio = result.rps / result.bare_rps
+                    measured.append(result)
+                _trail_ratios(measured)
+                rounds.append(measured)
+        return combine(rounds), bare, info
     finally:
         if pg is not None:
             pg.stop()
@@ -608,6 +662,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=float, default=2, help="discarded seconds before each")
     parser.add_argument("--bare-duration", type=float, default=5,
                         help="measured seconds of each bare-route slice between two requests")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every request this many times, interleaved; "
+                             "the table shows the medians")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir())
@@ -622,6 +679,8 @@ def main(argv=None) -> int:
         parser.error("wrk is not installed: run `bash scripts/system-deps.sh` (Debian's wrk)")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     started = time.perf_counter()
 

@@ -42,3 +42,32 @@ def test_the_baseline_leaves_out_only_the_services_gunicorn_config_file():
             "-c", "other.py", "--config=third.py", "--bind", "127.0.0.1:1", "bare_app:app"]
     assert bench_web.without_config(args) == ["gunicorn", "--workers", "2", "--bind",
                                               "127.0.0.1:1", "bare_app:app"]
+
+
+def _round(read10, read1000, bare):
+    results = [bench_web.Result("read 10", read10, 10, 20, 100, group="read", trail=10),
+               bench_web.Result("read 1000", read1000, 11, 21, 100, group="read", trail=1000)]
+    for r in results:
+        r.bare_rps, r.ratio = bare, r.rps / bare
+    bench_web._trail_ratios(results)
+    return results
+
+
+def test_rounds_are_combined_by_medians_with_the_trail_ratio_taken_per_round():
+    # The load drifts between rounds (the bare route 1,000 → 2,000 → 500 req/s); each
+    # round's 10- and 1,000-event reads ran back to back under the same load.
+    rounds = [_round(100, 90, 1000), _round(200, 190, 2000), _round(50, 52, 500)]
+    read10, read1000 = bench_web.combine(rounds)
+    assert read10.rps == 100 and read1000.rps == 90
+    assert read10.bare_rps == 1000 and read10.ratio == 0.1
+    # Per round 0.90, 0.95, 1.04: the median is 0.95, while the medians' ratio (90 / 100)
+    # would be 0.90 — a miss the machine's drift made, not the trail.
+    assert read1000.trail_ratio == 0.95 and read10.trail_ratio is None
+    assert [r["rps"] for r in read1000.rounds] == [90, 190, 52]
+    assert read10.requests == 300
+
+
+def test_one_round_is_reported_as_measured():
+    only = _round(100, 90, 1000)
+    assert bench_web.combine([only]) == only
+    assert only[1].trail_ratio == 0.9
