@@ -104,8 +104,8 @@ def create_app(config: dict | None = None, *, defer_web: bool = False) -> Return
     (database, blueprints).
 
     ``defer_web=True`` leaves the web layer to its first use (see
-    :class:`ReturnprogApp`); ``wsgi.py`` does so, so that ``flask --help`` starts quickly,
-    and gunicorn's master builds it before it forks (``gunicorn_conf``). Raises
+    :class:`ReturnprogApp`); ``wsgi.py`` does so under the ``flask`` command, so that
+    ``flask --help`` starts quickly. Raises
     :class:`returnprog.safety.UnsafeSettings` when a production configuration keeps a
     development default. No side effects beyond reading configuration: the database is not
     created or migrated here (``flask init-db`` and ``make run`` do that).

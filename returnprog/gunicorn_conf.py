@@ -15,16 +15,24 @@ from __future__ import annotations
 preload_app = True
 
 
+def on_starting(server) -> None:
+    """In the master, before it binds the sockets and tells systemd it is ready: make sure
+    the app's web layer is built (wsgi.py builds it at import unless it runs under the
+    ``flask`` command; an app that defers it is built here, once for every worker), so a
+    web layer that cannot be built stops the start rather than the first request."""
+    ensure_web = getattr(server.app.wsgi(), "ensure_web", None)
+    if ensure_web is not None:
+        ensure_web()
+
+
 def when_ready(server) -> None:
-    """In the master, after the app is loaded and before the first fork: build its web
-    layer (wsgi.py defers it to first use), import the rendering and sealing libraries
-    (never render here: see returnprog.web.warmup), and make the rate limits' store, which
-    the app makes on first use (a store that cannot be made then stops the server here,
-    not at the first sign-in)."""
+    """In the master, after the app is loaded and before the first fork: import the
+    rendering and sealing libraries (never render here: see returnprog.web.warmup), and
+    make the rate limits' store, which the app makes on first use (a store that cannot be
+    made then stops the server here, not at the first sign-in)."""
     from returnprog.web import ratelimit, warmup
 
     app = server.app.wsgi()
-    app.ensure_web()  # here, once for every worker, and a broken one stops the server
     warmup.preload()
     with app.app_context():
         ratelimit.limits()

@@ -6,7 +6,11 @@ hook, commands and ``flask routes`` see the whole app, and a web layer that cann
 built fails every use, not only the first. SQLite file databases, the real CLI group."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +21,13 @@ from returnprog.web import verify
 from returnprog import verifier
 
 PATHS = ("/healthz", "/login", "/api/v1/cases", "/no-such-page", "/verify")
+
+
+@pytest.fixture(autouse=True)
+def _flask_flag_restored(monkeypatch):
+    # Flask's command group sets FLASK_RUN_FROM_CLI in the process it runs in; keep it
+    # from leaking into later tests (wsgi.py reads it).
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "")
 
 
 @pytest.fixture
@@ -136,3 +147,28 @@ def test_a_web_layer_that_cannot_be_built_fails_every_use(config, tmp_path):
     with pytest.raises(RuntimeError, match="could not be built") as second:
         app.test_client().get("/healthz")
     assert second.value.__cause__ is first.value  # the later uses name the first failure
+
+
+WSGI_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import wsgi
+print(json.dumps({"built": wsgi.app._web_ready,
+                  "database_layer": "sqlalchemy" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("under_flask, built", [("", True), ("true", False)])
+def test_wsgi_builds_at_import_except_under_the_flask_command(tmp_path, under_flask, built):
+    # gunicorn (and gunicorn --check-config) import wsgi.py: a web layer that cannot be
+    # built must stop them there, before the server says it is ready. The flask command
+    # (which sets FLASK_RUN_FROM_CLI) lists its commands without it.
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", WSGI_PROBE, str(root)], capture_output=True, text=True,
+        timeout=300, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "RETURNPROG_INSTANCE_PATH": str(tmp_path),
+             "FLASK_RUN_FROM_CLI": under_flask})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"built": built,
+                                                          "database_layer": built}
