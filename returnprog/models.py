@@ -191,6 +191,9 @@ class Participant(SQLModel, table=True):
     # Every displaced person lodged an asylum application when the RTB was granted; a
     # member without one (e.g. born here later) needs no IND confirmation.
     asylum_application_pending: bool = True
+    # The day a correction added them to the case (issue 13); None for those on it since
+    # the intake. A minor is covered only by withdrawal declarations signed since.
+    joined_on: Optional[dt.date] = None
 
     @property
     def full_name(self) -> str:

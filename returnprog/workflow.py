@@ -70,6 +70,10 @@ class ParticipantFacts:
     # superseded included (the signing happened then; the correction re-issued the text).
     ind_confirmed_on: dt.date | None = None
     first_signed_on: Mapping[str, dt.date] = field(default_factory=dict)
+    # Every day this participant signed a withdrawal declaration (superseded versions
+    # included), and the day a correction added them (None: on the case since intake).
+    declaration_days: frozenset[dt.date] = frozenset()
+    joined_on: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -220,13 +224,20 @@ def _commitment_ready(facts, payload, policy):
 
 def declaration_signed_on(facts: CaseFacts, participant: ParticipantFacts) -> dt.date | None:
     """The day the withdrawal declaration covering ``participant`` was first signed: an
-    adult's own; for a minor, the first declaration of an adult of the household (the
-    adults withdraw a minor's application). None while nobody has signed one."""
+    adult's own; for a minor, the first declaration of an adult of the household that
+    names them (the adults withdraw a minor's application). Every declaration prints the
+    household's minors, so for a minor on the case since intake that is the adults' first
+    one; for a minor a correction added, the first signed on or after the day they joined
+    (by day, like every date these rules compare). None while nobody has signed one."""
     own = participant.first_signed_on.get(WITHDRAWAL_DECLARATION)
     if participant.is_adult or own is not None:
         return own
-    days = [p.first_signed_on[WITHDRAWAL_DECLARATION] for p in facts.adults
-            if WITHDRAWAL_DECLARATION in p.first_signed_on]
+    since = participant.joined_on
+    if since is None:
+        days = [p.first_signed_on[WITHDRAWAL_DECLARATION] for p in facts.adults
+                if WITHDRAWAL_DECLARATION in p.first_signed_on]
+    else:
+        days = [d for p in facts.adults for d in p.declaration_days if d >= since]
     return min(days) if days else None
 
 

@@ -366,7 +366,7 @@ def correct_case(ctx: Context, reference: str, data: dict, expected_version: int
                for pid in removes]
     added = []
     if adds:
-        new = [_participant(case.id, m, False) for m in adds]
+        new = [_participant(case.id, dict(m, joined_on=today), False) for m in adds]
         session.add_all(new)
         session.flush()
         _claim_v_numbers(ctx, case, new, [f"add_members.{i}.v_number" for i in range(len(new))])

@@ -205,6 +205,7 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
     confirmed = set(snap.ind)
     signed: dict[int, set[str]] = {}
     first_signed: dict[int, dict[str, dt.date]] = {}
+    declared: dict[int, set[dt.date]] = {}
     deadlines: dict[tuple[int, str], set[dt.date]] = {}
     for doc in snap.documents:
         pid, kind, terms = doc.participant_id, doc.kind, doc.terms
@@ -217,6 +218,8 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
             # "dated before its declaration" for good (a second one is refused).
             known = first_signed.setdefault(pid, {})
             known[kind] = min(known.get(kind, day), day)
+            if kind == workflow.WITHDRAWAL_DECLARATION:
+                declared.setdefault(pid, set()).add(day)
         if doc.superseded_at is not None:
             continue  # a correction superseded it: the new version must be signed
         signed.setdefault(pid, set()).add(kind)
@@ -232,7 +235,9 @@ def gather_facts(ctx: Context, case: Case, snapshot: CaseSnapshot | None = None)
         addendum_deadlines=frozenset(deadlines.get((p.id, workflow.ADDENDUM), ())),
         ind_confirmed=p.id in confirmed, has_contact=bool(p.email or p.phone),
         ind_confirmed_on=snap.ind[p.id][1] if p.id in snap.ind else None,
-        first_signed_on=first_signed.get(p.id, {})) for p in people)
+        first_signed_on=first_signed.get(p.id, {}),
+        declaration_days=frozenset(declared.get(p.id, ())), joined_on=p.joined_on)
+        for p in people)
     payment = snap.live_payment
     pay_facts = None
     if payment is not None:

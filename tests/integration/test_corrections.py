@@ -223,6 +223,41 @@ def test_an_ind_confirmation_recorded_before_a_correction_still_confirms_the_wit
     assert moved.state == "asylum_withdrawn"
 
 
+def test_a_minor_added_later_is_confirmed_against_the_declarations_that_name_them(
+        ctx_for, staff, session):
+    # The adult declared ten days ago (before the child was on the case). A correction
+    # adds a child with a pending application: the adult signs again today, and only that
+    # declaration names the child. An IND date for the child before today is implausible.
+    case = drive_to(ctx_for, staff, session, "committed", adults=1, minors=0)
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)
+    session.execute(update(Document).where(Document.case_id == case.id,
+                                           Document.kind == workflow.WITHDRAWAL_DECLARATION)
+                    .values(signed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)))
+    session.commit()
+    c = ctx_for(staff.counsellor)
+    adult = _principal(session, case)
+    case_service.record_ind_confirmation(c, case.reference, {
+        "participant_id": adult.id, "ind_reference": "IND-A",
+        "confirmed_on": dt.date.today() - dt.timedelta(days=9)})
+    child = dict(intake(1, 1)["household"][0], asylum_application_pending=True)
+    done = _correct(c, case_service.load_case(c, case.reference), {"add_members": [child]})
+    child_id = done["added"][0]["participant_id"]
+    session.expire_all()
+    assert session.get(Participant, child_id).joined_on == dt.date.today()
+    assert session.get(Participant, adult.id).joined_on is None  # came with the intake
+    fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)  # names the child, today
+    five_days_ago = {"participant_id": child_id, "ind_reference": "IND-C",
+                     "confirmed_on": dt.date.today() - dt.timedelta(days=5)}
+    with pytest.raises(Invalid) as caught:
+        case_service.record_ind_confirmation(c, case.reference, five_days_ago)
+    assert [m.code for m in caught.value.details["confirmed_on"]] == [
+        "ind_before_declaration:date"]
+    case_service.record_ind_confirmation(c, case.reference, dict(
+        five_days_ago, confirmed_on=dt.date.today()))
+    # The adult's confirmation of nine days ago still confirms their first declaration.
+    assert "record_withdrawal" in case_service.read_case(c, case.reference)["allowed_actions"]
+
+
 def test_a_minor_s_name_is_on_every_adult_s_declaration(ctx_for, staff, session):
     case = drive_to(ctx_for, staff, session, "committed", adults=2, minors=1)
     fake_sign(session, case, workflow.WITHDRAWAL_DECLARATION)

@@ -97,6 +97,7 @@ class Person:
     adult: bool
     pending: bool
     contact: bool
+    joined: dt.date | None = None  # the model day a correction added them; None: intake
 
 
 @dataclass
@@ -119,6 +120,8 @@ class CaseModel:
     ind_on: dict[int, dt.date] = field(default_factory=dict)  # person -> IND's date
     # (person, kind) -> the model day the person first signed that kind of document
     first_signed: dict[tuple[int, str], dt.date] = field(default_factory=dict)
+    # person -> every model day they signed a withdrawal declaration (superseded included)
+    declared_days: dict[int, set[dt.date]] = field(default_factory=dict)
     method: str | None = None  # how the live payment is paid
     documents: int = 0
     deadline: dt.date | None = None
@@ -303,6 +306,8 @@ class CaseMachine(RuleBasedStateMachine):
                                        pdf=blob, sha256=hashlib.sha256(blob).hexdigest()))
             case.signed.setdefault(p.id, set()).add(kind)
             case.first_signed.setdefault((p.id, kind), self.today)
+            if kind == "withdrawal_declaration":
+                case.declared_days.setdefault(p.id, set()).add(self.today)
             if kind == "departure_agreement":
                 case.agreements.setdefault(p.id, set()).add(deadline)
             if kind == "addendum":
@@ -325,11 +330,17 @@ class CaseMachine(RuleBasedStateMachine):
 
     def declared_day(self, case: CaseModel, p: Person) -> dt.date | None:
         """When the withdrawal declaration for ``p`` was first signed: their own, or for a
-        minor who signed none, the first one an adult of the household signed."""
+        minor who signed none, the first one an adult of the household signed that names
+        them — for a minor a correction added, one signed on or after the day they joined
+        (every declaration prints the household as it is when it is signed)."""
         declared = self.signed_day(case, p.id, "withdrawal_declaration")
         if declared is None and not p.adult:
-            days = [d for a in case.adults
-                    if (d := self.signed_day(case, a.id, "withdrawal_declaration"))]
+            if p.joined is None:
+                days = [d for a in case.adults
+                        if (d := self.signed_day(case, a.id, "withdrawal_declaration"))]
+            else:
+                days = [day for a in case.adults for d in case.declared_days.get(a.id, ())
+                        if (day := min(d, self.today)) >= p.joined]
             declared = min(days) if days else None
         return declared
 
@@ -665,11 +676,13 @@ class CaseMachine(RuleBasedStateMachine):
                                                   f"design says: {done['reissue']}")
 
     @precondition(lambda self: self.cases)
-    @rule(which=CASE, user=ACTORS)
-    def add_a_child(self, which, user):
-        """Issue 13: a child (born here: no asylum application to withdraw) joins by a
-        correction in any open state until a payment exists; every document prints the
-        household, so each that can still be signed in this state is superseded."""
+    @rule(which=CASE, user=ACTORS, pending=st.sampled_from([False, False, True]))
+    def add_a_child(self, which, user, pending):
+        """Issue 13: a child joins by a correction in any open state until a payment
+        exists — one born here (no asylum application to withdraw), or, only until the
+        withdrawal is recorded, one with an application the adults' declarations then
+        withdraw (and the IND confirms); every document prints the household, so each
+        that can still be signed in this state is superseded."""
         case = self.pick(which)
         user = self.resolve(user, case, "counsellor")
         if not self.visible(user, case):
@@ -678,21 +691,24 @@ class CaseMachine(RuleBasedStateMachine):
             expect = Forbidden
         elif case.state in FINAL or case.payment is not None:
             expect = Conflict
+        elif pending and case.state not in SIGNABLE["withdrawal_declaration"]:
+            expect = Conflict  # the declarations that would withdraw it are history
         elif len(case.people) >= HOUSEHOLD_LIMIT:
             expect = Invalid  # a principal and at most 15 others, as at intake
         else:
             expect = "ok"
         child = dict(person(adult=False, email=None), relationship="child",
-                     asylum_application_pending=False)
+                     asylum_application_pending=pending)
         done = self.attempt(f"{user} add a child", lambda: corrections.correct_case(
             self.ctx(user), case.reference, {"add_members": [child]}, case.version),
             expect, kind="record")
         if done is None:
             return
         case.version += 1
+        tally("a child with an asylum application joined" if pending else "a child joined")
         case.people.append(Person(id=done["added"][0]["participant_id"],
-                                  v_number=child["v_number"], adult=False, pending=False,
-                                  contact=False))
+                                  v_number=child["v_number"], adult=False, pending=pending,
+                                  contact=False, joined=self.today))
         for signer in case.people:
             for kind in list(case.signed.get(signer.id, ())):
                 if case.state in SIGNABLE[kind]:

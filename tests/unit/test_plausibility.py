@@ -112,6 +112,22 @@ def test_a_minors_declaration_is_the_first_an_adult_signed():
     assert workflow.declaration_signed_on(nobody, child) is None
 
 
+def test_a_minor_added_by_a_correction_is_covered_by_the_declarations_signed_since():
+    first, again = dt.date(2026, 6, 1), dt.date(2026, 6, 14)
+    a = adult(1, first_signed_on=signed(declaration=first),
+              declaration_days=frozenset({first, again}))
+    joined = minor(2, joined_on=dt.date(2026, 6, 10))
+    there = minor(3)
+    facts = CaseFacts(state=State.COMMITTED, today=TODAY, participants=(a, joined, there))
+    assert workflow.declaration_signed_on(facts, joined) == again
+    assert workflow.declaration_signed_on(facts, there) == first
+    # Joined, and nobody has signed a declaration since: nothing to judge an IND date by.
+    alone = CaseFacts(state=State.COMMITTED, today=TODAY, participants=(
+        adult(1, first_signed_on=signed(declaration=first), declaration_days=frozenset({first})),
+        joined))
+    assert workflow.declaration_signed_on(alone, joined) is None
+
+
 def _committed(ind_on):
     declared = dt.date(2026, 6, 12)
     people = (adult(1, signed=frozenset({workflow.WITHDRAWAL_DECLARATION}),
