@@ -334,7 +334,7 @@ _DocumentRow = namedtuple("_DocumentRow", [c.key for c in DOCUMENT_COLUMNS])
 
 class _PersonRow(namedtuple("_PersonRow", (
         "id", "case_id", "is_principal", "given_names_latin", "family_name_latin",
-        "date_of_birth", "asylum_application_pending", "email", "phone"))):
+        "date_of_birth", "asylum_application_pending", "email", "phone", "joined_on"))):
     """A participant as :func:`case_snapshots` reads it."""
 
     __slots__ = ()
