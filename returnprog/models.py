@@ -138,7 +138,11 @@ class Case(SQLModel, table=True):
         Index("ix_case_state_live", "state", "destroyed_at", "reference"),
         Index("ix_case_team_state", "team_id", "state", "destroyed_at", "reference"),
         Index("ix_case_team_live", "team_id", "destroyed_at", "reference"),
-        Index("ix_case_counsellor_live", "counsellor_id", "team_id", "state", "destroyed_at"),
+        # The deadline last: the dashboard's deadline lists are range scans of these
+        # (migration 0026); the counts still come from the index alone.
+        Index("ix_case_counsellor_live", "counsellor_id", "team_id", "state", "destroyed_at",
+              "departure_deadline"),
+        Index("ix_case_team_deadline", "team_id", "state", "destroyed_at", "departure_deadline"),
         Index("ix_case_deadline", "departure_deadline"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
