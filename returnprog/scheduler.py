@@ -501,7 +501,8 @@ class ReminderScheduler:
         return written
 
     def run_once(self) -> int:
-        """Take the lock, sweep once, deliver until nothing is due, release; exit code."""
+        """Take the lock, sweep once, deliver until nothing is due, run the other jobs once
+        (the queue cache last), release; exit code."""
         if not self.wait_for_lock():
             return 0
         try:
@@ -511,6 +512,8 @@ class ReminderScheduler:
             self.webhook_job()
             self.checkpoint_job()
             self.records_job()
+            # Last: it judges what the jobs above changed, and the dashboard counts from it.
+            self.queues_job()
         finally:
             self.lock.release()
         return 0
