@@ -31,7 +31,8 @@ def init_app(app: Flask) -> None:
 
 @click.command("scheduler")
 @click.option("--once", is_flag=True,
-              help="sweep once, deliver what is due, and exit (for cron or checks)")
+              help="run every job once (sweep, delivery, webhooks, checkpoint, records, "
+                   "work-queue cache) and exit (for cron or checks)")
 @with_app
 def scheduler_command(once):
     """Run the reminder scheduler (sweep and SMTP delivery); one active per database."""
