@@ -14,6 +14,7 @@ from werkzeug.routing import BaseConverter
 
 from ...messages import M
 from ...auth import check_api_token
+from ...db import end_read
 from ...services import Invalid, ServiceError
 from ..errors import error_response
 from ..sessions import db_session, service_context
@@ -48,10 +49,9 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     user, why = (check_api_token(db_session(), token.strip()) if scheme.lower() == "bearer"
                  else (None, "unknown"))
-    # The lookup's read transaction must not pin an old snapshot for the write that follows.
-    # Nothing was written in it: committing ends it like a rollback would, and keeps the
-    # user loaded rather than expiring it to be read again by the request's use case.
-    db_session().commit()
+    # The lookup's read must not pin an old SQLite snapshot for a write that follows
+    # (on PostgreSQL it pins nothing, and the request keeps its connection).
+    end_read(db_session())
     if user is None:
         # Revoked and expired say so (the caller holds the token, nothing is revealed).
         message = TOKEN_REFUSALS.get(why, "Sign in first: send a valid bearer token.")
