@@ -87,7 +87,7 @@ def end_read(session: Session) -> None:
     round trips, 9-10% of an API case read at 150,000 cases. A use case that writes still
     starts afresh (:func:`begin_write` rolls the read back first).
     """
-    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+    if session.in_transaction() and is_sqlite(session):
         session.commit()
 
 

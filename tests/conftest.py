@@ -271,6 +271,21 @@ def app(db_url, tmp_path):
     application.extensions["returnprog.engine"].dispose()
 
 
+
+@pytest.fixture
+def scheduler_app(db_url, tmp_path):
+    """An app for running the scheduler's jobs: its audit checkpoint and destruction
+    register in the test's folder, and a mail server that refuses at once (port 9)."""
+    from returnprog import create_app
+
+    application = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x" * 40,
+                              "AUDIT_CHECKPOINT_PATH": str(tmp_path / "cp.jsonl"),
+                              "RECORDS_REGISTER_DIR": str(tmp_path / "register"),
+                              "SMTP_PORT": 9, "SMTP_TIMEOUT": 1})
+    application.instance_path = str(tmp_path / "instance")
+    yield application
+    application.extensions["returnprog.engine"].dispose()
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",

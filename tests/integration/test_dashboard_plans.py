@@ -34,12 +34,14 @@ def _plan(engine, statement, params) -> str:
             "EXPLAIN QUERY PLAN " + statement, params))
 
 
+# SQLite only, by design: PostgreSQL chooses by cost, and with a handful of rows and no
+# statistics any index is as cheap as another (a test database showed ix_case_deadline and
+# ix_case_counsellor_id). Its plan at 150,000 cases, checked with EXPLAIN ANALYZE on the
+# benchmark's database, takes the reader's index with the deadline in the index condition;
+# the migration test keeps both databases' indexes identical.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("role", ["counsellor", "supervisor"])
 def test_the_deadline_lists_are_range_scans_of_the_readers_index(engine, ctx_for, staff, role):
-    if engine.dialect.name != "sqlite":
-        # PostgreSQL chooses by cost, and with a handful of rows and no statistics any index
-        # is as cheap as another; bench/bench_web.py times the dashboard at 150,000 cases.
-        pytest.skip("PostgreSQL's plan depends on statistics a test database does not have")
     statements = _deadline_statements(engine, ctx_for(getattr(staff, role)))
     # Upcoming and overdue; a supervisor's overdue queue is a third.
     assert len(statements) >= 2

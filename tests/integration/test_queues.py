@@ -377,25 +377,14 @@ def test_a_change_racing_the_job_is_never_hidden(world, staff, ctx_for, session,
     assert _stale_rows(session, [world["linked"].id], policy, now) == []
 
 
-def _scheduler_app(db_url, tmp_path):
-    from returnprog import create_app
-
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x" * 40,
-                      "AUDIT_CHECKPOINT_PATH": str(tmp_path / "cp.jsonl"),
-                      "RECORDS_REGISTER_DIR": str(tmp_path / "register"),
-                      "SMTP_PORT": 9, "SMTP_TIMEOUT": 1})
-    app.instance_path = str(tmp_path / "instance")
-    return app
-
-
 def test_the_schedulers_queue_job_fills_the_cache_only_while_it_holds_the_lock(
-        world, staff, ctx_for, db_url, tmp_path, session):
+        world, staff, ctx_for, scheduler_app, session):
     """The scheduler's own job (not the service it calls): nothing while another
     scheduler holds the lock; with the lock, every open case judged; then nothing to do.
     ``flask scheduler --once`` runs it too, so a cron-driven service keeps its cache."""
     from returnprog.scheduler import ReminderScheduler
 
-    app = _scheduler_app(db_url, tmp_path)
+    app = scheduler_app
     own = sorted(c.id for c in world.values())
     final = [world["departed"].id]  # a final case is never judged again
 
@@ -403,25 +392,22 @@ def test_the_schedulers_queue_job_fills_the_cache_only_while_it_holds_the_lock(
         session.rollback()  # a fresh snapshot: the scheduler wrote on its own connection
         return _stale_rows(session, own, holder.policy, dt.datetime.now(dt.timezone.utc))
 
-    try:
-        with app.app_context():
-            holder, waiting = ReminderScheduler(app), ReminderScheduler(app)
-            before = stale()
-            assert len(before) > len(own) // 2  # nothing judged yet: the rows are stale
-            assert holder.lock.try_acquire()
-            try:
-                assert waiting.queues_job() == 0  # not the active scheduler: no work
-                assert stale() == before
-                assert holder.queues_job() >= len(world) - 3
-                assert stale() == final
-                assert holder.queues_job() == 0  # nothing changed since
-            finally:
-                holder.lock.release()
-            # A change makes its case's row stale; one --once round brings it up to date.
-            case_service.perform(ctx_for(staff.counsellor), world["to_commit"].reference,
-                                 "confirm_commitment", {})
-            assert stale() == sorted(final + [world["to_commit"].id])
-            assert ReminderScheduler(app).run_once() == 0
+    with app.app_context():
+        holder, waiting = ReminderScheduler(app), ReminderScheduler(app)
+        before = stale()
+        assert len(before) > len(own) // 2  # nothing judged yet: the rows are stale
+        assert holder.lock.try_acquire()
+        try:
+            assert waiting.queues_job() == 0  # not the active scheduler: no work
+            assert stale() == before
+            assert holder.queues_job() >= len(world) - 3
             assert stale() == final
-    finally:
-        app.extensions["returnprog.engine"].dispose()
+            assert holder.queues_job() == 0  # nothing changed since
+        finally:
+            holder.lock.release()
+        # A change makes its case's row stale; one --once round brings it up to date.
+        case_service.perform(ctx_for(staff.counsellor), world["to_commit"].reference,
+                             "confirm_commitment", {})
+        assert stale() == sorted(final + [world["to_commit"].id])
+        assert ReminderScheduler(app).run_once() == 0
+        assert stale() == final

@@ -428,8 +428,7 @@ def json_load(path):
 
 
 def test_the_scheduler_round_destroys_approved_lists_and_proposes_the_next(
-        db_url, tmp_path, ctx_for, staff, session):
-    from returnprog import create_app
+        scheduler_app, tmp_path, ctx_for, staff, session):
     from returnprog.scheduler import ReminderScheduler
 
     first, second = departed(ctx_for, staff, session), departed(ctx_for, staff, session)
@@ -443,16 +442,8 @@ def test_the_scheduler_round_destroys_approved_lists_and_proposes_the_next(
     session.execute(text('UPDATE "case" SET archive_action_date = :d WHERE id = :i'),
                     {"d": TODAY, "i": second.id})
     session.commit()
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x" * 40,
-                      "AUDIT_CHECKPOINT_PATH": str(tmp_path / "cp.jsonl"),
-                      "RECORDS_REGISTER_DIR": str(tmp_path / "register"),
-                      "SMTP_PORT": 9, "SMTP_TIMEOUT": 1})
-    app.instance_path = str(tmp_path / "instance")
-    try:
-        with app.app_context():
-            assert ReminderScheduler(app).run_once() == 0
-    finally:
-        app.extensions["returnprog.engine"].dispose()
+    with scheduler_app.app_context():
+        assert ReminderScheduler(scheduler_app).run_once() == 0
     session.expire_all()
     assert session.get(Case, first.id).archive_status == records.DESTROYED
     assert session.get(Case, second.id).archive_status == records.TO_ARCHIVE
