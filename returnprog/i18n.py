@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as _babel_date
 from babel.numbers import format_currency as _babel_currency
-from flask import Flask, g, has_request_context, session
-from flask_babel import Babel, force_locale, get_locale, get_translations, lazy_gettext as _l
+from flask import Flask, g, has_app_context, has_request_context, session
+from flask_babel import Babel, force_locale, get_locale, get_translations
+from flask_babel.speaklater import LazyString
 
 from .messages import Message, render
 from .policy import TIMEZONE_NAME
@@ -34,6 +35,45 @@ DEFAULT_LANGUAGE = "nl"
 TIMEZONE = TIMEZONE_NAME
 
 babel = Babel()
+
+
+# --- translations, resolved once per request and language ----------------------------------
+
+def current_translations():
+    """The message catalogue of the current language (the page's, or the one
+    :func:`flask_babel.force_locale` sets), for every string a template or a label table
+    translates.
+
+    Flask-Babel resolves the domain, the locale and the catalogue again for every string,
+    through about ten context-local lookups; a case page translates ~70 strings and its
+    label tables as many again. The catalogue is kept on Flask-Babel's own per-request
+    namespace next to the locale object it belongs to: ``force_locale`` and ``refresh``
+    replace that object, so a switched language never reads the previous catalogue.
+    """
+    ns = g.get("_flask_babel") if has_app_context() else None
+    if ns is not None:
+        cached = getattr(ns, "returnprog_translations", None)
+        if cached is not None and cached[0] is getattr(ns, "babel_locale", None):
+            return cached[1]
+    translations = get_translations()
+    ns = g.get("_flask_babel") if has_app_context() else None
+    locale = getattr(ns, "babel_locale", None) if ns is not None else None
+    if locale is not None:  # outside a request Flask-Babel gives a throw-away catalogue
+        ns.returnprog_translations = (locale, translations)
+    return translations
+
+
+def gettext(string: str, **variables) -> str:
+    """``string`` in the current language, ``%(name)s`` filled from ``variables`` (as
+    :func:`flask_babel.gettext`)."""
+    text = current_translations().ugettext(string)
+    return text % variables if variables else text
+
+
+def _l(string: str, **variables) -> LazyString:
+    """``string`` translated when it is shown, in the language of that moment (as
+    :func:`flask_babel.lazy_gettext`): for tables built at import time."""
+    return LazyString(gettext, string, **variables)
 
 
 def select_locale() -> str:
@@ -278,7 +318,7 @@ def _render_here(message) -> str:
     message = _as_message(message)
     if not isinstance(message, Message):
         return "" if message is None else str(message)
-    translations = get_translations()
+    translations = current_translations()
     return render(message.code, message.params, translations.gettext, translations.ngettext,
                   message_formats())
 
@@ -306,6 +346,13 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIMEZONE)
     babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: current_translations().ugettext(s),
+        ngettext=lambda s, p, n: current_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: current_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: current_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.filters.update(
         date=format_date, datetime=format_datetime, time=format_time, money=format_money,
         number=format_number, msg=render_message,

@@ -111,3 +111,37 @@ def test_refusals_and_validation_messages_reach_the_counsellor_in_dutch():
         assert render_message(M("field.required")) == "This field is required."
         assert render_message(M("payment_amount_mismatch", cents=150000, tariff=225000)) == (
             "The payment amount (€1,500.00) differs from the household's tariff (€2,250.00).")
+
+
+def test_a_language_forced_inside_a_request_is_the_one_every_text_is_translated_in():
+    """The catalogue is looked up once per request and language
+    (:func:`returnprog.i18n.current_translations`). A request that switches language half-way
+    (a participant's copy or mail in their language from a counsellor's Dutch page) must
+    translate in the new language (templates, code, lazy labels) and in the old one after."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    def catalogue(lang):
+        po = read_po((ROOT / "returnprog" / "translations" / lang / "LC_MESSAGES"
+                      / "messages.po").open("rb"))
+        return {m.id: m.string or m.id for m in po if m.id}
+
+    want = {lang: (catalogue(lang)["Signed by"],) * 2 + (catalogue(lang)["Departed"],)
+            for lang in ("nl", "uk", "ru")}
+    assert len({w[0] for w in want.values()}) == 3  # the three languages differ here
+
+    def texts():
+        return (i18n.gettext("Signed by"), render_template_string("{{ _('Signed by') }}"),
+                str(i18n.STATE_LABELS["departed"]))
+
+    with _app("nl").test_request_context():
+        first = texts()
+        with force_locale("uk"):
+            uk = texts()
+            with force_locale("ru"):
+                ru = texts()
+            uk_again = texts()
+        back = texts()
+    assert first == back == want["nl"]
+    assert uk == uk_again == want["uk"]
+    assert ru == want["ru"]
