@@ -5,6 +5,7 @@ whose warm-up fails still serves."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -85,6 +86,11 @@ def test_each_worker_renders_and_seals_before_serving_and_the_master_loaded_the_
     assert "libpango" in maps
     # The warm-up used the app's seal: the development seal now exists in instance/.
     assert (tmp_path / "instance" / "seal-key.pem").exists()
+    # The libraries, the app and the warm-up's caches are out of the collector's reach:
+    # what the master and the warm-up loaded is hundreds of thousands of objects.
+    frozen = int(re.search(r"(\d+) long-lived objects kept out of garbage collections",
+                           text).group(1))
+    assert frozen > 100_000, text
 
 
 def test_a_worker_whose_warm_up_fails_still_serves(start_gunicorn, tmp_path):
