@@ -90,8 +90,22 @@ def select_locale() -> str:
 
 
 def language() -> str:
-    """The current UI language code (``nl`` or ``en``)."""
-    return str(get_locale() or DEFAULT_LANGUAGE).split("_")[0]
+    """The current UI language code (``nl`` or ``en``; on a signing page the participant's).
+
+    Every date, amount and number on a page asks; kept next to the locale object it was
+    read from, as :func:`current_translations` keeps the catalogue."""
+    ns = g.get("_flask_babel") if has_app_context() else None
+    locale = getattr(ns, "babel_locale", None) if ns is not None else None
+    if locale is not None:
+        cached = getattr(ns, "returnprog_language", None)
+        if cached is not None and cached[0] is locale:
+            return cached[1]
+    locale = get_locale()
+    code = str(locale or DEFAULT_LANGUAGE).split("_")[0]
+    ns = g.get("_flask_babel") if has_app_context() else None
+    if locale is not None and ns is not None and getattr(ns, "babel_locale", None) is locale:
+        ns.returnprog_language = (locale, code)
+    return code
 
 
 # --- formats ----------------------------------------------------------------------------

@@ -117,7 +117,8 @@ def test_a_language_forced_inside_a_request_is_the_one_every_text_is_translated_
     """The catalogue is looked up once per request and language
     (:func:`returnprog.i18n.current_translations`). A request that switches language half-way
     (a participant's copy or mail in their language from a counsellor's Dutch page) must
-    translate in the new language (templates, code, lazy labels) and in the old one after."""
+    translate in the new language (templates, code, lazy labels, the language that dates and
+    amounts are formatted in) and in the old one after."""
     from flask import render_template_string
     from flask_babel import force_locale
 
@@ -126,13 +127,13 @@ def test_a_language_forced_inside_a_request_is_the_one_every_text_is_translated_
                       / "messages.po").open("rb"))
         return {m.id: m.string or m.id for m in po if m.id}
 
-    want = {lang: (catalogue(lang)["Signed by"],) * 2 + (catalogue(lang)["Departed"],)
+    want = {lang: (catalogue(lang)["Signed by"],) * 2 + (catalogue(lang)["Departed"], lang)
             for lang in ("nl", "uk", "ru")}
     assert len({w[0] for w in want.values()}) == 3  # the three languages differ here
 
     def texts():
         return (i18n.gettext("Signed by"), render_template_string("{{ _('Signed by') }}"),
-                str(i18n.STATE_LABELS["departed"]))
+                str(i18n.STATE_LABELS["departed"]), i18n.language())
 
     with _app("nl").test_request_context():
         first = texts()
