@@ -15,9 +15,11 @@ page, downloading a file) go to the access log.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
-from sqlalchemy import Boolean, Integer, String, Text, cast, func, literal, null, select, union_all
+from sqlalchemy import (Boolean, Integer, String, Text, bindparam, cast, func, literal, null,
+                        select, union_all)
 
 from .. import audit, evidence
 from ..models import CaseNote, EvidenceFile, User
@@ -119,13 +121,11 @@ def _file_data(row, uploader: str | None) -> dict:
             "proves_departure": bool(row.proves_departure)}
 
 
-def case_files_of(ctx: Context, case, *, notes: int = evidence.NOTES_ON_PAGE,
-                  files: int = evidence.FILES_ON_PAGE) -> dict:
-    """For the case page, in ONE statement (a UNION ALL): the newest ``notes`` notes and
-    the newest ``files`` evidence files (without their content), each list with a flag
-    saying whether older ones exist. Empty for a reader who may not see them."""
-    if not may_see_case_files(ctx.actor.role):
-        return {"notes": [], "more_notes": False, "files": [], "more_files": False}
+@functools.lru_cache(maxsize=8)
+def _case_files_statement(notes: int, files: int):
+    """The UNION ALL of :func:`case_files_of` for a case given as the ``case_id``
+    parameter, built once per pair of limits: building it and deriving its cache key took
+    more time than running it (0.6 ms of a case page at 150,000 cases)."""
     who = func.coalesce(User.name, User.email)
 
     def none(type_, name):  # a typed NULL: PostgreSQL matches the branches' column types
@@ -136,7 +136,7 @@ def case_files_of(ctx: Context, case, *, notes: int = evidence.NOTES_ON_PAGE,
                      none(String, "filename"), none(Integer, "size"), none(String, "sha256"),
                      none(Boolean, "proves_departure"))
               .outerjoin(User, User.id == CaseNote.author_id)
-              .where(CaseNote.case_id == case.id).order_by(CaseNote.id.desc())
+              .where(CaseNote.case_id == bindparam("case_id")).order_by(CaseNote.id.desc())
               .limit(notes + 1))
     file_q = (select(literal("file").label("what"), EvidenceFile.id,
                      EvidenceFile.uploaded_at.label("at"), who.label("who"),
@@ -144,11 +144,22 @@ def case_files_of(ctx: Context, case, *, notes: int = evidence.NOTES_ON_PAGE,
                      EvidenceFile.content_type, EvidenceFile.filename, EvidenceFile.size,
                      EvidenceFile.sha256, EvidenceFile.proves_departure)
               .outerjoin(User, User.id == EvidenceFile.uploaded_by)
-              .where(EvidenceFile.case_id == case.id).order_by(EvidenceFile.id.desc())
+              .where(EvidenceFile.case_id == bindparam("case_id")).order_by(EvidenceFile.id.desc())
               .limit(files + 1))
     # Each branch is limited on its own: wrapped as subqueries so both dialects accept it.
     both = union_all(select(note_q.subquery()), select(file_q.subquery()))
-    rows = ctx.session.execute(both).all()
+    return both
+
+
+def case_files_of(ctx: Context, case, *, notes: int = evidence.NOTES_ON_PAGE,
+                  files: int = evidence.FILES_ON_PAGE) -> dict:
+    """For the case page, in ONE statement (a UNION ALL): the newest ``notes`` notes and
+    the newest ``files`` evidence files (without their content), each list with a flag
+    saying whether older ones exist. Empty for a reader who may not see them."""
+    if not may_see_case_files(ctx.actor.role):
+        return {"notes": [], "more_notes": False, "files": [], "more_files": False}
+    rows = ctx.session.execute(_case_files_statement(notes, files),
+                               {"case_id": case.id}).all()
     note_rows = sorted((r for r in rows if r.what == "note"), key=lambda r: -r.id)
     file_rows = sorted((r for r in rows if r.what == "file"), key=lambda r: -r.id)
     return {

@@ -7,11 +7,12 @@ signing and reminders can all use them without importing each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import namedtuple
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import payments, workflow
@@ -37,8 +38,9 @@ __all__ = ["CaseSnapshot", "SYSTEM_NAME", "allowed_actions", "case_snapshot", "g
            "visible_cases"]
 
 
-def visible_cases(actor: User):
-    """A SELECT of the cases ``actor`` may see.
+def visible_cases(actor: User, *, team_id=None):
+    """A SELECT of the cases ``actor`` may see (``team_id``: a parameter to stand for the
+    actor's team in a statement built once).
 
     Counsellors and supervisors see their team's cases; finance officers see cases with a
     payment and cases at the payment stage (``departure_agreed``), so that paying out a
@@ -50,19 +52,52 @@ def visible_cases(actor: User):
     """
     query = select(Case).where(Case.destroyed_at.is_(None))
     if actor.role in (COUNSELLOR, SUPERVISOR):
-        return query.where(Case.team_id == actor.team_id)
+        return query.where(Case.team_id == (actor.team_id if team_id is None else team_id))
     if actor.role == FINANCE:
         return query.where(or_(Case.id.in_(select(Payment.case_id)),
                                Case.state == State.DEPARTURE_AGREED.value))
     return query.where(False)
 
 
+def _visible_case_statement(actor: User, named: bool):
+    """The SELECT of :func:`load_case` (``named``: of :func:`load_case_named`) and its
+    parameters: built once per kind of reader (a team's staff, finance, nobody) with the
+    reference and the team as parameters, since building it and deriving its cache key
+    for every request cost more than running it."""
+    if actor.role in (COUNSELLOR, SUPERVISOR) and actor.team_id is None:
+        # Unbound: "team_id = NULL" would match nothing where "team_id IS NULL" matched.
+        query = visible_cases(actor)
+        if named:
+            query = _named(query)
+        return query.where(Case.reference == bindparam("reference")), {}
+    kind = "team" if actor.role in (COUNSELLOR, SUPERVISOR) else actor.role
+    return _case_statement(kind, named), {"team_id": actor.team_id}
+
+
+@functools.lru_cache(maxsize=16)
+def _case_statement(kind: str, named: bool):
+    team = User(role=COUNSELLOR) if kind == "team" else User(role=kind)
+    query = visible_cases(team, team_id=bindparam("team_id"))
+    if named:
+        query = _named(query)
+    return query.where(Case.reference == bindparam("reference"))
+
+
+def _named(query):
+    return (query.add_columns(User.email, Team.name, User.name)
+            .outerjoin(User, User.id == Case.counsellor_id)
+            .outerjoin(Team, Team.id == Case.team_id))
+
+
 def load_case(ctx: Context, reference: str) -> Case:
     """The case ``reference`` if the actor may see it; otherwise NotFound (never 403, so
     a reference guessed in a URL does not reveal that the case exists)."""
+    case = None
     # A NUL cannot be in a reference, and PostgreSQL refuses it in a query parameter.
-    case = None if "\x00" in reference else ctx.session.execute(
-        visible_cases(ctx.actor).where(Case.reference == reference)).scalar_one_or_none()
+    if "\x00" not in reference:
+        query, params = _visible_case_statement(ctx.actor, named=False)
+        case = ctx.session.execute(query, {**params, "reference": reference}
+                                   ).scalar_one_or_none()
     if case is None:
         raise NotFound("case.not_found", ref=reference)
     return case
@@ -73,11 +108,10 @@ def load_case_named(ctx: Context, reference: str
     """:func:`load_case` with the counsellor's e-mail address, the team's name and the
     counsellor's name joined in: one statement instead of three for the pages that show
     them."""
-    query = None if "\x00" in reference else (
-        visible_cases(ctx.actor).add_columns(User.email, Team.name, User.name)
-        .outerjoin(User, User.id == Case.counsellor_id).outerjoin(Team, Team.id == Case.team_id)
-        .where(Case.reference == reference))
-    row = ctx.session.execute(query).first() if query is not None else None
+    row = None
+    if "\x00" not in reference:
+        query, params = _visible_case_statement(ctx.actor, named=True)
+        row = ctx.session.execute(query, {**params, "reference": reference}).first()
     if row is None:
         raise NotFound("case.not_found", ref=reference)
     return row[0], row[1], row[2], row[3]
@@ -145,27 +179,40 @@ class CaseSnapshot:
         return next((p for p in self.payments if p.status in LIVE_PAYMENT_STATUSES), None)
 
 
-def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
-    """Participants with their IND confirmation, documents (without the PDF), payments
-    with the people who proposed and approved them: one statement each."""
-    session = ctx.session
-    rows = session.execute(
+@functools.cache
+def _snapshot_statements():
+    """The three statements of :func:`case_snapshot` for a case given as the ``case_id``
+    parameter, built once: building them and deriving their cache keys cost more than
+    running them."""
+    case_id = bindparam("case_id")
+    participants = (
         select(Participant, IndConfirmation.ind_reference, IndConfirmation.confirmed_on)
         .outerjoin(IndConfirmation, IndConfirmation.participant_id == Participant.id)
-        .where(Participant.case_id == case.id).order_by(Participant.id)).all()
-    docs = session.execute(select(*DOCUMENT_COLUMNS).where(Document.case_id == case.id)
-                           .order_by(Document.id)).all()
+        .where(Participant.case_id == case_id).order_by(Participant.id))
+    documents = (select(*DOCUMENT_COLUMNS).where(Document.case_id == case_id)
+                 .order_by(Document.id))
     proposer, approver, disburser, settler = PROPOSER, APPROVER, DISBURSER, SETTLER
     # The people of each payment joined in (not read one by one), with their names for
     # the answer's {id, name}.
-    pays = session.execute(
+    payments = (
         select(Payment, *(c for u in (proposer, approver, disburser, settler)
                           for c in (u.id, u.person, u.name, u.email)))
         .outerjoin(proposer, proposer.id == Payment.proposed_by)
         .outerjoin(approver, approver.id == Payment.approved_by)
         .outerjoin(disburser, disburser.id == Payment.disbursed_by)
         .outerjoin(settler, settler.id == Payment.settled_by)
-        .where(Payment.case_id == case.id).order_by(Payment.id)).all()
+        .where(Payment.case_id == case_id).order_by(Payment.id))
+    return participants, documents, payments
+
+
+def case_snapshot(ctx: Context, case: Case) -> CaseSnapshot:
+    """Participants with their IND confirmation, documents (without the PDF), payments
+    with the people who proposed and approved them: one statement each."""
+    session, params = ctx.session, {"case_id": case.id}
+    participants, documents, payments = _snapshot_statements()
+    rows = session.execute(participants, params).all()
+    docs = session.execute(documents, params).all()
+    pays = session.execute(payments, params).all()
     persons, users = {}, {}
     for _pay, *people in pays:
         for at in range(0, len(people), 4):
