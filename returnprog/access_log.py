@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from .db import upsert_into
@@ -47,15 +47,20 @@ def _key(actor, look: Look, now: dt.datetime, interval_seconds: int) -> dict:
             "interval": int(now.timestamp()) // interval_seconds}
 
 
+# Every read asks: built once, with the look's key as parameters.
+_LOGGED = (select(AccessEvent.id).where(
+    AccessEvent.actor == bindparam("actor"), AccessEvent.case_id == bindparam("case_id"),
+    AccessEvent.view == bindparam("view"), AccessEvent.subject == bindparam("subject"),
+    AccessEvent.interval == bindparam("interval")).limit(1))
+
+
 def already_logged(session: Session, actor, look: Look, now: dt.datetime,
                    interval_seconds: int = INTERVAL_SECONDS) -> bool:
     """True when this look is already in the log for the current interval (a plain read:
     the caller can then skip the write entirely)."""
     key = _key(actor, look, now, interval_seconds)
-    return session.execute(select(AccessEvent.id).where(
-        AccessEvent.actor == key["actor"], AccessEvent.case_id == key["case_id"],
-        AccessEvent.view == key["view"], AccessEvent.subject == key["subject"],
-        AccessEvent.interval == key["interval"]).limit(1)).first() is not None
+    params = {name: key[name] for name in ("actor", "case_id", "view", "subject", "interval")}
+    return session.execute(_LOGGED, params).first() is not None
 
 
 def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -126,10 +126,14 @@ def sign_out(ctx: Context, user_id: int) -> int:
     return epoch
 
 
+# Every staff page asks (the session cookie's user): built once.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 def session_user(ctx: Context, user_id: int, epoch) -> User | None:
     """The active user of a session cookie, or None when the cookie's epoch is stale
     (signed out, password reset, deactivated) or the user is gone."""
-    user = ctx.session.get(User, user_id)
+    user = ctx.session.execute(_USER_BY_ID, {"user_id": user_id}).scalar_one_or_none()
     if user is None or not user.active or epoch != user.session_epoch:
         return None
     return user

@@ -2,9 +2,10 @@
 confirmations, and perform any workflow action."""
 from __future__ import annotations
 
+import functools
 import json
 
-from sqlalchemy import and_, case as sa_case, delete, func, literal, select, update
+from sqlalchemy import and_, bindparam, case as sa_case, delete, func, literal, select, update
 
 from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
@@ -271,6 +272,22 @@ def case_trail(ctx: Context, reference: str, *, before_seq: int | None = None,
     return page
 
 
+@functools.cache
+def _trail_statement(before: bool):
+    """One page of a case's trail (``case_id``, ``limit`` and, when ``before``,
+    ``before_seq`` as parameters), built once: building a statement and deriving its
+    cache key cost more than running it."""
+    # The actor's current name joined in (the event keeps the address it was written
+    # with, which the chain's hash covers; the answer names people as everywhere else).
+    query = (select(AuditEvent, User.name, User.email)
+             .outerjoin(User, User.id == AuditEvent.actor_id)
+             .where(AuditEvent.case_id == bindparam("case_id"),
+                    AuditEvent.action.not_in(LEGACY_LOOK_ACTIONS)))
+    if before:
+        query = query.where(AuditEvent.seq < bindparam("before_seq"))
+    return query.order_by(AuditEvent.seq.desc()).limit(bindparam("limit"))
+
+
 def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
                limit: int = TRAIL_PAGE) -> dict:
     """One page of ``case``'s trail read in the current transaction (one statement):
@@ -278,15 +295,10 @@ def trail_page(ctx: Context, case: Case, *, before_seq: int | None = None,
     (``{"id": None, "name": <label>}`` for what acted without an account, e.g.
     ``"system"``), ``actor_label`` the text the chain recorded (pages show it)."""
     limit = max(1, min(int(limit), TRAIL_PAGE_MAX))
-    # The actor's current name joined in (the event keeps the address it was written
-    # with, which the chain's hash covers; the answer names people as everywhere else).
-    query = (select(AuditEvent, User.name, User.email)
-             .outerjoin(User, User.id == AuditEvent.actor_id)
-             .where(AuditEvent.case_id == case.id,
-                    AuditEvent.action.not_in(LEGACY_LOOK_ACTIONS)))
+    params = {"case_id": case.id, "limit": limit + 1}
     if before_seq is not None:
-        query = query.where(AuditEvent.seq < before_seq)
-    rows = ctx.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)).all()
+        params["before_seq"] = before_seq
+    rows = ctx.session.execute(_trail_statement(before_seq is not None), params).all()
     events = [{"seq": e.seq, "at": e.at, "actor_label": e.actor,
                "actor": user_ref(e.actor_id, name, email, label=e.actor),
                "action": e.action, "from_state": e.from_state, "to_state": e.to_state,

@@ -3,11 +3,12 @@ management. Nothing here writes."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from sqlalchemy import and_, extract, func, select
+from sqlalchemy import and_, bindparam, extract, func, select
 from sqlalchemy import case as when
 
-from ..models import Case, OutboxMessage, Payment, SigningRequest, Team
+from ..models import Case, OutboxMessage, Payment, SigningRequest, Team, User
 from ..workflow import State
 from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
@@ -22,22 +23,65 @@ DECLINED_DAYS = 30  # how far back the dashboard lists declined signatures
 ROW_LIMIT = 50
 
 
-def _case_rows(ctx: Context, query) -> list[dict]:
-    """Up to ROW_LIMIT cases of ``query`` with the principal's name joined in (one
-    statement, however many rows)."""
-    principal, today = PRINCIPAL, ctx.today()
-    # The columns shown, not whole cases: loading 50 case objects of 21 columns cost more
-    # than finding them.
-    rows = ctx.session.execute(
-        query.with_only_columns(Case.reference, Case.state, Case.departure_deadline,
-                                principal.given_names_latin, principal.family_name_latin)
-        .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
-        .limit(ROW_LIMIT)).all()
+def _case_rows(ctx: Context, query, params: dict) -> list[dict]:
+    """The rows of :func:`_rows_of` ``query`` as the dashboard lists them."""
+    today = ctx.today()
+    rows = ctx.session.execute(query, params).all()
     return [{"reference": reference, "state": state,
              "principal_name": f"{given} {family}" if given is not None else "",
              "departure_deadline": deadline,
              "days_left": (deadline - today).days if deadline else None}
             for reference, state, deadline, given, family in rows]
+
+
+def _rows_of(query):
+    """Up to ROW_LIMIT cases of ``query`` with the principal's name joined in (one
+    statement, however many rows)."""
+    principal = PRINCIPAL
+    # The columns shown, not whole cases: loading 50 case objects of 21 columns cost more
+    # than finding them.
+    return (query.with_only_columns(Case.reference, Case.state, Case.departure_deadline,
+                                    principal.given_names_latin, principal.family_name_latin)
+            .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
+            .limit(ROW_LIMIT))
+
+
+@functools.lru_cache(maxsize=16)
+def _dashboard_statements(role: str, has_team: bool) -> dict:
+    """The dashboard's statements for a reader of ``role``, built once per role (the
+    reader's team and id, today and the declined-since moment are parameters): building
+    six statements and deriving their cache keys on every dashboard cost more than
+    running them."""
+    reader = User(role=role, team_id=None)
+    query = visible_cases(reader, team_id=bindparam("team_id") if has_team else None)
+    if role == COUNSELLOR:
+        query = query.where(Case.counsellor_id == bindparam("actor_id"))
+    deadline = Case.departure_deadline
+    today = bindparam("today", type_=deadline.type)
+    # The reader's scope as a condition on the case row, joined rather than an IN list of
+    # ids: a counsellor's 1,500 cases are then counted from the case index alone.
+    readable = query.whereclause
+    running = query.where(Case.state.in_(DEADLINE_STATES))
+    return {
+        "counts": query.with_only_columns(Case.state, func.count()).group_by(Case.state),
+        "upcoming": _rows_of(running.where(and_(
+            deadline >= today, deadline <= bindparam("until", type_=deadline.type)))
+            .order_by(deadline, Case.id)),
+        "overdue": _rows_of(running.where(deadline < today).order_by(deadline, Case.id)),
+        # Reminders that could not be delivered after the last retry need a person to act.
+        "failed": (select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.attempts,
+                          OutboxMessage.last_error, Case.reference)
+                   .join(Case, Case.id == OutboxMessage.case_id)
+                   .where(OutboxMessage.status == "failed", readable)
+                   .order_by(OutboxMessage.id.desc()).limit(50)),
+        # Signatures participants declined lately (issue 12): the counsellor follows them up.
+        "declined": (select(Case.reference, SigningRequest.kind, SigningRequest.declined_at)
+                     .join(Case, Case.id == SigningRequest.case_id)
+                     .where(SigningRequest.declined_at
+                            >= bindparam("since", type_=SigningRequest.declined_at.type),
+                            readable)
+                     .order_by(SigningRequest.declined_at.desc()).limit(50)),
+    }
 
 
 def dashboard(ctx: Context) -> dict:
@@ -48,37 +92,19 @@ def dashboard(ctx: Context) -> dict:
     cases wait in each of the reader's work queues (:func:`queues.queue_counts`).
     """
     actor, today = ctx.actor, ctx.today()
-    query = visible_cases(actor)
     scope = {SUPERVISOR: "team", FINANCE: "payments"}.get(actor.role, "mine")
-    if actor.role == COUNSELLOR:
-        query = query.where(Case.counsellor_id == actor.id)
-    # The reader's scope as a condition on the case row, joined rather than an IN list of
-    # ids: a counsellor's 1,500 cases are then counted from the case index alone.
-    readable = query.whereclause
-    counts = dict(ctx.session.execute(query.with_only_columns(Case.state, func.count())
-                                      .group_by(Case.state)).all())
+    statements = _dashboard_statements(actor.role, actor.team_id is not None)
+    params = {"team_id": actor.team_id, "actor_id": actor.id, "today": today,
+              "until": today + dt.timedelta(days=UPCOMING_DAYS),
+              "since": ctx.now() - dt.timedelta(days=DECLINED_DAYS)}
+    session = ctx.session
+    counts = dict(session.execute(statements["counts"], params).all())
     by_state = [{"state": s.value, "count": counts.get(s.value, 0)} for s in State]
-    running = query.where(Case.state.in_(DEADLINE_STATES))
-    upcoming = _case_rows(ctx, running.where(and_(
-        Case.departure_deadline >= today,
-        Case.departure_deadline <= today + dt.timedelta(days=UPCOMING_DAYS)))
-        .order_by(Case.departure_deadline, Case.id))
-    overdue = _case_rows(ctx, running.where(Case.departure_deadline < today)
-                         .order_by(Case.departure_deadline, Case.id))
-    # Reminders that could not be delivered after the last retry need a person to act.
-    failed = ctx.session.execute(
-        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.attempts,
-               OutboxMessage.last_error, Case.reference)
-        .join(Case, Case.id == OutboxMessage.case_id)
-        .where(OutboxMessage.status == "failed", readable)
-        .order_by(OutboxMessage.id.desc()).limit(50)).mappings().all()
-    # Signatures participants declined lately (issue 12): the counsellor follows them up.
-    declined = [] if actor.role == FINANCE else [dict(r) for r in ctx.session.execute(
-        select(Case.reference, SigningRequest.kind, SigningRequest.declined_at)
-        .join(Case, Case.id == SigningRequest.case_id)
-        .where(SigningRequest.declined_at >= ctx.now() - dt.timedelta(days=DECLINED_DAYS),
-               readable)
-        .order_by(SigningRequest.declined_at.desc()).limit(50)).mappings()]
+    upcoming = _case_rows(ctx, statements["upcoming"], params)
+    overdue = _case_rows(ctx, statements["overdue"], params)
+    failed = session.execute(statements["failed"], params).mappings().all()
+    declined = [] if actor.role == FINANCE else [
+        dict(r) for r in session.execute(statements["declined"], params).mappings()]
     return {"scope": scope, "by_state": by_state, "total": sum(counts.values()),
             "upcoming": upcoming, "overdue": overdue, "upcoming_days": UPCOMING_DAYS,
             "failed_messages": [dict(m) for m in failed], "queues": queue_counts(ctx),

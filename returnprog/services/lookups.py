@@ -76,6 +76,7 @@ def _visible_case_statement(actor: User, named: bool):
 
 @functools.lru_cache(maxsize=16)
 def _case_statement(kind: str, named: bool):
+    """The statement of :func:`_visible_case_statement` for a kind of reader."""
     team = User(role=COUNSELLOR) if kind == "team" else User(role=kind)
     query = visible_cases(team, team_id=bindparam("team_id"))
     if named:

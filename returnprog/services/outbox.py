@@ -29,6 +29,7 @@ Guarantees (issue 5, DESIGN §5 "at least once, and never twice for the same rem
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import smtplib
 import ssl
@@ -38,7 +39,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Callable, Sequence
 
-from sqlalchemy import case as sql_case, func, select, update
+from sqlalchemy import bindparam, case as sql_case, func, select, update
 from sqlmodel import Session
 
 from .. import reminders as plan
@@ -628,12 +629,20 @@ def failed_messages(session: Session, *, case_id: int | None = None,
                     limit: int = 200) -> list[dict]:
     """Messages that could not be delivered after the last retry, with the case reference
     and the last error; one case's or all (newest first)."""
+    params = {"limit": limit} if case_id is None else {"limit": limit, "case_id": case_id}
+    return _as_dicts(session.execute(_failed_statement(case_id is not None), params))
+
+
+@functools.cache
+def _failed_statement(of_one_case: bool):
+    """:func:`failed_messages`' statement (``limit`` and, for one case, ``case_id`` as
+    parameters), built once: every case page asks."""
     query = (select(*_MESSAGE_COLUMNS, Case.reference)
              .join(Case, Case.id == OutboxMessage.case_id, isouter=True)
              .where(OutboxMessage.status == "failed", OutboxMessage.channel == EMAIL))
-    if case_id is not None:
-        query = query.where(OutboxMessage.case_id == case_id)
-    return _as_dicts(session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)))
+    if of_one_case:
+        query = query.where(OutboxMessage.case_id == bindparam("case_id"))
+    return query.order_by(OutboxMessage.id.desc()).limit(bindparam("limit"))
 
 
 def failed_counts(session: Session) -> dict[int | None, int]:
