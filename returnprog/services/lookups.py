@@ -11,6 +11,7 @@ import functools
 import json
 from collections import namedtuple
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import aliased
@@ -77,8 +78,8 @@ def _visible_case_statement(actor: User, named: bool):
 @functools.lru_cache(maxsize=16)
 def _case_statement(kind: str, named: bool):
     """The statement of :func:`_visible_case_statement` for a kind of reader."""
-    team = User(role=COUNSELLOR) if kind == "team" else User(role=kind)
-    query = visible_cases(team, team_id=bindparam("team_id"))
+    reader = SimpleNamespace(role=COUNSELLOR if kind == "team" else kind, team_id=None)
+    query = visible_cases(reader, team_id=bindparam("team_id"))
     if named:
         query = _named(query)
     return query.where(Case.reference == bindparam("reference"))
