@@ -11,10 +11,12 @@ case list); opening a case from a queue is the look that is logged.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy import case as sa_case
 
 from .. import queues as rules
@@ -168,28 +170,47 @@ def _current(ctx: Context):
     """The condition under which a cached row still holds: worked out after the case's
     last change, not in the future (a clock set back) and before the time it must be
     looked at again, under the policy in force."""
-    now = ctx.now()
+    return _holds(ctx.now(), policy_key(ctx.policy))
+
+
+def _holds(now, key):
+    """:func:`_current` for ``now`` and the policy's ``key`` (values, or parameters of a
+    statement built once)."""
     return and_(CaseQueue.computed_seq == CaseQueue.change_seq,
                 CaseQueue.computed_at <= now, CaseQueue.recheck_at > now,
-                CaseQueue.policy_key == policy_key(ctx.policy))
+                CaseQueue.policy_key == key)
+
+
+@functools.lru_cache(maxsize=4)
+def _counsellor_count_statement(has_team: bool):
+    """:func:`_counsellor_counts`' one statement, built once (the counsellor, their team,
+    now and the policy's key are parameters): every dashboard of a counsellor sends it."""
+    reader = SimpleNamespace(role=COUNSELLOR, team_id=None)  # the shape, nobody's data
+    own = (visible_cases(reader, team_id=bindparam("team_id") if has_team else None)
+           .where(Case.counsellor_id == bindparam("actor_id"), Case.state.in_(OPEN_STATES)))
+    current = _holds(bindparam("now", type_=CaseQueue.computed_at.type),
+                     bindparam("policy_key"))
+    return (own.with_only_columns(
+        func.count(), func.coalesce(func.sum(sa_case((current, 1), else_=0)), 0),
+        *(func.coalesce(func.sum(sa_case((and_(current, getattr(CaseQueue, q)), 1),
+                                         else_=0)), 0) for q in _COUNSELLOR_FLAGS))
+        .select_from(Case).outerjoin(CaseQueue, CaseQueue.case_id == Case.id))
 
 
 def _counsellor_counts(ctx: Context) -> dict[str, int]:
     """How many of the counsellor's open cases are in each of their queues: counted from
     the cache where it holds (one statement), and the cases it does not hold for judged
     afresh, exactly as :func:`work_queues` judges them."""
-    own = _own_open(ctx)
-    current = _current(ctx)
+    actor = ctx.actor
     # One statement: how many open cases, how many the cache holds for, and its counts.
     total, held, *flags = ctx.session.execute(
-        own.with_only_columns(
-            func.count(), func.coalesce(func.sum(sa_case((current, 1), else_=0)), 0),
-            *(func.coalesce(func.sum(sa_case((and_(current, getattr(CaseQueue, q)), 1),
-                                             else_=0)), 0) for q in _COUNSELLOR_FLAGS))
-        .select_from(Case).outerjoin(CaseQueue, CaseQueue.case_id == Case.id)).one()
+        _counsellor_count_statement(actor.team_id is not None),
+        {"actor_id": actor.id, "team_id": actor.team_id, "now": ctx.now(),
+         "policy_key": policy_key(ctx.policy)}).one()
     counts = dict(zip(_COUNSELLOR_FLAGS, flags))
     if held < total:  # some changed since the job last ran: judge those afresh
-        stale = own.where(~exists().where(CaseQueue.case_id == Case.id, current))
+        stale = _own_open(ctx).where(~exists().where(CaseQueue.case_id == Case.id,
+                                                     _current(ctx)))
         for _case, _names, entries, _recheck in _judge_counsellor_cases(ctx, stale):
             for queue in {entry.queue for entry in entries}:
                 counts[queue] += 1
