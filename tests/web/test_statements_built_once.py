@@ -1,0 +1,110 @@
+"""The hot reads send statements built once (issue 11, "reads stay reads").
+
+SQLAlchemy finds a statement's compiled form by its cache key, and derives the key of a
+statement object built afresh by walking the whole statement; a statement object built
+once keeps its key. At 150,000 cases, building and walking the case page's statements cost
+more than running them (the case-files UNION: 0.6 ms against 0.03 ms reused), so the case
+read, the case page, the trail and the dashboard build theirs once, with the case, the
+reference, the reader's team and the dates as parameters (bench/README.md).
+
+This test counts the cache keys derived while a route is served, on the second request of
+a reader (the first builds the statements of each kind once per process). It fails when
+such a route builds a statement in the request again. The count hooks SQLAlchemy's
+``HasCacheKey._generate_cache_key``, the one method every key derivation goes through.
+"""
+from __future__ import annotations
+
+import collections
+import traceback
+from pathlib import Path
+
+import pytest
+from sqlalchemy.sql import cache_key
+from sqlmodel import Session
+
+from returnprog import auth
+from returnprog.services import Context
+from returnprog.services import cases as case_service
+from returnprog.services import queues as queue_service
+
+from ..conftest import drive_to, intake
+from ..web_client import web_for
+
+pytestmark = pytest.mark.engines_differ
+
+PROJECT = str(Path(__file__).resolve().parents[2] / "returnprog")
+
+# Route -> how many statements its request may build (none, today).
+BUILT_PER_REQUEST = {
+    "case API": 0,
+    "trail API": 0,
+    "case page": 0,
+    "dashboard": 0,
+}
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Where in the project a cache key was derived while ``built.on`` is set."""
+    derive = cache_key.HasCacheKey._generate_cache_key
+    seen = collections.Counter()
+    state = {"on": False}
+
+    def counting(self):
+        if state["on"]:
+            here = [f for f in traceback.extract_stack(limit=60) if f.filename.startswith(PROJECT)]
+            if here:
+                seen[f"{Path(here[-1].filename).name}:{here[-1].lineno} {here[-1].name}"] += 1
+        return derive(self)
+
+    monkeypatch.setattr(cache_key.HasCacheKey, "_generate_cache_key", counting)
+
+    class Built:
+        def during(self, request):
+            seen.clear()
+            state["on"] = True
+            try:
+                response = request()
+            finally:
+                state["on"] = False
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            return dict(seen)
+    return Built()
+
+
+def test_the_hot_reads_build_no_statement_in_the_request(app, built, staff, ctx_for, session):
+    case = drive_to(ctx_for, staff, session, "support_paid", adults=2, minors=1)
+    case_service.open_case(ctx_for(staff.counsellor), intake(1))
+    ref = case.reference
+    token = auth.issue_api_token(session, staff.counsellor)
+    api, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+    web = web_for(app, staff.counsellor)
+    with Session(app.extensions["returnprog.engine"]) as s:
+        # The scheduler's queues job has run, as it does every half minute (a case it has
+        # not judged yet is judged in the request, with statements of its own).
+        queue_service.refresh_cache(Context(session=s, policy=app.extensions[
+            "returnprog.policy"], actor=None, channel="job"))
+    routes = {
+        "case API": lambda: api.get(f"/api/v1/cases/{ref}", headers=headers),
+        "trail API": lambda: api.get(f"/api/v1/cases/{ref}/trail", headers=headers),
+        "case page": lambda: web.client.get(f"/cases/{ref}"),
+        "dashboard": lambda: web.client.get("/"),
+    }
+    over = {}
+    for name, request in routes.items():
+        request()  # the first: the statements of each kind are built here, once
+        seen = built.during(request)
+        if sum(seen.values()) > BUILT_PER_REQUEST[name]:
+            over[name] = seen
+    assert not over, f"statements built afresh in the request (where): {over}"
+
+
+def test_the_count_sees_a_statement_built_in_the_request(app, built, staff, ctx_for, session):
+    """The hook counts what it should: a search builds its statement from the query."""
+    drive_to(ctx_for, staff, session, "intake", adults=1, minors=0)
+    token = auth.issue_api_token(session, staff.counsellor)
+    api, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+    request = lambda: api.get("/api/v1/cases?q=Kovalenko", headers=headers)  # noqa: E731
+    request()
+    seen = built.during(request)
+    assert any("list_page" in where or "list_cases" in where for where in seen), seen
