@@ -10,7 +10,8 @@ signature costs what every later one does (:mod:`returnprog.web.warmup`).
 Both then move every object they hold so far out of the garbage collector's reach
 (:func:`gc.freeze`): those live as long as the process, and a collection that scanned
 them would, in a worker, write to pages it shares with the master (copying them, about
-30 MB per worker) and take its time out of a request. Measured with 150,000 cases (bench/README.md).
+30 MB per worker) and take its time out of a request (measured with 150,000 cases:
+bench/README.md).
 
 With the app preloaded, ``kill -HUP`` restarts the workers on the code the master loaded:
 restart the service (not reload) after changing the code.
