@@ -46,21 +46,28 @@ def current_translations():
 
     Flask-Babel resolves the domain, the locale and the catalogue again for every string,
     through about ten context-local lookups; a case page translates ~70 strings and its
-    label tables as many again. The catalogue is kept on Flask-Babel's own per-request
-    namespace next to the locale object it belongs to: ``force_locale`` and ``refresh``
-    replace that object, so a switched language never reads the previous catalogue.
+    label tables as many again. Kept once per request and language (:func:`_per_locale`).
     """
+    return _per_locale("returnprog_translations", get_translations)
+
+
+def _per_locale(name: str, compute):
+    """``compute()``, kept on Flask-Babel's own per-request namespace under ``name`` next to
+    the locale object it was computed for. ``force_locale`` and ``refresh`` replace that
+    object, so a switched language never reads what was kept for the previous one;
+    outside a request nothing is kept."""
     ns = g.get("_flask_babel") if has_app_context() else None
     if ns is not None:
-        cached = getattr(ns, "returnprog_translations", None)
-        if cached is not None and cached[0] is getattr(ns, "babel_locale", None):
-            return cached[1]
-    translations = get_translations()
+        kept = getattr(ns, name, None)
+        if kept is not None and kept[0] is getattr(ns, "babel_locale", None):
+            return kept[1]
+    value = compute()
+    # Looked up again: computing it is what makes Flask-Babel set the namespace up.
     ns = g.get("_flask_babel") if has_app_context() else None
     locale = getattr(ns, "babel_locale", None) if ns is not None else None
-    if locale is not None:  # outside a request Flask-Babel gives a throw-away catalogue
-        ns.returnprog_translations = (locale, translations)
-    return translations
+    if locale is not None:
+        setattr(ns, name, (locale, value))
+    return value
 
 
 def gettext(string: str, **variables) -> str:
@@ -91,21 +98,9 @@ def select_locale() -> str:
 
 def language() -> str:
     """The current UI language code (``nl`` or ``en``; on a signing page the participant's).
-
-    Every date, amount and number on a page asks; kept next to the locale object it was
-    read from, as :func:`current_translations` keeps the catalogue."""
-    ns = g.get("_flask_babel") if has_app_context() else None
-    locale = getattr(ns, "babel_locale", None) if ns is not None else None
-    if locale is not None:
-        cached = getattr(ns, "returnprog_language", None)
-        if cached is not None and cached[0] is locale:
-            return cached[1]
-    locale = get_locale()
-    code = str(locale or DEFAULT_LANGUAGE).split("_")[0]
-    ns = g.get("_flask_babel") if has_app_context() else None
-    if locale is not None and ns is not None and getattr(ns, "babel_locale", None) is locale:
-        ns.returnprog_language = (locale, code)
-    return code
+    Every date, amount and number on a page asks: kept as :func:`current_translations`."""
+    return _per_locale("returnprog_language",
+                       lambda: str(get_locale() or DEFAULT_LANGUAGE).split("_")[0])
 
 
 # --- formats ----------------------------------------------------------------------------

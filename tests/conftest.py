@@ -200,6 +200,15 @@ def intake(adults=1, minors=0, **over):
     return data
 
 
+def run_queue_job(app, session) -> None:
+    """What the scheduler's queues job does every half minute: bring the work-queue cache
+    of the app's database up to date (in ``session``, which it commits)."""
+    from returnprog.services import queues as queue_service
+
+    queue_service.refresh_cache(Context(session=session, policy=app.extensions[
+        "returnprog.policy"], actor=None, channel="job"))
+
+
 def fake_sign(session, case, kind, terms=None, adults_only=True, today=None):
     """Record a signed document for every adult without rendering a PDF — a fake for tests
     of the workflow that do not look at documents (the documents tests use real PDFs)."""

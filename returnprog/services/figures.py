@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, extract, func, select
 from sqlalchemy import case as when
@@ -14,7 +13,7 @@ from ..workflow import State
 from ..roles import COUNSELLOR, DELIVERY_WATCHERS, FIGURE_ROLES, FINANCE, SUPERVISOR
 from . import Context, Forbidden
 from .outbox import delivery_health
-from .lookups import PRINCIPAL, visible_cases
+from .lookups import PRINCIPAL, reader_cases
 from .queues import queue_counts
 
 # States in which a case has a departure deadline that is still running.
@@ -53,8 +52,7 @@ def _dashboard_statements(role: str, has_team: bool) -> dict:
     reader's team and id, today and the declined-since moment are parameters): building
     six statements and deriving their cache keys on every dashboard cost more than
     running them."""
-    reader = SimpleNamespace(role=role, team_id=None)  # the statement's shape, nobody's data
-    query = visible_cases(reader, team_id=bindparam("team_id") if has_team else None)
+    query = reader_cases(role, has_team=has_team)
     if role == COUNSELLOR:
         query = query.where(Case.counsellor_id == bindparam("actor_id"))
     deadline = Case.departure_deadline

@@ -11,7 +11,6 @@ import functools
 import json
 from collections import namedtuple
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import aliased
@@ -35,13 +34,12 @@ DISBURSER = aliased(User, name="disburser")
 SETTLER = aliased(User, name="settler")
 
 __all__ = ["CaseSnapshot", "SYSTEM_NAME", "allowed_actions", "case_snapshot", "gather_facts",
-           "is_adult", "live_payment", "load_case", "load_case_named", "user_ref", "user_refs",
-           "visible_cases"]
+           "is_adult", "live_payment", "load_case", "load_case_named", "reader_cases",
+           "user_ref", "user_refs", "visible_cases"]
 
 
-def visible_cases(actor: User, *, team_id=None):
-    """A SELECT of the cases ``actor`` may see (``team_id``: a parameter to stand for the
-    actor's team in a statement built once).
+def visible_cases(actor: User):
+    """A SELECT of the cases ``actor`` may see.
 
     Counsellors and supervisors see their team's cases; finance officers see cases with a
     payment and cases at the payment stage (``departure_agreed``), so that paying out a
@@ -51,58 +49,56 @@ def visible_cases(actor: User, *, team_id=None):
     documents: nobody sees it as a case any more (records roles see it on its destruction
     list; the programme's figures still count it).
     """
+    return _cases_seen_by(actor.role, actor.team_id)
+
+
+def reader_cases(role: str, *, has_team: bool):
+    """:func:`visible_cases` of any reader of ``role``, with the reader's team as the
+    ``team_id`` parameter (when they have one): for statements built once and run for
+    every reader. Building a statement and deriving its cache key on every request cost
+    more than running it (bench/README.md)."""
+    return _cases_seen_by(role, bindparam("team_id") if has_team else None)
+
+
+def _cases_seen_by(role: str, team):
     query = select(Case).where(Case.destroyed_at.is_(None))
-    if actor.role in (COUNSELLOR, SUPERVISOR):
-        return query.where(Case.team_id == (actor.team_id if team_id is None else team_id))
-    if actor.role == FINANCE:
+    if role in (COUNSELLOR, SUPERVISOR):
+        return query.where(Case.team_id == team)  # a team of None: "IS NULL", as before
+    if role == FINANCE:
         return query.where(or_(Case.id.in_(select(Payment.case_id)),
                                Case.state == State.DEPARTURE_AGREED.value))
     return query.where(False)
 
 
-def _visible_case_statement(actor: User, named: bool):
-    """The SELECT of :func:`load_case` (``named``: of :func:`load_case_named`) and its
-    parameters: built once per kind of reader (a team's staff, finance, nobody) with the
-    reference and the team as parameters, since building it and deriving its cache key
-    for every request cost more than running it."""
-    if actor.role in (COUNSELLOR, SUPERVISOR) and actor.team_id is None:
-        # Unbound: "team_id = NULL" would match nothing where "team_id IS NULL" matched.
-        query = visible_cases(actor)
-        if named:
-            query = _named(query)
-        return query.where(Case.reference == bindparam("reference")), {}
-    kind = "team" if actor.role in (COUNSELLOR, SUPERVISOR) else actor.role
-    return _case_statement(kind, named), {"team_id": actor.team_id}
-
-
-@functools.lru_cache(maxsize=16)
-def _case_statement(kind: str, named: bool):
-    """The statement of :func:`_visible_case_statement` for a kind of reader."""
-    reader = SimpleNamespace(role=COUNSELLOR if kind == "team" else kind, team_id=None)
-    query = visible_cases(reader, team_id=bindparam("team_id"))
+@functools.lru_cache(maxsize=32)
+def _case_statement(role: str, has_team: bool, named: bool):
+    """The SELECT of :func:`load_case` (``named``: of :func:`load_case_named`) for a reader
+    of ``role``, with the ``reference`` and ``team_id`` as parameters."""
+    query = reader_cases(role, has_team=has_team)
     if named:
-        query = _named(query)
+        query = (query.add_columns(User.email, Team.name, User.name)
+                 .outerjoin(User, User.id == Case.counsellor_id)
+                 .outerjoin(Team, Team.id == Case.team_id))
     return query.where(Case.reference == bindparam("reference"))
 
 
-def _named(query):
-    return (query.add_columns(User.email, Team.name, User.name)
-            .outerjoin(User, User.id == Case.counsellor_id)
-            .outerjoin(Team, Team.id == Case.team_id))
+def _case_row(ctx: Context, reference: str, named: bool):
+    # A NUL cannot be in a reference, and PostgreSQL refuses it in a query parameter.
+    if "\x00" in reference:
+        return None
+    actor = ctx.actor
+    return ctx.session.execute(
+        _case_statement(actor.role, actor.team_id is not None, named),
+        {"team_id": actor.team_id, "reference": reference}).first()
 
 
 def load_case(ctx: Context, reference: str) -> Case:
     """The case ``reference`` if the actor may see it; otherwise NotFound (never 403, so
     a reference guessed in a URL does not reveal that the case exists)."""
-    case = None
-    # A NUL cannot be in a reference, and PostgreSQL refuses it in a query parameter.
-    if "\x00" not in reference:
-        query, params = _visible_case_statement(ctx.actor, named=False)
-        case = ctx.session.execute(query, {**params, "reference": reference}
-                                   ).scalar_one_or_none()
-    if case is None:
+    row = _case_row(ctx, reference, named=False)
+    if row is None:
         raise NotFound("case.not_found", ref=reference)
-    return case
+    return row[0]
 
 
 def load_case_named(ctx: Context, reference: str
@@ -110,10 +106,7 @@ def load_case_named(ctx: Context, reference: str
     """:func:`load_case` with the counsellor's e-mail address, the team's name and the
     counsellor's name joined in: one statement instead of three for the pages that show
     them."""
-    row = None
-    if "\x00" not in reference:
-        query, params = _visible_case_statement(ctx.actor, named=True)
-        row = ctx.session.execute(query, {**params, "reference": reference}).first()
+    row = _case_row(ctx, reference, named=True)
     if row is None:
         raise NotFound("case.not_found", ref=reference)
     return row[0], row[1], row[2], row[3]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from types import SimpleNamespace
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, select, update
@@ -27,7 +26,7 @@ from ..workflow import ADDENDUM, FINAL_STATES, State
 from . import Context, NotFound
 from .uow import atomic, begin_write
 from .lookups import (COUNSELLOR_USER, PRINCIPAL, PROPOSER, case_snapshots, display_name,
-                      gather_facts, visible_cases)
+                      gather_facts, reader_cases, visible_cases)
 
 # States in which a departure deadline is running (as on the dashboard).
 DEADLINE_STATES = (State.DEPARTURE_AGREED.value, State.SUPPORT_PAID.value)
@@ -185,8 +184,7 @@ def _holds(now, key):
 def _counsellor_count_statement(has_team: bool):
     """:func:`_counsellor_counts`' one statement, built once (the counsellor, their team,
     now and the policy's key are parameters): every dashboard of a counsellor sends it."""
-    reader = SimpleNamespace(role=COUNSELLOR, team_id=None)  # the shape, nobody's data
-    own = (visible_cases(reader, team_id=bindparam("team_id") if has_team else None)
+    own = (reader_cases(COUNSELLOR, has_team=has_team)
            .where(Case.counsellor_id == bindparam("actor_id"), Case.state.in_(OPEN_STATES)))
     current = _holds(bindparam("now", type_=CaseQueue.computed_at.type),
                      bindparam("policy_key"))

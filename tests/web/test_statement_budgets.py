@@ -31,13 +31,11 @@ from sqlmodel import Session
 from returnprog import access_log, audit, auth
 from returnprog.models import (AccessEvent, ApiToken, Case, CaseQueue, CaseNote, EvidenceFile,
                                OutboxMessage)
-from returnprog.services import Context
 from returnprog.services import cases as case_service
-from returnprog.services import queues as queue_service
 from returnprog.services import payment as payment_service
 from returnprog.services import signing as signing_service
 
-from ..conftest import drive_to, fake_sign, intake
+from ..conftest import drive_to, fake_sign, intake, run_queue_job
 from ..web_client import web_for
 
 pytestmark = pytest.mark.engines_differ
@@ -296,9 +294,7 @@ def _measure(app, counter, staff, token: str, ref: str) -> dict[str, tuple[Tally
     headers = {"Authorization": f"Bearer {token}"}
     out = {}
     with Session(app.extensions["returnprog.engine"]) as s:
-        # The scheduler's queues job has run, as it does every half minute.
-        queue_service.refresh_cache(Context(session=s, policy=app.extensions[
-            "returnprog.policy"], actor=None, channel="job"))
+        run_queue_job(app, s)  # the scheduler's job has run, as every half minute
         for name, (who, path) in ROUTES.items():
             if "cache behind" in name:  # every case changed since the job last ran
                 s.execute(update(CaseQueue).values(change_seq=CaseQueue.change_seq + 1))
@@ -313,8 +309,7 @@ def _measure(app, counter, staff, token: str, ref: str) -> dict[str, tuple[Tally
             out[name] = (counter.request(client, url, **kw), counter.request(client, url, **kw))
             if "cache behind" in name:
                 s.rollback()
-                queue_service.refresh_cache(Context(session=s, policy=app.extensions[
-                    "returnprog.policy"], actor=None, channel="job"))
+                run_queue_job(app, s)
     return out
 
 
