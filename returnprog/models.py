@@ -514,9 +514,19 @@ class CaseQueue(SQLModel, table=True):
     equals it, between ``computed_at`` and ``recheck_at`` (the next link expiry or Amsterdam
     midnight, after which time alone may move the case; a clock set back never meets a
     judgement made in its future), and while ``policy_key`` is the policy in force.
-    Anything else is judged afresh by the reader (:mod:`returnprog.services.queues`)."""
+    Anything else is judged afresh by the reader (:mod:`returnprog.services.queues`).
+
+    ``counsellor_id``, ``team_id``, ``state`` and ``destroyed_at`` are the case's own, copied
+    by triggers in the statement that changes the case (migration 0027): a counsellor's
+    queue counts are then one range scan of ``ix_case_queue_reader`` instead of a lookup
+    per open case. They are exact whatever the judgement's age; only the queues are cached."""
 
     __tablename__ = "case_queue"
+    __table_args__ = (
+        Index("ix_case_queue_reader", "counsellor_id", "team_id", "state", "destroyed_at",
+              "policy_key", "computed_seq", "change_seq", "computed_at", "recheck_at", "mine",
+              "participant", "ind"),
+    )
     case_id: int = Field(primary_key=True, foreign_key="case.id",
                          sa_column_kwargs={"autoincrement": False})
     change_seq: int = 1
@@ -527,6 +537,10 @@ class CaseQueue(SQLModel, table=True):
     computed_at: Optional[dt.datetime] = None
     recheck_at: Optional[dt.datetime] = None
     policy_key: Optional[str] = Field(default=None, max_length=16)
+    counsellor_id: Optional[int] = None
+    team_id: Optional[int] = None
+    state: Optional[str] = Field(default=None, max_length=20)
+    destroyed_at: Optional[dt.datetime] = None
 
 
 class OutboxMessage(SQLModel, table=True):

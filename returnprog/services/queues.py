@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy import case as sa_case
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from .. import queues as rules
 from ..models import Case, CaseQueue, Document, Payment, SigningRequest
@@ -180,19 +181,38 @@ def _holds(now, key):
                 CaseQueue.policy_key == key)
 
 
+def _on_cache_rows(clause):
+    """``clause``, a condition on case columns, as the same condition on the copies of them
+    that each ``case_queue`` row carries (migration 0027). A case column without a copy
+    raises KeyError, so a reader's scope that comes to depend on another column fails the
+    statement's construction, never counts the wrong cases."""
+    mirror = CaseQueue.__table__.c
+
+    def copy_of(element):
+        if getattr(element, "table", None) is Case.__table__:
+            return mirror[element.name]
+        return None
+    return replacement_traverse(clause, {}, copy_of)
+
+
 @functools.lru_cache(maxsize=4)
 def _counsellor_count_statement(has_team: bool):
     """:func:`_counsellor_counts`' one statement, built once (the counsellor, their team,
-    now and the policy's key are parameters): every dashboard of a counsellor sends it."""
+    now and the policy's key are parameters): every dashboard of a counsellor sends it.
+
+    The counsellor's open cases are counted from the case table (the truth), and the
+    cached judgements from ``ix_case_queue_reader`` alone, under the same scope applied to
+    the cache row's copy of the case's columns: one range scan of an index instead of a
+    lookup into ``case_queue`` per open case (2.7 ms -> 0.45 ms at 150,000 cases)."""
     own = (reader_cases(COUNSELLOR, has_team=has_team)
            .where(Case.counsellor_id == bindparam("actor_id"), Case.state.in_(OPEN_STATES)))
+    total = own.with_only_columns(func.count()).scalar_subquery()
     current = _holds(bindparam("now", type_=CaseQueue.computed_at.type),
                      bindparam("policy_key"))
-    return (own.with_only_columns(
-        func.count(), func.coalesce(func.sum(sa_case((current, 1), else_=0)), 0),
-        *(func.coalesce(func.sum(sa_case((and_(current, getattr(CaseQueue, q)), 1),
-                                         else_=0)), 0) for q in _COUNSELLOR_FLAGS))
-        .select_from(Case).outerjoin(CaseQueue, CaseQueue.case_id == Case.id))
+    return (select(total, func.count(),
+                   *(func.coalesce(func.sum(sa_case((getattr(CaseQueue, q), 1), else_=0)), 0)
+                     for q in _COUNSELLOR_FLAGS))
+            .select_from(CaseQueue).where(_on_cache_rows(own.whereclause), current))
 
 
 def _counsellor_counts(ctx: Context) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """The dashboard's deadline lists ("deadlines in the next 14 days", "overdue") are range
 scans of an index that holds the reader's scope, the state and the deadline (migration
 0026), on both databases. Before it, SQLite walked the country-wide deadline index and
-checked every case's counsellor: 5.6 ms of a counsellor's dashboard at 150,000 cases."""
+checked every case's counsellor: 5.6 ms of a counsellor's dashboard at 150,000 cases. The
+counsellor's work-queue count is a scan of the queue cache's own index (migration 0027)."""
 from __future__ import annotations
 
 import pytest
@@ -50,3 +51,34 @@ def test_the_deadline_lists_are_range_scans_of_the_readers_index(engine, ctx_for
         assert SCOPE_INDEX[role] in plan, plan
         assert "ix_case_deadline" not in plan, plan
         assert "departure_deadline<" in plan or "departure_deadline>" in plan, plan
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_counsellors_queue_count_is_one_scan_of_the_cache_index(engine, ctx_for, staff,
+                                                                    session):
+    """The work-queue count reads the cached judgements from ``ix_case_queue_reader``
+    alone (migration 0027), not a row lookup into ``case_queue`` per open case, and the
+    open cases themselves from the counsellor's case index."""
+    from returnprog.services import cases as case_service
+    from returnprog.services import queues
+
+    from ..conftest import intake
+
+    for _ in range(3):
+        case_service.open_case(ctx_for(staff.counsellor), intake(1))
+    seen = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if "FROM case_queue" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        queues.queue_counts(ctx_for(staff.counsellor))
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    assert len(seen) >= 1
+    plan = _plan(engine, *seen[0])
+    assert "COVERING INDEX ix_case_queue_reader" in plan, plan
+    assert "COVERING INDEX ix_case_counsellor_live" in plan, plan
+    assert "PRIMARY KEY" not in plan, plan

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
 from returnprog import auth, workflow
 from returnprog.models import Participant, SigningRequest
@@ -313,6 +313,65 @@ def test_a_change_by_any_path_is_seen_before_the_job_runs(world, staff, ctx_for,
     assert _stale_rows(session, [world[k].id for k in ("to_commit", "ind", "linked")],
                        policy, now) == []
     assert queue_service.queue_counts(anna) == _live(anna)
+
+
+def _copies_that_differ(session) -> list[int]:
+    """Cases whose cache row's copy of the case columns (migration 0027) is not the case's."""
+    from returnprog.models import Case, CaseQueue
+
+    differs = [getattr(CaseQueue, c).is_distinct_from(getattr(Case, c))
+               for c in ("counsellor_id", "team_id", "state", "destroyed_at")]
+    return list(session.execute(select(Case.id).join(CaseQueue, CaseQueue.case_id == Case.id)
+                                .where(or_(*differs))).scalars())
+
+
+def test_the_cache_rows_copy_the_case_columns_whatever_changes_them(world, staff, ctx_for,
+                                                                      session, policy):
+    from sqlalchemy import text
+
+    from returnprog.models import Case, CaseQueue
+
+    session.rollback()
+    # Every case opened by the services got its row with the copy filled in.
+    assert session.execute(select(func.count()).select_from(CaseQueue).where(
+        CaseQueue.counsellor_id.is_(None))).scalar_one() == 0
+    assert _copies_that_differ(session) == []
+    # A service moves a case on; hand-written SQL reassigns one, moves one to the other
+    # team and destroys one: every copy follows in the same statement.
+    case_service.perform(ctx_for(staff.counsellor), world["to_commit"].reference,
+                         "confirm_commitment", {})
+    session.execute(text('UPDATE "case" SET counsellor_id = :c WHERE id = :id'),
+                    {"c": staff.counsellor2.id, "id": world["unsigned"].id})
+    session.execute(update(Case).where(Case.id == world["linked"].id).values(
+        team_id=staff.other_counsellor.team_id, counsellor_id=staff.other_counsellor.id))
+    session.execute(update(Case).where(Case.id == world["no_place"].id).values(
+        destroyed_at=dt.datetime.now(dt.timezone.utc)))
+    session.commit()
+    assert _copies_that_differ(session) == []
+    row = session.get(CaseQueue, world["to_commit"].id)
+    assert row.state == "committed"
+
+
+def test_counts_follow_a_reassigned_case_while_the_cache_holds(world, staff, ctx_for,
+                                                               session, policy):
+    """Counted from the cache row's copy of the case: once the job has worked the cases
+    out again, the counsellor who lost a case no longer counts it and the one who got it
+    does, with no case judged afresh."""
+    from returnprog.models import Case
+
+    anna, bram = ctx_for(staff.counsellor), ctx_for(staff.counsellor2)
+    _job(session, policy)
+    before_anna, before_bram = queue_service.queue_counts(anna), queue_service.queue_counts(bram)
+    # Anna's unsigned case ("mine") goes to Bram, past every service.
+    session.execute(update(Case).where(Case.id == world["unsigned"].id).values(
+        counsellor_id=staff.counsellor2.id))
+    session.commit()
+    _job(session, policy)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert _stale_rows(session, [world["unsigned"].id], policy, now) == []
+    after_anna, after_bram = queue_service.queue_counts(anna), queue_service.queue_counts(bram)
+    assert after_anna == _live(anna) == {**before_anna, "mine": before_anna["mine"] - 1}
+    assert after_bram == _live(bram) == {**before_bram, "mine": before_bram["mine"] + 1}
 
 
 def test_time_alone_moves_a_case_past_its_link_expiry(world, staff, ctx_for, session, policy):
