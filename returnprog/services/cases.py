@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 
-from sqlalchemy import and_, bindparam, case as sa_case, delete, func, literal, select, update
+from sqlalchemy import and_, bindparam, case as sa_case, delete, func, select, update
 
 from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
@@ -18,7 +18,7 @@ from . import Conflict, Context, Forbidden, Invalid, case_files, payment, transi
 from .access import record_look
 from .role_views import is_narrowed, narrow_case, narrow_details
 from .lookups import (PRINCIPAL, CaseSnapshot, allowed_actions, case_snapshot, display_name, gather_facts,
-                      is_adult, load_case, load_case_named, user_ref, visible_cases)
+                      is_adult, load_case, load_case_named, reader_cases, user_ref)
 from .uow import BUSY_MESSAGE, atomic, begin_write, commit, flush_or_conflict
 from ..messages import M, Refusal
 
@@ -421,71 +421,123 @@ def _order_by(sort: str, descending: bool, score):
     return [Case.id.desc()]
 
 
+def _filtered(query, filters: dict, counsellor_by: str | None):
+    """``query`` narrowed by the list's plain filters (state, counsellor, deadline range),
+    each a parameter of the same name: the statement's shape depends only on which filters
+    are given, never on their values."""
+    if "state" in filters:
+        query = query.where(Case.state == bindparam("state"))
+    if counsellor_by == "id":
+        query = query.where(Case.counsellor_id == bindparam("counsellor_id"))
+    elif counsellor_by == "email":
+        query = query.where(Case.counsellor_id.in_(
+            select(User.id).where(User.email == bindparam("counsellor_email"))))
+    deadline = Case.departure_deadline
+    if "deadline_from" in filters:
+        query = query.where(deadline >= bindparam("deadline_from", type_=deadline.type))
+    if "deadline_to" in filters:
+        query = query.where(deadline <= bindparam("deadline_to", type_=deadline.type))
+    return query
+
+
+@functools.lru_cache(maxsize=256)
+def _list_statements(role: str, has_team: bool, filters: frozenset, counsellor_by: str | None,
+                     sort: str, descending: bool):
+    """The page and the count of a plain list (no search words) of this shape, built once:
+    the reader's team, the filters' values, the page's size and offset are parameters.
+    Building the two statements and deriving their cache keys was a third of a list
+    request's time (bench/README.md)."""
+    query = _filtered(reader_cases(role, has_team=has_team), dict.fromkeys(filters),
+                      counsellor_by)
+    order = _order_by(sort, descending, None)
+    return (_page_statement(query, order, count_in_page=False),
+            select(func.count()).select_from(query.subquery()))
+
+
 def list_cases(ctx: Context, filters: dict) -> dict:
     """One page of the cases the actor may see, filtered (state, counsellor, deadline range,
     free-text search on reference, name, V-number or full BSN) and sorted: by relevance when
     searching, newest first otherwise, or by the column asked for (``sort``, ``order``)."""
-    query = visible_cases(ctx.actor)
-    if filters.get("state"):
-        query = query.where(Case.state == filters["state"])
-    counsellor = filters.get("counsellor")
+    actor = ctx.actor
+    given = {k for k in ("state", "deadline_from", "deadline_to") if filters.get(k)}
+    params = {"team_id": actor.team_id, **{k: filters[k] for k in given}}
+    counsellor, counsellor_by = filters.get("counsellor"), None
     if counsellor:
         # The user id, as answers name people; an e-mail address still works (older
         # callers, and the page's "mine" filter, which never puts it in the address).
         if isinstance(counsellor, int) or counsellor.isdigit():
-            query = query.where(Case.counsellor_id == int(counsellor))
+            counsellor_by, params["counsellor_id"] = "id", int(counsellor)
         else:
-            query = query.where(Case.counsellor_id.in_(
-                select(User.id).where(User.email == counsellor.lower())))
-    if filters.get("deadline_from"):
-        query = query.where(Case.departure_deadline >= filters["deadline_from"])
-    if filters.get("deadline_to"):
-        query = query.where(Case.departure_deadline <= filters["deadline_to"])
-    score = None
-    if filters.get("q"):
-        # Every word must occur (any order, any script, substrings): see returnprog.search.
-        # The schema refuses a query without a word the index can find.
-        terms = search.parse(filters["q"])
-        if not any(t.indexed for t in terms):
-            raise Invalid("error.invalid_fields", {"q": [M("validate.search_short")]})
-        dialect = ctx.session.get_bind().dialect.name
-        query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
-                 .where(Case.id.in_(search.matching_case_ids(dialect, terms))))
-        if is_narrowed(_role(ctx)):
-            # Finance may not learn whose V-number or BSN this is: a number finds a case
-            # for them only through its reference.
-            for word in search.fold(filters["q"]).split():
-                if word.isdigit():
-                    query = query.where(Case.reference.contains(word, autoescape=True))
-        score = search.relevance(dialect, terms)
-    sort = filters.get("sort") or ("relevance" if score is not None else "reference")
-    if sort == "relevance" and score is None:
+            counsellor_by, params["counsellor_email"] = "email", counsellor.lower()
+    searching = bool(filters.get("q"))
+    sort = filters.get("sort") or ("relevance" if searching else "reference")
+    if sort == "relevance" and not searching:
         sort = "reference"
     default_desc = sort in ("relevance", "reference")
     descending = {"asc": False, "desc": True}.get(filters.get("order") or "", default_desc)
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
-    order = _order_by(sort, descending, score)
-    # A search counts its hits in the same statement as the page (a window over the
-    # matches), so the index is read once per request, not twice. A plain list keeps its
-    # separate count, which an index answers without reading the rows.
-    items, total = list_page(ctx, query, page, per_page, order=order,
-                             count_in_page=score is not None)
+    params.update(limit=per_page, offset=(page - 1) * per_page)
+    if searching:
+        statement = _search_statement(ctx, filters, given, counsellor_by, sort, descending)
+        rows = ctx.session.execute(statement, params).all()
+        # A search counts its hits in the same statement as the page (a window over the
+        # matches), so the index is read once per request, not twice.
+        total = rows[0][-1] if rows else None
+    else:
+        statement, count = _list_statements(actor.role, actor.team_id is not None,
+                                            frozenset(given), counsellor_by, sort, descending)
+        rows = ctx.session.execute(statement, params).all()
+        total = None
     if total is None:
-        total = ctx.session.execute(
-            select(func.count()).select_from(query.subquery())).scalar_one()
+        # A plain list keeps its separate count, which an index answers without reading
+        # the rows (and a search past its last page counts again).
+        if searching:
+            count = select(func.count()).select_from(
+                _search_query(ctx, filters, given, counsellor_by).subquery())
+        total = ctx.session.execute(count, params).scalar_one()
     return {"page": page, "per_page": per_page, "total": total, "sort": sort,
-            "order": "desc" if descending else "asc", "items": items}
+            "order": "desc" if descending else "asc", "items": [_list_item(r) for r in rows]}
 
 
-def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
-              count_in_page: bool = False) -> tuple[list[dict], int | None]:
-    """The rows of one list page of ``query`` (a SELECT of cases) in ``order`` (newest first
-    by default), with the principal's name, the household's size and the counsellor (address, and the name
-    pages show) joined in: one statement however many rows. The page is cut first, so the joins and the count
-    of each household run for its rows only. With ``count_in_page`` the same statement also
-    counts every row of ``query`` (returned as the total; None when the page is empty or
-    not counted)."""
-    order = order or [Case.id.desc()]
+def _search_query(ctx: Context, filters: dict, given: set, counsellor_by: str | None):
+    """The cases a search's words find among those the actor may see, with the plain
+    filters (as parameters, like a plain list): built per request, as the words are."""
+    terms = search.parse(filters["q"])
+    # Every word must occur (any order, any script, substrings): see returnprog.search.
+    # The schema refuses a query without a word the index can find.
+    if not any(t.indexed for t in terms):
+        raise Invalid("error.invalid_fields", {"q": [M("validate.search_short")]})
+    actor = ctx.actor
+    query = _filtered(reader_cases(actor.role, has_team=actor.team_id is not None),
+                      dict.fromkeys(given), counsellor_by)
+    dialect = ctx.session.get_bind().dialect.name
+    query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
+             .where(Case.id.in_(search.matching_case_ids(dialect, terms))))
+    if is_narrowed(_role(ctx)):
+        # Finance may not learn whose V-number or BSN this is: a number finds a case for
+        # them only through its reference.
+        for word in search.fold(filters["q"]).split():
+            if word.isdigit():
+                query = query.where(Case.reference.contains(word, autoescape=True))
+    return query
+
+
+def _search_statement(ctx: Context, filters: dict, given: set, counsellor_by: str | None,
+                      sort: str, descending: bool):
+    """One page of a search, its hits counted in the same statement."""
+    query = _search_query(ctx, filters, given, counsellor_by)
+    terms = search.parse(filters["q"])
+    score = search.relevance(ctx.session.get_bind().dialect.name, terms)
+    return _page_statement(query, _order_by(sort, descending, score), count_in_page=True)
+
+
+def _page_statement(query, order, *, count_in_page: bool):
+    """The rows of one list page of ``query`` (a SELECT of cases) in ``order``, with the
+    principal's name, the household's size and the counsellor (address, and the name pages
+    show) joined in: one statement however many rows; ``limit`` and ``offset`` are
+    parameters. The page is cut first, so the joins and the count of each household run
+    for its rows only. With ``count_in_page`` the statement also counts every row of
+    ``query`` (the last column of each row)."""
     columns = [Case.id]
     if count_in_page:
         # The order may rank by the search index, which only the inner query joins: the
@@ -493,24 +545,27 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
         # the database can stop reading after one page.)
         columns += [func.row_number().over(order_by=order).label("pos"),
                     func.count().over().label("total")]
-    ids = (query.with_only_columns(*columns).order_by(*order).limit(per_page)
-           .offset((page - 1) * per_page).subquery())
+    ids = (query.with_only_columns(*columns).order_by(*order)
+           .limit(bindparam("limit")).offset(bindparam("offset")).subquery())
     principal = PRINCIPAL
     size = (select(func.count()).where(Participant.case_id == Case.id)
             .correlate(Case).scalar_subquery())
-    extra = [ids.c.total] if count_in_page else [literal(None)]
+    extra = [ids.c.total] if count_in_page else []
     # The columns shown, not whole cases: loading 25 case objects of 21 columns cost more
     # than finding them (as the dashboard's lists).
-    rows = ctx.session.execute(
-        select(Case.reference, Case.state, Case.version, Case.counsellor_id,
-               Case.departure_deadline, Case.destination_oblast, Case.updated_at,
-               principal.given_names_latin, principal.family_name_latin,
-               size.label("household_size"), User.name, User.email, *extra)
-        .join(ids, ids.c.id == Case.id)
-        .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
-        .outerjoin(User, User.id == Case.counsellor_id)
-        .order_by(*([ids.c.pos] if count_in_page else order))).all()
-    items = [{
+    return (select(Case.reference, Case.state, Case.version, Case.counsellor_id,
+                   Case.departure_deadline, Case.destination_oblast, Case.updated_at,
+                   principal.given_names_latin, principal.family_name_latin,
+                   size.label("household_size"), User.name, User.email, *extra)
+            .join(ids, ids.c.id == Case.id)
+            .outerjoin(principal, and_(principal.case_id == Case.id, principal.is_principal))
+            .outerjoin(User, User.id == Case.counsellor_id)
+            .order_by(*([ids.c.pos] if count_in_page else order)))
+
+
+def _list_item(c) -> dict:
+    """One row of :func:`_page_statement` as the list shows it."""
+    return {
         "reference": c.reference, "state": c.state, "version": c.version,
         "counsellor": user_ref(c.counsellor_id, c.name, c.email),
         "counsellor_name": display_name(c.name, c.email),
@@ -518,9 +573,6 @@ def list_page(ctx: Context, query, page: int, per_page: int, *, order=None,
                            if c.given_names_latin is not None else ""),
         "household_size": c.household_size, "departure_deadline": c.departure_deadline,
         "destination_oblast": c.destination_oblast, "updated_at": c.updated_at}
-        for c in rows]
-    total = rows[0][-1] if rows and count_in_page else None
-    return items, total
 
 
 # --- transitions ------------------------------------------------------------------------------------
