@@ -16,7 +16,7 @@ import shutil
 import hashlib
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlmodel import Session
 
 from returnprog import auth, db as dbmod, workflow
@@ -329,3 +329,20 @@ def api_staff(app):
                    for name in vars(cast)}
     cast.headers = headers
     return cast
+
+
+def statements_sent(engine, run, *markers: str) -> list[tuple[str, object]]:
+    """The statements (with their parameters) that ``run()`` sends through ``engine`` and
+    that contain any of ``markers``: for checking a query plan of what a service sends."""
+    seen = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if any(marker in statement for marker in markers):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    return seen

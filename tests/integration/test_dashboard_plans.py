@@ -6,27 +6,18 @@ counsellor's work-queue count is a scan of the queue cache's own index (migratio
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from returnprog.services import figures
+
+from ..conftest import intake, statements_sent
 
 SCOPE_INDEX = {"counsellor": "ix_case_counsellor_live", "supervisor": "ix_case_team_deadline"}
 
 
 def _deadline_statements(engine, ctx):
     """The statements the dashboard sends for its two deadline lists."""
-    seen = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        if "departure_deadline <" in statement or "departure_deadline >=" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", grab)
-    try:
-        figures.dashboard(ctx)
-    finally:
-        event.remove(engine, "before_cursor_execute", grab)
-    return seen
+    return statements_sent(engine, lambda: figures.dashboard(ctx),
+                           "departure_deadline <", "departure_deadline >=")
 
 
 def _plan(engine, statement, params) -> str:
@@ -62,21 +53,11 @@ def test_the_counsellors_queue_count_is_one_scan_of_the_cache_index(engine, ctx_
     from returnprog.services import cases as case_service
     from returnprog.services import queues
 
-    from ..conftest import intake
 
     for _ in range(3):
         case_service.open_case(ctx_for(staff.counsellor), intake(1))
-    seen = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        if "FROM case_queue" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", grab)
-    try:
-        queues.queue_counts(ctx_for(staff.counsellor))
-    finally:
-        event.remove(engine, "before_cursor_execute", grab)
+    seen = statements_sent(engine, lambda: queues.queue_counts(ctx_for(staff.counsellor)),
+                           "FROM case_queue")
     assert len(seen) >= 1
     plan = _plan(engine, *seen[0])
     assert "COVERING INDEX ix_case_queue_reader" in plan, plan

@@ -11,7 +11,7 @@ from returnprog.models import CaseSearch
 from returnprog.services import Invalid
 from returnprog.services import cases as case_service
 
-from ..conftest import intake, person
+from ..conftest import intake, person, statements_sent
 
 
 def _named(given, family, given_cyr=None, family_cyr=None, **over):
@@ -172,17 +172,7 @@ def test_a_case_opened_in_a_failed_transaction_leaves_no_index_row(ctx_for, staf
 
 def _captured_search(engine, ctx, q):
     """The statements list_cases sends for ``q`` that read the search index."""
-    seen = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        if "case_search" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", grab)
-    try:
-        found(ctx, q)
-    finally:
-        event.remove(engine, "before_cursor_execute", grab)
+    seen = statements_sent(engine, lambda: found(ctx, q), "case_search")
     assert seen
     return seen
 
