@@ -151,8 +151,13 @@ def _counsellor_queues(ctx: Context) -> dict[str, list[dict]]:
 
 def _own_open(ctx: Context):
     """The counsellor's own open cases (a SELECT of cases)."""
-    return visible_cases(ctx.actor).where(Case.counsellor_id == ctx.actor.id,
-                                          Case.state.in_(OPEN_STATES))
+    return _open_of(visible_cases(ctx.actor), ctx.actor.id)
+
+
+def _open_of(query, counsellor):
+    """The open cases of ``counsellor`` (an id, or a parameter) among ``query``'s: one
+    definition for the queues, the cached count and the cases it judges afresh."""
+    return query.where(Case.counsellor_id == counsellor, Case.state.in_(OPEN_STATES))
 
 
 # --- the cache the dashboard counts from (issue 11) ------------------------------------------
@@ -204,8 +209,7 @@ def _counsellor_count_statement(has_team: bool):
     cached judgements from ``ix_case_queue_reader`` alone, under the same scope applied to
     the cache row's copy of the case's columns: one range scan of an index instead of a
     lookup into ``case_queue`` per open case (2.7 ms -> 0.45 ms at 150,000 cases)."""
-    own = (reader_cases(COUNSELLOR, has_team=has_team)
-           .where(Case.counsellor_id == bindparam("actor_id"), Case.state.in_(OPEN_STATES)))
+    own = _open_of(reader_cases(COUNSELLOR, has_team=has_team), bindparam("actor_id"))
     total = own.with_only_columns(func.count()).scalar_subquery()
     current = _holds(bindparam("now", type_=CaseQueue.computed_at.type),
                      bindparam("policy_key"))
