@@ -37,7 +37,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import (String, and_, bindparam, case, func, insert, literal, or_, select,
+                        text, update)
 from sqlalchemy.engine import Connection
 
 from .identifiers import is_valid_bsn
@@ -220,52 +221,95 @@ def searchable(q: str | None) -> bool:
     return any(t.indexed for t in parse(q))
 
 
-def matching_case_ids(dialect: str, terms: list[Term]):
-    """A SELECT of the ids of cases whose haystack holds every term, driven by the index.
-    ``terms`` must contain at least one indexed term (:func:`searchable`)."""
-    indexed = [t for t in terms if t.indexed]
-    short = [t for t in terms if not t.indexed]
+def shape(terms: list[Term]) -> tuple:
+    """What a statement for ``terms`` depends on, apart from the words themselves: per
+    word, whether the index can find it and how many spellings (and spellings as typed)
+    it has. Queries of one shape share their statements (:func:`matching_case_ids`,
+    :func:`relevance`), with the words as parameters (:func:`parameters`)."""
+    return tuple((t.indexed, len(t.spellings), len(t.exact or t.spellings)) for t in terms)
+
+
+def _word(name: str):
+    """The parameter ``name``: one spelling of a query word (or its pattern)."""
+    return bindparam(name, type_=String())
+
+
+def like_pattern(value: str) -> str:
+    """A ``LIKE`` pattern for ``value`` anywhere in the text (``/`` escapes)."""
+    return "%" + value.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def parameters(dialect: str, terms: list[Term]) -> dict:
+    """The values of the parameters that the statements of :func:`matching_case_ids` and
+    :func:`relevance` for ``shape(terms)`` take: word ``i``'s spelling ``j`` as
+    ``q{i}s{j}`` (as typed: ``q{i}e{j}``), padded for whole-word (``…w``) and word-start
+    (``…p``) matches, as a ``LIKE`` pattern on PostgreSQL (``…l``); on SQLite the FTS5
+    expression of the indexed words as ``q_fts``."""
+    params: dict[str, str] = {}
+    for i, term in enumerate(terms):
+        for j, s in enumerate(term.spellings):
+            params.update({f"q{i}s{j}": s, f"q{i}s{j}w": f" {s} ", f"q{i}s{j}p": f" {s}"})
+            if dialect != "sqlite":
+                params[f"q{i}s{j}l"] = like_pattern(s)
+        for j, s in enumerate(term.exact or term.spellings):
+            params.update({f"q{i}e{j}w": f" {s} ", f"q{i}e{j}p": f" {s}"})
+    if dialect == "sqlite":
+        # FTS5 phrase strings: double quotes doubled; trigram phrases match substrings.
+        params["q_fts"] = " AND ".join(
+            "(" + " OR ".join('"' + s.replace('"', '""') + '"' for s in t.spellings) + ")"
+            for t in terms if t.indexed)
+    return params
+
+
+def matching_case_ids(dialect: str, shape: tuple):
+    """A SELECT of the ids of cases whose haystack holds every word of a query of this
+    :func:`shape`, driven by the index; the words are :func:`parameters`. The shape must
+    contain at least one indexed word (:func:`searchable`)."""
+    indexed = [(i, n) for i, (ok, n, _) in enumerate(shape) if ok]
+    short = [(i, n) for i, (ok, n, _) in enumerate(shape) if not ok]
     if not indexed:
         raise ValueError("no indexed term")
     column = CaseSearch.haystack
     # Short words are checked on the rows the index found, with a function no index
     # answers, so the planner cannot try to use the trigram index for them.
     find = func.strpos if dialect == "postgresql" else func.instr
-    narrow = [or_(*(find(column, s) > 0 for s in t.spellings)) for t in short]
+    narrow = [or_(*(find(column, _word(f"q{i}s{j}")) > 0 for j in range(n)))
+              for i, n in short]
     if dialect == "sqlite":
-        # FTS5 phrase strings: double quotes doubled; trigram phrases match substrings.
-        expr = " AND ".join(
-            "(" + " OR ".join('"' + s.replace('"', '""') + '"' for s in t.spellings) + ")"
-            for t in indexed)
-        fts = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :expr"
-                   ).bindparams(expr=expr).columns(rowid=CaseSearch.case_id.type)
+        fts = text("SELECT rowid FROM case_search_fts WHERE case_search_fts MATCH :q_fts"
+                   ).columns(rowid=CaseSearch.case_id.type)
         if not narrow:
             return fts
         hits = fts.subquery()
         return select(CaseSearch.case_id).where(CaseSearch.case_id.in_(select(hits.c.rowid)),
                                                 *narrow)
-    like = [or_(*(column.contains(s, autoescape=True) for s in t.spellings)) for t in indexed]
+    like = [or_(*(column.like(_word(f"q{i}s{j}l"), escape="/") for j in range(n)))
+            for i, n in indexed]
     return select(CaseSearch.case_id).where(and_(*like), *narrow)
 
 
-def relevance(dialect: str, terms: list[Term]):
+def relevance(dialect: str, shape: tuple):
     """A score for ranking the cases a search found: per word of the query, 4 when it is a
     whole word of the haystack as typed (a full name, the whole reference), 3 when a word
     starts with it, 2 and 1 for the same through its sound key only (Gritsenko for a
     Hrytsenko), 0 when it only occurs inside a word. Summed over the words, so "Olena
-    Kovalenko" ranks the person of that name above an Olenaria Kovalenkova.
+    Kovalenko" ranks the person of that name above an Olenaria Kovalenkova. For a query of
+    this :func:`shape`, the words being :func:`parameters`.
 
     Only evaluated on the rows the index found (the caller joins ``case_search``)."""
     find = func.strpos if dialect == "postgresql" else func.instr
     padded = literal(" ") + CaseSearch.haystack + literal(" ")
+
+    def found(names):
+        return or_(*(find(padded, _word(name)) > 0 for name in names))
+
     score = literal(0)
-    for term in terms:
-        exact = term.exact or term.spellings
+    for i, (_, spellings, exact) in enumerate(shape):
         score = score + case(
-            (or_(*(find(padded, f" {s} ") > 0 for s in exact)), 4),
-            (or_(*(find(padded, f" {s}") > 0 for s in exact)), 3),
-            (or_(*(find(padded, f" {s} ") > 0 for s in term.spellings)), 2),
-            (or_(*(find(padded, f" {s}") > 0 for s in term.spellings)), 1), else_=0)
+            (found(f"q{i}e{j}w" for j in range(exact)), 4),
+            (found(f"q{i}e{j}p" for j in range(exact)), 3),
+            (found(f"q{i}s{j}w" for j in range(spellings)), 2),
+            (found(f"q{i}s{j}p" for j in range(spellings)), 1), else_=0)
     return score
 
 

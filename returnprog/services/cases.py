@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 
-from sqlalchemy import and_, bindparam, case as sa_case, delete, func, select, update
+from sqlalchemy import String, and_, bindparam, case as sa_case, delete, func, select, update
 
 from .. import access_log, audit, evidence, search, workflow
 from ..db import upsert_into
@@ -486,11 +486,9 @@ def list_cases(ctx: Context, filters: dict) -> dict:
     page, per_page = filters.get("page", 1), filters.get("per_page", 25)
     params.update(limit=per_page, offset=(page - 1) * per_page)
     if searching:
-        # Built per request: the words are part of the statement.
-        query, score = _search_query(ctx, filters["q"], given, counsellor_by)
-        statement = _page_statement(query, _order_by(sort, descending, score),
-                                    count_in_page=True)
-        count = _count_of(query)
+        statement, count, words = _search_statements(ctx, filters["q"], given, counsellor_by,
+                                                     sort, descending)
+        params.update(words)
     else:
         statement, count = _list_statements(actor.role, actor.team_id is not None, given,
                                             counsellor_by, sort, descending)
@@ -505,27 +503,47 @@ def list_cases(ctx: Context, filters: dict) -> dict:
             "order": "desc" if descending else "asc", "items": [_list_item(r) for r in rows]}
 
 
-def _search_query(ctx: Context, q: str, given: frozenset, counsellor_by: str | None):
-    """The cases the search words ``q`` find among those the actor may see, with the plain
-    filters as parameters (as a plain list), and the relevance score to rank them by."""
+def _search_statements(ctx: Context, q: str, given: frozenset, counsellor_by: str | None,
+                       sort: str, descending: bool):
+    """The page and the count of a search for the words ``q`` among the cases the actor
+    may see, and the words' parameters: the statements come from :func:`_search_shaped`,
+    built once per shape of query (how many words, how many spellings each), so a search
+    costs what it reads, not building and keying a statement of a hundred clauses."""
     terms = search.parse(q)
     # Every word must occur (any order, any script, substrings): see returnprog.search.
     # The schema refuses a query without a word the index can find.
     if not any(t.indexed for t in terms):
         raise Invalid("error.invalid_fields", {"q": [M("validate.search_short")]})
     actor = ctx.actor
-    query = _filtered(reader_cases(actor.role, has_team=actor.team_id is not None), given,
-                      counsellor_by)
     dialect = ctx.session.get_bind().dialect.name
-    query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
-             .where(Case.id.in_(search.matching_case_ids(dialect, terms))))
+    params = search.parameters(dialect, terms)
+    numbers = []
     if is_narrowed(_role(ctx)):
         # Finance may not learn whose V-number or BSN this is: a number finds a case for
         # them only through its reference.
-        for word in search.fold(q).split():
-            if word.isdigit():
-                query = query.where(Case.reference.contains(word, autoescape=True))
-    return query, search.relevance(dialect, terms)
+        numbers = [word for word in search.fold(q).split() if word.isdigit()]
+        params.update({f"q_ref{k}": search.like_pattern(word)
+                       for k, word in enumerate(numbers)})
+    page, count = _search_shaped(dialect, search.shape(terms), len(numbers), actor.role,
+                                 actor.team_id is not None, given, counsellor_by, sort,
+                                 descending)
+    return page, count, params
+
+
+@functools.lru_cache(maxsize=256)
+def _search_shaped(dialect: str, shape: tuple, numbers: int, role: str, has_team: bool,
+                   given: frozenset, counsellor_by: str | None, sort: str, descending: bool):
+    """The page and the count of a search of this shape (:func:`search.shape`; ``numbers``
+    reference filters for a narrowed reader), built once with the words, the filters and
+    the reader's team as parameters."""
+    query = _filtered(reader_cases(role, has_team=has_team), given, counsellor_by)
+    query = (query.join(CaseSearch, CaseSearch.case_id == Case.id)
+             .where(Case.id.in_(search.matching_case_ids(dialect, shape))))
+    for k in range(numbers):
+        query = query.where(Case.reference.like(bindparam(f"q_ref{k}", type_=String()),
+                                                escape="/"))
+    order = _order_by(sort, descending, search.relevance(dialect, shape))
+    return _page_statement(query, order, count_in_page=True), _count_of(query)
 
 
 def _page_statement(query, order, *, count_in_page: bool):

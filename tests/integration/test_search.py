@@ -194,12 +194,14 @@ def test_the_search_reads_the_index_not_every_row(engine, ctx_for, staff, cases,
         if engine.dialect.name == "postgresql":
             # With five rows the planner rightly prefers the case's primary key; forbid
             # sequential scans to see that the trigram index answers the search itself.
-            compiled = search.matching_case_ids("postgresql", search.parse(q)).compile(
+            terms = search.parse(q)
+            compiled = search.matching_case_ids("postgresql", search.shape(terms)).compile(
                 dialect=engine.dialect)
             with engine.connect() as conn:
                 conn.execute(text("SET enable_seqscan = off"))
                 plan = "\n".join(r[0] for r in conn.exec_driver_sql(
-                    "EXPLAIN " + str(compiled), compiled.params))
+                    "EXPLAIN " + str(compiled),
+                    compiled.construct_params(search.parameters("postgresql", terms))))
             assert "Bitmap Index Scan on ix_case_search_haystack_trgm" in plan, plan
 
 

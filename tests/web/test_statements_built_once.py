@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.sql import cache_key
 from sqlmodel import Session
 
-from returnprog import auth
+from returnprog import auth, search
 from returnprog.services import cases as case_service
 
 from ..conftest import drive_to, intake, run_queue_job
@@ -82,6 +82,8 @@ def test_the_hot_reads_build_no_statement_in_the_request(app, built, staff, ctx_
         "list API": lambda: api.get("/api/v1/cases?state=intake&sort=deadline&page=2",
                                     headers=headers),
         "case list page": lambda: web.client.get("/cases?state=intake"),
+        # A search: the words are parameters of a statement built once per shape.
+        "search API": lambda: api.get("/api/v1/cases?q=Kovalenko", headers=headers),
     }
     over = {}
     for name, request in routes.items():
@@ -93,11 +95,19 @@ def test_the_hot_reads_build_no_statement_in_the_request(app, built, staff, ctx_
 
 
 def test_the_count_sees_a_statement_built_in_the_request(app, built, staff, ctx_for, session):
-    """The hook counts what it should: a search builds its statement from the query."""
+    """The hook counts what it should: a search of a shape not seen before builds its
+    statements in the request; another search of the same shape (other words, as many
+    spellings) builds none. Both ask past the last page, so both run the page and the count
+    (the first use of a statement object derives its key once, wherever it happens)."""
     drive_to(ctx_for, staff, session, "intake", adults=1, minors=0)
     token = auth.issue_api_token(session, staff.counsellor)
     api, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
-    request = lambda: api.get("/api/v1/cases?q=Kovalenko", headers=headers)  # noqa: E731
-    request()
-    seen = built.during(request)
+    first, second = "Kovalenko", "Kovalenka"
+    assert search.shape(search.parse(first)) == search.shape(search.parse(second))
+    case_service._search_shaped.cache_clear()
+    past_the_end = "&page=9"
+    seen = built.during(lambda: api.get(f"/api/v1/cases?q={first}{past_the_end}",
+                                        headers=headers))
     assert any("list_cases" in where for where in seen), seen
+    assert built.during(lambda: api.get(f"/api/v1/cases?q={second}{past_the_end}",
+                                        headers=headers)) == {}
