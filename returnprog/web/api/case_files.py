@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from ... import schemas_case_files as schemas
+from ...dumping import dump
 from ...messages import M
 from ...services import case_files as case_file_service
 from ..case_files_ui import attachment
@@ -20,7 +21,7 @@ def list_notes(reference: str):
     query = load(schemas.NotesQuerySchema, request.args.to_dict())
     page = case_file_service.read_notes(api_ctx(), reference, before_id=query["before"],
                                         limit=query["limit"])
-    return jsonify(schemas.NotesOut().dump(page))
+    return jsonify(dump(schemas.NotesOut, page))
 
 
 @bp.post("/cases/<reference>/notes")
@@ -28,7 +29,7 @@ def add_note(reference: str):
     """Add a note to the case (notes are never edited; a correction is a new note)."""
     data = load(schemas.NoteSchema, json_body())
     note = case_file_service.add_note(api_ctx(), reference, data)
-    resp = jsonify(schemas.NoteOut().dump(note))
+    resp = jsonify(dump(schemas.NoteOut, note))
     resp.status_code = 201
     return resp
 
@@ -37,7 +38,7 @@ def add_note(reference: str):
 def list_evidence(reference: str):
     """The case's evidence files (without their content), newest first."""
     items = case_file_service.list_evidence(api_ctx(), reference)
-    return jsonify(schemas.EvidenceListOut().dump({"items": items}))
+    return jsonify(dump(schemas.EvidenceListOut, {"items": items}))
 
 
 @bp.post("/cases/<reference>/evidence")
@@ -60,7 +61,7 @@ def upload_evidence(reference: str):
         if exc.message_code == "evidence.too_large":
             raise ApiError(413, "too_large", exc.message, exc.details) from None
         raise
-    resp = jsonify(schemas.EvidenceOut().dump(row))
+    resp = jsonify(dump(schemas.EvidenceOut, row))
     resp.status_code = 201
     resp.headers["Location"] = f"/api/v1/cases/{reference}/evidence/{row['id']}"
     return resp

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from ...messages import M
 from ... import schemas
+from ...dumping import dump
+from ...messages import M
 from ...schemas_corrections import CorrectionOut, CorrectionSchema
 from ...services import cases as case_service
 from ...services import corrections
-from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body, schema
+from .common import ApiError, api_ctx, authenticate, json_body, load, optional_body
 from .openapi import build_spec
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -20,7 +21,7 @@ bp.before_request(authenticate)
 
 def _case_response(reference: str, status: int = 200):
     data = case_service.read_case(api_ctx(), reference, log_view=False)
-    resp = jsonify(schema(schemas.CaseOut).dump(data))
+    resp = jsonify(dump(schemas.CaseOut, data))
     resp.status_code = status
     return resp
 
@@ -29,7 +30,7 @@ def _case_response(reference: str, status: int = 200):
 def list_cases():
     """List the cases you may see, filtered and paginated."""
     filters = load(schemas.CaseQuerySchema, request.args.to_dict())
-    return jsonify(schema(schemas.CaseListOut).dump(case_service.list_cases(api_ctx(), filters)))
+    return jsonify(dump(schemas.CaseListOut, case_service.list_cases(api_ctx(), filters)))
 
 
 @bp.post("/cases/search")
@@ -38,7 +39,7 @@ def search_cases():
     may be names or V-numbers) in the request body rather than in the address, where
     proxies and access logs would keep them. Same filters and answer as ``GET /cases``."""
     filters = load(schemas.CaseQuerySchema, json_body())
-    return jsonify(schema(schemas.CaseListOut).dump(case_service.list_cases(api_ctx(), filters)))
+    return jsonify(dump(schemas.CaseListOut, case_service.list_cases(api_ctx(), filters)))
 
 
 @bp.post("/cases")
@@ -54,12 +55,12 @@ def create_case():
 @bp.get("/cases/<case_ref:reference>")
 def get_case(reference: str):
     """Read a case: participants, state, allowed actions, documents, payments."""
-    return jsonify(schema(schemas.CaseOut).dump(case_service.read_case(api_ctx(), reference)))
+    return jsonify(dump(schemas.CaseOut, case_service.read_case(api_ctx(), reference)))
 
 
 def _trail_page(reference: str):
     query = load(schemas.TrailQuerySchema, request.args.to_dict())
-    return jsonify(schemas.TrailOut().dump(case_service.case_trail(
+    return jsonify(dump(schemas.TrailOut, case_service.case_trail(
         api_ctx(), reference, before_seq=query["before"], limit=query["limit"])))
 
 
@@ -79,7 +80,7 @@ def get_trail(reference: str):
 def get_access_log(reference: str):
     """A page of who looked at the case, newest first."""
     query = load(schemas.TrailQuerySchema, request.args.to_dict())
-    return jsonify(schemas.LooksOut().dump(case_service.case_looks(
+    return jsonify(dump(schemas.LooksOut, case_service.case_looks(
         api_ctx(), reference, before_id=query["before"], limit=query["limit"])))
 
 
@@ -109,9 +110,9 @@ def correct_case(reference: str):
     data = load(CorrectionSchema, json_body())
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
     plan = corrections.correct_case(api_ctx(), reference, data, _if_match(), dry_run=dry_run)
-    iso = lambda v: v.isoformat() if hasattr(v, "isoformat") else v  # noqa: E731
+    iso = lambda v: v.isoformat() if hasattr(v, "isoformat") else v
     plan["changes"] = [{**c, "old": iso(c["old"]), "new": iso(c["new"])} for c in plan["changes"]]
-    return jsonify(CorrectionOut().dump({**plan, "dry_run": dry_run}))
+    return jsonify(dump(CorrectionOut, {**plan, "dry_run": dry_run}))
 
 
 @bp.post("/cases/<reference>/ind-confirmations")

@@ -5,8 +5,6 @@ Service errors are mapped to the JSON error shape by :mod:`returnprog.web.errors
 """
 from __future__ import annotations
 
-import functools
-
 from flask import g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
@@ -15,6 +13,7 @@ from werkzeug.routing import BaseConverter
 from ...messages import M
 from ...auth import check_api_token
 from ...db import end_read
+from ...dumping import shared_schema as schema
 from ...services import Invalid, ServiceError
 from ..errors import error_response
 from ..sessions import db_session, service_context
@@ -92,15 +91,6 @@ def optional_body() -> dict:
     if request.content_length or (request.is_json and request.get_data(cache=True)):
         return json_body()
     return {}
-
-
-@functools.cache
-def schema(schema_cls):
-    """The one instance of ``schema_cls`` every request uses: building a schema binds each
-    of its fields (a case's nested ones included) again, a quarter of a millisecond per
-    case read. Loading and dumping keep no state in the instance, so sharing it between
-    requests and threads is safe."""
-    return schema_cls()
 
 
 def load(schema_cls, data: dict) -> dict:

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from ... import export
 from ... import schemas_finance as schemas
+from ...dumping import dump
 from ...messages import M
 from ...services import batches as batch_service
 from ...services import reconcile as reconcile_service
@@ -28,7 +29,7 @@ def _with_links(batch: dict) -> dict:
 
 def _batch_response(batch_id: int, status: int = 200):
     data = batch_service.read_batch(api_ctx(), batch_id)
-    resp = jsonify(schemas.BatchOut().dump(_with_links(data)))
+    resp = jsonify(dump(schemas.BatchOut, _with_links(data)))
     resp.status_code = status
     return resp
 
@@ -44,7 +45,7 @@ def list_batches():
     filters = load(schemas.BatchQuerySchema, request.args.to_dict())
     page = batch_service.list_batches(api_ctx(), filters)
     page["items"] = [_with_links(item) for item in page["items"]]
-    return jsonify(schemas.BatchListOut().dump(page))
+    return jsonify(dump(schemas.BatchListOut, page))
 
 
 @bp.post("/batches")
@@ -114,7 +115,7 @@ def import_statement():
     limit = int(current_app.config["STATEMENT_MAX_BYTES"])
     result = reconcile_service.import_statement(api_ctx(), upload.stream.read(limit + 1),
                                                 max_bytes=limit)
-    resp = jsonify(schemas.StatementOut().dump(result))
+    resp = jsonify(dump(schemas.StatementOut, result))
     resp.status_code = 200 if result["already_imported"] else 201
     return resp
 
@@ -123,7 +124,7 @@ def import_statement():
 def list_statements():
     """The imported statements, newest first, with what their entries did."""
     filters = load(schemas.PageQuerySchema, request.args.to_dict())
-    return jsonify(schemas.StatementListOut().dump(
+    return jsonify(dump(schemas.StatementListOut,
         reconcile_service.list_statements(api_ctx(), filters)))
 
 
@@ -132,7 +133,7 @@ def review_list():
     """The review list: entries that could not be matched for sure (``state=open``), or
     those already decided (``state=resolved``)."""
     filters = load(schemas.ReviewQuerySchema, request.args.to_dict())
-    return jsonify(schemas.EntryListOut().dump(reconcile_service.review_list(api_ctx(), filters)))
+    return jsonify(dump(schemas.EntryListOut, reconcile_service.review_list(api_ctx(), filters)))
 
 
 @bp.post("/statement-entries/<int:entry_id>/resolve")
@@ -142,7 +143,7 @@ def resolve_entry(entry_id: int):
     data = load(schemas.ResolveEntrySchema, optional_body())
     result = reconcile_service.resolve_entry(api_ctx(), entry_id, data["resolution"],
                                              data["note"], data.get("payment_id"))
-    return jsonify(schemas.EntryOut().dump(result))
+    return jsonify(dump(schemas.EntryOut, result))
 
 
 @bp.get("/reports/reconciliation")
@@ -159,4 +160,4 @@ def reconciliation_report():
         resp.headers["Content-Disposition"] = \
             f'attachment; filename="travel-support-reconciliation-{report["month"]}.csv"'
         return resp
-    return jsonify(schemas.ReportOut().dump(report))
+    return jsonify(dump(schemas.ReportOut, report))

@@ -16,9 +16,10 @@ import hashlib
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
-from ...messages import M
 from ... import export
 from ... import schemas_payments as schemas
+from ...dumping import dump
+from ...messages import M
 from ...services import batches as batch_service
 from ...services import payment as payment_service
 from ...services.lookups import user_ref
@@ -32,7 +33,7 @@ def _payment_response(payment, reference: str, status: int = 200):
     """The payment as the API answers it, from an ORM row or :func:`read_payment`'s dict."""
     data = (payment if isinstance(payment, dict)
             else payment_service.payment_out(api_ctx(), payment, reference))
-    resp = jsonify(schemas.PaymentDetailOut().dump(data))
+    resp = jsonify(dump(schemas.PaymentDetailOut, data))
     resp.status_code = status
     return resp
 
@@ -56,7 +57,7 @@ def _proposed(reference: str, deprecated_location: bool = False):
 @bp.get("/cases/<reference>/payments")
 def list_case_payments(reference: str):
     """Every payment of the case, oldest first (IBANs masked), each with its version."""
-    return jsonify(schemas.CasePaymentsOut().dump(
+    return jsonify(dump(schemas.CasePaymentsOut,
         payment_service.case_payments(api_ctx(), reference)))
 
 
@@ -181,7 +182,7 @@ def record_reentry(reference: str):
 def list_payments():
     """Payments on the cases you may see, filtered by status, method, case or export."""
     filters = load(schemas.PaymentQuerySchema, request.args.to_dict())
-    return jsonify(schemas.PaymentListOut().dump(payment_service.list_payments(api_ctx(), filters)))
+    return jsonify(dump(schemas.PaymentListOut, payment_service.list_payments(api_ctx(), filters)))
 
 
 def _batch_out(batch, fmt: str | None = None) -> dict:
@@ -204,7 +205,7 @@ def create_export():
     batch = batch_service.create_batch(api_ctx(), None if data["kind"] == "csv" else "sepa",
                                        debtor)
     fmt = data["kind"] if batch_service.file_of(batch, data["kind"]) else "csv"
-    resp = jsonify(schemas.ExportBatchOut().dump(_batch_out(batch, fmt)))
+    resp = jsonify(dump(schemas.ExportBatchOut, _batch_out(batch, fmt)))
     resp.status_code = 201
     resp.headers["Location"] = url_for("api_payments.download_export", batch_id=batch.id,
                                        format=fmt)
@@ -217,7 +218,7 @@ def list_exports():
     filters = load(schemas.ExportQuerySchema, request.args.to_dict())
     page = batch_service.list_batches(api_ctx(), filters)
     page["items"] = [_batch_out(item) for item in page["items"]]
-    return jsonify(schemas.ExportListOut().dump(page))
+    return jsonify(dump(schemas.ExportListOut, page))
 
 
 @bp.get("/exports/<int:batch_id>")

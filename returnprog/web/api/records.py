@@ -8,6 +8,7 @@ from dataclasses import asdict
 from flask import Blueprint, abort, jsonify, request
 
 from ... import schemas_access
+from ...dumping import dump
 from ...services import access_requests as service
 from ...services import processing as processing_service
 from .common import api_ctx, authenticate, load
@@ -19,7 +20,7 @@ MAX_ID = 2**31 - 1
 
 
 def _page_of(page) -> dict:
-    return schemas_access.ProcessingPageOut().dump(
+    return dump(schemas_access.ProcessingPageOut,
         {"items": [asdict(e) for e in page.items], "page": page.page,
          "per_page": page.per_page, "more": page.more})
 
@@ -27,7 +28,7 @@ def _page_of(page) -> dict:
 @bp.get("/access-requests")
 def list_access_requests():
     """Every access request, those still to answer first (records roles)."""
-    return jsonify(schemas_access.AccessRequestListOut().dump(
+    return jsonify(dump(schemas_access.AccessRequestListOut,
         {"items": service.list_requests(api_ctx())}))
 
 
@@ -36,7 +37,7 @@ def get_access_request(access_request_id: int):
     """One access request: the identity check, the term, the package's hash, the answer."""
     if access_request_id > MAX_ID:
         abort(404)
-    return jsonify(schemas_access.AccessRequestOut().dump(
+    return jsonify(dump(schemas_access.AccessRequestOut,
         service.get_request(api_ctx(), access_request_id)))
 
 

@@ -15,12 +15,12 @@ Views parse, call one service and map the result.
 """
 from __future__ import annotations
 
-
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from ... import schemas_signing as schemas
 from ... import verifier
 from ...config import public_base_url
+from ...dumping import dump
 from ...identifiers import ID_TYPE_RECORDED
 from ...messages import M
 from ...services import case_views
@@ -30,7 +30,6 @@ from ..errors import error_response
 from ..headers import pdf_attachment
 from ..verify import busy_response, check_upload
 from .common import ApiError, api_ctx, authenticate, json_body, load
-
 
 bp = Blueprint("api_signing", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
@@ -50,7 +49,7 @@ def _created(request_row, token: str):
     ctx = api_ctx()
     entry = signing_service.link_entry(ctx, request_row)
     url = public_base_url(current_app.config) + url_for("sign_link.page", token=token)
-    resp = jsonify(schemas.SigningLinkCreatedOut().dump({**entry, "url": url}))
+    resp = jsonify(dump(schemas.SigningLinkCreatedOut, {**entry, "url": url}))
     resp.status_code = 201  # never cached: web.headers marks every API answer no-store
     return resp
 
@@ -73,7 +72,7 @@ def create_signing_link(reference: str):
 def list_signing_links(reference: str):
     """The case's signing links and tablet sessions with their status; never an address."""
     items = signing_service.link_register(api_ctx(), reference)
-    return jsonify(schemas.SigningLinksOut().dump({"items": items}))
+    return jsonify(dump(schemas.SigningLinksOut, {"items": items}))
 
 
 @bp.post("/cases/<reference>/signing-links/<int:link_id>/resend")
@@ -89,7 +88,7 @@ def revoke_signing_link(reference: str, link_id: int):
     """Withdraw a signing link (or tablet session) that has not been used."""
     ctx = api_ctx()
     link = signing_service.revoke_signing_link(ctx, reference, _link_id(link_id))
-    return jsonify(schemas.SigningLinkOut().dump(signing_service.link_entry(ctx, link)))
+    return jsonify(dump(schemas.SigningLinkOut, signing_service.link_entry(ctx, link)))
 
 
 @bp.post("/cases/<reference>/tablet-sessions")
@@ -111,7 +110,7 @@ def list_documents(reference: str):
     for item in items:
         item["download"] = url_for("api_signing.download_document", reference=reference,
                                    document_id=item["id"])
-    return jsonify(schemas.DocumentListOut().dump({"items": items}))
+    return jsonify(dump(schemas.DocumentListOut, {"items": items}))
 
 
 @bp.get("/cases/<reference>/documents/<int:document_id>")
@@ -160,4 +159,4 @@ def verify_pdf():
         result = check_upload(data, "api")
     except verifier.Busy:
         return busy_response()
-    return jsonify(schemas.VerificationOut().dump(_verdict(result)))
+    return jsonify(dump(schemas.VerificationOut, _verdict(result)))
