@@ -13,6 +13,9 @@ Flask-free: callers pass the session, the actor and the clock.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -47,6 +50,55 @@ def _key(actor, look: Look, now: dt.datetime, interval_seconds: int) -> dict:
             "interval": int(now.timestamp()) // interval_seconds}
 
 
+# How many looks a process remembers per database (see :class:`_Known`): a worker serving
+# a busy office sees a few thousand distinct looks an interval; a key is ~200 bytes.
+KNOWN_LOOKS = 20_000
+
+
+class _Known:
+    """The looks this process knows are in the log (it found or wrote their row), per
+    database, newest last, at most :data:`KNOWN_LOOKS`: a reader who opens the same case
+    again within the interval then costs no statement at all. Sound because the log is
+    append-only: nothing deletes its rows (a retention rule, when one comes, must spare
+    the current interval), and a key is only added once its row is committed.
+
+    Kept per connection pool, not per engine: ``engine.dispose()`` — what swapping or
+    restoring the database under a running process must do anyway — starts a new pool
+    and so forgets everything known about the old database."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_pool: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def has(self, pool, key: tuple) -> bool:
+        with self._lock:
+            known = self._by_pool.get(pool)
+            if known is None or key not in known:
+                return False
+            known.move_to_end(key)
+            return True
+
+    def add(self, pool, key: tuple) -> None:
+        with self._lock:
+            known = self._by_pool.setdefault(pool, OrderedDict())
+            known[key] = None
+            known.move_to_end(key)
+            while len(known) > KNOWN_LOOKS:
+                known.popitem(last=False)
+
+
+_known = _Known()
+
+
+def _pool_of(session: Session):
+    bind = session.get_bind()
+    return bind.engine.pool  # an Engine's .engine is itself; a Connection's, its engine
+
+
+def _known_key(key: dict) -> tuple:
+    return (key["actor"], key["case_id"], key["view"], key["subject"], key["interval"])
+
+
 # Every read asks: built once, with the look's key as parameters.
 _LOGGED = (select(AccessEvent.id).where(
     AccessEvent.actor == bindparam("actor"), AccessEvent.case_id == bindparam("case_id"),
@@ -57,10 +109,24 @@ _LOGGED = (select(AccessEvent.id).where(
 def already_logged(session: Session, actor, look: Look, now: dt.datetime,
                    interval_seconds: int = INTERVAL_SECONDS) -> bool:
     """True when this look is already in the log for the current interval (a plain read:
-    the caller can then skip the write entirely)."""
+    the caller can then skip the write entirely). A look this process has seen in the log
+    (:func:`remember`) is answered without asking the database."""
     key = _key(actor, look, now, interval_seconds)
+    pool = _pool_of(session)
+    if _known.has(pool, _known_key(key)):
+        return True
     params = {name: key[name] for name in ("actor", "case_id", "view", "subject", "interval")}
-    return session.execute(_LOGGED, params).first() is not None
+    found = session.execute(_LOGGED, params).first() is not None
+    if found:
+        _known.add(pool, _known_key(key))
+    return found
+
+
+def remember(session: Session, actor, look: Look, now: dt.datetime,
+             interval_seconds: int = INTERVAL_SECONDS) -> None:
+    """Note that this look's row is committed (after :func:`record` and the commit), so
+    that :func:`already_logged` answers it from memory for the rest of the interval."""
+    _known.add(_pool_of(session), _known_key(_key(actor, look, now, interval_seconds)))
 
 
 def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None = None,

@@ -14,7 +14,8 @@ def record_look(ctx: Context, case_id: int, view: str, subject: str = "") -> Non
     Called at the end of a read use case, after everything shown has been read. The
     existence check is part of the read; the read's transaction then ends before anything
     is written, so a SQLite reader never has to upgrade a stale snapshot to a writer, and a
-    look already logged in this interval writes nothing. When the log cannot be written the
+    look already logged in this interval writes nothing (and, once this process has seen
+    its row, reads nothing either). When the log cannot be written the
     read fails (Conflict): personal data is not shown unrecorded.
     """
     look = access_log.Look(case_id=case_id, view=view, subject=subject, channel=ctx.channel)
@@ -24,3 +25,4 @@ def record_look(ctx: Context, case_id: int, view: str, subject: str = "") -> Non
     if not logged:
         access_log.record(ctx.session, ctx.actor, look, now, ip=ctx.ip)
         commit(ctx)
+        access_log.remember(ctx.session, ctx.actor, look, now)

@@ -7,12 +7,12 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlmodel import Session
 
-from returnprog import access_log
+from returnprog import access_log, db as dbmod
 from returnprog.models import AccessEvent, AuditEvent, AuditHead
-from returnprog.services import Context
+from returnprog.services import Conflict, Context
 from returnprog.services import case_views, cases as case_service
 
 from ..conftest import fake_sign, intake
@@ -170,3 +170,92 @@ def test_looks_an_older_chain_recorded_as_events_stay_in_the_chain_but_not_in_th
         ctx_for(staff.counsellor), case.reference, log_view=False)["events"]]
     assert actions == ["open_case"]
     assert audit.verify(session).ok
+
+
+def _access_log_statements(engine):
+    """The statements that touch the access log, as they run on ``engine``."""
+    seen = []
+
+    def note(_conn, _cursor, statement, *_args):
+        if "access_log" in statement:
+            seen.append(statement.split()[0].upper())
+    event.listen(engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_a_look_this_process_has_seen_costs_no_statement_for_the_rest_of_the_interval(
+        ctx_for, staff, session, case, engine):
+    seen = _access_log_statements(engine)
+    case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    assert seen == ["SELECT", "INSERT"]
+    for seconds in (1, 60, 600):
+        case_service.read_case(at(ctx_for(staff.counsellor), T0 + dt.timedelta(seconds=seconds)),
+                               case.reference)
+    assert seen == ["SELECT", "INSERT"]
+    # Another reader, and the next interval, are new looks: asked and written.
+    case_service.read_case(at(ctx_for(staff.supervisor), T0), case.reference)
+    later = T0 + dt.timedelta(seconds=access_log.INTERVAL_SECONDS)
+    case_service.read_case(at(ctx_for(staff.counsellor), later), case.reference)
+    assert seen == ["SELECT", "INSERT"] * 3
+    assert counts(session)[2] == 3
+
+
+def test_a_look_found_in_the_log_is_remembered_too(ctx_for, staff, session, case, db_url):
+    """Another worker wrote the row: this one asks once, then knows."""
+    case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    other = dbmod.make_engine(db_url)  # a second worker's engine: it knows nothing yet
+    seen = _access_log_statements(other)
+    try:
+        for seconds in (5, 50):
+            with Session(other, expire_on_commit=False) as s:
+                ctx = Context(session=s, policy=ctx_for(staff.counsellor).policy,
+                              actor=s.get(type(staff.counsellor), staff.counsellor.id),
+                              ip="127.0.0.1")
+                case_service.read_case(at(ctx, T0 + dt.timedelta(seconds=seconds)),
+                                       case.reference)
+    finally:
+        other.dispose()
+    assert seen == ["SELECT"]
+    assert counts(session)[2] == 1
+
+
+def test_a_look_whose_row_was_not_written_is_not_remembered(ctx_for, staff, session, case,
+                                                            monkeypatch):
+    real = access_log.record
+
+    def failing(*args, **kwargs):
+        raise Conflict("case.busy")
+    monkeypatch.setattr(access_log, "record", failing)
+    with pytest.raises(Conflict):
+        case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    monkeypatch.setattr(access_log, "record", real)
+    case_service.read_case(at(ctx_for(staff.counsellor), T0 + dt.timedelta(seconds=5)),
+                           case.reference)
+    assert counts(session)[2] == 1
+
+
+def test_the_remembered_looks_are_bounded_and_the_oldest_forgotten_first(
+        ctx_for, staff, session, engine, monkeypatch):
+    monkeypatch.setattr(access_log, "KNOWN_LOOKS", 2)
+    first, second, third = (case_service.open_case(ctx_for(staff.counsellor), intake(1))
+                            for _ in range(3))
+    seen = _access_log_statements(engine)
+    for c in (first, second, third, third, second, first):
+        case_service.read_case(at(ctx_for(staff.counsellor), T0), c.reference)
+    # The third look pushed the first out: reading it again asks (and finds its row).
+    assert seen == ["SELECT", "INSERT"] * 3 + ["SELECT"]
+    assert counts(session)[2] == 3
+
+
+def test_a_database_restored_under_the_engine_is_not_taken_for_the_old_one(
+        ctx_for, staff, session, case, engine):
+    """What the process remembers belongs to its connection pool: disposing the engine
+    (as swapping or restoring the database under a running process must) forgets it, so
+    a look is recorded again in the restored database."""
+    case_service.read_case(at(ctx_for(staff.counsellor), T0), case.reference)
+    session.execute(AccessEvent.__table__.delete())  # the restored copy predates the look
+    session.commit()
+    engine.dispose()
+    case_service.read_case(at(ctx_for(staff.counsellor), T0 + dt.timedelta(seconds=5)),
+                           case.reference)
+    assert counts(session)[2] == 1
