@@ -95,8 +95,12 @@ def _pool_of(session: Session):
     return bind.engine.pool  # an Engine's .engine is itself; a Connection's, its engine
 
 
+# What makes a look one row (the table's unique key), in that order.
+_LOOK_KEY = ("actor", "case_id", "view", "subject", "interval")
+
+
 def _known_key(key: dict) -> tuple:
-    return (key["actor"], key["case_id"], key["view"], key["subject"], key["interval"])
+    return tuple(key[name] for name in _LOOK_KEY)
 
 
 # Every read asks: built once, with the look's key as parameters.
@@ -115,7 +119,7 @@ def already_logged(session: Session, actor, look: Look, now: dt.datetime,
     pool = _pool_of(session)
     if _known.has(pool, _known_key(key)):
         return True
-    params = {name: key[name] for name in ("actor", "case_id", "view", "subject", "interval")}
+    params = {name: key[name] for name in _LOOK_KEY}
     found = session.execute(_LOGGED, params).first() is not None
     if found:
         _known.add(pool, _known_key(key))
@@ -141,7 +145,7 @@ def record(session: Session, actor, look: Look, now: dt.datetime, ip: str | None
                                            look.channel)
     values = {**key, "first_at": now, "channel": look.channel, "ip": ip, "purpose": purpose}
     session.execute(upsert_into(session, AccessEvent).values(**values).on_conflict_do_nothing(
-        index_elements=["actor", "case_id", "view", "subject", "interval"]))
+        index_elements=list(_LOOK_KEY)))
 
 
 def for_case(session: Session, case_id: int, *, limit: int = 50,

@@ -110,7 +110,7 @@ def correct_case(reference: str):
     data = load(CorrectionSchema, json_body())
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
     plan = corrections.correct_case(api_ctx(), reference, data, _if_match(), dry_run=dry_run)
-    iso = lambda v: v.isoformat() if hasattr(v, "isoformat") else v
+    iso = lambda v: v.isoformat() if hasattr(v, "isoformat") else v  # noqa: E731
     plan["changes"] = [{**c, "old": iso(c["old"]), "new": iso(c["new"])} for c in plan["changes"]]
     return jsonify(dump(CorrectionOut, {**plan, "dry_run": dry_run}))
 
